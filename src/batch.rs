@@ -1,0 +1,179 @@
+//! The release batch: reads a snapshot from the store, plans the day, checks the plan, commits
+//! it in one atomic and durable store commit, then writes the day's release log and manifest from
+//! what was committed.
+//!
+//! Days run in order: a day before today, or before the last day batched, is refused; the same
+//! day again is a later wave, which only adds what the day's earlier releases still allow.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use rust_decimal::Decimal;
+
+use crate::config::Config;
+use crate::model::{Fate, HoldReason, Release, Verdict, WaitReason};
+use crate::planner::{self, Claim, Plan, PlanBroken, Rules, Snapshot};
+use crate::releaselog::{self, LogError};
+use crate::store::{Commit, Store, StoreError, Verdicts};
+
+#[derive(Debug, thiserror::Error)]
+pub enum BatchError {
+    #[error("no policy in the config is in force on {day}: add a [[policy]] whose from is on or before it")]
+    NoPolicy { day: NaiveDate },
+    #[error("{day} is before today ({today}) at the warehouse: a past day cannot be batched")]
+    PastDay { day: NaiveDate, today: NaiveDate },
+    #[error("{day} is before {last}, the last day batched: days run in order")]
+    EarlierDay { day: NaiveDate, last: NaiveDate },
+    #[error(transparent)]
+    Broken(#[from] PlanBroken),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Log(#[from] LogError),
+}
+
+/// A plan with what it was planned from, for printing.
+#[derive(Debug, Clone)]
+pub struct Planned {
+    pub plan: Plan,
+    pub value_limit_usd: Decimal,
+    pub releases_per_recipient_per_day: u32,
+    /// Releases of the day committed by earlier waves.
+    pub releases_before: u32,
+}
+
+/// Counts of a committed or planned batch, for the summary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Summary {
+    pub day: NaiveDate,
+    pub policy: String,
+    pub lane: String,
+    pub value_limit_usd: Decimal,
+    /// Releases of the day committed by earlier waves.
+    pub releases_before: u32,
+    pub releases: usize,
+    pub orders_released: usize,
+    pub value_usd: Decimal,
+    pub held: BTreeMap<&'static str, usize>,
+    pub waiting: BTreeMap<&'static str, usize>,
+    pub not_due: usize,
+}
+
+/// What `batch` for `day` would do now, without changing anything.
+pub fn plan_day(store: &Store, config: &Config, day: NaiveDate, today: NaiveDate, at: DateTime<Utc>) -> Result<Planned, BatchError> {
+    if day < today {
+        return Err(BatchError::PastDay { day, today });
+    }
+    if let Some(last) = store.last_day()? {
+        if day < last {
+            return Err(BatchError::EarlierDay { day, last });
+        }
+    }
+    let policy = config.timeline.in_force(day).ok_or(BatchError::NoPolicy { day })?;
+    let orders = store.open_orders()?;
+    let items = store.items()?;
+    let on_hand: HashMap<String, u64> = store
+        .stock()?
+        .into_iter()
+        .map(|(sku, level)| (sku, u64::try_from(level.on_hand()).unwrap_or(0)))
+        .collect();
+    let earlier = store.releases_of(day)?;
+    let claims = claims_of(&earlier);
+    let snapshot = Snapshot {
+        orders: &orders,
+        items: &items,
+        on_hand: &on_hand,
+        claims: &claims,
+        releases_before: earlier.len() as u32,
+    };
+    let rules = Rules {
+        cutoff: planner::cutoff_instant(day, config.schedule.cutoff, config.warehouse.timezone),
+        rates: &config.rates,
+        identity: config.identity,
+        at,
+    };
+    let plan = planner::plan(&snapshot, day, policy, &rules);
+    planner::verify(&plan, &snapshot, policy)?;
+    Ok(Planned {
+        plan,
+        value_limit_usd: policy.value_limit_usd,
+        releases_per_recipient_per_day: policy.releases_per_recipient_per_day,
+        releases_before: earlier.len() as u32,
+    })
+}
+
+/// Runs the batch for `day`: plans, commits durably, writes the day's files.
+pub fn run(store: &Store, config: &Config, day: NaiveDate, today: NaiveDate, at: DateTime<Utc>) -> Result<Summary, BatchError> {
+    // Files left due by an interrupted earlier batch are written first.
+    releaselog::write_due(store, &config.paths.logs)?;
+    let planned = plan_day(store, config, day, today, at)?;
+    let plan = &planned.plan;
+
+    let mut commit = Commit::new();
+    let mut released_orders = HashMap::new();
+    for release in &plan.releases {
+        commit.put_release(release);
+        for order_id in &release.orders {
+            released_orders.insert(order_id.as_str(), release);
+        }
+    }
+    for order in store.open_orders()? {
+        if let Some(release) = released_orders.get(order.order_id.as_str()) {
+            commit.close_order(&order, Fate::Released { release_id: release.release_id.clone(), day });
+        }
+    }
+    for (sku, taken) in &plan.stock_taken {
+        let mut level = store.stock_level(sku)?;
+        level.released += taken;
+        commit.put_stock(sku, &level);
+    }
+    commit.set_verdicts(&Verdicts { day: Some(day), entries: plan.verdicts.clone() });
+    let last = store.last_day()?;
+    if last.is_none_or(|last| last < day) {
+        commit.set_last_day(day);
+    }
+    commit.mark_logs_due(day);
+    crate::crashpoint::reached("batch-before-commit");
+    store.commit(commit)?;
+    crate::crashpoint::reached("batch-after-commit");
+
+    releaselog::write_due(store, &config.paths.logs)?;
+    Ok(summarise(&planned))
+}
+
+/// Per recipient, what the day's committed releases already gave. This is the seam where the
+/// per-(recipient, day) claims would move to a store shared by several warehouses.
+pub fn claims_of(releases: &[Release]) -> HashMap<String, Claim> {
+    let mut claims: HashMap<String, Claim> = HashMap::new();
+    for release in releases {
+        let claim = claims.entry(release.recipient_key.clone()).or_default();
+        claim.releases += 1;
+        claim.value_usd += release.value_usd;
+    }
+    claims
+}
+
+pub fn summarise(planned: &Planned) -> Summary {
+    let plan = &planned.plan;
+    let mut held = BTreeMap::new();
+    let mut waiting = BTreeMap::new();
+    for (_, verdict) in &plan.verdicts {
+        match verdict {
+            Verdict::Held(reason) => *held.entry(HoldReason::word(*reason)).or_insert(0) += 1,
+            Verdict::Waiting(reason) => *waiting.entry(WaitReason::word(*reason)).or_insert(0) += 1,
+        }
+    }
+    Summary {
+        day: plan.day,
+        policy: plan.policy.clone(),
+        lane: plan.lane.clone(),
+        value_limit_usd: planned.value_limit_usd,
+        releases_before: planned.releases_before,
+        releases: plan.releases.len(),
+        orders_released: plan.releases.iter().map(|release| release.orders.len()).sum(),
+        value_usd: plan.releases.iter().map(|release| release.value_usd).sum(),
+        held,
+        waiting,
+        not_due: plan.not_due,
+    }
+}

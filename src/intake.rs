@@ -1,0 +1,679 @@
+//! Intake: reading the files integrators and operators hand in (orders as JSON Lines, the item
+//! catalogue and stock as CSV), checking every field, and committing the good records of a file
+//! in one durable store commit.
+//!
+//! A bad line never stops the others: each is rejected with its line number, the field and the
+//! reason, and the good lines are committed together. A file that cannot be read at all, or
+//! whose CSV header is wrong, is rejected whole and nothing of it is applied.
+//! Importing the same order again changes nothing; the same order id with other content is
+//! rejected.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use chrono::{DateTime, Datelike, Utc};
+use rust_decimal::Decimal;
+use serde::Deserialize;
+
+use crate::identity::{self, IdentityRule};
+use crate::model::{Address, Consignee, Fate, Item, ItemFlag, Order, OrderLine, StockLevel};
+use crate::store::{Commit, Store, StoreError};
+
+/// Longest line read, in bytes; a longer one is rejected without being held in memory.
+pub const LINE_BYTES_MAX: usize = 1024 * 1024;
+/// Most lines one order may have.
+pub const ORDER_LINES_MAX: usize = 1000;
+/// Most units on one order line, and in one stock line.
+pub const QTY_MAX: u64 = 1_000_000_000;
+/// Most units on one order line.
+pub const ORDER_LINE_QTY_MAX: u32 = 1_000_000;
+/// Highest unit price accepted, in the order's currency.
+pub const UNIT_PRICE_MAX: u64 = 1_000_000_000;
+/// Most decimal places of a unit price.
+pub const UNIT_PRICE_SCALE_MAX: u32 = 6;
+/// Longest identifier (order id, SKU, customer id), in characters.
+pub const ID_CHARS_MAX: usize = 64;
+/// Longest text field (names, address lines, descriptions), in characters.
+pub const TEXT_CHARS_MAX: usize = 200;
+/// Earliest and latest year accepted in `placed_at`.
+pub const PLACED_YEAR_MIN: i32 = 2000;
+pub const PLACED_YEAR_MAX: i32 = 2100;
+
+/// One rejected input line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    /// 1-based line number in the file.
+    pub line: usize,
+    /// The order id, when the line got far enough to have one.
+    pub order_id: Option<String>,
+    /// The field at fault, as a path (`recipient.address.state`, `lines[1].qty`).
+    pub field: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {}", self.line)?;
+        if let Some(order_id) = &self.order_id {
+            write!(f, ": order {order_id}")?;
+        }
+        if let Some(field) = &self.field {
+            write!(f, ": {field}")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// What an intake did with a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IntakeReport {
+    pub file: PathBuf,
+    /// Records committed (new orders, items added or changed, stock lines applied).
+    pub accepted: usize,
+    /// Records already in the store exactly as given (orders imported again).
+    pub unchanged: usize,
+    pub rejected: Vec<Rejection>,
+}
+
+impl fmt::Display for IntakeReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: {} accepted, {} unchanged, {} rejected",
+            self.file.display(),
+            self.accepted,
+            self.unchanged,
+            self.rejected.len()
+        )?;
+        for rejection in &self.rejected {
+            write!(f, "\n{}:{}", self.file.display(), rejection)?;
+        }
+        Ok(())
+    }
+}
+
+/// A file rejected whole: nothing of it was applied.
+#[derive(Debug, thiserror::Error)]
+pub enum IntakeError {
+    #[error("{file}: cannot read: {source}")]
+    Read { file: PathBuf, source: std::io::Error },
+    #[error("{file}: line {line}: {message}; nothing of this file was applied")]
+    Format { file: PathBuf, line: usize, message: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Which stock file: receipts add, counts set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StockFile {
+    Receive,
+    Count,
+}
+
+/// Takes in an orders file (JSON Lines).
+pub fn import_orders(store: &Store, file: &Path, identity: IdentityRule) -> Result<IntakeReport, IntakeError> {
+    let lines = read_lines(file)?;
+    let items = store.items()?;
+    let mut report = IntakeReport { file: file.to_owned(), accepted: 0, unchanged: 0, rejected: Vec::new() };
+    let mut commit = Commit::new();
+    let mut in_file: HashMap<String, (usize, Order)> = HashMap::new();
+    for (line_no, line) in lines {
+        let order = match line.and_then(|text| parse_order(&text, identity)) {
+            Ok(order) => order,
+            Err(mut rejection) => {
+                rejection.line = line_no;
+                report.rejected.push(rejection);
+                continue;
+            }
+        };
+        let reject = |field: Option<String>, message: String| Rejection {
+            line: line_no,
+            order_id: Some(order.order_id.clone()),
+            field,
+            message,
+        };
+        if let Some((index, line)) = order.lines.iter().enumerate().find(|(_, line)| !items.contains_key(&line.sku)) {
+            report.rejected.push(reject(
+                Some(format!("lines[{index}].sku")),
+                format!("unknown SKU {:?}: import it with the item catalogue first", line.sku),
+            ));
+            continue;
+        }
+        if let Some((first_line, first)) = in_file.get(&order.order_id) {
+            if *first == order {
+                report.unchanged += 1;
+            } else {
+                report.rejected.push(reject(
+                    Some("order_id".into()),
+                    format!("already on line {first_line} of this file with other content"),
+                ));
+            }
+            continue;
+        }
+        match store.order(&order.order_id)? {
+            Some((stored, _)) if stored == order => report.unchanged += 1,
+            Some(_) => report.rejected.push(reject(
+                Some("order_id".into()),
+                "already taken in with other content; send changes as a new order id, or cancel the old one".into(),
+            )),
+            None => {
+                commit.put_open_order(&order);
+                report.accepted += 1;
+                in_file.insert(order.order_id.clone(), (line_no, order));
+            }
+        }
+    }
+    commit_intake(store, commit)?;
+    Ok(report)
+}
+
+/// Takes in an item catalogue file (CSV `sku,description,hts,origin,flags`). Items already in
+/// the catalogue are replaced.
+pub fn import_items(store: &Store, file: &Path) -> Result<IntakeReport, IntakeError> {
+    let rows = read_csv(file, &["sku", "description", "hts", "origin", "flags"])?;
+    let mut report = IntakeReport { file: file.to_owned(), accepted: 0, unchanged: 0, rejected: Vec::new() };
+    let mut commit = Commit::new();
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for (line_no, row) in rows {
+        let item = match row.and_then(|fields| parse_item(&fields)) {
+            Ok(item) => item,
+            Err(mut rejection) => {
+                rejection.line = line_no;
+                report.rejected.push(rejection);
+                continue;
+            }
+        };
+        if let Some(first) = seen.get(&item.sku) {
+            report.rejected.push(Rejection {
+                line: line_no,
+                order_id: None,
+                field: Some("sku".into()),
+                message: format!("{} is already on line {first} of this file", item.sku),
+            });
+            continue;
+        }
+        seen.insert(item.sku.clone(), line_no);
+        if store.item(&item.sku)?.as_ref() == Some(&item) {
+            report.unchanged += 1;
+            continue;
+        }
+        commit.put_item(&item);
+        report.accepted += 1;
+    }
+    commit_intake(store, commit)?;
+    Ok(report)
+}
+
+/// Takes in a stock file (CSV `sku,qty`): receipts add to what is on hand; counts set it,
+/// recording the difference as an adjustment.
+pub fn import_stock(store: &Store, file: &Path, kind: StockFile) -> Result<IntakeReport, IntakeError> {
+    let rows = read_csv(file, &["sku", "qty"])?;
+    let items = store.items()?;
+    let mut report = IntakeReport { file: file.to_owned(), accepted: 0, unchanged: 0, rejected: Vec::new() };
+    let mut levels: BTreeMap<String, StockLevel> = BTreeMap::new();
+    let mut counted: HashMap<String, usize> = HashMap::new();
+    for (line_no, row) in rows {
+        let reject = |field: &str, message: String| Rejection {
+            line: line_no,
+            order_id: None,
+            field: Some(field.into()),
+            message,
+        };
+        let fields = match row {
+            Ok(fields) => fields,
+            Err(mut rejection) => {
+                rejection.line = line_no;
+                report.rejected.push(rejection);
+                continue;
+            }
+        };
+        let sku = fields[0].trim();
+        if !items.contains_key(sku) {
+            report.rejected.push(reject("sku", format!("unknown SKU {sku:?}: import it with the item catalogue first")));
+            continue;
+        }
+        let min = if kind == StockFile::Receive { 1 } else { 0 };
+        let qty = match parse_qty(&fields[1], min, QTY_MAX) {
+            Ok(qty) => qty,
+            Err(message) => {
+                report.rejected.push(reject("qty", message));
+                continue;
+            }
+        };
+        let level = match levels.get(sku) {
+            Some(level) => *level,
+            None => store.stock_level(sku)?,
+        };
+        let updated = match kind {
+            StockFile::Receive => level.received.checked_add(qty).map(|received| StockLevel { received, ..level }),
+            StockFile::Count => {
+                if let Some(first) = counted.get(sku) {
+                    report.rejected.push(reject("sku", format!("{sku} is already counted on line {first} of this file")));
+                    continue;
+                }
+                counted.insert(sku.to_owned(), line_no);
+                let on_hand = level.on_hand();
+                i64::try_from(on_hand - i128::from(qty))
+                    .ok()
+                    .and_then(|difference| level.adjusted.checked_add(difference))
+                    .map(|adjusted| StockLevel { adjusted, ..level })
+            }
+        };
+        match updated {
+            Some(updated) => {
+                levels.insert(sku.to_owned(), updated);
+                report.accepted += 1;
+            }
+            None => report.rejected.push(reject("qty", format!("{qty} would overflow the stock of {sku}"))),
+        }
+    }
+    let mut commit = Commit::new();
+    for (sku, level) in &levels {
+        commit.put_stock(sku, level);
+    }
+    commit_intake(store, commit)?;
+    Ok(report)
+}
+
+fn commit_intake(store: &Store, commit: Commit) -> Result<(), StoreError> {
+    crate::crashpoint::reached("intake-before-commit");
+    store.commit(commit)?;
+    crate::crashpoint::reached("intake-after-commit");
+    Ok(())
+}
+
+/// What `cancel_order` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cancelled {
+    Now,
+    Already,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CancelError {
+    #[error("order {0} is not known")]
+    Unknown(String),
+    #[error("order {order_id} was released in {release_id} on {day}; a released order cannot be cancelled")]
+    Released { order_id: String, release_id: String, day: chrono::NaiveDate },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Cancels a pending or held order.
+pub fn cancel_order(store: &Store, order_id: &str, at: DateTime<Utc>) -> Result<Cancelled, CancelError> {
+    match store.order(order_id)? {
+        None => Err(CancelError::Unknown(order_id.to_owned())),
+        Some((_, Some(Fate::Cancelled { .. }))) => Ok(Cancelled::Already),
+        Some((_, Some(Fate::Released { release_id, day }))) => {
+            Err(CancelError::Released { order_id: order_id.to_owned(), release_id, day })
+        }
+        Some((order, None)) => {
+            let mut commit = Commit::new();
+            commit.close_order(&order, Fate::Cancelled { at });
+            store.commit(commit)?;
+            Ok(Cancelled::Now)
+        }
+    }
+}
+
+/// An order line as integrators send it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OrderJson {
+    order_id: String,
+    placed_at: String,
+    recipient: RecipientJson,
+    currency: String,
+    lines: Vec<LineJson>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecipientJson {
+    name: String,
+    #[serde(default)]
+    customer_id: Option<String>,
+    address: AddressJson,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AddressJson {
+    line1: String,
+    #[serde(default)]
+    line2: Option<String>,
+    city: String,
+    state: String,
+    postal_code: String,
+    country: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LineJson {
+    sku: String,
+    qty: u64,
+    unit_price: String,
+}
+
+/// Parses and checks one order line of JSON. The line number of the rejection is left at 0.
+pub fn parse_order(text: &str, identity: IdentityRule) -> Result<Order, Rejection> {
+    let rejection = |order_id: Option<&str>, field: &str, message: String| Rejection {
+        line: 0,
+        order_id: order_id.map(str::to_owned),
+        field: (!field.is_empty()).then(|| field.to_owned()),
+        message,
+    };
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    let raw: OrderJson = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+        let field = error.path().to_string();
+        let field = if field == "." { String::new() } else { field };
+        let mut message = error.inner().to_string();
+        if field.ends_with("unit_price") && message.contains("expected a string") {
+            message = "money is a decimal string such as \"19.99\", not a JSON number".into();
+        }
+        rejection(order_id_hint(text).as_deref(), &field, message)
+    })?;
+    deserializer
+        .end()
+        .map_err(|error| rejection(Some(&raw.order_id), "", format!("text after the order: {error}")))?;
+
+    let order_id = raw.order_id.trim().to_owned();
+    if order_id.is_empty() || order_id.chars().count() > ID_CHARS_MAX || !order_id.chars().all(|c| c.is_ascii_graphic()) {
+        return Err(rejection(
+            None,
+            "order_id",
+            format!("must be 1 to {ID_CHARS_MAX} visible ASCII characters without spaces, got {:?}", raw.order_id),
+        ));
+    }
+    let id = Some(order_id.as_str());
+    let placed_at = DateTime::parse_from_rfc3339(raw.placed_at.trim())
+        .map_err(|error| {
+            rejection(id, "placed_at", format!("{:?} is not an RFC 3339 instant with an offset: {error}", raw.placed_at))
+        })?
+        .with_timezone(&Utc);
+    if !(PLACED_YEAR_MIN..=PLACED_YEAR_MAX).contains(&placed_at.year()) {
+        return Err(rejection(id, "placed_at", format!("{} is outside {PLACED_YEAR_MIN} to {PLACED_YEAR_MAX}", raw.placed_at)));
+    }
+
+    let name = text_field(&raw.recipient.name, TEXT_CHARS_MAX).map_err(|m| rejection(id, "recipient.name", m))?;
+    if identity::is_placeholder_name(&name) {
+        return Err(rejection(id, "recipient.name", format!("{name:?} is a placeholder, not a consignee name")));
+    }
+    let customer_id = match raw.recipient.customer_id.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(value) => Some(text_field(value, ID_CHARS_MAX).map_err(|m| rejection(id, "recipient.customer_id", m))?),
+    };
+    if identity == IdentityRule::CustomerId && customer_id.is_none() {
+        return Err(rejection(id, "recipient.customer_id", "required: recipients are identified by customer id".into()));
+    }
+    let address = &raw.recipient.address;
+    let line1 = text_field(&address.line1, TEXT_CHARS_MAX).map_err(|m| rejection(id, "recipient.address.line1", m))?;
+    let line2 = match address.line2.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(value) => Some(text_field(value, TEXT_CHARS_MAX).map_err(|m| rejection(id, "recipient.address.line2", m))?),
+    };
+    let city = text_field(&address.city, TEXT_CHARS_MAX).map_err(|m| rejection(id, "recipient.address.city", m))?;
+    let country = address.country.trim().to_ascii_uppercase();
+    if country != "US" {
+        return Err(rejection(id, "recipient.address.country", format!("{:?}: only US addresses are released", address.country)));
+    }
+    let state = address.state.trim().to_ascii_uppercase();
+    if !identity::is_us_state(&state) {
+        return Err(rejection(id, "recipient.address.state", format!("{:?} is not a US state code", address.state)));
+    }
+    let postal_code = address.postal_code.trim().to_owned();
+    if identity::zip5(&postal_code).is_none() {
+        return Err(rejection(
+            id,
+            "recipient.address.postal_code",
+            format!("{:?} is not a ZIP code (12345 or 12345-6789)", address.postal_code),
+        ));
+    }
+    let currency = raw.currency.trim().to_ascii_uppercase();
+    if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_alphabetic()) {
+        return Err(rejection(id, "currency", format!("{:?} is not an ISO 4217 currency code", raw.currency)));
+    }
+    if raw.lines.is_empty() {
+        return Err(rejection(id, "lines", "an order needs at least one line".into()));
+    }
+    if raw.lines.len() > ORDER_LINES_MAX {
+        return Err(rejection(id, "lines", format!("{} lines; at most {ORDER_LINES_MAX}", raw.lines.len())));
+    }
+    let mut lines = Vec::with_capacity(raw.lines.len());
+    for (index, line) in raw.lines.iter().enumerate() {
+        let field = |name: &str| format!("lines[{index}].{name}");
+        let sku = line.sku.trim().to_owned();
+        if !valid_sku(&sku) {
+            return Err(rejection(id, &field("sku"), format!("{:?} is not a SKU", line.sku)));
+        }
+        if line.qty == 0 || line.qty > u64::from(ORDER_LINE_QTY_MAX) {
+            return Err(rejection(id, &field("qty"), format!("{} is not a quantity from 1 to {ORDER_LINE_QTY_MAX}", line.qty)));
+        }
+        let unit_price = parse_price(&line.unit_price).map_err(|m| rejection(id, &field("unit_price"), m))?;
+        lines.push(OrderLine { sku, qty: line.qty as u32, unit_price });
+    }
+    Ok(Order {
+        order_id,
+        placed_at,
+        recipient: Consignee {
+            name,
+            customer_id,
+            address: Address { line1, line2, city, state, postal_code, country },
+        },
+        currency,
+        lines,
+    })
+}
+
+/// The order id of a line that failed to parse, when one can still be read from it.
+fn order_id_hint(text: &str) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_str(text).ok()?;
+    let id = value.get("order_id")?.as_str()?;
+    (id.chars().count() <= ID_CHARS_MAX && id.chars().all(|c| c.is_ascii_graphic())).then(|| id.to_owned())
+}
+
+/// Parses and checks one catalogue row (`sku,description,hts,origin,flags`).
+pub fn parse_item(fields: &[String]) -> Result<Item, Rejection> {
+    let rejection = |field: &str, message: String| Rejection { line: 0, order_id: None, field: Some(field.into()), message };
+    let sku = fields[0].trim().to_owned();
+    if !valid_sku(&sku) {
+        return Err(rejection("sku", format!("{:?} is not a SKU (1 to {ID_CHARS_MAX} visible ASCII characters)", fields[0])));
+    }
+    let description = text_field(&fields[1], TEXT_CHARS_MAX).map_err(|m| rejection("description", m))?;
+    let hts = fields[2].trim().to_owned();
+    let digits = hts.bytes().filter(u8::is_ascii_digit).count();
+    if !hts.bytes().all(|b| b.is_ascii_digit() || b == b'.') || !(4..=10).contains(&digits) || hts.starts_with('.') {
+        return Err(rejection("hts", format!("{:?} is not an HTS code (4 to 10 digits, dots allowed)", fields[2])));
+    }
+    let origin = fields[3].trim().to_ascii_uppercase();
+    if origin.len() != 2 || !origin.bytes().all(|b| b.is_ascii_alphabetic()) {
+        return Err(rejection("origin", format!("{:?} is not an ISO 3166 alpha-2 country code", fields[3])));
+    }
+    let mut flags = Vec::new();
+    for word in fields[4].split(';').map(str::trim).filter(|word| !word.is_empty()) {
+        let flag = ItemFlag::from_word(&word.to_ascii_lowercase()).ok_or_else(|| {
+            rejection("flags", format!("{word:?} is not a flag (adcvd, quota, pga, irc-tax)"))
+        })?;
+        if !flags.contains(&flag) {
+            flags.push(flag);
+        }
+    }
+    flags.sort();
+    Ok(Item { sku, description, hts, origin, flags })
+}
+
+fn valid_sku(sku: &str) -> bool {
+    !sku.is_empty() && sku.chars().count() <= ID_CHARS_MAX && sku.chars().all(|c| c.is_ascii_graphic())
+}
+
+/// A trimmed, non-empty text of at most `chars_max` characters with no control characters.
+fn text_field(value: &str, chars_max: usize) -> Result<String, String> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Err("must not be empty".into());
+    }
+    if value.chars().count() > chars_max {
+        return Err(format!("longer than {chars_max} characters"));
+    }
+    if value.chars().any(char::is_control) {
+        return Err("contains control characters".into());
+    }
+    Ok(value.to_owned())
+}
+
+fn parse_price(text: &str) -> Result<Decimal, String> {
+    let trimmed = text.trim();
+    let well_formed = !trimmed.is_empty()
+        && trimmed.bytes().all(|b| b.is_ascii_digit() || b == b'.' || b == b'-')
+        && trimmed.bytes().filter(|b| *b == b'.').count() <= 1;
+    let price = well_formed
+        .then(|| Decimal::from_str(trimmed).ok())
+        .flatten()
+        .ok_or_else(|| format!("{text:?} is not a decimal amount such as \"19.99\""))?;
+    if price.is_sign_negative() && !price.is_zero() {
+        return Err(format!("{text} is negative"));
+    }
+    if price > Decimal::from(UNIT_PRICE_MAX) {
+        return Err(format!("{text} is over {UNIT_PRICE_MAX}"));
+    }
+    if price.scale() > UNIT_PRICE_SCALE_MAX {
+        return Err(format!("{text} has more than {UNIT_PRICE_SCALE_MAX} decimal places"));
+    }
+    // -0 becomes 0; the scale the integrator wrote is kept for the manifest.
+    Ok(if price.is_zero() { Decimal::ZERO } else { price })
+}
+
+fn parse_qty(text: &str, min: u64, max: u64) -> Result<u64, String> {
+    let trimmed = text.trim();
+    match trimmed.parse::<u64>() {
+        Ok(qty) if (min..=max).contains(&qty) => Ok(qty),
+        _ => Err(format!("{text:?} is not a whole number from {min} to {max}")),
+    }
+}
+
+/// Reads a file as numbered lines, skipping blank ones. A line that is not UTF-8 or is longer
+/// than [`LINE_BYTES_MAX`] comes back as a rejection.
+fn read_lines(file: &Path) -> Result<Vec<(usize, Result<String, Rejection>)>, IntakeError> {
+    let read_error = |source| IntakeError::Read { file: file.to_owned(), source };
+    let handle = std::fs::File::open(file).map_err(read_error)?;
+    let mut reader = BufReader::with_capacity(1 << 20, handle);
+    let mut lines = Vec::new();
+    let mut buffer = Vec::new();
+    let mut line_no = 0;
+    loop {
+        buffer.clear();
+        line_no += 1;
+        let read = (&mut reader)
+            .take(LINE_BYTES_MAX as u64 + 1)
+            .read_until(b'\n', &mut buffer)
+            .map_err(read_error)?;
+        if read == 0 {
+            break;
+        }
+        if buffer.len() > LINE_BYTES_MAX && buffer.last() != Some(&b'\n') {
+            // Skip the rest of the overlong line without keeping it.
+            loop {
+                let available = reader.fill_buf().map_err(read_error)?;
+                if available.is_empty() {
+                    break;
+                }
+                match available.iter().position(|b| *b == b'\n') {
+                    Some(end) => {
+                        reader.consume(end + 1);
+                        break;
+                    }
+                    None => {
+                        let length = available.len();
+                        reader.consume(length);
+                    }
+                }
+            }
+            lines.push((line_no, Err(line_rejection(format!("longer than {LINE_BYTES_MAX} bytes")))));
+            continue;
+        }
+        while matches!(buffer.last(), Some(b'\n' | b'\r')) {
+            buffer.pop();
+        }
+        match std::str::from_utf8(&buffer) {
+            Ok(text) if text.trim().is_empty() => {}
+            Ok(text) => lines.push((line_no, Ok(text.to_owned()))),
+            Err(error) => lines.push((line_no, Err(line_rejection(format!("not valid UTF-8: {error}"))))),
+        }
+    }
+    Ok(lines)
+}
+
+fn line_rejection(message: String) -> Rejection {
+    Rejection { line: 0, order_id: None, field: None, message }
+}
+
+/// Reads a CSV file whose header must be exactly `columns`, as numbered rows of fields.
+fn read_csv(file: &Path, columns: &[&str]) -> Result<Vec<(usize, Result<Vec<String>, Rejection>)>, IntakeError> {
+    let handle = std::fs::File::open(file).map_err(|source| IntakeError::Read { file: file.to_owned(), source })?;
+    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(BufReader::new(handle));
+    let mut rows = Vec::new();
+    let mut header_seen = false;
+    let mut record = csv::ByteRecord::new();
+    loop {
+        let line_no = reader.position().line() as usize;
+        match reader.read_byte_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(error) => {
+                if let csv::ErrorKind::Io(_) = error.kind() {
+                    return Err(IntakeError::Read { file: file.to_owned(), source: std::io::Error::other(error.to_string()) });
+                }
+                rows.push((line_no, Err(line_rejection(format!("not CSV: {error}")))));
+                continue;
+            }
+        }
+        let line_no = record.position().map_or(line_no, |position| position.line() as usize);
+        if record.iter().all(|field| field.iter().all(u8::is_ascii_whitespace)) {
+            continue;
+        }
+        let fields: Result<Vec<String>, _> =
+            record.iter().map(|field| std::str::from_utf8(field).map(str::to_owned)).collect();
+        let fields = match fields {
+            Ok(fields) => fields,
+            Err(error) if header_seen => {
+                rows.push((line_no, Err(line_rejection(format!("not valid UTF-8: {error}")))));
+                continue;
+            }
+            Err(error) => {
+                return Err(IntakeError::Format { file: file.to_owned(), line: line_no, message: format!("header is not valid UTF-8: {error}") })
+            }
+        };
+        if !header_seen {
+            let header: Vec<String> = fields.iter().map(|field| field.trim().trim_start_matches('\u{feff}').to_ascii_lowercase()).collect();
+            if header != columns {
+                return Err(IntakeError::Format {
+                    file: file.to_owned(),
+                    line: line_no,
+                    message: format!("the header must be {:?}, found {:?}", columns.join(","), fields.join(",")),
+                });
+            }
+            header_seen = true;
+            continue;
+        }
+        if fields.len() != columns.len() {
+            rows.push((
+                line_no,
+                Err(line_rejection(format!("{} fields; expected {} ({})", fields.len(), columns.len(), columns.join(",")))),
+            ));
+            continue;
+        }
+        rows.push((line_no, Ok(fields)));
+    }
+    if !header_seen {
+        return Err(IntakeError::Format {
+            file: file.to_owned(),
+            line: 1,
+            message: format!("empty: expected the header {:?}", columns.join(",")),
+        });
+    }
+    Ok(rows)
+}

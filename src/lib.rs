@@ -1,0 +1,20 @@
+//! border-release: daily compliant cross-border releases for a near-border warehouse.
+//!
+//! The crate is a pure core (`policy`, `money`, `identity`, `planner`) surrounded by the edges
+//! that touch the outside world: `config` (TOML), `store` (sled), `intake` (input files),
+//! `releaselog` (release logs and manifests), `clock` (the wall clock) and `cli` (the command line).
+//! `ARCHITECTURE.md` at the repository root is the map.
+
+pub mod batch;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod crashpoint;
+pub mod identity;
+pub mod intake;
+pub mod model;
+pub mod money;
+pub mod planner;
+pub mod policy;
+pub mod releaselog;
+pub mod store;

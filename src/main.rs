@@ -1,0 +1,18 @@
+//! The `border-release` binary: parses the command line, runs the command, and decides the exit
+//! code: 0 done, 1 nothing applied (the error says why), 2 bad command line, 3 some input lines
+//! rejected and the rest applied.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = border_release::cli::Cli::parse();
+    match border_release::cli::run(cli) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

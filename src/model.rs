@@ -1,0 +1,249 @@
+//! The warehouse's nouns: items, stock levels, orders, their states, and releases.
+//!
+//! Plain data with no behaviour that touches the outside world. The store encodes these
+//! (with a format version) and the planner reads them; wire formats for people and
+//! integrators (order JSON, release log, manifest) are built from them in `intake` and
+//! `releaselog`.
+
+use std::fmt;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+/// An item flag that a policy may exclude from its lane.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum ItemFlag {
+    /// Subject to antidumping or countervailing duties.
+    Adcvd,
+    /// Subject to a quota or tariff-rate quota.
+    Quota,
+    /// Needs partner-agency (FDA, CPSC, NHTSA, ...) data that a manifest release cannot carry.
+    Pga,
+    /// Taxed under the Internal Revenue Code (alcohol, tobacco).
+    IrcTax,
+}
+
+impl ItemFlag {
+    pub const ALL: [ItemFlag; 4] = [ItemFlag::Adcvd, ItemFlag::Quota, ItemFlag::Pga, ItemFlag::IrcTax];
+
+    /// The word used in CSV files, config and logs.
+    pub fn word(self) -> &'static str {
+        match self {
+            ItemFlag::Adcvd => "adcvd",
+            ItemFlag::Quota => "quota",
+            ItemFlag::Pga => "pga",
+            ItemFlag::IrcTax => "irc-tax",
+        }
+    }
+
+    pub fn from_word(word: &str) -> Option<ItemFlag> {
+        ItemFlag::ALL.into_iter().find(|flag| flag.word() == word)
+    }
+}
+
+impl fmt::Display for ItemFlag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.word())
+    }
+}
+
+/// One entry of the item catalogue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Item {
+    pub sku: String,
+    pub description: String,
+    /// HTS code as written by the operator, for example `6109.10.0012`.
+    pub hts: String,
+    /// ISO 3166 alpha-2 country of origin, upper case.
+    pub origin: String,
+    pub flags: Vec<ItemFlag>,
+}
+
+/// Stock of one SKU. On hand is derived, so the identity
+/// `received - released - adjusted = on_hand` holds by construction.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StockLevel {
+    pub received: u64,
+    pub released: u64,
+    /// Units removed by counts (negative when a count found more than expected).
+    pub adjusted: i64,
+}
+
+impl StockLevel {
+    /// Units on hand. Never negative while the store invariants hold.
+    pub fn on_hand(&self) -> i128 {
+        i128::from(self.received) - i128::from(self.released) - i128::from(self.adjusted)
+    }
+}
+
+/// A US postal address.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Address {
+    pub line1: String,
+    pub line2: Option<String>,
+    pub city: String,
+    /// USPS two-letter state code, upper case.
+    pub state: String,
+    pub postal_code: String,
+    pub country: String,
+}
+
+/// The person an order ships to, as the integrator sent it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Consignee {
+    pub name: String,
+    pub customer_id: Option<String>,
+    pub address: Address,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderLine {
+    pub sku: String,
+    pub qty: u32,
+    /// Price of one unit in the order's currency.
+    pub unit_price: Decimal,
+}
+
+/// An accepted order, as taken in. Immutable once stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Order {
+    pub order_id: String,
+    pub placed_at: DateTime<Utc>,
+    pub recipient: Consignee,
+    /// ISO 4217 code, upper case.
+    pub currency: String,
+    pub lines: Vec<OrderLine>,
+}
+
+/// Why a pending order did not ship at the last batch that examined it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum WaitReason {
+    /// The recipient's releases or value for the day were used up.
+    DailyLimit,
+    /// A line was not in stock.
+    Stock,
+}
+
+/// Why an order is held: it cannot ship under the policy in force until something changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum HoldReason {
+    /// The order's own value exceeds the policy's limit: it needs another kind of entry.
+    OverLimit,
+    ExcludedOrigin,
+    /// An HTS prefix excluded by the policy.
+    ExcludedGoods,
+    ExcludedFlag,
+    /// No exchange rate for the order's currency on the release day.
+    NoRate,
+}
+
+impl WaitReason {
+    pub fn word(self) -> &'static str {
+        match self {
+            WaitReason::DailyLimit => "daily-limit",
+            WaitReason::Stock => "stock",
+        }
+    }
+}
+
+impl HoldReason {
+    pub fn word(self) -> &'static str {
+        match self {
+            HoldReason::OverLimit => "over-limit",
+            HoldReason::ExcludedOrigin => "excluded-origin",
+            HoldReason::ExcludedGoods => "excluded-goods",
+            HoldReason::ExcludedFlag => "excluded-flag",
+            HoldReason::NoRate => "no-rate",
+        }
+    }
+}
+
+/// What the last batch that examined an open order decided about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Verdict {
+    Waiting(WaitReason),
+    Held(HoldReason),
+}
+
+/// Where an order is in its life. Every accepted order is in exactly one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OrderState {
+    /// Waiting to ship; the reason is the one the last batch gave, if one examined it.
+    Pending(Option<WaitReason>),
+    Held(HoldReason),
+    Released { release_id: String, day: NaiveDate },
+    Cancelled,
+}
+
+impl OrderState {
+    pub fn word(&self) -> &'static str {
+        match self {
+            OrderState::Pending(_) => "pending",
+            OrderState::Held(_) => "held",
+            OrderState::Released { .. } => "released",
+            OrderState::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn reason_word(&self) -> Option<&'static str> {
+        match self {
+            OrderState::Pending(reason) => reason.map(WaitReason::word),
+            OrderState::Held(reason) => Some(reason.word()),
+            OrderState::Released { .. } | OrderState::Cancelled => None,
+        }
+    }
+}
+
+/// How an order left the queue. Open orders have no fate yet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Fate {
+    Released { release_id: String, day: NaiveDate },
+    Cancelled { at: DateTime<Utc> },
+}
+
+/// A rate used to value a release, as recorded in it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct FxUsed {
+    pub currency: String,
+    /// US dollars per one unit of the currency.
+    pub usd: Decimal,
+    /// The first day the rate applies (from the config).
+    pub from: NaiveDate,
+}
+
+/// One shipped order line, valued in US dollars, with the item facts at release time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReleaseLine {
+    pub order_id: String,
+    pub sku: String,
+    pub qty: u32,
+    pub description: String,
+    pub hts: String,
+    pub origin: String,
+    pub currency: String,
+    pub unit_price: Decimal,
+    pub value_usd: Decimal,
+}
+
+/// One consolidated shipment to one recipient on one day, as planned.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Release {
+    pub release_id: String,
+    pub day: NaiveDate,
+    pub policy: String,
+    pub lane: String,
+    pub recipient_key: String,
+    /// Name and address of the release's oldest order.
+    pub consignee: Consignee,
+    pub orders: Vec<String>,
+    pub lines: Vec<ReleaseLine>,
+    pub value_usd: Decimal,
+    pub fx: Vec<FxUsed>,
+    pub released_at: DateTime<Utc>,
+}
+
+/// The release id for the `seq`th release (from 1) of `day`: `2026-11-24-000001`.
+pub fn release_id(day: NaiveDate, seq: u32) -> String {
+    format!("{}-{:06}", day.format("%Y-%m-%d"), seq)
+}

@@ -1,0 +1,209 @@
+//! Money: dated exchange rates and the valuation of orders in US dollars.
+//!
+//! Pure. Amounts are `rust_decimal::Decimal`, never floats.
+//!
+//! **Rounding rule.** Each order line is valued exactly (`qty x unit_price x usd_per_unit`) and
+//! then rounded to the cent, half away from zero (`0.005` becomes `0.01`). An order's value is the
+//! sum of its rounded lines and a release's value the sum of its orders, so every total a broker
+//! adds up from the manifest matches the release log to the cent. The daily limit is compared with
+//! those sums.
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
+use rust_decimal::{Decimal, RoundingStrategy};
+
+use crate::model::{FxUsed, Order};
+
+/// The currency every value limit is written in.
+pub const USD: &str = "USD";
+
+/// Decimal places of a US dollar value.
+pub const USD_SCALE: u32 = 2;
+
+/// One configured rate: from `from` on, one unit of `currency` is worth `usd` US dollars.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rate {
+    pub currency: String,
+    pub from: NaiveDate,
+    pub usd: Decimal,
+}
+
+/// The configured rates, by currency, each list ordered by `from`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Rates {
+    by_currency: BTreeMap<String, Vec<Rate>>,
+}
+
+impl Rates {
+    pub fn new(rates: Vec<Rate>) -> Rates {
+        let mut by_currency: BTreeMap<String, Vec<Rate>> = BTreeMap::new();
+        for rate in rates {
+            by_currency.entry(rate.currency.clone()).or_default().push(rate);
+        }
+        for list in by_currency.values_mut() {
+            list.sort_by_key(|rate| rate.from);
+        }
+        Rates { by_currency }
+    }
+
+    /// The rate for `currency` on `day`: the latest one on or before it.
+    /// US dollars need no rate: their conversion is exact and is not recorded.
+    pub fn on(&self, currency: &str, day: NaiveDate) -> Option<Conversion> {
+        if currency == USD {
+            return Some(Conversion::Usd);
+        }
+        let rate = self.by_currency.get(currency)?.iter().rev().find(|rate| rate.from <= day)?;
+        Some(Conversion::Rate(FxUsed {
+            currency: rate.currency.clone(),
+            usd: rate.usd,
+            from: rate.from,
+        }))
+    }
+}
+
+/// How an amount becomes US dollars on a given day.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Conversion {
+    Usd,
+    Rate(FxUsed),
+}
+
+impl Conversion {
+    fn usd_per_unit(&self) -> Decimal {
+        match self {
+            Conversion::Usd => Decimal::ONE,
+            Conversion::Rate(rate) => rate.usd,
+        }
+    }
+
+    /// The rate to record in a release, if any.
+    pub fn fx(&self) -> Option<&FxUsed> {
+        match self {
+            Conversion::Usd => None,
+            Conversion::Rate(rate) => Some(rate),
+        }
+    }
+}
+
+/// The value of one line in US dollars, rounded to the cent as the module doc says.
+/// `None` only if the arithmetic overflows, which intake bounds make impossible.
+pub fn line_value_usd(qty: u32, unit_price: Decimal, conversion: &Conversion) -> Option<Decimal> {
+    let exact = Decimal::from(qty)
+        .checked_mul(unit_price)?
+        .checked_mul(conversion.usd_per_unit())?;
+    Some(round_usd(exact))
+}
+
+/// Rounds a US dollar amount to the cent, half away from zero.
+pub fn round_usd(amount: Decimal) -> Decimal {
+    amount.round_dp_with_strategy(USD_SCALE, RoundingStrategy::MidpointAwayFromZero)
+}
+
+/// An order valued in US dollars: each line's value, in line order, and their sum.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Valuation {
+    pub lines_usd: Vec<Decimal>,
+    pub total_usd: Decimal,
+}
+
+/// Values an order line by line. `None` only on arithmetic overflow.
+pub fn value_order(order: &Order, conversion: &Conversion) -> Option<Valuation> {
+    let mut lines_usd = Vec::with_capacity(order.lines.len());
+    let mut total_usd = Decimal::ZERO;
+    for line in &order.lines {
+        let value = line_value_usd(line.qty, line.unit_price, conversion)?;
+        total_usd = total_usd.checked_add(value)?;
+        lines_usd.push(value);
+    }
+    Some(Valuation { lines_usd, total_usd })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::str::FromStr;
+
+    fn dec(text: &str) -> Decimal {
+        Decimal::from_str(text).unwrap()
+    }
+
+    fn day(text: &str) -> NaiveDate {
+        NaiveDate::from_str(text).unwrap()
+    }
+
+    fn mxn(usd: &str) -> Conversion {
+        Conversion::Rate(FxUsed { currency: "MXN".into(), usd: dec(usd), from: day("2026-10-01") })
+    }
+
+    #[test]
+    fn lines_round_to_the_cent_half_away_from_zero() {
+        let cases = [
+            (2, "19.99", Conversion::Usd, "39.98"),
+            (1, "0.005", Conversion::Usd, "0.01"),
+            (1, "0.004999", Conversion::Usd, "0.00"),
+            (3, "0.335", Conversion::Usd, "1.01"),
+            (1, "100", mxn("0.0541"), "5.41"),
+            (1, "9.25", mxn("0.0541"), "0.50"),
+            (1, "9.24", mxn("0.0541"), "0.50"),
+            (1, "9.2421", mxn("0.0541"), "0.50"),
+            (7, "123.45", mxn("0.0541"), "46.75"),
+            (1, "0", mxn("0.0541"), "0.00"),
+        ];
+        for (qty, price, conversion, expected) in cases {
+            assert_eq!(
+                line_value_usd(qty, dec(price), &conversion),
+                Some(dec(expected)),
+                "{qty} x {price} at {conversion:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_latest_rate_on_or_before_the_day_applies() {
+        let rates = Rates::new(vec![
+            Rate { currency: "MXN".into(), from: day("2026-10-01"), usd: dec("0.0541") },
+            Rate { currency: "MXN".into(), from: day("2026-07-01"), usd: dec("0.0530") },
+            Rate { currency: "CAD".into(), from: day("2026-07-01"), usd: dec("0.72") },
+        ]);
+        assert_eq!(rates.on("MXN", day("2026-06-30")), None);
+        assert_eq!(rates.on("MXN", day("2026-07-01")), Some(mxn_at("0.0530", "2026-07-01")));
+        assert_eq!(rates.on("MXN", day("2026-09-30")), Some(mxn_at("0.0530", "2026-07-01")));
+        assert_eq!(rates.on("MXN", day("2026-10-01")), Some(mxn_at("0.0541", "2026-10-01")));
+        assert_eq!(rates.on("EUR", day("2026-10-01")), None);
+        assert_eq!(rates.on("USD", day("1999-01-01")), Some(Conversion::Usd));
+    }
+
+    fn mxn_at(usd: &str, from: &str) -> Conversion {
+        Conversion::Rate(FxUsed { currency: "MXN".into(), usd: dec(usd), from: day(from) })
+    }
+
+    #[test]
+    fn an_order_is_the_sum_of_its_rounded_lines() {
+        use crate::model::{Address, Consignee, OrderLine};
+        let order = Order {
+            order_id: "SO-1".into(),
+            placed_at: "2026-11-23T10:00:00Z".parse().unwrap(),
+            recipient: Consignee {
+                name: "Ana Ruiz".into(),
+                customer_id: None,
+                address: Address {
+                    line1: "1200 Market St".into(),
+                    line2: None,
+                    city: "San Diego".into(),
+                    state: "CA".into(),
+                    postal_code: "92101".into(),
+                    country: "US".into(),
+                },
+            },
+            currency: "USD".into(),
+            lines: vec![
+                OrderLine { sku: "A".into(), qty: 1, unit_price: dec("0.005") },
+                OrderLine { sku: "B".into(), qty: 1, unit_price: dec("0.005") },
+            ],
+        };
+        let valuation = value_order(&order, &Conversion::Usd).unwrap();
+        assert_eq!(valuation.lines_usd, vec![dec("0.01"), dec("0.01")]);
+        assert_eq!(valuation.total_usd, dec("0.02"));
+    }
+}

@@ -1,0 +1,297 @@
+//! The daily release planner: which open orders ship on a release day, in which releases.
+//!
+//! A pure function of (snapshot, day, policy, rules): no clock, no store, no logging. The batch
+//! executor applies the `Plan` it returns; `plan` prints it. The same inputs give the same plan,
+//! byte for byte.
+//!
+//! The algorithm (DESIGN section 2): candidates are the open orders placed before the day's
+//! cutoff, served oldest first (ties by order id). Each is held if the policy excludes one of its
+//! items, if its currency has no rate, or if its own value is over the limit. Otherwise it joins
+//! its recipient's release for the day when the recipient still has a release left, the
+//! recipient's total for the day stays within the limit, and every line is in stock; stock is
+//! taken at that moment. Otherwise it waits, with the reason. Orders ship whole or not at all.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use chrono::{DateTime, LocalResult, NaiveDate, NaiveTime, TimeZone, Utc};
+use chrono_tz::Tz;
+use rust_decimal::Decimal;
+
+use crate::identity::{self, IdentityRule};
+use crate::model::{release_id, FxUsed, HoldReason, Item, Order, Release, ReleaseLine, Verdict, WaitReason};
+use crate::money::{self, Rates};
+use crate::policy::Policy;
+
+/// What one recipient has already received on the release day (earlier waves).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Claim {
+    pub releases: u32,
+    pub value_usd: Decimal,
+}
+
+/// The state the planner reads.
+#[derive(Debug, Clone, Copy)]
+pub struct Snapshot<'a> {
+    /// Every open (pending or held) order, in any order.
+    pub orders: &'a [Order],
+    /// The item catalogue. Every SKU of an open order is in it (intake refuses unknown SKUs).
+    pub items: &'a HashMap<String, Item>,
+    /// Units on hand per SKU; a missing SKU has none.
+    pub on_hand: &'a HashMap<String, u64>,
+    /// The day's earlier releases per recipient key.
+    pub claims: &'a HashMap<String, Claim>,
+    /// Releases of the day already committed: new ones are numbered after them.
+    pub releases_before: u32,
+}
+
+/// Everything else a plan depends on, given as arguments.
+#[derive(Debug, Clone)]
+pub struct Rules<'a> {
+    /// Orders placed before this instant are candidates (the day's cutoff, see [`cutoff_instant`]).
+    pub cutoff: DateTime<Utc>,
+    pub rates: &'a Rates,
+    pub identity: IdentityRule,
+    /// The instant recorded as `released_at` in each release.
+    pub at: DateTime<Utc>,
+}
+
+/// What a batch for the day would do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    pub day: NaiveDate,
+    pub policy: String,
+    pub lane: String,
+    /// New releases, numbered in the order their first order was served.
+    pub releases: Vec<Release>,
+    /// Every candidate that does not ship, with why, in order of service.
+    pub verdicts: Vec<(String, Verdict)>,
+    /// Open orders placed at or after the cutoff: not examined on this day.
+    pub not_due: usize,
+    /// Units taken per SKU.
+    pub stock_taken: BTreeMap<String, u64>,
+}
+
+/// The instant of `day`'s cutoff in the warehouse's zone.
+/// A cutoff that a daylight-saving change skips moves to the first instant after the gap;
+/// one that happens twice is the earlier of the two.
+pub fn cutoff_instant(day: NaiveDate, cutoff: NaiveTime, zone: Tz) -> DateTime<Utc> {
+    let mut local = day.and_time(cutoff);
+    // Gaps are at most a few hours; step in minutes until the local time exists.
+    for _ in 0..(24 * 60) {
+        match zone.from_local_datetime(&local) {
+            LocalResult::Single(instant) => return instant.with_timezone(&Utc),
+            LocalResult::Ambiguous(earlier, _) => return earlier.with_timezone(&Utc),
+            LocalResult::None => local += chrono::Duration::minutes(1),
+        }
+    }
+    unreachable!("no time zone skips a whole day")
+}
+
+/// Plans the release batch for `day` under `policy`, the one in force on that day.
+pub fn plan(snapshot: &Snapshot<'_>, day: NaiveDate, policy: &Policy, rules: &Rules<'_>) -> Plan {
+    let mut candidates: Vec<&Order> = snapshot
+        .orders
+        .iter()
+        .filter(|order| order.placed_at < rules.cutoff)
+        .collect();
+    let not_due = snapshot.orders.len() - candidates.len();
+    candidates.sort_unstable_by(|a, b| (a.placed_at, &a.order_id).cmp(&(b.placed_at, &b.order_id)));
+
+    let mut on_hand: HashMap<&str, u64> =
+        snapshot.on_hand.iter().map(|(sku, qty)| (sku.as_str(), *qty)).collect();
+    let mut stock_taken: BTreeMap<String, u64> = BTreeMap::new();
+    let mut releases: Vec<Release> = Vec::new();
+    let mut fx_by_release: Vec<BTreeSet<FxUsed>> = Vec::new();
+    let mut release_of_recipient: HashMap<String, usize> = HashMap::new();
+    let mut verdicts = Vec::new();
+    let mut need: BTreeMap<&str, u64> = BTreeMap::new();
+
+    for order in candidates {
+        let examined = match examine(order, snapshot.items, day, policy, rules) {
+            Ok(examined) => examined,
+            Err(reason) => {
+                verdicts.push((order.order_id.clone(), Verdict::Held(reason)));
+                continue;
+            }
+        };
+        let prior = snapshot.claims.get(&examined.recipient_key).copied().unwrap_or_default();
+        let current = release_of_recipient.get(&examined.recipient_key).copied();
+        let value_today = prior.value_usd + current.map_or(Decimal::ZERO, |index| releases[index].value_usd);
+        let release_left = current.is_some() || prior.releases < policy.releases_per_recipient_per_day;
+        if !release_left || value_today + examined.value_usd > policy.value_limit_usd {
+            verdicts.push((order.order_id.clone(), Verdict::Waiting(WaitReason::DailyLimit)));
+            continue;
+        }
+        need.clear();
+        for line in &order.lines {
+            *need.entry(line.sku.as_str()).or_default() += u64::from(line.qty);
+        }
+        let in_stock = need
+            .iter()
+            .all(|(sku, qty)| on_hand.get(sku).copied().unwrap_or(0) >= *qty);
+        if !in_stock {
+            verdicts.push((order.order_id.clone(), Verdict::Waiting(WaitReason::Stock)));
+            continue;
+        }
+        for (sku, qty) in &need {
+            if let Some(left) = on_hand.get_mut(sku) {
+                *left -= qty;
+            }
+            *stock_taken.entry((*sku).to_owned()).or_default() += qty;
+        }
+
+        let index = match current {
+            Some(index) => index,
+            None => {
+                let seq = snapshot.releases_before + releases.len() as u32 + 1;
+                releases.push(Release {
+                    release_id: release_id(day, seq),
+                    day,
+                    policy: policy.name.clone(),
+                    lane: policy.lane.clone(),
+                    recipient_key: examined.recipient_key.clone(),
+                    consignee: order.recipient.clone(),
+                    orders: Vec::new(),
+                    lines: Vec::new(),
+                    value_usd: Decimal::ZERO,
+                    fx: Vec::new(),
+                    released_at: rules.at,
+                });
+                fx_by_release.push(BTreeSet::new());
+                release_of_recipient.insert(examined.recipient_key, releases.len() - 1);
+                releases.len() - 1
+            }
+        };
+        let release = &mut releases[index];
+        release.orders.push(order.order_id.clone());
+        release.value_usd += examined.value_usd;
+        for (line, value_usd) in order.lines.iter().zip(examined.lines_usd) {
+            let item = &snapshot.items[&line.sku];
+            release.lines.push(ReleaseLine {
+                order_id: order.order_id.clone(),
+                sku: line.sku.clone(),
+                qty: line.qty,
+                description: item.description.clone(),
+                hts: item.hts.clone(),
+                origin: item.origin.clone(),
+                currency: order.currency.clone(),
+                unit_price: line.unit_price,
+                value_usd,
+            });
+        }
+        if let Some(fx) = examined.fx {
+            fx_by_release[index].insert(fx);
+        }
+    }
+    for (release, fx) in releases.iter_mut().zip(fx_by_release) {
+        release.fx = fx.into_iter().collect();
+    }
+
+    Plan {
+        day,
+        policy: policy.name.clone(),
+        lane: policy.lane.clone(),
+        releases,
+        verdicts,
+        not_due,
+        stock_taken,
+    }
+}
+
+/// A candidate that the policy lets through, valued.
+struct Examined {
+    recipient_key: String,
+    value_usd: Decimal,
+    lines_usd: Vec<Decimal>,
+    fx: Option<FxUsed>,
+}
+
+/// Checks one order against the policy on its own: exclusions, rate, its own value.
+fn examine(
+    order: &Order,
+    items: &HashMap<String, Item>,
+    day: NaiveDate,
+    policy: &Policy,
+    rules: &Rules<'_>,
+) -> Result<Examined, HoldReason> {
+    for line in &order.lines {
+        let item = items
+            .get(&line.sku)
+            .unwrap_or_else(|| panic!("invariant broken: order {} names SKU {} missing from the catalogue", order.order_id, line.sku));
+        if let Some(reason) = policy.excludes(item) {
+            return Err(reason);
+        }
+    }
+    let conversion = rules.rates.on(&order.currency, day).ok_or(HoldReason::NoRate)?;
+    let valuation = money::value_order(order, &conversion).ok_or(HoldReason::OverLimit)?;
+    if valuation.total_usd > policy.value_limit_usd {
+        return Err(HoldReason::OverLimit);
+    }
+    Ok(Examined {
+        recipient_key: recipient_key(rules.identity, order),
+        value_usd: valuation.total_usd,
+        lines_usd: valuation.lines_usd,
+        fx: conversion.fx().cloned(),
+    })
+}
+
+/// The recipient key of an order. Under `customer-id`, an order stored before the rule was
+/// chosen may have no id: it is keyed by name and address instead, in a space of its own.
+pub fn recipient_key(rule: IdentityRule, order: &Order) -> String {
+    identity::recipient_key(rule, &order.recipient).unwrap_or_else(|| {
+        let key = identity::recipient_key(IdentityRule::NameAndAddress, &order.recipient)
+            .expect("name-and-address always gives a key");
+        format!("no-id:{key}")
+    })
+}
+
+/// A plan that breaks a rule it must keep.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invariant broken in the plan for {day}: {message}")]
+pub struct PlanBroken {
+    pub day: NaiveDate,
+    pub message: String,
+}
+
+/// Checks what every plan must keep before it is committed: each order at most once, per
+/// recipient at most the policy's releases and value for the day, no stock taken beyond what is
+/// on hand, each release's value the sum of its lines.
+pub fn verify(plan: &Plan, snapshot: &Snapshot<'_>, policy: &Policy) -> Result<(), PlanBroken> {
+    let broken = |message: String| PlanBroken { day: plan.day, message };
+    let mut seen = BTreeSet::new();
+    let mut per_recipient: HashMap<&str, Claim> = HashMap::new();
+    for release in &plan.releases {
+        for order_id in &release.orders {
+            if !seen.insert(order_id.as_str()) {
+                return Err(broken(format!("order {order_id} planned twice")));
+            }
+        }
+        let lines_total: Decimal = release.lines.iter().map(|line| line.value_usd).sum();
+        if lines_total != release.value_usd {
+            return Err(broken(format!("release {} value is not the sum of its lines", release.release_id)));
+        }
+        let claim = per_recipient.entry(release.recipient_key.as_str()).or_insert_with(|| {
+            snapshot.claims.get(&release.recipient_key).copied().unwrap_or_default()
+        });
+        claim.releases += 1;
+        claim.value_usd += release.value_usd;
+        if claim.releases > policy.releases_per_recipient_per_day {
+            return Err(broken(format!("release {} is one too many for its recipient", release.release_id)));
+        }
+        if claim.value_usd > policy.value_limit_usd {
+            return Err(broken(format!("release {} takes its recipient over the limit", release.release_id)));
+        }
+    }
+    for (order_id, _) in &plan.verdicts {
+        if seen.contains(order_id.as_str()) {
+            return Err(broken(format!("order {order_id} both released and not")));
+        }
+    }
+    for (sku, taken) in &plan.stock_taken {
+        let on_hand = snapshot.on_hand.get(sku).copied().unwrap_or(0);
+        if *taken > on_hand {
+            return Err(broken(format!("{taken} units of {sku} taken with {on_hand} on hand")));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,142 @@
+//! The customs rule as dated data: which policy is in force on a release day, and what it excludes.
+//!
+//! Pure: no limit, country or HTS code is written here; all of them come from the config.
+
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+
+use crate::model::{HoldReason, Item, ItemFlag};
+
+/// One dated entry of the rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    /// Shown in every release record and log line.
+    pub name: String,
+    /// First release day it applies to.
+    pub from: NaiveDate,
+    /// What a release under it is, for example `de-minimis` or `informal-entry`.
+    pub lane: String,
+    /// Most one recipient may receive in aggregate on one day, inclusive.
+    pub value_limit_usd: Decimal,
+    pub releases_per_recipient_per_day: u32,
+    /// ISO 3166 alpha-2, upper case.
+    pub excluded_origins: Vec<String>,
+    /// HTS prefixes, digits only (dots are dropped when the config is read).
+    pub excluded_hts_prefixes: Vec<String>,
+    pub excluded_flags: Vec<ItemFlag>,
+}
+
+/// Every policy of the config, ordered by `from`, no two with the same `from`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Timeline {
+    policies: Vec<Policy>,
+}
+
+impl Timeline {
+    /// Orders the policies by `from`. The config validation refuses two with the same `from`.
+    pub fn new(mut policies: Vec<Policy>) -> Timeline {
+        policies.sort_by_key(|policy| policy.from);
+        Timeline { policies }
+    }
+
+    pub fn policies(&self) -> &[Policy] {
+        &self.policies
+    }
+
+    /// The policy in force on `day`: the one with the latest `from` on or before it.
+    pub fn in_force(&self, day: NaiveDate) -> Option<&Policy> {
+        self.policies.iter().rev().find(|policy| policy.from <= day)
+    }
+}
+
+impl Policy {
+    /// Why this item may not use the policy's lane, if it may not.
+    /// Checked in a fixed order: origin, then HTS, then flags.
+    pub fn excludes(&self, item: &Item) -> Option<HoldReason> {
+        if self.excluded_origins.iter().any(|origin| origin.eq_ignore_ascii_case(&item.origin)) {
+            return Some(HoldReason::ExcludedOrigin);
+        }
+        let hts = hts_digits(&item.hts);
+        if self
+            .excluded_hts_prefixes
+            .iter()
+            .any(|prefix| hts.starts_with(prefix.as_str()))
+        {
+            return Some(HoldReason::ExcludedGoods);
+        }
+        if item.flags.iter().any(|flag| self.excluded_flags.contains(flag)) {
+            return Some(HoldReason::ExcludedFlag);
+        }
+        None
+    }
+}
+
+/// The digits of an HTS code (`6109.10.0012` gives `6109100012`), for prefix matching.
+pub fn hts_digits(hts: &str) -> String {
+    hts.chars().filter(char::is_ascii_digit).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::str::FromStr;
+
+    fn day(text: &str) -> NaiveDate {
+        NaiveDate::from_str(text).unwrap()
+    }
+
+    fn policy(name: &str, from: &str) -> Policy {
+        Policy {
+            name: name.into(),
+            from: day(from),
+            lane: "de-minimis".into(),
+            value_limit_usd: Decimal::from(800),
+            releases_per_recipient_per_day: 1,
+            excluded_origins: vec!["CN".into(), "HK".into()],
+            excluded_hts_prefixes: vec!["2203".into(), "24".into(), "3303".into()],
+            excluded_flags: vec![ItemFlag::Adcvd],
+        }
+    }
+
+    fn item(hts: &str, origin: &str, flags: Vec<ItemFlag>) -> Item {
+        Item { sku: "X".into(), description: "thing".into(), hts: hts.into(), origin: origin.into(), flags }
+    }
+
+    #[test]
+    fn the_latest_policy_on_or_before_the_day_is_in_force() {
+        let timeline = Timeline::new(vec![
+            policy("suspended", "2025-08-29"),
+            policy("section-321", "2016-03-10"),
+            policy("no-china", "2025-05-02"),
+        ]);
+        assert_eq!(timeline.in_force(day("2016-03-09")), None);
+        assert_eq!(timeline.in_force(day("2016-03-10")).unwrap().name, "section-321");
+        assert_eq!(timeline.in_force(day("2025-05-01")).unwrap().name, "section-321");
+        assert_eq!(timeline.in_force(day("2025-05-02")).unwrap().name, "no-china");
+        assert_eq!(timeline.in_force(day("2025-08-28")).unwrap().name, "no-china");
+        assert_eq!(timeline.in_force(day("2025-08-29")).unwrap().name, "suspended");
+        assert_eq!(timeline.in_force(day("2030-01-01")).unwrap().name, "suspended");
+    }
+
+    #[test]
+    fn exclusions_are_checked_origin_then_hts_then_flag() {
+        let p = policy("p", "2020-01-01");
+        assert_eq!(p.excludes(&item("6109.10.0012", "MX", vec![])), None);
+        assert_eq!(p.excludes(&item("6109.10.0012", "cn", vec![])), Some(HoldReason::ExcludedOrigin));
+        assert_eq!(p.excludes(&item("2203.00.0030", "CN", vec![])), Some(HoldReason::ExcludedOrigin));
+        assert_eq!(p.excludes(&item("2203.00.0030", "MX", vec![])), Some(HoldReason::ExcludedGoods));
+        assert_eq!(p.excludes(&item("2402.20", "MX", vec![ItemFlag::Adcvd])), Some(HoldReason::ExcludedGoods));
+        assert_eq!(p.excludes(&item("3303.00.3000", "FR", vec![])), Some(HoldReason::ExcludedGoods));
+        assert_eq!(p.excludes(&item("7323.93", "MX", vec![ItemFlag::Adcvd])), Some(HoldReason::ExcludedFlag));
+        assert_eq!(p.excludes(&item("7323.93", "MX", vec![ItemFlag::Pga])), None);
+    }
+
+    #[test]
+    fn hts_prefixes_match_on_digits_only() {
+        assert_eq!(hts_digits("6109.10.0012"), "6109100012");
+        let mut p = policy("p", "2020-01-01");
+        p.excluded_hts_prefixes = vec!["220820".into()];
+        assert_eq!(p.excludes(&item("2208.20.10", "MX", vec![])), Some(HoldReason::ExcludedGoods));
+        assert_eq!(p.excludes(&item("2208.30.10", "MX", vec![])), None);
+    }
+}

@@ -1,0 +1,255 @@
+//! Release logs and broker manifests: files derived from the committed releases of a day.
+//!
+//! `<logs>/releases/<day>.jsonl` holds one release per line; `<logs>/releases/<day>.manifest.csv`
+//! one row per release line with what an entry filing needs. Both are rewritten whole from the
+//! store (write to a temporary file, fsync, rename), so however often they are written, and
+//! whatever crash came before, they list every committed release of the day exactly once.
+//! The store marks a day's files as due in the same commit as its releases and clears the mark
+//! once they are written: [`write_due`] catches up after a crash.
+
+use std::fs;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use chrono::{NaiveDate, SecondsFormat};
+use serde::Serialize;
+
+use crate::model::{Consignee, Release};
+use crate::store::{Commit, Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    #[error("cannot write {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The folder of release logs and manifests under the configured logs folder.
+pub fn releases_dir(logs: &Path) -> PathBuf {
+    logs.join("releases")
+}
+
+pub fn log_path(logs: &Path, day: NaiveDate) -> PathBuf {
+    releases_dir(logs).join(format!("{}.jsonl", day.format("%Y-%m-%d")))
+}
+
+pub fn manifest_path(logs: &Path, day: NaiveDate) -> PathBuf {
+    releases_dir(logs).join(format!("{}.manifest.csv", day.format("%Y-%m-%d")))
+}
+
+/// Writes the files of every day the store marks as due, then clears the marks.
+/// Returns the days written.
+pub fn write_due(store: &Store, logs: &Path) -> Result<Vec<NaiveDate>, LogError> {
+    let days = store.logs_due()?;
+    for day in &days {
+        let releases = store.releases_of(*day)?;
+        write_day(logs, *day, &releases)?;
+        crate::crashpoint::reached("logs-after-write");
+        let mut commit = Commit::new();
+        commit.clear_logs_due(*day);
+        // Losing this is harmless: the files would only be written again, identically.
+        store.commit_lazily(commit)?;
+    }
+    Ok(days)
+}
+
+/// Writes the release log and manifest of `day` from its committed releases.
+pub fn write_day(logs: &Path, day: NaiveDate, releases: &[Release]) -> Result<(), LogError> {
+    let dir = releases_dir(logs);
+    create_private_dir(&dir).map_err(|source| LogError::Io { path: dir.clone(), source })?;
+    let mut log = Vec::new();
+    for release in releases {
+        serde_json::to_writer(&mut log, &ReleaseRecord::from(release)).expect("serialising to memory cannot fail");
+        log.push(b'\n');
+    }
+    replace_file(&log_path(logs, day), &log)?;
+    crate::crashpoint::reached("logs-after-release-log");
+    replace_file(&manifest_path(logs, day), &manifest(releases))?;
+    let sync = fs::File::open(&dir).and_then(|handle| handle.sync_all());
+    sync.map_err(|source| LogError::Io { path: dir, source })
+}
+
+/// The manifest CSV of some releases, header first.
+pub fn manifest(releases: &[Release]) -> Vec<u8> {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    writer.write_record(MANIFEST_COLUMNS).expect("writing CSV to memory cannot fail");
+    for release in releases {
+        let address = &release.consignee.address;
+        for line in &release.lines {
+            let fx = release
+                .fx
+                .iter()
+                .find(|fx| fx.currency == line.currency)
+                .map(|fx| fx.usd.to_string())
+                .unwrap_or_else(|| "1".into());
+            writer
+                .write_record([
+                    release.release_id.as_str(),
+                    &release.day.to_string(),
+                    &release.policy,
+                    &release.lane,
+                    &release.consignee.name,
+                    &address.line1,
+                    address.line2.as_deref().unwrap_or(""),
+                    &address.city,
+                    &address.state,
+                    &address.postal_code,
+                    &address.country,
+                    &line.order_id,
+                    &line.sku,
+                    &line.description,
+                    &line.qty.to_string(),
+                    &line.hts,
+                    &line.origin,
+                    &line.currency,
+                    &line.unit_price.to_string(),
+                    &fx,
+                    &line.value_usd.to_string(),
+                ])
+                .expect("writing CSV to memory cannot fail");
+        }
+    }
+    writer.into_inner().expect("flushing CSV to memory cannot fail")
+}
+
+/// The manifest's columns.
+pub const MANIFEST_COLUMNS: [&str; 21] = [
+    "release_id",
+    "day",
+    "policy",
+    "lane",
+    "consignee_name",
+    "address_line1",
+    "address_line2",
+    "city",
+    "state",
+    "postal_code",
+    "country",
+    "order_id",
+    "sku",
+    "description",
+    "quantity",
+    "hts",
+    "origin",
+    "currency",
+    "unit_price",
+    "usd_per_unit",
+    "value_usd",
+];
+
+/// One line of the release log (DESIGN section 5).
+#[derive(Serialize)]
+pub struct ReleaseRecord<'a> {
+    release_id: &'a str,
+    day: String,
+    policy: &'a str,
+    lane: &'a str,
+    recipient_key: &'a str,
+    consignee: ConsigneeRecord<'a>,
+    orders: &'a [String],
+    lines: Vec<LineRecord<'a>>,
+    value_usd: String,
+    fx: Vec<FxRecord<'a>>,
+    released_at: String,
+}
+
+#[derive(Serialize)]
+struct ConsigneeRecord<'a> {
+    name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    customer_id: Option<&'a str>,
+    address: &'a crate::model::Address,
+}
+
+#[derive(Serialize)]
+struct LineRecord<'a> {
+    order_id: &'a str,
+    sku: &'a str,
+    qty: u32,
+    description: &'a str,
+    hts: &'a str,
+    origin: &'a str,
+    value_usd: String,
+    currency: &'a str,
+    unit_price: String,
+}
+
+#[derive(Serialize)]
+struct FxRecord<'a> {
+    currency: &'a str,
+    usd: String,
+    from: String,
+}
+
+impl<'a> From<&'a Release> for ReleaseRecord<'a> {
+    fn from(release: &'a Release) -> ReleaseRecord<'a> {
+        ReleaseRecord {
+            release_id: &release.release_id,
+            day: release.day.to_string(),
+            policy: &release.policy,
+            lane: &release.lane,
+            recipient_key: &release.recipient_key,
+            consignee: consignee_record(&release.consignee),
+            orders: &release.orders,
+            lines: release
+                .lines
+                .iter()
+                .map(|line| LineRecord {
+                    order_id: &line.order_id,
+                    sku: &line.sku,
+                    qty: line.qty,
+                    description: &line.description,
+                    hts: &line.hts,
+                    origin: &line.origin,
+                    value_usd: line.value_usd.to_string(),
+                    currency: &line.currency,
+                    unit_price: line.unit_price.to_string(),
+                })
+                .collect(),
+            value_usd: release.value_usd.to_string(),
+            fx: release
+                .fx
+                .iter()
+                .map(|fx| FxRecord { currency: &fx.currency, usd: fx.usd.to_string(), from: fx.from.to_string() })
+                .collect(),
+            released_at: release.released_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+        }
+    }
+}
+
+fn consignee_record(consignee: &Consignee) -> ConsigneeRecord<'_> {
+    ConsigneeRecord {
+        name: &consignee.name,
+        customer_id: consignee.customer_id.as_deref(),
+        address: &consignee.address,
+    }
+}
+
+/// Replaces `path` with `bytes` atomically and durably, owner-only.
+fn replace_file(path: &Path, bytes: &[u8]) -> Result<(), LogError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let io_error = |source| LogError::Io { path: path.to_owned(), source };
+    let name = path.file_name().expect("log paths have a file name").to_string_lossy();
+    let temporary = path.with_file_name(format!(".{name}.tmp"));
+    let handle = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&temporary)
+        .map_err(io_error)?;
+    let mut writer = BufWriter::new(handle);
+    writer.write_all(bytes).map_err(io_error)?;
+    let handle = writer.into_inner().map_err(|error| io_error(error.into_error()))?;
+    handle.sync_all().map_err(io_error)?;
+    fs::rename(&temporary, path).map_err(io_error)
+}
+
+fn create_private_dir(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    if path.is_dir() {
+        return Ok(());
+    }
+    fs::DirBuilder::new().recursive(true).mode(0o700).create(path)
+}

@@ -1,0 +1,213 @@
+//! A temporary warehouse for black-box tests of the built binary: its own folder, config,
+//! store and logs, and a pinned clock.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use assert_cmd::Command;
+
+/// The policies of the test config: Section 321 at $800, then informal entry at $2,500 from
+/// 2026-12-03, so a story can see a policy change free held orders.
+pub const POLICIES: &str = r#"
+[[policy]]
+name = "section-321"
+from = "2016-03-10"
+lane = "de-minimis"
+value_limit_usd = "800"
+releases_per_recipient_per_day = 1
+excluded_origins = ["CN", "HK"]
+excluded_hts_prefixes = ["2203", "2204", "2208", "24", "3303"]
+excluded_flags = ["adcvd", "quota", "pga", "irc-tax"]
+
+[[policy]]
+name = "informal-entry"
+from = "2026-12-03"
+lane = "informal-entry"
+value_limit_usd = "2500"
+releases_per_recipient_per_day = 1
+excluded_flags = ["adcvd"]
+"#;
+
+pub struct Warehouse {
+    pub dir: tempfile::TempDir,
+}
+
+impl Warehouse {
+    /// A warehouse in Tijuana with the test policies and an MXN rate from 2026-10-01.
+    pub fn new() -> Warehouse {
+        Warehouse::with_policies(POLICIES)
+    }
+
+    pub fn with_policies(policies: &str) -> Warehouse {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = format!(
+            r#"
+[warehouse]
+name = "test-tijuana"
+timezone = "America/Los_Angeles"
+
+[paths]
+data = "data"
+logs = "logs"
+spool = "spool"
+
+[schedule]
+batch = "0 0 6 * * *"
+cutoff = "06:00"
+
+[recipients]
+identity = "name-and-address"
+
+[api]
+listen = "127.0.0.1:0"
+token_file = "api-token"
+
+[[currency.rates]]
+currency = "MXN"
+from = "2026-10-01"
+usd = "0.0541"
+{policies}"#
+        );
+        std::fs::write(dir.path().join("border-release.toml"), config).expect("write config");
+        Warehouse { dir }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn config(&self) -> PathBuf {
+        self.path("border-release.toml")
+    }
+
+    /// Writes a file into the warehouse folder and returns its path.
+    pub fn file(&self, name: &str, contents: &str) -> PathBuf {
+        let path = self.path(name);
+        std::fs::write(&path, contents).expect("write input file");
+        path
+    }
+
+    /// Runs the binary with the clock pinned at `now` (RFC 3339).
+    pub fn run_at(&self, now: &str, args: &[&str]) -> Output {
+        self.command(now, args, None).output().expect("run border-release")
+    }
+
+    /// Runs the binary and aborts it at the named crash point.
+    pub fn run_crashing(&self, now: &str, point: &str, args: &[&str]) -> Output {
+        self.command(now, args, Some(point)).output().expect("run border-release")
+    }
+
+    fn command(&self, now: &str, args: &[&str], crash_at: Option<&str>) -> Command {
+        let mut command = Command::cargo_bin("border-release").expect("binary built");
+        command
+            .current_dir(self.dir.path())
+            .env_remove("BORDER_RELEASE_CONFIG")
+            .env_remove("BORDER_RELEASE_CRASH_AT")
+            .env("BORDER_RELEASE_FAKE_NOW", now)
+            .arg("--config")
+            .arg(self.config())
+            .args(args);
+        if let Some(point) = crash_at {
+            command.env("BORDER_RELEASE_CRASH_AT", point);
+        }
+        command
+    }
+
+    /// Runs and expects exit code `code`, returning stdout.
+    pub fn expect(&self, now: &str, args: &[&str], code: i32) -> String {
+        let output = self.run_at(now, args);
+        assert_eq!(
+            output.status.code(),
+            Some(code),
+            "border-release {args:?} exited {:?}\nstdout:\n{}\nstderr:\n{}",
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).expect("stdout is UTF-8")
+    }
+
+    pub fn ok(&self, now: &str, args: &[&str]) -> String {
+        self.expect(now, args, 0)
+    }
+
+    /// `orders list --json`, as (order_id, state, reason, release_id, day).
+    pub fn orders(&self, now: &str) -> Vec<OrderRow> {
+        self.ok(now, &["orders", "list", "--json"])
+            .lines()
+            .map(|line| {
+                let value: serde_json::Value = serde_json::from_str(line).expect("orders list line is JSON");
+                OrderRow {
+                    order_id: value["order_id"].as_str().unwrap().to_owned(),
+                    state: value["state"].as_str().unwrap().to_owned(),
+                    reason: value["reason"].as_str().map(str::to_owned),
+                    release_id: value["release_id"].as_str().map(str::to_owned),
+                    day: value["day"].as_str().map(str::to_owned),
+                }
+            })
+            .collect()
+    }
+
+    pub fn order(&self, now: &str, order_id: &str) -> OrderRow {
+        self.orders(now)
+            .into_iter()
+            .find(|row| row.order_id == order_id)
+            .unwrap_or_else(|| panic!("order {order_id} not listed"))
+    }
+
+    /// The release log of `day` as JSON values (empty when the file does not exist).
+    pub fn release_log(&self, day: &str) -> Vec<serde_json::Value> {
+        read_jsonl(&self.path(&format!("logs/releases/{day}.jsonl")))
+    }
+
+    pub fn manifest(&self, day: &str) -> Vec<csv::StringRecord> {
+        let path = self.path(&format!("logs/releases/{day}.manifest.csv"));
+        let mut reader = csv::Reader::from_path(path).expect("manifest exists");
+        reader.records().map(|record| record.expect("manifest row")).collect()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderRow {
+    pub order_id: String,
+    pub state: String,
+    pub reason: Option<String>,
+    pub release_id: Option<String>,
+    pub day: Option<String>,
+}
+
+pub fn read_jsonl(path: &Path) -> Vec<serde_json::Value> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => text.lines().map(|line| serde_json::from_str(line).expect("log line is JSON")).collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// One order as a JSON line.
+pub fn order(id: &str, placed_at: &str, name: &str, street: &str, currency: &str, lines: &[(&str, u32, &str)]) -> String {
+    let lines: Vec<serde_json::Value> = lines
+        .iter()
+        .map(|(sku, qty, price)| serde_json::json!({"sku": sku, "qty": qty, "unit_price": price}))
+        .collect();
+    serde_json::json!({
+        "order_id": id,
+        "placed_at": placed_at,
+        "recipient": {
+            "name": name,
+            "address": {"line1": street, "city": "San Diego", "state": "CA", "postal_code": "92101", "country": "US"}
+        },
+        "currency": currency,
+        "lines": lines,
+    })
+    .to_string()
+}
+
+pub const ITEMS: &str = "sku,description,hts,origin,flags
+TSHIRT,Cotton knit T-shirt,6109.10.0012,MX,
+JEANS,Cotton denim trousers,6203.42.4011,MX,
+BOOTS,Leather ankle boots,6403.91.6075,MX,
+TEQUILA,Tequila 750 ml,2208.90.4000,MX,irc-tax
+RADIO,Portable radio,8527.12.0000,CN,
+";
