@@ -11,7 +11,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 
 use crate::config::Config;
-use crate::model::{Fate, HoldReason, Release, Verdict, WaitReason};
+use crate::model::{Fate, HoldReason, Order, Release, Verdict, WaitReason};
 use crate::planner::{self, Claim, Plan, PlanBroken, Rules, Snapshot};
 use crate::releaselog::{self, LogError};
 use crate::store::{Commit, Store, StoreError, Verdicts};
@@ -40,6 +40,8 @@ pub struct Planned {
     pub releases_per_recipient_per_day: u32,
     /// Releases of the day committed by earlier waves.
     pub releases_before: u32,
+    /// The open orders the plan was made from.
+    pub orders: Vec<Order>,
 }
 
 /// Counts of a committed or planned batch, for the summary.
@@ -60,7 +62,13 @@ pub struct Summary {
 }
 
 /// What `batch` for `day` would do now, without changing anything.
-pub fn plan_day(store: &Store, config: &Config, day: NaiveDate, today: NaiveDate, at: DateTime<Utc>) -> Result<Planned, BatchError> {
+pub fn plan_day(
+    store: &Store,
+    config: &Config,
+    day: NaiveDate,
+    today: NaiveDate,
+    at: DateTime<Utc>,
+) -> Result<Planned, BatchError> {
     if day < today {
         return Err(BatchError::PastDay { day, today });
     }
@@ -69,7 +77,10 @@ pub fn plan_day(store: &Store, config: &Config, day: NaiveDate, today: NaiveDate
             return Err(BatchError::EarlierDay { day, last });
         }
     }
-    let policy = config.timeline.in_force(day).ok_or(BatchError::NoPolicy { day })?;
+    let policy = config
+        .timeline
+        .in_force(day)
+        .ok_or(BatchError::NoPolicy { day })?;
     let orders = store.open_orders()?;
     let items = store.items()?;
     let on_hand: HashMap<String, u64> = store
@@ -99,11 +110,18 @@ pub fn plan_day(store: &Store, config: &Config, day: NaiveDate, today: NaiveDate
         value_limit_usd: policy.value_limit_usd,
         releases_per_recipient_per_day: policy.releases_per_recipient_per_day,
         releases_before: earlier.len() as u32,
+        orders,
     })
 }
 
 /// Runs the batch for `day`: plans, commits durably, writes the day's files.
-pub fn run(store: &Store, config: &Config, day: NaiveDate, today: NaiveDate, at: DateTime<Utc>) -> Result<Summary, BatchError> {
+pub fn run(
+    store: &Store,
+    config: &Config,
+    day: NaiveDate,
+    today: NaiveDate,
+    at: DateTime<Utc>,
+) -> Result<Summary, BatchError> {
     // Files left due by an interrupted earlier batch are written first.
     releaselog::write_due(store, &config.paths.logs)?;
     let planned = plan_day(store, config, day, today, at)?;
@@ -117,9 +135,15 @@ pub fn run(store: &Store, config: &Config, day: NaiveDate, today: NaiveDate, at:
             released_orders.insert(order_id.as_str(), release);
         }
     }
-    for order in store.open_orders()? {
+    for order in &planned.orders {
         if let Some(release) = released_orders.get(order.order_id.as_str()) {
-            commit.close_order(&order, Fate::Released { release_id: release.release_id.clone(), day });
+            commit.close_order(
+                order,
+                Fate::Released {
+                    release_id: release.release_id.clone(),
+                    day,
+                },
+            );
         }
     }
     for (sku, taken) in &plan.stock_taken {
@@ -127,7 +151,10 @@ pub fn run(store: &Store, config: &Config, day: NaiveDate, today: NaiveDate, at:
         level.released += taken;
         commit.put_stock(sku, &level);
     }
-    commit.set_verdicts(&Verdicts { day: Some(day), entries: plan.verdicts.clone() });
+    commit.set_verdicts(&Verdicts {
+        day: Some(day),
+        entries: plan.verdicts.clone(),
+    });
     let last = store.last_day()?;
     if last.is_none_or(|last| last < day) {
         commit.set_last_day(day);
@@ -170,7 +197,11 @@ pub fn summarise(planned: &Planned) -> Summary {
         value_limit_usd: planned.value_limit_usd,
         releases_before: planned.releases_before,
         releases: plan.releases.len(),
-        orders_released: plan.releases.iter().map(|release| release.orders.len()).sum(),
+        orders_released: plan
+            .releases
+            .iter()
+            .map(|release| release.orders.len())
+            .sum(),
         value_usd: plan.releases.iter().map(|release| release.value_usd).sum(),
         held,
         waiting,

@@ -22,7 +22,11 @@ use crate::store::Store;
 pub const EXIT_REJECTED: u8 = 3;
 
 #[derive(Debug, Parser)]
-#[command(name = "border-release", version, about = "Daily compliant cross-border releases for a near-border warehouse")]
+#[command(
+    name = "border-release",
+    version,
+    about = "Daily compliant cross-border releases for a near-border warehouse"
+)]
 pub struct Cli {
     /// The config file.
     #[arg(long, global = true, env = "BORDER_RELEASE_CONFIG", default_value = config::DEFAULT_PATH)]
@@ -90,6 +94,18 @@ pub enum StateFilter {
     Cancelled,
 }
 
+impl StateFilter {
+    fn admits(self, state: &OrderState) -> bool {
+        matches!(
+            (self, state),
+            (StateFilter::Pending, OrderState::Pending(_))
+                | (StateFilter::Held, OrderState::Held(_))
+                | (StateFilter::Released, OrderState::Released { .. })
+                | (StateFilter::Cancelled, OrderState::Cancelled)
+        )
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct JsonArg {
     /// One JSON object per line instead of a table.
@@ -132,7 +148,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     match cli.command {
         Command::CheckConfig => unreachable!("handled above"),
-        Command::Items(ItemsCommand::Import { file }) => intake_result(intake::import_items(&store, &file)?),
+        Command::Items(ItemsCommand::Import { file }) => {
+            intake_result(intake::import_items(&store, &file)?)
+        }
         Command::Stock(StockCommand::Receive { file }) => {
             intake_result(intake::import_stock(&store, &file, StockFile::Receive)?)
         }
@@ -142,7 +160,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Stock(StockCommand::List(json)) => {
             for (sku, level) in store.stock()? {
                 if json.json {
-                    let row = StockRow { sku: &sku, on_hand: level.on_hand() as i64 };
+                    let row = StockRow {
+                        sku: &sku,
+                        on_hand: level.on_hand() as i64,
+                    };
                     writeln!(out, "{}", serde_json::to_string(&row)?)?;
                 } else {
                     writeln!(
@@ -167,7 +188,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Orders(OrdersCommand::List { state, json }) => list_orders(&store, state, json.json, &mut out),
+        Command::Orders(OrdersCommand::List { state, json }) => {
+            list_orders(&store, state, json.json, &mut out)
+        }
         Command::Plan(args) => {
             let today = clock.today(config.warehouse.timezone);
             let day = args.day.unwrap_or(today);
@@ -192,12 +215,24 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 fn check_config(config: &Config) -> anyhow::Result<ExitCode> {
     let policies = config.timeline.policies();
     println!("{}: ok", config.file.display());
-    println!("warehouse {} in {}", config.warehouse.name, config.warehouse.timezone);
-    println!("store {}; logs {}; spool {}", config.paths.data.display(), config.paths.logs.display(), config.paths.spool.display());
+    println!(
+        "warehouse {} in {}",
+        config.warehouse.name, config.warehouse.timezone
+    );
+    println!(
+        "store {}; logs {}; spool {}",
+        config.paths.data.display(),
+        config.paths.logs.display(),
+        config.paths.spool.display()
+    );
     for policy in policies {
         println!(
             "policy {} from {}: lane {}, at most {} USD and {} release(s) per recipient per day",
-            policy.name, policy.from, policy.lane, policy.value_limit_usd, policy.releases_per_recipient_per_day
+            policy.name,
+            policy.from,
+            policy.lane,
+            policy.value_limit_usd,
+            policy.releases_per_recipient_per_day
         );
     }
     Ok(ExitCode::SUCCESS)
@@ -228,24 +263,33 @@ struct OrderRow<'a> {
     day: Option<String>,
 }
 
-fn list_orders(store: &Store, filter: Option<StateFilter>, json: bool, out: &mut impl Write) -> anyhow::Result<ExitCode> {
+fn list_orders(
+    store: &Store,
+    filter: Option<StateFilter>,
+    json: bool,
+    out: &mut impl Write,
+) -> anyhow::Result<ExitCode> {
+    if !json {
+        writeln!(out, "{:<24} {:<10} {:<16} release", "order", "state", "reason")?;
+    }
     for (order, state) in store.order_states()? {
-        let keep = match (filter, &state) {
-            (None, _) => true,
-            (Some(StateFilter::Pending), OrderState::Pending(_)) => true,
-            (Some(StateFilter::Held), OrderState::Held(_)) => true,
-            (Some(StateFilter::Released), OrderState::Released { .. }) => true,
-            (Some(StateFilter::Cancelled), OrderState::Cancelled) => true,
-            _ => false,
-        };
+        let keep = filter.is_none_or(|filter| filter.admits(&state));
         if !keep {
             continue;
         }
         let (release_id, day) = match &state {
-            OrderState::Released { release_id, day } => (Some(release_id.as_str()), Some(day.to_string())),
+            OrderState::Released { release_id, day } => {
+                (Some(release_id.as_str()), Some(day.to_string()))
+            }
             _ => (None, None),
         };
-        let row = OrderRow { order_id: &order.order_id, state: state.word(), reason: state.reason_word(), release_id, day };
+        let row = OrderRow {
+            order_id: &order.order_id,
+            state: state.word(),
+            reason: state.reason_word(),
+            release_id,
+            day,
+        };
         if json {
             writeln!(out, "{}", serde_json::to_string(&row)?)?;
         } else {
@@ -269,13 +313,18 @@ fn print_plan(planned: &Planned, json: bool, out: &mut impl Write) -> anyhow::Re
             plan.verdicts
                 .iter()
                 .filter_map(|(order_id, verdict)| match verdict {
-                    Verdict::Held(reason) if held => Some(serde_json::json!({"order_id": order_id, "reason": reason.word()})),
-                    Verdict::Waiting(reason) if !held => Some(serde_json::json!({"order_id": order_id, "reason": reason.word()})),
+                    Verdict::Held(reason) if held => {
+                        Some(serde_json::json!({"order_id": order_id, "reason": reason.word()}))
+                    }
+                    Verdict::Waiting(reason) if !held => {
+                        Some(serde_json::json!({"order_id": order_id, "reason": reason.word()}))
+                    }
                     _ => None,
                 })
                 .collect()
         };
-        let releases: Vec<ReleaseRecord<'_>> = plan.releases.iter().map(ReleaseRecord::from).collect();
+        let releases: Vec<ReleaseRecord<'_>> =
+            plan.releases.iter().map(ReleaseRecord::from).collect();
         let value = serde_json::json!({
             "day": plan.day.to_string(),
             "policy": plan.policy,
@@ -319,12 +368,24 @@ fn write_counts(summary: &Summary, out: &mut impl Write) -> anyhow::Result<()> {
         summary.policy, summary.lane, summary.value_limit_usd
     )?;
     if summary.releases_before > 0 {
-        writeln!(out, "  earlier waves today: {} releases", summary.releases_before)?;
+        writeln!(
+            out,
+            "  earlier waves today: {} releases",
+            summary.releases_before
+        )?;
     }
-    writeln!(out, "  releases: {} ({} orders, {} USD)", summary.releases, summary.orders_released, summary.value_usd)?;
+    writeln!(
+        out,
+        "  releases: {} ({} orders, {} USD)",
+        summary.releases, summary.orders_released, summary.value_usd
+    )?;
     writeln!(out, "  held: {}", counts(&summary.held))?;
     writeln!(out, "  waiting: {}", counts(&summary.waiting))?;
-    writeln!(out, "  not yet due (placed after the cutoff): {}", summary.not_due)?;
+    writeln!(
+        out,
+        "  not yet due (placed after the cutoff): {}",
+        summary.not_due
+    )?;
     Ok(())
 }
 
@@ -333,15 +394,26 @@ fn counts(counts: &std::collections::BTreeMap<&'static str, usize>) -> String {
     if total == 0 {
         return "0".into();
     }
-    let parts: Vec<String> = counts.iter().map(|(reason, count)| format!("{reason} {count}")).collect();
+    let parts: Vec<String> = counts
+        .iter()
+        .map(|(reason, count)| format!("{reason} {count}"))
+        .collect();
     format!("{total} ({})", parts.join(", "))
 }
 
 fn print_summary(summary: &Summary, config: &Config, out: &mut impl Write) -> anyhow::Result<()> {
     writeln!(out, "batch for {} committed:", summary.day)?;
     write_counts(summary, out)?;
-    writeln!(out, "  release log: {}", releaselog::log_path(&config.paths.logs, summary.day).display())?;
-    writeln!(out, "  manifest:    {}", releaselog::manifest_path(&config.paths.logs, summary.day).display())?;
+    writeln!(
+        out,
+        "  release log: {}",
+        releaselog::log_path(&config.paths.logs, summary.day).display()
+    )?;
+    writeln!(
+        out,
+        "  manifest:    {}",
+        releaselog::manifest_path(&config.paths.logs, summary.day).display()
+    )?;
     Ok(())
 }
 

@@ -23,7 +23,9 @@ impl Clock {
             Err(_) => Ok(Clock::System),
             Ok(text) => DateTime::parse_from_rfc3339(text.trim())
                 .map(|instant| Clock::Fixed(instant.with_timezone(&Utc)))
-                .map_err(|error| format!("{FAKE_NOW_VAR}={text:?} is not an RFC 3339 instant: {error}")),
+                .map_err(|error| {
+                    format!("{FAKE_NOW_VAR}={text:?} is not an RFC 3339 instant: {error}")
+                }),
         }
     }
 

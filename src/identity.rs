@@ -22,7 +22,11 @@ pub enum IdentityRule {
 }
 
 impl IdentityRule {
-    pub const ALL: [IdentityRule; 3] = [IdentityRule::NameAndAddress, IdentityRule::Address, IdentityRule::CustomerId];
+    pub const ALL: [IdentityRule; 3] = [
+        IdentityRule::NameAndAddress,
+        IdentityRule::Address,
+        IdentityRule::CustomerId,
+    ];
 
     pub fn word(self) -> &'static str {
         match self {
@@ -33,7 +37,9 @@ impl IdentityRule {
     }
 
     pub fn from_word(word: &str) -> Option<IdentityRule> {
-        IdentityRule::ALL.into_iter().find(|rule| rule.word() == word)
+        IdentityRule::ALL
+            .into_iter()
+            .find(|rule| rule.word() == word)
     }
 }
 
@@ -41,9 +47,11 @@ impl IdentityRule {
 /// `None` when the rule is `customer-id` and the consignee has none (intake refuses such orders).
 pub fn recipient_key(rule: IdentityRule, consignee: &Consignee) -> Option<String> {
     match rule {
-        IdentityRule::NameAndAddress => {
-            Some(format!("{}|{}", normalise(&consignee.name), address_key(consignee)))
-        }
+        IdentityRule::NameAndAddress => Some(format!(
+            "{}|{}",
+            normalise(&consignee.name),
+            address_key(consignee)
+        )),
         IdentityRule::Address => Some(address_key(consignee)),
         IdentityRule::CustomerId => {
             let id = consignee.customer_id.as_deref()?.trim();
@@ -220,7 +228,10 @@ mod tests {
 
     #[test]
     fn normalise_folds_case_accents_punctuation_and_space() {
-        assert_eq!(normalise("  José  María   RUÍZ-Peña "), "jose maria ruiz pena");
+        assert_eq!(
+            normalise("  José  María   RUÍZ-Peña "),
+            "jose maria ruiz pena"
+        );
         assert_eq!(normalise("O'Brien, Jr."), "obrien jr");
         assert_eq!(normalise("Ａｎａ"), "ana");
         assert_eq!(normalise("..."), "");
@@ -228,7 +239,12 @@ mod tests {
 
     #[test]
     fn two_spellings_of_one_person_are_one_recipient() {
-        let a = consignee("Ana Ruíz", "1200 Market Street", Some("Apt. 4"), "92101-1234");
+        let a = consignee(
+            "Ana Ruíz",
+            "1200 Market Street",
+            Some("Apt. 4"),
+            "92101-1234",
+        );
         let b = consignee("ANA  RUIZ", "1200 market st", Some("#4"), "92101");
         let rule = IdentityRule::NameAndAddress;
         assert_eq!(recipient_key(rule, &a), recipient_key(rule, &b));
@@ -253,7 +269,10 @@ mod tests {
     #[test]
     fn customer_id_rule_needs_an_id() {
         let mut ana = consignee("Ana Ruiz", "1200 Market St", None, "92101");
-        assert_eq!(recipient_key(IdentityRule::CustomerId, &ana).as_deref(), Some("id:c-77"));
+        assert_eq!(
+            recipient_key(IdentityRule::CustomerId, &ana).as_deref(),
+            Some("id:c-77")
+        );
         ana.customer_id = Some("  ".into());
         assert_eq!(recipient_key(IdentityRule::CustomerId, &ana), None);
         ana.customer_id = None;
@@ -273,7 +292,9 @@ mod tests {
 
     #[test]
     fn placeholder_names_are_recognised() {
-        for name in ["", "  ", "N/A", "n.a.", "NA", "Customer", "TEST", "-", "???", "12345", "Unknown"] {
+        for name in [
+            "", "  ", "N/A", "n.a.", "NA", "Customer", "TEST", "-", "???", "12345", "Unknown",
+        ] {
             assert!(is_placeholder_name(name), "{name:?}");
         }
         for name in ["Ana Ruiz", "Na Li", "Test Kitchen LLC", "X Æ A-12 Musk"] {

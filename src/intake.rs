@@ -99,9 +99,16 @@ impl fmt::Display for IntakeReport {
 #[derive(Debug, thiserror::Error)]
 pub enum IntakeError {
     #[error("{file}: cannot read: {source}")]
-    Read { file: PathBuf, source: std::io::Error },
+    Read {
+        file: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{file}: line {line}: {message}; nothing of this file was applied")]
-    Format { file: PathBuf, line: usize, message: String },
+    Format {
+        file: PathBuf,
+        line: usize,
+        message: String,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -114,10 +121,19 @@ pub enum StockFile {
 }
 
 /// Takes in an orders file (JSON Lines).
-pub fn import_orders(store: &Store, file: &Path, identity: IdentityRule) -> Result<IntakeReport, IntakeError> {
+pub fn import_orders(
+    store: &Store,
+    file: &Path,
+    identity: IdentityRule,
+) -> Result<IntakeReport, IntakeError> {
     let lines = read_lines(file)?;
     let items = store.items()?;
-    let mut report = IntakeReport { file: file.to_owned(), accepted: 0, unchanged: 0, rejected: Vec::new() };
+    let mut report = IntakeReport {
+        file: file.to_owned(),
+        accepted: 0,
+        unchanged: 0,
+        rejected: Vec::new(),
+    };
     let mut commit = Commit::new();
     let mut in_file: HashMap<String, (usize, Order)> = HashMap::new();
     for (line_no, line) in lines {
@@ -135,10 +151,18 @@ pub fn import_orders(store: &Store, file: &Path, identity: IdentityRule) -> Resu
             field,
             message,
         };
-        if let Some((index, line)) = order.lines.iter().enumerate().find(|(_, line)| !items.contains_key(&line.sku)) {
+        if let Some((index, line)) = order
+            .lines
+            .iter()
+            .enumerate()
+            .find(|(_, line)| !items.contains_key(&line.sku))
+        {
             report.rejected.push(reject(
                 Some(format!("lines[{index}].sku")),
-                format!("unknown SKU {:?}: import it with the item catalogue first", line.sku),
+                format!(
+                    "unknown SKU {:?}: import it with the item catalogue first",
+                    line.sku
+                ),
             ));
             continue;
         }
@@ -174,7 +198,12 @@ pub fn import_orders(store: &Store, file: &Path, identity: IdentityRule) -> Resu
 /// the catalogue are replaced.
 pub fn import_items(store: &Store, file: &Path) -> Result<IntakeReport, IntakeError> {
     let rows = read_csv(file, &["sku", "description", "hts", "origin", "flags"])?;
-    let mut report = IntakeReport { file: file.to_owned(), accepted: 0, unchanged: 0, rejected: Vec::new() };
+    let mut report = IntakeReport {
+        file: file.to_owned(),
+        accepted: 0,
+        unchanged: 0,
+        rejected: Vec::new(),
+    };
     let mut commit = Commit::new();
     let mut seen: HashMap<String, usize> = HashMap::new();
     for (line_no, row) in rows {
@@ -209,10 +238,19 @@ pub fn import_items(store: &Store, file: &Path) -> Result<IntakeReport, IntakeEr
 
 /// Takes in a stock file (CSV `sku,qty`): receipts add to what is on hand; counts set it,
 /// recording the difference as an adjustment.
-pub fn import_stock(store: &Store, file: &Path, kind: StockFile) -> Result<IntakeReport, IntakeError> {
+pub fn import_stock(
+    store: &Store,
+    file: &Path,
+    kind: StockFile,
+) -> Result<IntakeReport, IntakeError> {
     let rows = read_csv(file, &["sku", "qty"])?;
     let items = store.items()?;
-    let mut report = IntakeReport { file: file.to_owned(), accepted: 0, unchanged: 0, rejected: Vec::new() };
+    let mut report = IntakeReport {
+        file: file.to_owned(),
+        accepted: 0,
+        unchanged: 0,
+        rejected: Vec::new(),
+    };
     let mut levels: BTreeMap<String, StockLevel> = BTreeMap::new();
     let mut counted: HashMap<String, usize> = HashMap::new();
     for (line_no, row) in rows {
@@ -232,7 +270,10 @@ pub fn import_stock(store: &Store, file: &Path, kind: StockFile) -> Result<Intak
         };
         let sku = fields[0].trim();
         if !items.contains_key(sku) {
-            report.rejected.push(reject("sku", format!("unknown SKU {sku:?}: import it with the item catalogue first")));
+            report.rejected.push(reject(
+                "sku",
+                format!("unknown SKU {sku:?}: import it with the item catalogue first"),
+            ));
             continue;
         }
         let min = if kind == StockFile::Receive { 1 } else { 0 };
@@ -248,10 +289,16 @@ pub fn import_stock(store: &Store, file: &Path, kind: StockFile) -> Result<Intak
             None => store.stock_level(sku)?,
         };
         let updated = match kind {
-            StockFile::Receive => level.received.checked_add(qty).map(|received| StockLevel { received, ..level }),
+            StockFile::Receive => level
+                .received
+                .checked_add(qty)
+                .map(|received| StockLevel { received, ..level }),
             StockFile::Count => {
                 if let Some(first) = counted.get(sku) {
-                    report.rejected.push(reject("sku", format!("{sku} is already counted on line {first} of this file")));
+                    report.rejected.push(reject(
+                        "sku",
+                        format!("{sku} is already counted on line {first} of this file"),
+                    ));
                     continue;
                 }
                 counted.insert(sku.to_owned(), line_no);
@@ -267,7 +314,10 @@ pub fn import_stock(store: &Store, file: &Path, kind: StockFile) -> Result<Intak
                 levels.insert(sku.to_owned(), updated);
                 report.accepted += 1;
             }
-            None => report.rejected.push(reject("qty", format!("{qty} would overflow the stock of {sku}"))),
+            None => report.rejected.push(reject(
+                "qty",
+                format!("{qty} would overflow the stock of {sku}"),
+            )),
         }
     }
     let mut commit = Commit::new();
@@ -297,19 +347,29 @@ pub enum CancelError {
     #[error("order {0} is not known")]
     Unknown(String),
     #[error("order {order_id} was released in {release_id} on {day}; a released order cannot be cancelled")]
-    Released { order_id: String, release_id: String, day: chrono::NaiveDate },
+    Released {
+        order_id: String,
+        release_id: String,
+        day: chrono::NaiveDate,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
 /// Cancels a pending or held order.
-pub fn cancel_order(store: &Store, order_id: &str, at: DateTime<Utc>) -> Result<Cancelled, CancelError> {
+pub fn cancel_order(
+    store: &Store,
+    order_id: &str,
+    at: DateTime<Utc>,
+) -> Result<Cancelled, CancelError> {
     match store.order(order_id)? {
         None => Err(CancelError::Unknown(order_id.to_owned())),
         Some((_, Some(Fate::Cancelled { .. }))) => Ok(Cancelled::Already),
-        Some((_, Some(Fate::Released { release_id, day }))) => {
-            Err(CancelError::Released { order_id: order_id.to_owned(), release_id, day })
-        }
+        Some((_, Some(Fate::Released { release_id, day }))) => Err(CancelError::Released {
+            order_id: order_id.to_owned(),
+            release_id,
+            day,
+        }),
         Some((order, None)) => {
             let mut commit = Commit::new();
             commit.close_order(&order, Fate::Cancelled { at });
@@ -370,91 +430,178 @@ pub fn parse_order(text: &str, identity: IdentityRule) -> Result<Order, Rejectio
     let mut deserializer = serde_json::Deserializer::from_str(text);
     let raw: OrderJson = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
         let field = error.path().to_string();
-        let field = if field == "." { String::new() } else { field };
+        let field = if field == "." || field == "?" {
+            String::new()
+        } else {
+            field
+        };
         let mut message = error.inner().to_string();
+        if error.inner().is_syntax() || error.inner().is_eof() {
+            message = format!("not valid JSON: {message}");
+        }
         if field.ends_with("unit_price") && message.contains("expected a string") {
             message = "money is a decimal string such as \"19.99\", not a JSON number".into();
         }
         rejection(order_id_hint(text).as_deref(), &field, message)
     })?;
-    deserializer
-        .end()
-        .map_err(|error| rejection(Some(&raw.order_id), "", format!("text after the order: {error}")))?;
+    deserializer.end().map_err(|error| {
+        rejection(
+            Some(&raw.order_id),
+            "",
+            format!("text after the order: {error}"),
+        )
+    })?;
 
     let order_id = raw.order_id.trim().to_owned();
-    if order_id.is_empty() || order_id.chars().count() > ID_CHARS_MAX || !order_id.chars().all(|c| c.is_ascii_graphic()) {
+    if order_id.is_empty()
+        || order_id.chars().count() > ID_CHARS_MAX
+        || !order_id.chars().all(|c| c.is_ascii_graphic())
+    {
         return Err(rejection(
             None,
             "order_id",
-            format!("must be 1 to {ID_CHARS_MAX} visible ASCII characters without spaces, got {:?}", raw.order_id),
+            format!(
+                "must be 1 to {ID_CHARS_MAX} visible ASCII characters without spaces, got {:?}",
+                raw.order_id
+            ),
         ));
     }
     let id = Some(order_id.as_str());
     let placed_at = DateTime::parse_from_rfc3339(raw.placed_at.trim())
         .map_err(|error| {
-            rejection(id, "placed_at", format!("{:?} is not an RFC 3339 instant with an offset: {error}", raw.placed_at))
+            rejection(
+                id,
+                "placed_at",
+                format!(
+                    "{:?} is not an RFC 3339 instant with an offset: {error}",
+                    raw.placed_at
+                ),
+            )
         })?
         .with_timezone(&Utc);
     if !(PLACED_YEAR_MIN..=PLACED_YEAR_MAX).contains(&placed_at.year()) {
-        return Err(rejection(id, "placed_at", format!("{} is outside {PLACED_YEAR_MIN} to {PLACED_YEAR_MAX}", raw.placed_at)));
+        return Err(rejection(
+            id,
+            "placed_at",
+            format!(
+                "{} is outside {PLACED_YEAR_MIN} to {PLACED_YEAR_MAX}",
+                raw.placed_at
+            ),
+        ));
     }
 
-    let name = text_field(&raw.recipient.name, TEXT_CHARS_MAX).map_err(|m| rejection(id, "recipient.name", m))?;
+    let name = text_field(&raw.recipient.name, TEXT_CHARS_MAX)
+        .map_err(|m| rejection(id, "recipient.name", m))?;
     if identity::is_placeholder_name(&name) {
-        return Err(rejection(id, "recipient.name", format!("{name:?} is a placeholder, not a consignee name")));
+        return Err(rejection(
+            id,
+            "recipient.name",
+            format!("{name:?} is a placeholder, not a consignee name"),
+        ));
     }
     let customer_id = match raw.recipient.customer_id.as_deref().map(str::trim) {
         None | Some("") => None,
-        Some(value) => Some(text_field(value, ID_CHARS_MAX).map_err(|m| rejection(id, "recipient.customer_id", m))?),
+        Some(value) => Some(
+            text_field(value, ID_CHARS_MAX)
+                .map_err(|m| rejection(id, "recipient.customer_id", m))?,
+        ),
     };
     if identity == IdentityRule::CustomerId && customer_id.is_none() {
-        return Err(rejection(id, "recipient.customer_id", "required: recipients are identified by customer id".into()));
+        return Err(rejection(
+            id,
+            "recipient.customer_id",
+            "required: recipients are identified by customer id".into(),
+        ));
     }
     let address = &raw.recipient.address;
-    let line1 = text_field(&address.line1, TEXT_CHARS_MAX).map_err(|m| rejection(id, "recipient.address.line1", m))?;
+    let line1 = text_field(&address.line1, TEXT_CHARS_MAX)
+        .map_err(|m| rejection(id, "recipient.address.line1", m))?;
     let line2 = match address.line2.as_deref().map(str::trim) {
         None | Some("") => None,
-        Some(value) => Some(text_field(value, TEXT_CHARS_MAX).map_err(|m| rejection(id, "recipient.address.line2", m))?),
+        Some(value) => Some(
+            text_field(value, TEXT_CHARS_MAX)
+                .map_err(|m| rejection(id, "recipient.address.line2", m))?,
+        ),
     };
-    let city = text_field(&address.city, TEXT_CHARS_MAX).map_err(|m| rejection(id, "recipient.address.city", m))?;
+    let city = text_field(&address.city, TEXT_CHARS_MAX)
+        .map_err(|m| rejection(id, "recipient.address.city", m))?;
     let country = address.country.trim().to_ascii_uppercase();
     if country != "US" {
-        return Err(rejection(id, "recipient.address.country", format!("{:?}: only US addresses are released", address.country)));
+        return Err(rejection(
+            id,
+            "recipient.address.country",
+            format!("{:?}: only US addresses are released", address.country),
+        ));
     }
     let state = address.state.trim().to_ascii_uppercase();
     if !identity::is_us_state(&state) {
-        return Err(rejection(id, "recipient.address.state", format!("{:?} is not a US state code", address.state)));
+        return Err(rejection(
+            id,
+            "recipient.address.state",
+            format!("{:?} is not a US state code", address.state),
+        ));
     }
     let postal_code = address.postal_code.trim().to_owned();
     if identity::zip5(&postal_code).is_none() {
         return Err(rejection(
             id,
             "recipient.address.postal_code",
-            format!("{:?} is not a ZIP code (12345 or 12345-6789)", address.postal_code),
+            format!(
+                "{:?} is not a ZIP code (12345 or 12345-6789)",
+                address.postal_code
+            ),
         ));
     }
     let currency = raw.currency.trim().to_ascii_uppercase();
     if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_alphabetic()) {
-        return Err(rejection(id, "currency", format!("{:?} is not an ISO 4217 currency code", raw.currency)));
+        return Err(rejection(
+            id,
+            "currency",
+            format!("{:?} is not an ISO 4217 currency code", raw.currency),
+        ));
     }
     if raw.lines.is_empty() {
-        return Err(rejection(id, "lines", "an order needs at least one line".into()));
+        return Err(rejection(
+            id,
+            "lines",
+            "an order needs at least one line".into(),
+        ));
     }
     if raw.lines.len() > ORDER_LINES_MAX {
-        return Err(rejection(id, "lines", format!("{} lines; at most {ORDER_LINES_MAX}", raw.lines.len())));
+        return Err(rejection(
+            id,
+            "lines",
+            format!("{} lines; at most {ORDER_LINES_MAX}", raw.lines.len()),
+        ));
     }
     let mut lines = Vec::with_capacity(raw.lines.len());
     for (index, line) in raw.lines.iter().enumerate() {
         let field = |name: &str| format!("lines[{index}].{name}");
         let sku = line.sku.trim().to_owned();
         if !valid_sku(&sku) {
-            return Err(rejection(id, &field("sku"), format!("{:?} is not a SKU", line.sku)));
+            return Err(rejection(
+                id,
+                &field("sku"),
+                format!("{:?} is not a SKU", line.sku),
+            ));
         }
         if line.qty == 0 || line.qty > u64::from(ORDER_LINE_QTY_MAX) {
-            return Err(rejection(id, &field("qty"), format!("{} is not a quantity from 1 to {ORDER_LINE_QTY_MAX}", line.qty)));
+            return Err(rejection(
+                id,
+                &field("qty"),
+                format!(
+                    "{} is not a quantity from 1 to {ORDER_LINE_QTY_MAX}",
+                    line.qty
+                ),
+            ));
         }
-        let unit_price = parse_price(&line.unit_price).map_err(|m| rejection(id, &field("unit_price"), m))?;
-        lines.push(OrderLine { sku, qty: line.qty as u32, unit_price });
+        let unit_price =
+            parse_price(&line.unit_price).map_err(|m| rejection(id, &field("unit_price"), m))?;
+        lines.push(OrderLine {
+            sku,
+            qty: line.qty as u32,
+            unit_price,
+        });
     }
     Ok(Order {
         order_id,
@@ -462,7 +609,14 @@ pub fn parse_order(text: &str, identity: IdentityRule) -> Result<Order, Rejectio
         recipient: Consignee {
             name,
             customer_id,
-            address: Address { line1, line2, city, state, postal_code, country },
+            address: Address {
+                line1,
+                line2,
+                city,
+                state,
+                postal_code,
+                country,
+            },
         },
         currency,
         lines,
@@ -473,41 +627,81 @@ pub fn parse_order(text: &str, identity: IdentityRule) -> Result<Order, Rejectio
 fn order_id_hint(text: &str) -> Option<String> {
     let value: serde_json::Value = serde_json::from_str(text).ok()?;
     let id = value.get("order_id")?.as_str()?;
-    (id.chars().count() <= ID_CHARS_MAX && id.chars().all(|c| c.is_ascii_graphic())).then(|| id.to_owned())
+    (id.chars().count() <= ID_CHARS_MAX && id.chars().all(|c| c.is_ascii_graphic()))
+        .then(|| id.to_owned())
 }
 
 /// Parses and checks one catalogue row (`sku,description,hts,origin,flags`).
 pub fn parse_item(fields: &[String]) -> Result<Item, Rejection> {
-    let rejection = |field: &str, message: String| Rejection { line: 0, order_id: None, field: Some(field.into()), message };
+    let rejection = |field: &str, message: String| Rejection {
+        line: 0,
+        order_id: None,
+        field: Some(field.into()),
+        message,
+    };
     let sku = fields[0].trim().to_owned();
     if !valid_sku(&sku) {
-        return Err(rejection("sku", format!("{:?} is not a SKU (1 to {ID_CHARS_MAX} visible ASCII characters)", fields[0])));
+        return Err(rejection(
+            "sku",
+            format!(
+                "{:?} is not a SKU (1 to {ID_CHARS_MAX} visible ASCII characters)",
+                fields[0]
+            ),
+        ));
     }
-    let description = text_field(&fields[1], TEXT_CHARS_MAX).map_err(|m| rejection("description", m))?;
+    let description =
+        text_field(&fields[1], TEXT_CHARS_MAX).map_err(|m| rejection("description", m))?;
     let hts = fields[2].trim().to_owned();
     let digits = hts.bytes().filter(u8::is_ascii_digit).count();
-    if !hts.bytes().all(|b| b.is_ascii_digit() || b == b'.') || !(4..=10).contains(&digits) || hts.starts_with('.') {
-        return Err(rejection("hts", format!("{:?} is not an HTS code (4 to 10 digits, dots allowed)", fields[2])));
+    if !hts.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+        || !(4..=10).contains(&digits)
+        || hts.starts_with('.')
+    {
+        return Err(rejection(
+            "hts",
+            format!(
+                "{:?} is not an HTS code (4 to 10 digits, dots allowed)",
+                fields[2]
+            ),
+        ));
     }
     let origin = fields[3].trim().to_ascii_uppercase();
     if origin.len() != 2 || !origin.bytes().all(|b| b.is_ascii_alphabetic()) {
-        return Err(rejection("origin", format!("{:?} is not an ISO 3166 alpha-2 country code", fields[3])));
+        return Err(rejection(
+            "origin",
+            format!("{:?} is not an ISO 3166 alpha-2 country code", fields[3]),
+        ));
     }
     let mut flags = Vec::new();
-    for word in fields[4].split(';').map(str::trim).filter(|word| !word.is_empty()) {
+    for word in fields[4]
+        .split(';')
+        .map(str::trim)
+        .filter(|word| !word.is_empty())
+    {
         let flag = ItemFlag::from_word(&word.to_ascii_lowercase()).ok_or_else(|| {
-            rejection("flags", format!("{word:?} is not a flag (adcvd, quota, pga, irc-tax)"))
+            rejection(
+                "flags",
+                format!("{word:?} is not a flag (adcvd, quota, pga, irc-tax)"),
+            )
         })?;
         if !flags.contains(&flag) {
             flags.push(flag);
         }
     }
     flags.sort();
-    Ok(Item { sku, description, hts, origin, flags })
+    Ok(Item {
+        sku,
+        description,
+        hts,
+        origin,
+        flags,
+    })
 }
 
 fn valid_sku(sku: &str) -> bool {
-    !sku.is_empty() && sku.chars().count() <= ID_CHARS_MAX && sku.chars().all(|c| c.is_ascii_graphic())
+    !sku.is_empty()
+        && sku.chars().count() <= ID_CHARS_MAX
+        && sku.chars().all(|c| c.is_ascii_graphic())
 }
 
 /// A trimmed, non-empty text of at most `chars_max` characters with no control characters.
@@ -528,7 +722,9 @@ fn text_field(value: &str, chars_max: usize) -> Result<String, String> {
 fn parse_price(text: &str) -> Result<Decimal, String> {
     let trimmed = text.trim();
     let well_formed = !trimmed.is_empty()
-        && trimmed.bytes().all(|b| b.is_ascii_digit() || b == b'.' || b == b'-')
+        && trimmed
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b == b'.' || b == b'-')
         && trimmed.bytes().filter(|b| *b == b'.').count() <= 1;
     let price = well_formed
         .then(|| Decimal::from_str(trimmed).ok())
@@ -541,24 +737,38 @@ fn parse_price(text: &str) -> Result<Decimal, String> {
         return Err(format!("{text} is over {UNIT_PRICE_MAX}"));
     }
     if price.scale() > UNIT_PRICE_SCALE_MAX {
-        return Err(format!("{text} has more than {UNIT_PRICE_SCALE_MAX} decimal places"));
+        return Err(format!(
+            "{text} has more than {UNIT_PRICE_SCALE_MAX} decimal places"
+        ));
     }
     // -0 becomes 0; the scale the integrator wrote is kept for the manifest.
-    Ok(if price.is_zero() { Decimal::ZERO } else { price })
+    Ok(if price.is_zero() {
+        Decimal::ZERO
+    } else {
+        price
+    })
 }
 
 fn parse_qty(text: &str, min: u64, max: u64) -> Result<u64, String> {
     let trimmed = text.trim();
     match trimmed.parse::<u64>() {
         Ok(qty) if (min..=max).contains(&qty) => Ok(qty),
-        _ => Err(format!("{text:?} is not a whole number from {min} to {max}")),
+        _ => Err(format!(
+            "{text:?} is not a whole number from {min} to {max}"
+        )),
     }
 }
 
+/// Input records with their 1-based line numbers, each read or rejected.
+type Numbered<T> = Vec<(usize, Result<T, Rejection>)>;
+
 /// Reads a file as numbered lines, skipping blank ones. A line that is not UTF-8 or is longer
 /// than [`LINE_BYTES_MAX`] comes back as a rejection.
-fn read_lines(file: &Path) -> Result<Vec<(usize, Result<String, Rejection>)>, IntakeError> {
-    let read_error = |source| IntakeError::Read { file: file.to_owned(), source };
+fn read_lines(file: &Path) -> Result<Numbered<String>, IntakeError> {
+    let read_error = |source| IntakeError::Read {
+        file: file.to_owned(),
+        source,
+    };
     let handle = std::fs::File::open(file).map_err(read_error)?;
     let mut reader = BufReader::with_capacity(1 << 20, handle);
     let mut lines = Vec::new();
@@ -592,7 +802,12 @@ fn read_lines(file: &Path) -> Result<Vec<(usize, Result<String, Rejection>)>, In
                     }
                 }
             }
-            lines.push((line_no, Err(line_rejection(format!("longer than {LINE_BYTES_MAX} bytes")))));
+            lines.push((
+                line_no,
+                Err(line_rejection(format!(
+                    "longer than {LINE_BYTES_MAX} bytes"
+                ))),
+            ));
             continue;
         }
         while matches!(buffer.last(), Some(b'\n' | b'\r')) {
@@ -601,20 +816,34 @@ fn read_lines(file: &Path) -> Result<Vec<(usize, Result<String, Rejection>)>, In
         match std::str::from_utf8(&buffer) {
             Ok(text) if text.trim().is_empty() => {}
             Ok(text) => lines.push((line_no, Ok(text.to_owned()))),
-            Err(error) => lines.push((line_no, Err(line_rejection(format!("not valid UTF-8: {error}"))))),
+            Err(error) => lines.push((
+                line_no,
+                Err(line_rejection(format!("not valid UTF-8: {error}"))),
+            )),
         }
     }
     Ok(lines)
 }
 
 fn line_rejection(message: String) -> Rejection {
-    Rejection { line: 0, order_id: None, field: None, message }
+    Rejection {
+        line: 0,
+        order_id: None,
+        field: None,
+        message,
+    }
 }
 
 /// Reads a CSV file whose header must be exactly `columns`, as numbered rows of fields.
-fn read_csv(file: &Path, columns: &[&str]) -> Result<Vec<(usize, Result<Vec<String>, Rejection>)>, IntakeError> {
-    let handle = std::fs::File::open(file).map_err(|source| IntakeError::Read { file: file.to_owned(), source })?;
-    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(BufReader::new(handle));
+fn read_csv(file: &Path, columns: &[&str]) -> Result<Numbered<Vec<String>>, IntakeError> {
+    let handle = std::fs::File::open(file).map_err(|source| IntakeError::Read {
+        file: file.to_owned(),
+        source,
+    })?;
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(BufReader::new(handle));
     let mut rows = Vec::new();
     let mut header_seen = false;
     let mut record = csv::ByteRecord::new();
@@ -625,35 +854,64 @@ fn read_csv(file: &Path, columns: &[&str]) -> Result<Vec<(usize, Result<Vec<Stri
             Ok(true) => {}
             Err(error) => {
                 if let csv::ErrorKind::Io(_) = error.kind() {
-                    return Err(IntakeError::Read { file: file.to_owned(), source: std::io::Error::other(error.to_string()) });
+                    return Err(IntakeError::Read {
+                        file: file.to_owned(),
+                        source: std::io::Error::other(error.to_string()),
+                    });
                 }
                 rows.push((line_no, Err(line_rejection(format!("not CSV: {error}")))));
                 continue;
             }
         }
-        let line_no = record.position().map_or(line_no, |position| position.line() as usize);
-        if record.iter().all(|field| field.iter().all(u8::is_ascii_whitespace)) {
+        let line_no = record
+            .position()
+            .map_or(line_no, |position| position.line() as usize);
+        if record
+            .iter()
+            .all(|field| field.iter().all(u8::is_ascii_whitespace))
+        {
             continue;
         }
-        let fields: Result<Vec<String>, _> =
-            record.iter().map(|field| std::str::from_utf8(field).map(str::to_owned)).collect();
+        let fields: Result<Vec<String>, _> = record
+            .iter()
+            .map(|field| std::str::from_utf8(field).map(str::to_owned))
+            .collect();
         let fields = match fields {
             Ok(fields) => fields,
             Err(error) if header_seen => {
-                rows.push((line_no, Err(line_rejection(format!("not valid UTF-8: {error}")))));
+                rows.push((
+                    line_no,
+                    Err(line_rejection(format!("not valid UTF-8: {error}"))),
+                ));
                 continue;
             }
             Err(error) => {
-                return Err(IntakeError::Format { file: file.to_owned(), line: line_no, message: format!("header is not valid UTF-8: {error}") })
+                return Err(IntakeError::Format {
+                    file: file.to_owned(),
+                    line: line_no,
+                    message: format!("header is not valid UTF-8: {error}"),
+                })
             }
         };
         if !header_seen {
-            let header: Vec<String> = fields.iter().map(|field| field.trim().trim_start_matches('\u{feff}').to_ascii_lowercase()).collect();
+            let header: Vec<String> = fields
+                .iter()
+                .map(|field| {
+                    field
+                        .trim()
+                        .trim_start_matches('\u{feff}')
+                        .to_ascii_lowercase()
+                })
+                .collect();
             if header != columns {
                 return Err(IntakeError::Format {
                     file: file.to_owned(),
                     line: line_no,
-                    message: format!("the header must be {:?}, found {:?}", columns.join(","), fields.join(",")),
+                    message: format!(
+                        "the header must be {:?}, found {:?}",
+                        columns.join(","),
+                        fields.join(",")
+                    ),
                 });
             }
             header_seen = true;
@@ -662,7 +920,12 @@ fn read_csv(file: &Path, columns: &[&str]) -> Result<Vec<(usize, Result<Vec<Stri
         if fields.len() != columns.len() {
             rows.push((
                 line_no,
-                Err(line_rejection(format!("{} fields; expected {} ({})", fields.len(), columns.len(), columns.join(",")))),
+                Err(line_rejection(format!(
+                    "{} fields; expected {} ({})",
+                    fields.len(),
+                    columns.len(),
+                    columns.join(",")
+                ))),
             ));
             continue;
         }

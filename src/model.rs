@@ -25,7 +25,12 @@ pub enum ItemFlag {
 }
 
 impl ItemFlag {
-    pub const ALL: [ItemFlag; 4] = [ItemFlag::Adcvd, ItemFlag::Quota, ItemFlag::Pga, ItemFlag::IrcTax];
+    pub const ALL: [ItemFlag; 4] = [
+        ItemFlag::Adcvd,
+        ItemFlag::Quota,
+        ItemFlag::Pga,
+        ItemFlag::IrcTax,
+    ];
 
     /// The word used in CSV files, config and logs.
     pub fn word(self) -> &'static str {
@@ -172,7 +177,10 @@ pub enum OrderState {
     /// Waiting to ship; the reason is the one the last batch gave, if one examined it.
     Pending(Option<WaitReason>),
     Held(HoldReason),
-    Released { release_id: String, day: NaiveDate },
+    Released {
+        release_id: String,
+        day: NaiveDate,
+    },
     Cancelled,
 }
 

@@ -39,7 +39,10 @@ impl Rates {
     pub fn new(rates: Vec<Rate>) -> Rates {
         let mut by_currency: BTreeMap<String, Vec<Rate>> = BTreeMap::new();
         for rate in rates {
-            by_currency.entry(rate.currency.clone()).or_default().push(rate);
+            by_currency
+                .entry(rate.currency.clone())
+                .or_default()
+                .push(rate);
         }
         for list in by_currency.values_mut() {
             list.sort_by_key(|rate| rate.from);
@@ -53,7 +56,12 @@ impl Rates {
         if currency == USD {
             return Some(Conversion::Usd);
         }
-        let rate = self.by_currency.get(currency)?.iter().rev().find(|rate| rate.from <= day)?;
+        let rate = self
+            .by_currency
+            .get(currency)?
+            .iter()
+            .rev()
+            .find(|rate| rate.from <= day)?;
         Some(Conversion::Rate(FxUsed {
             currency: rate.currency.clone(),
             usd: rate.usd,
@@ -116,7 +124,10 @@ pub fn value_order(order: &Order, conversion: &Conversion) -> Option<Valuation> 
         total_usd = total_usd.checked_add(value)?;
         lines_usd.push(value);
     }
-    Some(Valuation { lines_usd, total_usd })
+    Some(Valuation {
+        lines_usd,
+        total_usd,
+    })
 }
 
 #[cfg(test)]
@@ -133,7 +144,11 @@ mod tests {
     }
 
     fn mxn(usd: &str) -> Conversion {
-        Conversion::Rate(FxUsed { currency: "MXN".into(), usd: dec(usd), from: day("2026-10-01") })
+        Conversion::Rate(FxUsed {
+            currency: "MXN".into(),
+            usd: dec(usd),
+            from: day("2026-10-01"),
+        })
     }
 
     #[test]
@@ -162,20 +177,45 @@ mod tests {
     #[test]
     fn the_latest_rate_on_or_before_the_day_applies() {
         let rates = Rates::new(vec![
-            Rate { currency: "MXN".into(), from: day("2026-10-01"), usd: dec("0.0541") },
-            Rate { currency: "MXN".into(), from: day("2026-07-01"), usd: dec("0.0530") },
-            Rate { currency: "CAD".into(), from: day("2026-07-01"), usd: dec("0.72") },
+            Rate {
+                currency: "MXN".into(),
+                from: day("2026-10-01"),
+                usd: dec("0.0541"),
+            },
+            Rate {
+                currency: "MXN".into(),
+                from: day("2026-07-01"),
+                usd: dec("0.0530"),
+            },
+            Rate {
+                currency: "CAD".into(),
+                from: day("2026-07-01"),
+                usd: dec("0.72"),
+            },
         ]);
         assert_eq!(rates.on("MXN", day("2026-06-30")), None);
-        assert_eq!(rates.on("MXN", day("2026-07-01")), Some(mxn_at("0.0530", "2026-07-01")));
-        assert_eq!(rates.on("MXN", day("2026-09-30")), Some(mxn_at("0.0530", "2026-07-01")));
-        assert_eq!(rates.on("MXN", day("2026-10-01")), Some(mxn_at("0.0541", "2026-10-01")));
+        assert_eq!(
+            rates.on("MXN", day("2026-07-01")),
+            Some(mxn_at("0.0530", "2026-07-01"))
+        );
+        assert_eq!(
+            rates.on("MXN", day("2026-09-30")),
+            Some(mxn_at("0.0530", "2026-07-01"))
+        );
+        assert_eq!(
+            rates.on("MXN", day("2026-10-01")),
+            Some(mxn_at("0.0541", "2026-10-01"))
+        );
         assert_eq!(rates.on("EUR", day("2026-10-01")), None);
         assert_eq!(rates.on("USD", day("1999-01-01")), Some(Conversion::Usd));
     }
 
     fn mxn_at(usd: &str, from: &str) -> Conversion {
-        Conversion::Rate(FxUsed { currency: "MXN".into(), usd: dec(usd), from: day(from) })
+        Conversion::Rate(FxUsed {
+            currency: "MXN".into(),
+            usd: dec(usd),
+            from: day(from),
+        })
     }
 
     #[test]
@@ -198,8 +238,16 @@ mod tests {
             },
             currency: "USD".into(),
             lines: vec![
-                OrderLine { sku: "A".into(), qty: 1, unit_price: dec("0.005") },
-                OrderLine { sku: "B".into(), qty: 1, unit_price: dec("0.005") },
+                OrderLine {
+                    sku: "A".into(),
+                    qty: 1,
+                    unit_price: dec("0.005"),
+                },
+                OrderLine {
+                    sku: "B".into(),
+                    qty: 1,
+                    unit_price: dec("0.005"),
+                },
             ],
         };
         let valuation = value_order(&order, &Conversion::Usd).unwrap();

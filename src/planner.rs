@@ -18,7 +18,9 @@ use chrono_tz::Tz;
 use rust_decimal::Decimal;
 
 use crate::identity::{self, IdentityRule};
-use crate::model::{release_id, FxUsed, HoldReason, Item, Order, Release, ReleaseLine, Verdict, WaitReason};
+use crate::model::{
+    release_id, FxUsed, HoldReason, Item, Order, Release, ReleaseLine, Verdict, WaitReason,
+};
 use crate::money::{self, Rates};
 use crate::policy::Policy;
 
@@ -75,16 +77,32 @@ pub struct Plan {
 /// A cutoff that a daylight-saving change skips moves to the first instant after the gap;
 /// one that happens twice is the earlier of the two.
 pub fn cutoff_instant(day: NaiveDate, cutoff: NaiveTime, zone: Tz) -> DateTime<Utc> {
-    let mut local = day.and_time(cutoff);
-    // Gaps are at most a few hours; step in minutes until the local time exists.
-    for _ in 0..(24 * 60) {
-        match zone.from_local_datetime(&local) {
-            LocalResult::Single(instant) => return instant.with_timezone(&Utc),
-            LocalResult::Ambiguous(earlier, _) => return earlier.with_timezone(&Utc),
-            LocalResult::None => local += chrono::Duration::minutes(1),
+    let local = day.and_time(cutoff);
+    match zone.from_local_datetime(&local) {
+        LocalResult::Single(instant) => instant.with_timezone(&Utc),
+        LocalResult::Ambiguous(earlier, _) => earlier.with_timezone(&Utc),
+        LocalResult::None => first_instant_at_or_after(local, zone),
+    }
+}
+
+/// The first instant whose local time in `zone` is `local` or later: for a local time that a
+/// daylight-saving change skips, the instant the gap ends. Offsets are within 14 hours of UTC
+/// and no zone turns its clocks back within a day of a gap, so local time rises with the
+/// instant over the searched span and a binary search over its seconds finds it.
+fn first_instant_at_or_after(local: chrono::NaiveDateTime, zone: Tz) -> DateTime<Utc> {
+    let span = chrono::Duration::hours(14);
+    let mut low = (local - span).and_utc(); // local time there is before `local`
+    let mut high = (local + span).and_utc(); // and there at or after it
+    while high - low > chrono::Duration::seconds(1) {
+        let middle = low + (high - low) / 2;
+        if middle.with_timezone(&zone).naive_local() >= local {
+            high = middle;
+        } else {
+            low = middle;
         }
     }
-    unreachable!("no time zone skips a whole day")
+    let whole_second = high.timestamp();
+    DateTime::from_timestamp(whole_second, 0).expect("within chrono's range")
 }
 
 /// Plans the release batch for `day` under `policy`, the one in force on that day.
@@ -97,8 +115,11 @@ pub fn plan(snapshot: &Snapshot<'_>, day: NaiveDate, policy: &Policy, rules: &Ru
     let not_due = snapshot.orders.len() - candidates.len();
     candidates.sort_unstable_by(|a, b| (a.placed_at, &a.order_id).cmp(&(b.placed_at, &b.order_id)));
 
-    let mut on_hand: HashMap<&str, u64> =
-        snapshot.on_hand.iter().map(|(sku, qty)| (sku.as_str(), *qty)).collect();
+    let mut on_hand: HashMap<&str, u64> = snapshot
+        .on_hand
+        .iter()
+        .map(|(sku, qty)| (sku.as_str(), *qty))
+        .collect();
     let mut stock_taken: BTreeMap<String, u64> = BTreeMap::new();
     let mut releases: Vec<Release> = Vec::new();
     let mut fx_by_release: Vec<BTreeSet<FxUsed>> = Vec::new();
@@ -114,12 +135,21 @@ pub fn plan(snapshot: &Snapshot<'_>, day: NaiveDate, policy: &Policy, rules: &Ru
                 continue;
             }
         };
-        let prior = snapshot.claims.get(&examined.recipient_key).copied().unwrap_or_default();
+        let prior = snapshot
+            .claims
+            .get(&examined.recipient_key)
+            .copied()
+            .unwrap_or_default();
         let current = release_of_recipient.get(&examined.recipient_key).copied();
-        let value_today = prior.value_usd + current.map_or(Decimal::ZERO, |index| releases[index].value_usd);
-        let release_left = current.is_some() || prior.releases < policy.releases_per_recipient_per_day;
+        let value_today =
+            prior.value_usd + current.map_or(Decimal::ZERO, |index| releases[index].value_usd);
+        let release_left =
+            current.is_some() || prior.releases < policy.releases_per_recipient_per_day;
         if !release_left || value_today + examined.value_usd > policy.value_limit_usd {
-            verdicts.push((order.order_id.clone(), Verdict::Waiting(WaitReason::DailyLimit)));
+            verdicts.push((
+                order.order_id.clone(),
+                Verdict::Waiting(WaitReason::DailyLimit),
+            ));
             continue;
         }
         need.clear();
@@ -215,14 +245,20 @@ fn examine(
     rules: &Rules<'_>,
 ) -> Result<Examined, HoldReason> {
     for line in &order.lines {
-        let item = items
-            .get(&line.sku)
-            .unwrap_or_else(|| panic!("invariant broken: order {} names SKU {} missing from the catalogue", order.order_id, line.sku));
+        let item = items.get(&line.sku).unwrap_or_else(|| {
+            panic!(
+                "invariant broken: order {} names SKU {} missing from the catalogue",
+                order.order_id, line.sku
+            )
+        });
         if let Some(reason) = policy.excludes(item) {
             return Err(reason);
         }
     }
-    let conversion = rules.rates.on(&order.currency, day).ok_or(HoldReason::NoRate)?;
+    let conversion = rules
+        .rates
+        .on(&order.currency, day)
+        .ok_or(HoldReason::NoRate)?;
     let valuation = money::value_order(order, &conversion).ok_or(HoldReason::OverLimit)?;
     if valuation.total_usd > policy.value_limit_usd {
         return Err(HoldReason::OverLimit);
@@ -257,7 +293,10 @@ pub struct PlanBroken {
 /// recipient at most the policy's releases and value for the day, no stock taken beyond what is
 /// on hand, each release's value the sum of its lines.
 pub fn verify(plan: &Plan, snapshot: &Snapshot<'_>, policy: &Policy) -> Result<(), PlanBroken> {
-    let broken = |message: String| PlanBroken { day: plan.day, message };
+    let broken = |message: String| PlanBroken {
+        day: plan.day,
+        message,
+    };
     let mut seen = BTreeSet::new();
     let mut per_recipient: HashMap<&str, Claim> = HashMap::new();
     for release in &plan.releases {
@@ -268,18 +307,33 @@ pub fn verify(plan: &Plan, snapshot: &Snapshot<'_>, policy: &Policy) -> Result<(
         }
         let lines_total: Decimal = release.lines.iter().map(|line| line.value_usd).sum();
         if lines_total != release.value_usd {
-            return Err(broken(format!("release {} value is not the sum of its lines", release.release_id)));
+            return Err(broken(format!(
+                "release {} value is not the sum of its lines",
+                release.release_id
+            )));
         }
-        let claim = per_recipient.entry(release.recipient_key.as_str()).or_insert_with(|| {
-            snapshot.claims.get(&release.recipient_key).copied().unwrap_or_default()
-        });
+        let claim = per_recipient
+            .entry(release.recipient_key.as_str())
+            .or_insert_with(|| {
+                snapshot
+                    .claims
+                    .get(&release.recipient_key)
+                    .copied()
+                    .unwrap_or_default()
+            });
         claim.releases += 1;
         claim.value_usd += release.value_usd;
         if claim.releases > policy.releases_per_recipient_per_day {
-            return Err(broken(format!("release {} is one too many for its recipient", release.release_id)));
+            return Err(broken(format!(
+                "release {} is one too many for its recipient",
+                release.release_id
+            )));
         }
         if claim.value_usd > policy.value_limit_usd {
-            return Err(broken(format!("release {} takes its recipient over the limit", release.release_id)));
+            return Err(broken(format!(
+                "release {} takes its recipient over the limit",
+                release.release_id
+            )));
         }
     }
     for (order_id, _) in &plan.verdicts {
@@ -290,7 +344,9 @@ pub fn verify(plan: &Plan, snapshot: &Snapshot<'_>, policy: &Policy) -> Result<(
     for (sku, taken) in &plan.stock_taken {
         let on_hand = snapshot.on_hand.get(sku).copied().unwrap_or(0);
         if *taken > on_hand {
-            return Err(broken(format!("{taken} units of {sku} taken with {on_hand} on hand")));
+            return Err(broken(format!(
+                "{taken} units of {sku} taken with {on_hand} on hand"
+            )));
         }
     }
     Ok(())

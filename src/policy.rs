@@ -53,7 +53,11 @@ impl Policy {
     /// Why this item may not use the policy's lane, if it may not.
     /// Checked in a fixed order: origin, then HTS, then flags.
     pub fn excludes(&self, item: &Item) -> Option<HoldReason> {
-        if self.excluded_origins.iter().any(|origin| origin.eq_ignore_ascii_case(&item.origin)) {
+        if self
+            .excluded_origins
+            .iter()
+            .any(|origin| origin.eq_ignore_ascii_case(&item.origin))
+        {
             return Some(HoldReason::ExcludedOrigin);
         }
         let hts = hts_digits(&item.hts);
@@ -64,7 +68,11 @@ impl Policy {
         {
             return Some(HoldReason::ExcludedGoods);
         }
-        if item.flags.iter().any(|flag| self.excluded_flags.contains(flag)) {
+        if item
+            .flags
+            .iter()
+            .any(|flag| self.excluded_flags.contains(flag))
+        {
             return Some(HoldReason::ExcludedFlag);
         }
         None
@@ -99,7 +107,13 @@ mod tests {
     }
 
     fn item(hts: &str, origin: &str, flags: Vec<ItemFlag>) -> Item {
-        Item { sku: "X".into(), description: "thing".into(), hts: hts.into(), origin: origin.into(), flags }
+        Item {
+            sku: "X".into(),
+            description: "thing".into(),
+            hts: hts.into(),
+            origin: origin.into(),
+            flags,
+        }
     }
 
     #[test]
@@ -110,25 +124,64 @@ mod tests {
             policy("no-china", "2025-05-02"),
         ]);
         assert_eq!(timeline.in_force(day("2016-03-09")), None);
-        assert_eq!(timeline.in_force(day("2016-03-10")).unwrap().name, "section-321");
-        assert_eq!(timeline.in_force(day("2025-05-01")).unwrap().name, "section-321");
-        assert_eq!(timeline.in_force(day("2025-05-02")).unwrap().name, "no-china");
-        assert_eq!(timeline.in_force(day("2025-08-28")).unwrap().name, "no-china");
-        assert_eq!(timeline.in_force(day("2025-08-29")).unwrap().name, "suspended");
-        assert_eq!(timeline.in_force(day("2030-01-01")).unwrap().name, "suspended");
+        assert_eq!(
+            timeline.in_force(day("2016-03-10")).unwrap().name,
+            "section-321"
+        );
+        assert_eq!(
+            timeline.in_force(day("2025-05-01")).unwrap().name,
+            "section-321"
+        );
+        assert_eq!(
+            timeline.in_force(day("2025-05-02")).unwrap().name,
+            "no-china"
+        );
+        assert_eq!(
+            timeline.in_force(day("2025-08-28")).unwrap().name,
+            "no-china"
+        );
+        assert_eq!(
+            timeline.in_force(day("2025-08-29")).unwrap().name,
+            "suspended"
+        );
+        assert_eq!(
+            timeline.in_force(day("2030-01-01")).unwrap().name,
+            "suspended"
+        );
     }
 
     #[test]
     fn exclusions_are_checked_origin_then_hts_then_flag() {
         let p = policy("p", "2020-01-01");
         assert_eq!(p.excludes(&item("6109.10.0012", "MX", vec![])), None);
-        assert_eq!(p.excludes(&item("6109.10.0012", "cn", vec![])), Some(HoldReason::ExcludedOrigin));
-        assert_eq!(p.excludes(&item("2203.00.0030", "CN", vec![])), Some(HoldReason::ExcludedOrigin));
-        assert_eq!(p.excludes(&item("2203.00.0030", "MX", vec![])), Some(HoldReason::ExcludedGoods));
-        assert_eq!(p.excludes(&item("2402.20", "MX", vec![ItemFlag::Adcvd])), Some(HoldReason::ExcludedGoods));
-        assert_eq!(p.excludes(&item("3303.00.3000", "FR", vec![])), Some(HoldReason::ExcludedGoods));
-        assert_eq!(p.excludes(&item("7323.93", "MX", vec![ItemFlag::Adcvd])), Some(HoldReason::ExcludedFlag));
-        assert_eq!(p.excludes(&item("7323.93", "MX", vec![ItemFlag::Pga])), None);
+        assert_eq!(
+            p.excludes(&item("6109.10.0012", "cn", vec![])),
+            Some(HoldReason::ExcludedOrigin)
+        );
+        assert_eq!(
+            p.excludes(&item("2203.00.0030", "CN", vec![])),
+            Some(HoldReason::ExcludedOrigin)
+        );
+        assert_eq!(
+            p.excludes(&item("2203.00.0030", "MX", vec![])),
+            Some(HoldReason::ExcludedGoods)
+        );
+        assert_eq!(
+            p.excludes(&item("2402.20", "MX", vec![ItemFlag::Adcvd])),
+            Some(HoldReason::ExcludedGoods)
+        );
+        assert_eq!(
+            p.excludes(&item("3303.00.3000", "FR", vec![])),
+            Some(HoldReason::ExcludedGoods)
+        );
+        assert_eq!(
+            p.excludes(&item("7323.93", "MX", vec![ItemFlag::Adcvd])),
+            Some(HoldReason::ExcludedFlag)
+        );
+        assert_eq!(
+            p.excludes(&item("7323.93", "MX", vec![ItemFlag::Pga])),
+            None
+        );
     }
 
     #[test]
@@ -136,7 +189,10 @@ mod tests {
         assert_eq!(hts_digits("6109.10.0012"), "6109100012");
         let mut p = policy("p", "2020-01-01");
         p.excluded_hts_prefixes = vec!["220820".into()];
-        assert_eq!(p.excludes(&item("2208.20.10", "MX", vec![])), Some(HoldReason::ExcludedGoods));
+        assert_eq!(
+            p.excludes(&item("2208.20.10", "MX", vec![])),
+            Some(HoldReason::ExcludedGoods)
+        );
         assert_eq!(p.excludes(&item("2208.30.10", "MX", vec![])), None);
     }
 }

@@ -20,7 +20,10 @@ use crate::store::{Commit, Store, StoreError};
 #[derive(Debug, thiserror::Error)]
 pub enum LogError {
     #[error("cannot write {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -57,10 +60,14 @@ pub fn write_due(store: &Store, logs: &Path) -> Result<Vec<NaiveDate>, LogError>
 /// Writes the release log and manifest of `day` from its committed releases.
 pub fn write_day(logs: &Path, day: NaiveDate, releases: &[Release]) -> Result<(), LogError> {
     let dir = releases_dir(logs);
-    create_private_dir(&dir).map_err(|source| LogError::Io { path: dir.clone(), source })?;
+    create_private_dir(&dir).map_err(|source| LogError::Io {
+        path: dir.clone(),
+        source,
+    })?;
     let mut log = Vec::new();
     for release in releases {
-        serde_json::to_writer(&mut log, &ReleaseRecord::from(release)).expect("serialising to memory cannot fail");
+        serde_json::to_writer(&mut log, &ReleaseRecord::from(release))
+            .expect("serialising to memory cannot fail");
         log.push(b'\n');
     }
     replace_file(&log_path(logs, day), &log)?;
@@ -73,7 +80,9 @@ pub fn write_day(logs: &Path, day: NaiveDate, releases: &[Release]) -> Result<()
 /// The manifest CSV of some releases, header first.
 pub fn manifest(releases: &[Release]) -> Vec<u8> {
     let mut writer = csv::Writer::from_writer(Vec::new());
-    writer.write_record(MANIFEST_COLUMNS).expect("writing CSV to memory cannot fail");
+    writer
+        .write_record(MANIFEST_COLUMNS)
+        .expect("writing CSV to memory cannot fail");
     for release in releases {
         let address = &release.consignee.address;
         for line in &release.lines {
@@ -110,7 +119,9 @@ pub fn manifest(releases: &[Release]) -> Vec<u8> {
                 .expect("writing CSV to memory cannot fail");
         }
     }
-    writer.into_inner().expect("flushing CSV to memory cannot fail")
+    writer
+        .into_inner()
+        .expect("flushing CSV to memory cannot fail")
 }
 
 /// The manifest's columns.
@@ -211,9 +222,15 @@ impl<'a> From<&'a Release> for ReleaseRecord<'a> {
             fx: release
                 .fx
                 .iter()
-                .map(|fx| FxRecord { currency: &fx.currency, usd: fx.usd.to_string(), from: fx.from.to_string() })
+                .map(|fx| FxRecord {
+                    currency: &fx.currency,
+                    usd: fx.usd.to_string(),
+                    from: fx.from.to_string(),
+                })
                 .collect(),
-            released_at: release.released_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+            released_at: release
+                .released_at
+                .to_rfc3339_opts(SecondsFormat::Secs, true),
         }
     }
 }
@@ -229,8 +246,14 @@ fn consignee_record(consignee: &Consignee) -> ConsigneeRecord<'_> {
 /// Replaces `path` with `bytes` atomically and durably, owner-only.
 fn replace_file(path: &Path, bytes: &[u8]) -> Result<(), LogError> {
     use std::os::unix::fs::OpenOptionsExt;
-    let io_error = |source| LogError::Io { path: path.to_owned(), source };
-    let name = path.file_name().expect("log paths have a file name").to_string_lossy();
+    let io_error = |source| LogError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let name = path
+        .file_name()
+        .expect("log paths have a file name")
+        .to_string_lossy();
     let temporary = path.with_file_name(format!(".{name}.tmp"));
     let handle = fs::OpenOptions::new()
         .write(true)
@@ -241,7 +264,9 @@ fn replace_file(path: &Path, bytes: &[u8]) -> Result<(), LogError> {
         .map_err(io_error)?;
     let mut writer = BufWriter::new(handle);
     writer.write_all(bytes).map_err(io_error)?;
-    let handle = writer.into_inner().map_err(|error| io_error(error.into_error()))?;
+    let handle = writer
+        .into_inner()
+        .map_err(|error| io_error(error.into_error()))?;
     handle.sync_all().map_err(io_error)?;
     fs::rename(&temporary, path).map_err(io_error)
 }
@@ -251,5 +276,109 @@ fn create_private_dir(path: &Path) -> std::io::Result<()> {
     if path.is_dir() {
         return Ok(());
     }
-    fs::DirBuilder::new().recursive(true).mode(0o700).create(path)
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Address, FxUsed, ReleaseLine};
+    use rust_decimal::Decimal;
+    use std::str::FromStr;
+
+    fn dec(text: &str) -> Decimal {
+        Decimal::from_str(text).unwrap()
+    }
+
+    fn line(
+        order_id: &str,
+        sku: &str,
+        qty: u32,
+        currency: &str,
+        price: &str,
+        usd: &str,
+    ) -> ReleaseLine {
+        ReleaseLine {
+            order_id: order_id.into(),
+            sku: sku.into(),
+            qty,
+            description: format!("Description of {sku}, with a comma"),
+            hts: "6109.10.0012".into(),
+            origin: "MX".into(),
+            currency: currency.into(),
+            unit_price: dec(price),
+            value_usd: dec(usd),
+        }
+    }
+
+    fn release() -> Release {
+        Release {
+            release_id: "2026-11-24-000001".into(),
+            day: NaiveDate::from_ymd_opt(2026, 11, 24).unwrap(),
+            policy: "informal-entry".into(),
+            lane: "informal-entry".into(),
+            recipient_key: "ana ruiz|1200 market st 4|san diego|CA|92101".into(),
+            consignee: Consignee {
+                name: "Ana Ruiz".into(),
+                customer_id: None,
+                address: Address {
+                    line1: "1200 Market St".into(),
+                    line2: Some("Apt 4".into()),
+                    city: "San Diego".into(),
+                    state: "CA".into(),
+                    postal_code: "92101".into(),
+                    country: "US".into(),
+                },
+            },
+            orders: vec!["SO-1001".into(), "SO-1002".into()],
+            lines: vec![
+                line("SO-1001", "TSHIRT-M", 2, "USD", "19.99", "39.98"),
+                line("SO-1002", "JEANS-32", 1, "MXN", "899.00", "48.64"),
+            ],
+            value_usd: dec("88.62"),
+            fx: vec![FxUsed {
+                currency: "MXN".into(),
+                usd: dec("0.0541"),
+                from: NaiveDate::from_ymd_opt(2026, 10, 1).unwrap(),
+            }],
+            released_at: "2026-11-24T14:00:03.250Z".parse().unwrap(),
+        }
+    }
+
+    #[test]
+    fn a_release_log_line_reads_as_documented() {
+        let line = serde_json::to_string(&ReleaseRecord::from(&release())).unwrap();
+        insta::assert_snapshot!(line);
+    }
+
+    #[test]
+    fn a_manifest_has_a_row_per_release_line() {
+        let manifest = String::from_utf8(manifest(&[release()])).unwrap();
+        insta::assert_snapshot!(manifest);
+    }
+
+    #[test]
+    fn writing_a_day_twice_gives_the_same_files_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let day = release().day;
+        write_day(dir.path(), day, &[release()]).unwrap();
+        let first = fs::read(log_path(dir.path(), day)).unwrap();
+        write_day(dir.path(), day, &[release()]).unwrap();
+        assert_eq!(fs::read(log_path(dir.path(), day)).unwrap(), first);
+        assert_eq!(first.iter().filter(|byte| **byte == b'\n').count(), 1);
+        let names: Vec<String> = fs::read_dir(releases_dir(dir.path()))
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names.len(), 2, "temporary files left behind: {names:?}");
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs::metadata(log_path(dir.path(), day))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0, "the release log is readable by others");
+    }
 }

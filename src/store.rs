@@ -53,11 +53,23 @@ pub enum StoreError {
     #[error("store at {path}: {source}")]
     Sled { path: PathBuf, source: sled::Error },
     #[error("store at {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("store at {path}: value of key {key} cannot be read: {message}")]
-    Corrupt { path: PathBuf, key: String, message: String },
+    Corrupt {
+        path: PathBuf,
+        key: String,
+        message: String,
+    },
     #[error("store at {path}: key {key} has format version {found}; this build reads up to {supported}; upgrade border-release")]
-    TooNew { path: PathBuf, key: String, found: u32, supported: u32 },
+    TooNew {
+        path: PathBuf,
+        key: String,
+        found: u32,
+        supported: u32,
+    },
 }
 
 type Result<T> = std::result::Result<T, StoreError>;
@@ -103,18 +115,29 @@ impl Store {
     /// Opens (or creates) the store in `path`. Fails with [`StoreError::Locked`] when another
     /// process has it open.
     pub fn open(path: &Path) -> Result<Store> {
-        create_private_dir(path).map_err(|source| StoreError::Io { path: path.to_owned(), source })?;
+        create_private_dir(path).map_err(|source| StoreError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
         let db = sled::Config::new()
             .path(path)
             .cache_capacity(CACHE_BYTES_MAX)
             .open()
             .map_err(|source| match &source {
                 sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
-                    StoreError::Locked { path: path.to_owned() }
+                    StoreError::Locked {
+                        path: path.to_owned(),
+                    }
                 }
-                _ => StoreError::Sled { path: path.to_owned(), source },
+                _ => StoreError::Sled {
+                    path: path.to_owned(),
+                    source,
+                },
             })?;
-        let store = Store { db, path: path.to_owned() };
+        let store = Store {
+            db,
+            path: path.to_owned(),
+        };
         match store.get::<u32>(FORMAT_KEY)? {
             None => {
                 let mut commit = Commit::default();
@@ -143,7 +166,10 @@ impl Store {
         self.apply(commit)?;
         crate::crashpoint::reached("store-after-apply");
         self.db.flush().map_err(|source| self.sled_error(source))?;
-        sync_tree(&self.path).map_err(|source| StoreError::Io { path: self.path.clone(), source })
+        sync_tree(&self.path).map_err(|source| StoreError::Io {
+            path: self.path.clone(),
+            source,
+        })
     }
 
     /// Applies `commit` atomically without waiting for the disk: for bookkeeping that is safe
@@ -156,7 +182,9 @@ impl Store {
         if commit.writes == 0 {
             return Ok(());
         }
-        self.db.apply_batch(commit.batch).map_err(|source| self.sled_error(source))
+        self.db
+            .apply_batch(commit.batch)
+            .map_err(|source| self.sled_error(source))
     }
 
     pub fn item(&self, sku: &str) -> Result<Option<Item>> {
@@ -189,12 +217,15 @@ impl Store {
 
     /// Every open (pending or held) order, by order id.
     pub fn open_orders(&self) -> Result<Vec<Order>> {
-        self.scan::<Order>(OPEN_PREFIX).map(|entry| entry.map(|(_, order)| order)).collect()
+        self.scan::<Order>(OPEN_PREFIX)
+            .map(|entry| entry.map(|(_, order)| order))
+            .collect()
     }
 
     /// Every released or cancelled order, by order id.
     pub fn closed_orders(&self) -> impl Iterator<Item = Result<ClosedOrder>> + '_ {
-        self.scan::<ClosedOrder>(CLOSED_PREFIX).map(|entry| entry.map(|(_, closed)| closed))
+        self.scan::<ClosedOrder>(CLOSED_PREFIX)
+            .map(|entry| entry.map(|(_, closed)| closed))
     }
 
     pub fn verdicts(&self) -> Result<Verdicts> {
@@ -228,12 +259,15 @@ impl Store {
     /// The committed releases of `day`, in release id order.
     pub fn releases_of(&self, day: NaiveDate) -> Result<Vec<Release>> {
         let prefix = format!("{RELEASE_PREFIX}{}-", day.format("%Y-%m-%d"));
-        self.scan::<Release>(&prefix).map(|entry| entry.map(|(_, release)| release)).collect()
+        self.scan::<Release>(&prefix)
+            .map(|entry| entry.map(|(_, release)| release))
+            .collect()
     }
 
     /// Every committed release, by release id.
     pub fn releases(&self) -> impl Iterator<Item = Result<Release>> + '_ {
-        self.scan::<Release>(RELEASE_PREFIX).map(|entry| entry.map(|(_, release)| release))
+        self.scan::<Release>(RELEASE_PREFIX)
+            .map(|entry| entry.map(|(_, release)| release))
     }
 
     /// The last release day a batch ran for.
@@ -243,13 +277,17 @@ impl Store {
 
     /// Days whose release log and manifest must be (re)written from the store.
     pub fn logs_due(&self) -> Result<Vec<NaiveDate>> {
-        self.scan::<NaiveDate>(LOGS_DUE_PREFIX).map(|entry| entry.map(|(_, day)| day)).collect()
+        self.scan::<NaiveDate>(LOGS_DUE_PREFIX)
+            .map(|entry| entry.map(|(_, day)| day))
+            .collect()
     }
 
     fn get<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>> {
         match self.db.get(key).map_err(|source| self.sled_error(source))? {
             None => Ok(None),
-            Some(bytes) => decode(&bytes).map(Some).map_err(|message| self.corrupt(key, message)),
+            Some(bytes) => decode(&bytes)
+                .map(Some)
+                .map_err(|message| self.corrupt(key, message)),
         }
     }
 
@@ -267,7 +305,10 @@ impl Store {
     }
 
     fn sled_error(&self, source: sled::Error) -> StoreError {
-        StoreError::Sled { path: self.path.clone(), source }
+        StoreError::Sled {
+            path: self.path.clone(),
+            source,
+        }
     }
 
     fn corrupt(&self, key: &[u8], message: String) -> StoreError {
@@ -305,7 +346,13 @@ impl Commit {
     /// Moves an open order to closed with its fate.
     pub fn close_order(&mut self, order: &Order, fate: Fate) {
         self.remove(&key(OPEN_PREFIX, &order.order_id));
-        self.put(&key(CLOSED_PREFIX, &order.order_id), &ClosedOrder { order: order.clone(), fate });
+        self.put(
+            &key(CLOSED_PREFIX, &order.order_id),
+            &ClosedOrder {
+                order: order.clone(),
+                fate,
+            },
+        );
     }
 
     pub fn put_release(&mut self, release: &Release) {
@@ -376,7 +423,10 @@ fn create_private_dir(path: &Path) -> std::io::Result<()> {
     if path.is_dir() {
         return Ok(());
     }
-    fs::DirBuilder::new().recursive(true).mode(0o700).create(path)
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)
 }
 
 /// fsyncs every file under `dir`, then the folders themselves.
@@ -401,28 +451,43 @@ fn sync_tree(dir: &Path) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Address, Consignee, FxUsed, HoldReason, OrderLine, ReleaseLine, WaitReason};
+    use crate::model::{
+        Address, Consignee, FxUsed, HoldReason, OrderLine, ReleaseLine, WaitReason,
+    };
     use rust_decimal::Decimal;
     use std::str::FromStr;
 
     /// Bytes written by format version 1, kept in `tests/fixtures/store-v1/`. They must decode
     /// to the same values for as long as version 1 stores may exist. Set
     /// `BORDER_RELEASE_WRITE_FIXTURES=1` only when adding a fixture for a new value type.
-    fn fixture<T: Serialize + DeserializeOwned + PartialEq + std::fmt::Debug>(name: &str, value: T) {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/store-v1").join(format!("{name}.hex"));
+    fn fixture<T: Serialize + DeserializeOwned + PartialEq + std::fmt::Debug>(
+        name: &str,
+        value: T,
+    ) {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/store-v1")
+            .join(format!("{name}.hex"));
         if std::env::var_os("BORDER_RELEASE_WRITE_FIXTURES").is_some() && !path.exists() {
             fs::create_dir_all(path.parent().unwrap()).unwrap();
-            let hex: String = encode(&value).iter().map(|byte| format!("{byte:02x}")).collect();
+            let hex: String = encode(&value)
+                .iter()
+                .map(|byte| format!("{byte:02x}"))
+                .collect();
             fs::write(&path, hex + "\n").unwrap();
         }
-        let text = fs::read_to_string(&path).unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+        let text =
+            fs::read_to_string(&path).unwrap_or_else(|error| panic!("{}: {error}", path.display()));
         let text = text.trim();
         let bytes: Vec<u8> = (0..text.len())
             .step_by(2)
             .map(|at| u8::from_str_radix(&text[at..at + 2], 16).expect("hex"))
             .collect();
         assert_eq!(bytes[0], 1, "{name}: fixture is not format version 1");
-        assert_eq!(decode::<T>(&bytes).unwrap(), value, "{name}: version 1 bytes decode differently");
+        assert_eq!(
+            decode::<T>(&bytes).unwrap(),
+            value,
+            "{name}: version 1 bytes decode differently"
+        );
     }
 
     fn day(text: &str) -> NaiveDate {
@@ -450,7 +515,11 @@ mod tests {
                 },
             },
             currency: "MXN".into(),
-            lines: vec![OrderLine { sku: "TSHIRT-M".into(), qty: 2, unit_price: dec("369.50") }],
+            lines: vec![OrderLine {
+                sku: "TSHIRT-M".into(),
+                qty: 2,
+                unit_price: dec("369.50"),
+            }],
         }
     }
 
@@ -476,7 +545,11 @@ mod tests {
                 value_usd: dec("39.98"),
             }],
             value_usd: dec("39.98"),
-            fx: vec![FxUsed { currency: "MXN".into(), usd: dec("0.0541"), from: day("2026-10-01") }],
+            fx: vec![FxUsed {
+                currency: "MXN".into(),
+                usd: dec("0.0541"),
+                from: day("2026-10-01"),
+            }],
             released_at: "2026-11-24T14:00:03Z".parse().unwrap(),
         }
     }
@@ -495,18 +568,33 @@ mod tests {
                 flags: vec![crate::model::ItemFlag::IrcTax, crate::model::ItemFlag::Pga],
             },
         );
-        fixture("stock", StockLevel { received: 120, released: 30, adjusted: -2 });
+        fixture(
+            "stock",
+            StockLevel {
+                received: 120,
+                released: 30,
+                adjusted: -2,
+            },
+        );
         fixture("order", sample_order());
         fixture(
             "closed-order",
             ClosedOrder {
                 order: sample_order(),
-                fate: Fate::Released { release_id: "2026-11-24-000001".into(), day: day("2026-11-24") },
+                fate: Fate::Released {
+                    release_id: "2026-11-24-000001".into(),
+                    day: day("2026-11-24"),
+                },
             },
         );
         fixture(
             "cancelled-order",
-            ClosedOrder { order: sample_order(), fate: Fate::Cancelled { at: "2026-11-24T15:00:00Z".parse().unwrap() } },
+            ClosedOrder {
+                order: sample_order(),
+                fate: Fate::Cancelled {
+                    at: "2026-11-24T15:00:00Z".parse().unwrap(),
+                },
+            },
         );
         fixture("release", sample_release());
         fixture(
@@ -545,20 +633,33 @@ mod tests {
             let store = Store::open(&path).unwrap();
             let mut commit = Commit::new();
             commit.put_open_order(&order);
-            commit.put_stock("TSHIRT-M", &StockLevel { received: 5, released: 0, adjusted: 0 });
+            commit.put_stock(
+                "TSHIRT-M",
+                &StockLevel {
+                    received: 5,
+                    released: 0,
+                    adjusted: 0,
+                },
+            );
             store.commit(commit).unwrap();
             assert_eq!(store.open_orders().unwrap(), vec![order.clone()]);
         }
         let store = Store::open(&path).unwrap();
         assert_eq!(store.order("SO-1001").unwrap(), Some((order.clone(), None)));
-        let fate = Fate::Released { release_id: "2026-11-24-000001".into(), day: day("2026-11-24") };
+        let fate = Fate::Released {
+            release_id: "2026-11-24-000001".into(),
+            day: day("2026-11-24"),
+        };
         let mut commit = Commit::new();
         commit.close_order(&order, fate.clone());
         commit.put_release(&sample_release());
         store.commit(commit).unwrap();
         assert!(store.open_orders().unwrap().is_empty());
         assert_eq!(store.order("SO-1001").unwrap(), Some((order, Some(fate))));
-        assert_eq!(store.releases_of(day("2026-11-24")).unwrap(), vec![sample_release()]);
+        assert_eq!(
+            store.releases_of(day("2026-11-24")).unwrap(),
+            vec![sample_release()]
+        );
         assert!(store.releases_of(day("2026-11-25")).unwrap().is_empty());
         assert_eq!(store.stock_level("TSHIRT-M").unwrap().on_hand(), 5);
     }

@@ -44,7 +44,13 @@ fn assert_log_matches_store(w: &Warehouse) {
     let log = w.release_log(DAY);
     let mut logged: Vec<String> = log
         .iter()
-        .flat_map(|release| release["orders"].as_array().unwrap().iter().map(|id| id.as_str().unwrap().to_owned()))
+        .flat_map(|release| {
+            release["orders"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|id| id.as_str().unwrap().to_owned())
+        })
         .collect();
     let mut released: Vec<String> = w
         .orders(NOW)
@@ -55,18 +61,28 @@ fn assert_log_matches_store(w: &Warehouse) {
     logged.sort();
     released.sort();
     assert_eq!(logged, released, "release log and store disagree");
-    let mut ids: Vec<&str> = log.iter().map(|release| release["release_id"].as_str().unwrap()).collect();
+    let mut ids: Vec<&str> = log
+        .iter()
+        .map(|release| release["release_id"].as_str().unwrap())
+        .collect();
     let count = ids.len();
     ids.dedup();
     assert_eq!(ids.len(), count, "a release is logged twice");
-    let manifest_releases: std::collections::BTreeSet<String> =
-        w.manifest(DAY).iter().map(|row| row[0].to_owned()).collect();
+    let manifest_releases: std::collections::BTreeSet<String> = w
+        .manifest(DAY)
+        .iter()
+        .map(|row| row[0].to_owned())
+        .collect();
     assert_eq!(manifest_releases.len(), count, "manifest and log disagree");
 }
 
 #[test]
 fn an_intake_aborted_at_any_point_is_all_or_nothing() {
-    for point in ["intake-before-commit", "store-after-apply", "intake-after-commit"] {
+    for point in [
+        "intake-before-commit",
+        "store-after-apply",
+        "intake-after-commit",
+    ] {
         let w = prepared();
         let file = w.file("orders.jsonl", &orders(50));
         let output = w.run_crashing(NOW, point, &["orders", "import", file.to_str().unwrap()]);
@@ -74,8 +90,13 @@ fn an_intake_aborted_at_any_point_is_all_or_nothing() {
         let count = w.orders(NOW).len();
         match point {
             "intake-before-commit" => assert_eq!(count, 0, "{point}"),
-            "intake-after-commit" => assert_eq!(count, 50, "{point}: an acknowledged intake was lost"),
-            _ => assert!(count == 0 || count == 50, "{point}: {count} of 50 orders: half-applied"),
+            "intake-after-commit" => {
+                assert_eq!(count, 50, "{point}: an acknowledged intake was lost")
+            }
+            _ => assert!(
+                count == 0 || count == 50,
+                "{point}: {count} of 50 orders: half-applied"
+            ),
         }
         // Taking the file in again finishes the work without doubling anything.
         w.ok(NOW, &["orders", "import", file.to_str().unwrap()]);
@@ -97,10 +118,17 @@ fn a_batch_aborted_at_any_point_is_committed_whole_or_not_at_all_and_logged_once
         w.ok(NOW, &["orders", "import", file.to_str().unwrap()]);
         let output = w.run_crashing(NOW, point, &["batch"]);
         assert!(aborted(&output), "{point}: the process was not aborted");
-        let released = w.orders(NOW).iter().filter(|row| row.state == "released").count();
+        let released = w
+            .orders(NOW)
+            .iter()
+            .filter(|row| row.state == "released")
+            .count();
         match point {
             "batch-before-commit" => assert_eq!(released, 0, "{point}"),
-            "store-after-apply" => assert!(released == 0 || released == 40, "{point}: {released} released: half-applied"),
+            "store-after-apply" => assert!(
+                released == 0 || released == 40,
+                "{point}: {released} released: half-applied"
+            ),
             _ => assert_eq!(released, 40, "{point}: a committed batch was lost"),
         }
         // The command that listed the orders wrote any files left due.

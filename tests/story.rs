@@ -16,23 +16,92 @@ fn three_days_at_a_warehouse() {
     let w = Warehouse::new();
     let items = w.file("items.csv", ITEMS);
     w.ok(DAY1_MORNING, &["items", "import", items.to_str().unwrap()]);
-    let stock = w.file("stock.csv", "sku,qty\nTSHIRT,20\nJEANS,10\nBOOTS,2\nTEQUILA,5\nRADIO,5\n");
+    let stock = w.file(
+        "stock.csv",
+        "sku,qty\nTSHIRT,20\nJEANS,10\nBOOTS,2\nTEQUILA,5\nRADIO,5\n",
+    );
     w.ok(DAY1_MORNING, &["stock", "receive", stock.to_str().unwrap()]);
 
     let orders = [
-        order("A1", "2026-11-30T10:00:00-08:00", "Ana Ruiz", "1200 Market St", "USD", &[("TSHIRT", 10, "50.00")]),
-        order("A2", "2026-11-30T11:00:00-08:00", "ANA RUÍZ", "1200 Market Street", "USD", &[("JEANS", 4, "100.00")]),
-        order("B1", "2026-11-30T12:00:00-08:00", "Ben Ode", "9 Harbor Blvd", "USD", &[("BOOTS", 9, "100.00")]),
-        order("C1", "2026-11-30T13:00:00-08:00", "Cy Young", "4 Elm Ave", "MXN", &[("JEANS", 1, "5000.00")]),
-        order("D1", "2026-11-30T14:00:00-08:00", "Dee Park", "8 Oak Dr", "USD", &[("TEQUILA", 1, "30.00")]),
-        order("R1", "2026-11-30T14:30:00-08:00", "Rae Ford", "3 Bay Rd", "USD", &[("RADIO", 1, "25.00")]),
-        order("E1", "2026-11-30T15:00:00-08:00", "Eve Stone", "6 Pine St", "USD", &[("BOOTS", 3, "50.00")]),
-        order("F1", "2026-11-30T16:00:00-08:00", "Fay Wong", "2 Ash Ct", "USD", &[("TSHIRT", 1, "10.00")]),
-        order("G1", "2026-11-30T17:00:00-08:00", "Gus Berg", "5 Fir Ln", "EUR", &[("TSHIRT", 1, "10.00")]),
+        order(
+            "A1",
+            "2026-11-30T10:00:00-08:00",
+            "Ana Ruiz",
+            "1200 Market St",
+            "USD",
+            &[("TSHIRT", 10, "50.00")],
+        ),
+        order(
+            "A2",
+            "2026-11-30T11:00:00-08:00",
+            "ANA RUÍZ",
+            "1200 Market Street",
+            "USD",
+            &[("JEANS", 4, "100.00")],
+        ),
+        order(
+            "B1",
+            "2026-11-30T12:00:00-08:00",
+            "Ben Ode",
+            "9 Harbor Blvd",
+            "USD",
+            &[("BOOTS", 9, "100.00")],
+        ),
+        order(
+            "C1",
+            "2026-11-30T13:00:00-08:00",
+            "Cy Young",
+            "4 Elm Ave",
+            "MXN",
+            &[("JEANS", 1, "5000.00")],
+        ),
+        order(
+            "D1",
+            "2026-11-30T14:00:00-08:00",
+            "Dee Park",
+            "8 Oak Dr",
+            "USD",
+            &[("TEQUILA", 1, "30.00")],
+        ),
+        order(
+            "R1",
+            "2026-11-30T14:30:00-08:00",
+            "Rae Ford",
+            "3 Bay Rd",
+            "USD",
+            &[("RADIO", 1, "25.00")],
+        ),
+        order(
+            "E1",
+            "2026-11-30T15:00:00-08:00",
+            "Eve Stone",
+            "6 Pine St",
+            "USD",
+            &[("BOOTS", 3, "50.00")],
+        ),
+        order(
+            "F1",
+            "2026-11-30T16:00:00-08:00",
+            "Fay Wong",
+            "2 Ash Ct",
+            "USD",
+            &[("TSHIRT", 1, "10.00")],
+        ),
+        order(
+            "G1",
+            "2026-11-30T17:00:00-08:00",
+            "Gus Berg",
+            "5 Fir Ln",
+            "EUR",
+            &[("TSHIRT", 1, "10.00")],
+        ),
     ]
     .join("\n");
     let orders_file = w.file("orders-1.jsonl", &orders);
-    let out = w.ok(DAY1_MORNING, &["orders", "import", orders_file.to_str().unwrap()]);
+    let out = w.ok(
+        DAY1_MORNING,
+        &["orders", "import", orders_file.to_str().unwrap()],
+    );
     assert!(out.contains("9 accepted"), "{out}");
     w.ok(DAY1_MORNING, &["orders", "cancel", "F1"]);
 
@@ -49,7 +118,10 @@ fn three_days_at_a_warehouse() {
     assert_eq!(log[0]["released_at"], "2026-12-01T15:00:00Z");
     assert_eq!(log[1]["orders"], serde_json::json!(["C1"]));
     assert_eq!(log[1]["value_usd"], "270.50");
-    assert_eq!(log[1]["fx"], serde_json::json!([{"currency": "MXN", "usd": "0.0541", "from": "2026-10-01"}]));
+    assert_eq!(
+        log[1]["fx"],
+        serde_json::json!([{"currency": "MXN", "usd": "0.0541", "from": "2026-10-01"}])
+    );
     assert_eq!(log[1]["lines"][0]["hts"], "6203.42.4011");
     assert_eq!(w.manifest("2026-12-01").len(), 2);
 
@@ -62,22 +134,55 @@ fn three_days_at_a_warehouse() {
     assert_eq!(state("A2", DAY1_MORNING), s("pending", Some("daily-limit")));
     assert_eq!(state("B1", DAY1_MORNING), s("held", Some("over-limit")));
     assert_eq!(state("D1", DAY1_MORNING), s("held", Some("excluded-goods")));
-    assert_eq!(state("R1", DAY1_MORNING), s("held", Some("excluded-origin")));
+    assert_eq!(
+        state("R1", DAY1_MORNING),
+        s("held", Some("excluded-origin"))
+    );
     assert_eq!(state("E1", DAY1_MORNING), s("pending", Some("stock")));
     assert_eq!(state("F1", DAY1_MORNING), s("cancelled", None));
     assert_eq!(state("G1", DAY1_MORNING), s("held", Some("no-rate")));
-    assert_eq!(w.order(DAY1_MORNING, "A1").release_id.as_deref(), Some("2026-12-01-000001"));
-    assert_eq!(w.order(DAY1_MORNING, "A1").day.as_deref(), Some("2026-12-01"));
+    assert_eq!(
+        w.order(DAY1_MORNING, "A1").release_id.as_deref(),
+        Some("2026-12-01-000001")
+    );
+    assert_eq!(
+        w.order(DAY1_MORNING, "A1").day.as_deref(),
+        Some("2026-12-01")
+    );
 
     // Day 1, a later wave: late orders placed before the cutoff join; the one after waits.
     let late = [
-        order("H1", "2026-12-01T05:00:00-08:00", "Hal Moss", "7 Cedar Pl", "USD", &[("TSHIRT", 2, "12.00")]),
-        order("A3", "2026-12-01T05:30:00-08:00", "Ana Ruiz", "1200 Market St.", "USD", &[("TSHIRT", 1, "10.00")]),
-        order("I1", "2026-12-01T08:00:00-08:00", "Ivy Chen", "1 Birch Way", "USD", &[("TSHIRT", 1, "15.00")]),
+        order(
+            "H1",
+            "2026-12-01T05:00:00-08:00",
+            "Hal Moss",
+            "7 Cedar Pl",
+            "USD",
+            &[("TSHIRT", 2, "12.00")],
+        ),
+        order(
+            "A3",
+            "2026-12-01T05:30:00-08:00",
+            "Ana Ruiz",
+            "1200 Market St.",
+            "USD",
+            &[("TSHIRT", 1, "10.00")],
+        ),
+        order(
+            "I1",
+            "2026-12-01T08:00:00-08:00",
+            "Ivy Chen",
+            "1 Birch Way",
+            "USD",
+            &[("TSHIRT", 1, "15.00")],
+        ),
     ]
     .join("\n");
     let late_file = w.file("orders-2.jsonl", &late);
-    w.ok(DAY1_LATER, &["orders", "import", late_file.to_str().unwrap()]);
+    w.ok(
+        DAY1_LATER,
+        &["orders", "import", late_file.to_str().unwrap()],
+    );
     let out = w.ok(DAY1_LATER, &["batch"]);
     assert!(out.contains("earlier waves today: 2 releases"), "{out}");
     let log = w.release_log("2026-12-01");
@@ -88,21 +193,34 @@ fn three_days_at_a_warehouse() {
     assert_eq!(state("I1", DAY1_LATER), s("pending", None));
 
     // Importing the same file again changes nothing; the same id with other content is refused.
-    let out = w.ok(DAY1_LATER, &["orders", "import", orders_file.to_str().unwrap()]);
+    let out = w.ok(
+        DAY1_LATER,
+        &["orders", "import", orders_file.to_str().unwrap()],
+    );
     assert!(out.contains("0 accepted, 9 unchanged, 0 rejected"), "{out}");
     let changed = w.file(
         "changed.jsonl",
-        &order("A2", "2026-11-30T11:00:00-08:00", "Ana Ruiz", "1200 Market St", "USD", &[("JEANS", 5, "100.00")]),
+        &order(
+            "A2",
+            "2026-11-30T11:00:00-08:00",
+            "Ana Ruiz",
+            "1200 Market St",
+            "USD",
+            &[("JEANS", 5, "100.00")],
+        ),
     );
     let output = w.run_at(DAY1_LATER, &["orders", "import", changed.to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(3));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("changed.jsonl:line 1: order A2: order_id: already taken in with other content"));
+    assert!(String::from_utf8_lossy(&output.stderr)
+        .contains("changed.jsonl:line 1: order A2: order_id: already taken in with other content"));
 
     // A released order cannot be cancelled; cancelling twice is harmless.
     let output = w.run_at(DAY1_LATER, &["orders", "cancel", "A1"]);
     assert_eq!(output.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&output.stderr).contains("released in 2026-12-01-000001"));
-    assert!(w.ok(DAY1_LATER, &["orders", "cancel", "F1"]).contains("already cancelled"));
+    assert!(w
+        .ok(DAY1_LATER, &["orders", "cancel", "F1"])
+        .contains("already cancelled"));
 
     // Days run in order.
     let output = w.run_at(DAY1_LATER, &["batch", "--day", "2026-11-30"]);
@@ -122,7 +240,11 @@ fn three_days_at_a_warehouse() {
     let released: Vec<&serde_json::Value> = log.iter().map(|release| &release["orders"]).collect();
     assert_eq!(
         released,
-        [&serde_json::json!(["A2", "A3"]), &serde_json::json!(["E1"]), &serde_json::json!(["I1"])],
+        [
+            &serde_json::json!(["A2", "A3"]),
+            &serde_json::json!(["E1"]),
+            &serde_json::json!(["I1"])
+        ],
         "{log:#?}"
     );
     assert_eq!(planned["releases"].as_array().unwrap().len(), 3);
@@ -137,10 +259,16 @@ fn three_days_at_a_warehouse() {
     let released: Vec<&serde_json::Value> = log.iter().map(|release| &release["orders"]).collect();
     assert_eq!(
         released,
-        [&serde_json::json!(["B1"]), &serde_json::json!(["D1"]), &serde_json::json!(["R1"])],
+        [
+            &serde_json::json!(["B1"]),
+            &serde_json::json!(["D1"]),
+            &serde_json::json!(["R1"])
+        ],
         "{log:#?}"
     );
-    assert!(log.iter().all(|release| release["policy"] == "informal-entry"));
+    assert!(log
+        .iter()
+        .all(|release| release["policy"] == "informal-entry"));
     assert_eq!(state("G1", DAY3_MORNING), s("held", Some("no-rate")));
 
     // Stock: received - released - adjusted = on hand; a count records the difference.

@@ -91,12 +91,16 @@ usd = "0.0541"
 
     /// Runs the binary with the clock pinned at `now` (RFC 3339).
     pub fn run_at(&self, now: &str, args: &[&str]) -> Output {
-        self.command(now, args, None).output().expect("run border-release")
+        self.command(now, args, None)
+            .output()
+            .expect("run border-release")
     }
 
     /// Runs the binary and aborts it at the named crash point.
     pub fn run_crashing(&self, now: &str, point: &str, args: &[&str]) -> Output {
-        self.command(now, args, Some(point)).output().expect("run border-release")
+        self.command(now, args, Some(point))
+            .output()
+            .expect("run border-release")
     }
 
     fn command(&self, now: &str, args: &[&str], crash_at: Option<&str>) -> Command {
@@ -138,7 +142,8 @@ usd = "0.0541"
         self.ok(now, &["orders", "list", "--json"])
             .lines()
             .map(|line| {
-                let value: serde_json::Value = serde_json::from_str(line).expect("orders list line is JSON");
+                let value: serde_json::Value =
+                    serde_json::from_str(line).expect("orders list line is JSON");
                 OrderRow {
                     order_id: value["order_id"].as_str().unwrap().to_owned(),
                     state: value["state"].as_str().unwrap().to_owned(),
@@ -165,7 +170,10 @@ usd = "0.0541"
     pub fn manifest(&self, day: &str) -> Vec<csv::StringRecord> {
         let path = self.path(&format!("logs/releases/{day}.manifest.csv"));
         let mut reader = csv::Reader::from_path(path).expect("manifest exists");
-        reader.records().map(|record| record.expect("manifest row")).collect()
+        reader
+            .records()
+            .map(|record| record.expect("manifest row"))
+            .collect()
     }
 }
 
@@ -180,13 +188,23 @@ pub struct OrderRow {
 
 pub fn read_jsonl(path: &Path) -> Vec<serde_json::Value> {
     match std::fs::read_to_string(path) {
-        Ok(text) => text.lines().map(|line| serde_json::from_str(line).expect("log line is JSON")).collect(),
+        Ok(text) => text
+            .lines()
+            .map(|line| serde_json::from_str(line).expect("log line is JSON"))
+            .collect(),
         Err(_) => Vec::new(),
     }
 }
 
 /// One order as a JSON line.
-pub fn order(id: &str, placed_at: &str, name: &str, street: &str, currency: &str, lines: &[(&str, u32, &str)]) -> String {
+pub fn order(
+    id: &str,
+    placed_at: &str,
+    name: &str,
+    street: &str,
+    currency: &str,
+    lines: &[(&str, u32, &str)],
+) -> String {
     let lines: Vec<serde_json::Value> = lines
         .iter()
         .map(|(sku, qty, price)| serde_json::json!({"sku": sku, "qty": qty, "unit_price": price}))

@@ -1,0 +1,91 @@
+//! Tidy checks: the boundaries ARCHITECTURE.md states as invariants, enforced by grepping the
+//! source, so that breaking one fails the build.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+fn sources() -> Vec<(PathBuf, String)> {
+    fn walk(dir: &Path, out: &mut Vec<(PathBuf, String)>) {
+        for entry in fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if path.extension().is_some_and(|ext| ext == "rs") {
+                let text = fs::read_to_string(&path).unwrap();
+                out.push((path, text));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"), &mut out);
+    assert!(out.len() > 5, "no sources found");
+    out
+}
+
+/// Files under `src/` other than `allowed` that contain `needle` outside comments.
+fn offenders(needle: &str, allowed: &[&str]) -> Vec<String> {
+    sources()
+        .into_iter()
+        .filter(|(path, _)| !allowed.iter().any(|name| path.ends_with(name)))
+        .filter(|(_, text)| {
+            text.lines()
+                .map(str::trim_start)
+                .filter(|line| !line.starts_with("//"))
+                .any(|line| line.contains(needle))
+        })
+        .map(|(path, _)| path.display().to_string())
+        .collect()
+}
+
+#[test]
+fn only_the_clock_reads_the_wall_clock() {
+    for needle in ["Utc::now", "Local::now", "SystemTime::now", "Instant::now"] {
+        assert_eq!(
+            offenders(needle, &["src/clock.rs"]),
+            Vec::<String>::new(),
+            "{needle}"
+        );
+    }
+}
+
+#[test]
+fn only_the_store_knows_sled() {
+    assert_eq!(offenders("sled::", &["src/store.rs"]), Vec::<String>::new());
+    assert_eq!(
+        offenders("bincode::", &["src/store.rs"]),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn only_the_config_module_knows_toml_and_the_config_crate() {
+    assert_eq!(
+        offenders("config::Config::builder", &["src/config.rs"]),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        offenders("config::Environment", &["src/config.rs"]),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        offenders("config::File", &["src/config.rs"]),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn money_is_never_a_float() {
+    assert_eq!(offenders("f64", &[]), Vec::<String>::new());
+    assert_eq!(offenders("f32", &[]), Vec::<String>::new());
+}
+
+#[test]
+fn every_module_says_what_it_owns() {
+    for (path, text) in sources() {
+        assert!(
+            text.trim_start().starts_with("//!"),
+            "{} has no //! module doc",
+            path.display()
+        );
+    }
+}
