@@ -270,7 +270,11 @@ fn list_orders(
     out: &mut impl Write,
 ) -> anyhow::Result<ExitCode> {
     if !json {
-        writeln!(out, "{:<24} {:<10} {:<16} release", "order", "state", "reason")?;
+        writeln!(
+            out,
+            "{:<24} {:<10} {:<16} release",
+            "order", "state", "reason"
+        )?;
     }
     for (order, state) in store.order_states()? {
         let keep = filter.is_none_or(|filter| filter.admits(&state));

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod crashpoint;
+pub mod files;
 pub mod identity;
 pub mod intake;
 pub mod model;

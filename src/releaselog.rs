@@ -7,13 +7,12 @@
 //! The store marks a day's files as due in the same commit as its releases and clears the mark
 //! once they are written: [`write_due`] catches up after a crash.
 
-use std::fs;
-use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use chrono::{NaiveDate, SecondsFormat};
 use serde::Serialize;
 
+use crate::files;
 use crate::model::{Consignee, Release};
 use crate::store::{Commit, Store, StoreError};
 
@@ -60,21 +59,22 @@ pub fn write_due(store: &Store, logs: &Path) -> Result<Vec<NaiveDate>, LogError>
 /// Writes the release log and manifest of `day` from its committed releases.
 pub fn write_day(logs: &Path, day: NaiveDate, releases: &[Release]) -> Result<(), LogError> {
     let dir = releases_dir(logs);
-    create_private_dir(&dir).map_err(|source| LogError::Io {
-        path: dir.clone(),
-        source,
-    })?;
+    let io_error = |path: &Path| {
+        let path = path.to_owned();
+        move |source| LogError::Io { path, source }
+    };
+    files::create_private_dir(&dir).map_err(io_error(&dir))?;
     let mut log = Vec::new();
     for release in releases {
         serde_json::to_writer(&mut log, &ReleaseRecord::from(release))
             .expect("serialising to memory cannot fail");
         log.push(b'\n');
     }
-    replace_file(&log_path(logs, day), &log)?;
+    let log_file = log_path(logs, day);
+    files::replace_durably(&log_file, &log).map_err(io_error(&log_file))?;
     crate::crashpoint::reached("logs-after-release-log");
-    replace_file(&manifest_path(logs, day), &manifest(releases))?;
-    let sync = fs::File::open(&dir).and_then(|handle| handle.sync_all());
-    sync.map_err(|source| LogError::Io { path: dir, source })
+    let manifest_file = manifest_path(logs, day);
+    files::replace_durably(&manifest_file, &manifest(releases)).map_err(io_error(&manifest_file))
 }
 
 /// The manifest CSV of some releases, header first.
@@ -243,50 +243,12 @@ fn consignee_record(consignee: &Consignee) -> ConsigneeRecord<'_> {
     }
 }
 
-/// Replaces `path` with `bytes` atomically and durably, owner-only.
-fn replace_file(path: &Path, bytes: &[u8]) -> Result<(), LogError> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let io_error = |source| LogError::Io {
-        path: path.to_owned(),
-        source,
-    };
-    let name = path
-        .file_name()
-        .expect("log paths have a file name")
-        .to_string_lossy();
-    let temporary = path.with_file_name(format!(".{name}.tmp"));
-    let handle = fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&temporary)
-        .map_err(io_error)?;
-    let mut writer = BufWriter::new(handle);
-    writer.write_all(bytes).map_err(io_error)?;
-    let handle = writer
-        .into_inner()
-        .map_err(|error| io_error(error.into_error()))?;
-    handle.sync_all().map_err(io_error)?;
-    fs::rename(&temporary, path).map_err(io_error)
-}
-
-fn create_private_dir(path: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    if path.is_dir() {
-        return Ok(());
-    }
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(path)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::model::{Address, FxUsed, ReleaseLine};
     use rust_decimal::Decimal;
+    use std::fs;
     use std::str::FromStr;
 
     fn dec(text: &str) -> Decimal {

@@ -115,7 +115,7 @@ impl Store {
     /// Opens (or creates) the store in `path`. Fails with [`StoreError::Locked`] when another
     /// process has it open.
     pub fn open(path: &Path) -> Result<Store> {
-        create_private_dir(path).map_err(|source| StoreError::Io {
+        crate::files::create_private_dir(path).map_err(|source| StoreError::Io {
             path: path.to_owned(),
             source,
         })?;
@@ -415,18 +415,6 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> std::result::Result<T, Strin
             "format version {version} is not known to this build (it reads version {VALUE_VERSION}); upgrade border-release"
         )),
     }
-}
-
-/// Creates the folder owner-only, since the store holds names and addresses.
-fn create_private_dir(path: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    if path.is_dir() {
-        return Ok(());
-    }
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(path)
 }
 
 /// fsyncs every file under `dir`, then the folders themselves.

@@ -622,14 +622,25 @@ fn cutoff_instant_is_the_local_cutoff_on_ordinary_and_dst_days() {
 }
 
 #[test]
-#[ignore = "bug: cutoff_instant steps through a DST gap in whole minutes from the cutoff, so a cutoff with seconds (02:30:30) lands at 03:00:30, not at the first instant after the gap (03:00:00)"]
 fn a_cutoff_with_seconds_in_the_spring_gap_moves_to_the_first_instant_after_it() {
+    // Regression: stepping through the gap a minute at a time from 02:30:30 landed on 03:00:30.
     let la = chrono_tz::America::Los_Angeles;
-    let cutoff = NaiveTime::from_hms_opt(2, 30, 30).unwrap();
-    assert_eq!(
-        planner::cutoff_instant(date("2026-03-08"), cutoff, la),
-        at("2026-03-08T10:00:00Z")
-    );
+    // (day, local cutoff with seconds, instant)
+    let cases = [
+        ("2026-03-08", "02:30:30", "2026-03-08T10:00:00Z"),
+        ("2026-03-08", "02:59:59", "2026-03-08T10:00:00Z"),
+        ("2026-03-08", "01:59:59", "2026-03-08T09:59:59Z"),
+        ("2026-03-08", "03:00:01", "2026-03-08T10:00:01Z"),
+        ("2026-11-01", "01:30:45", "2026-11-01T08:30:45Z"),
+    ];
+    for (local_day, cutoff, expected) in cases {
+        let cutoff = NaiveTime::parse_from_str(cutoff, "%H:%M:%S").unwrap();
+        assert_eq!(
+            planner::cutoff_instant(date(local_day), cutoff, la),
+            at(expected),
+            "{local_day} {cutoff}"
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -776,7 +787,8 @@ proptest! {
         // the key failed to fold shows up as a second release for one person.
         let mut releases_of: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
         for (index, release) in plan.releases.iter().enumerate() {
-            let persons: HashSet<usize> = release.orders.iter().map(|id| scenario.person_of(id)).collect();
+            let persons: HashSet<usize> =
+                release.orders.iter().map(|id| scenario.person_of(id)).collect();
             prop_assert_eq!(persons.len(), 1, "release {} mixes people", &release.release_id);
             let person = *persons.iter().next().unwrap();
             prop_assert_eq!(&release.recipient_key, &key_of(person));
@@ -790,8 +802,12 @@ proptest! {
                 "person {} had {} releases and gets {} more, {} allowed",
                 person, claim.releases, releases.len(), per_day
             );
-            let total = claim.value_usd + releases.iter().map(|&i| plan.releases[i].value_usd).sum::<Decimal>();
-            prop_assert!(total <= limit, "person {} gets {} in the day, limit {}", person, total, limit);
+            let new_value: Decimal = releases.iter().map(|&i| plan.releases[i].value_usd).sum();
+            let total = claim.value_usd + new_value;
+            prop_assert!(
+                total <= limit,
+                "person {} gets {} in the day, limit {}", person, total, limit
+            );
         }
     }
 
@@ -823,11 +839,14 @@ proptest! {
             let mut currencies = HashSet::new();
             for id in &release.orders {
                 let order = world.order(id);
-                let rate = scenario.usd_per_unit(&order.currency).expect("a released order has a rate");
+                let rate = scenario
+                    .usd_per_unit(&order.currency)
+                    .expect("a released order has a rate");
                 currencies.insert(order.currency.as_str());
                 for line in &order.lines {
                     let value = round_to_cent(Decimal::from(line.qty) * line.unit_price * rate);
-                    expected.push((id.as_str(), line.sku.as_str(), line.qty, line.unit_price, value));
+                    let sku = line.sku.as_str();
+                    expected.push((id.as_str(), sku, line.qty, line.unit_price, value));
                 }
             }
             let actual: Vec<_> = release
@@ -853,7 +872,11 @@ proptest! {
             if !scenario.hold_reasons(order).is_empty() || !served.insert(person) {
                 continue;
             }
-            prop_assert_eq!(outcome(&plan, &order.order_id), Ships, "{} is the oldest of person {}", &order.order_id, person);
+            prop_assert_eq!(
+                outcome(&plan, &order.order_id),
+                Ships,
+                "{} is the oldest of person {}", &order.order_id, person
+            );
         }
     }
 
@@ -864,7 +887,8 @@ proptest! {
         let plan = world.plan_unchecked();
         let limit = world.policy.value_limit_usd;
         let per_day = world.policy.releases_per_recipient_per_day;
-        let mut left: HashMap<&str, u64> = world.on_hand.iter().map(|(sku, n)| (sku.as_str(), *n)).collect();
+        let mut left: HashMap<&str, u64> =
+            world.on_hand.iter().map(|(sku, n)| (sku.as_str(), *n)).collect();
         let mut value_today: HashMap<usize, Decimal> = HashMap::new();
         let mut has_release: HashSet<usize> = HashSet::new();
         for order in world.candidates_in_service_order() {
@@ -882,17 +906,23 @@ proptest! {
                     value_today.insert(person, so_far + scenario.value_usd(order).unwrap());
                     has_release.insert(person);
                 }
-                Waits(Stock) => prop_assert!(short, "{} waits for stock it had: needs {:?}, left {:?}", &order.order_id, need, left),
+                Waits(Stock) => prop_assert!(
+                    short,
+                    "{} waits for stock it had: needs {:?}, left {:?}", &order.order_id, need, left
+                ),
                 Waits(DailyLimit) => {
                     let release_left = has_release.contains(&person) || claim.releases < per_day;
                     let value = scenario.value_usd(order).unwrap();
                     prop_assert!(
                         !release_left || so_far + value > limit,
-                        "{} ({}) waits for the daily limit with {} of {} used", &order.order_id, value, so_far, limit
+                        "{} ({}) waits for the daily limit with {} of {} used",
+                        &order.order_id, value, so_far, limit
                     );
                 }
                 Held(_) => {}
-                NotExamined => prop_assert!(false, "candidate {} was not examined", &order.order_id),
+                NotExamined => {
+                    prop_assert!(false, "candidate {} was not examined", &order.order_id)
+                }
             }
         }
     }
@@ -1165,7 +1195,12 @@ fn units_needed(order: &Order) -> BTreeMap<&str, u64> {
 
 /// The recipient key of a person, from their first spelling.
 fn key_of(person: usize) -> String {
-    let probe = worth("KEY", "2026-11-23T00:00:00Z", &people()[person][0], "0.00");
+    key_for(&people()[person][0])
+}
+
+/// The planner's recipient key for orders to `who`, as the claims of a day are keyed.
+fn key_for(who: &Consignee) -> String {
+    let probe = worth("KEY", "2026-11-23T00:00:00Z", who, "0.00");
     planner::recipient_key(IdentityRule::NameAndAddress, &probe)
 }
 
@@ -1280,10 +1315,8 @@ impl World {
 
     /// What an earlier wave of the day gave `who`.
     fn with_claim(mut self, who: &Consignee, releases: u32, value: &str) -> World {
-        let probe = worth("KEY", "2026-11-23T00:00:00Z", who, "0.00");
-        let key = planner::recipient_key(IdentityRule::NameAndAddress, &probe);
         self.claims.insert(
-            key,
+            key_for(who),
             Claim {
                 releases,
                 value_usd: usd(value),

@@ -1,0 +1,45 @@
+//! Files and folders the product writes: owner-only, since they hold names and addresses, and
+//! replaced atomically and durably, so that a reader never sees half a file.
+
+use std::fs;
+use std::io::{self, BufWriter, Write};
+use std::path::Path;
+
+/// Creates `path` and its missing parents, owner-only. An existing folder is left as it is.
+pub fn create_private_dir(path: &Path) -> io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    if path.is_dir() {
+        return Ok(());
+    }
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)
+}
+
+/// Replaces `path` with `bytes`: written to a temporary file beside it, fsynced, renamed over
+/// it, and the folder fsynced. The file is owner-only.
+pub fn replace_durably(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let name = path
+        .file_name()
+        .ok_or_else(|| io::Error::other("no file name"))?;
+    let temporary = path.with_file_name(format!(".{}.tmp", name.to_string_lossy()));
+    let handle = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&temporary)?;
+    let mut writer = BufWriter::new(handle);
+    writer.write_all(bytes)?;
+    let handle = writer.into_inner().map_err(|error| error.into_error())?;
+    handle.sync_all()?;
+    fs::rename(&temporary, path)?;
+    sync_dir(path.parent().unwrap_or(Path::new(".")))
+}
+
+/// fsyncs a folder, so that the names in it (created, renamed, removed) survive power loss.
+pub fn sync_dir(path: &Path) -> io::Result<()> {
+    fs::File::open(path)?.sync_all()
+}
