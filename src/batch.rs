@@ -11,10 +11,10 @@ use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 
 use crate::config::Config;
-use crate::model::{Fate, HoldReason, Order, Release, Verdict, WaitReason};
+use crate::model::{HoldReason, Order, Release, Verdict, WaitReason};
 use crate::planner::{self, Claim, Plan, PlanBroken, Rules, Snapshot};
 use crate::releaselog::{self, LogError};
-use crate::store::{Commit, Store, StoreError, Verdicts};
+use crate::store::{Commit, Ordinal, StateByte, States, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BatchError {
@@ -40,8 +40,11 @@ pub struct Planned {
     pub releases_per_recipient_per_day: u32,
     /// Releases of the day committed by earlier waves.
     pub releases_before: u32,
-    /// The open orders the plan was made from.
+    /// The open orders the plan was made from, and their ordinals in the store.
     pub orders: Vec<Order>,
+    pub ordinals: Vec<Ordinal>,
+    /// The state of every order when the plan was made.
+    pub states: States,
 }
 
 /// Counts of a committed or planned batch, for the summary.
@@ -81,7 +84,9 @@ pub fn plan_day(
         .timeline
         .in_force(day)
         .ok_or(BatchError::NoPolicy { day })?;
-    let orders = store.open_orders()?;
+    let states = store.states()?;
+    let (ordinals, orders): (Vec<Ordinal>, Vec<Order>) =
+        store.open_orders(&states)?.into_iter().unzip();
     let items = store.items()?;
     let on_hand: HashMap<String, u64> = store
         .stock()?
@@ -111,6 +116,8 @@ pub fn plan_day(
         releases_per_recipient_per_day: policy.releases_per_recipient_per_day,
         releases_before: earlier.len() as u32,
         orders,
+        ordinals,
+        states,
     })
 }
 
@@ -124,37 +131,34 @@ pub fn run(
 ) -> Result<Summary, BatchError> {
     // Files left due by an interrupted earlier batch are written first.
     releaselog::write_due(store, &config.paths.logs)?;
-    let planned = plan_day(store, config, day, today, at)?;
+    let mut planned = plan_day(store, config, day, today, at)?;
     let plan = &planned.plan;
-
-    let mut commit = Commit::new();
-    let mut released_orders = HashMap::new();
+    let ordinal_of: HashMap<&str, Ordinal> = planned
+        .orders
+        .iter()
+        .zip(&planned.ordinals)
+        .map(|(order, ordinal)| (order.order_id.as_str(), *ordinal))
+        .collect();
+    let states = &mut planned.states;
     for release in &plan.releases {
-        commit.put_release(release);
         for order_id in &release.orders {
-            released_orders.insert(order_id.as_str(), release);
+            states.set(ordinal_of[order_id.as_str()], StateByte::Released);
         }
     }
-    for order in &planned.orders {
-        if let Some(release) = released_orders.get(order.order_id.as_str()) {
-            commit.close_order(
-                order,
-                Fate::Released {
-                    release_id: release.release_id.clone(),
-                    day,
-                },
-            );
-        }
+    for (order_id, verdict) in &plan.verdicts {
+        states.set(
+            ordinal_of[order_id.as_str()],
+            StateByte::Open(Some(*verdict)),
+        );
     }
+    let mut commit = Commit::new();
+    commit.put_releases(&plan.releases);
+    commit.put_states(states);
     for (sku, taken) in &plan.stock_taken {
         let mut level = store.stock_level(sku)?;
         level.released += taken;
         commit.put_stock(sku, &level);
     }
-    commit.set_verdicts(&Verdicts {
-        day: Some(day),
-        entries: plan.verdicts.clone(),
-    });
     let last = store.last_day()?;
     if last.is_none_or(|last| last < day) {
         commit.set_last_day(day);

@@ -182,7 +182,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             intake_result(intake::import_orders(&store, &file, config.identity)?)
         }
         Command::Orders(OrdersCommand::Cancel { order_id }) => {
-            match intake::cancel_order(&store, &order_id, clock.now())? {
+            match intake::cancel_order(&store, &order_id)? {
                 Cancelled::Now => writeln!(out, "order {order_id} cancelled")?,
                 Cancelled::Already => writeln!(out, "order {order_id} was already cancelled")?,
             }

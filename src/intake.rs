@@ -19,9 +19,13 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 
 use crate::identity::{self, IdentityRule};
-use crate::model::{Address, Consignee, Fate, Item, ItemFlag, Order, OrderLine, StockLevel};
-use crate::store::{Commit, Store, StoreError};
+use crate::model::{Address, Consignee, Item, ItemFlag, Order, OrderLine, OrderState, StockLevel};
+use crate::store::{Commit, StateByte, Store, StoreError};
 
+/// Lines parsed together, across threads, before their orders are checked against the store.
+pub const LINE_BATCH_MAX: usize = 16 * 1024;
+/// Most threads parsing order lines.
+pub const PARSE_THREADS_MAX: usize = 4;
 /// Longest line read, in bytes; a longer one is rejected without being held in memory.
 pub const LINE_BYTES_MAX: usize = 1024 * 1024;
 /// Most lines one order may have.
@@ -126,72 +130,117 @@ pub fn import_orders(
     file: &Path,
     identity: IdentityRule,
 ) -> Result<IntakeReport, IntakeError> {
-    let lines = read_lines(file)?;
+    let mut lines = Lines::open(file)?;
     let items = store.items()?;
+    let mut index = store.id_index()?;
+    let mut states = store.states()?;
     let mut report = IntakeReport {
         file: file.to_owned(),
         accepted: 0,
         unchanged: 0,
         rejected: Vec::new(),
     };
-    let mut commit = Commit::new();
-    let mut in_file: HashMap<String, (usize, Order)> = HashMap::new();
-    for (line_no, line) in lines {
-        let order = match line.and_then(|text| parse_order(&text, identity)) {
-            Ok(order) => order,
-            Err(mut rejection) => {
-                rejection.line = line_no;
-                report.rejected.push(rejection);
+    let mut accepted: Vec<Order> = Vec::new();
+    // Order ids taken in from this file so far, with their line and place in `accepted`.
+    let mut in_file: HashMap<String, (usize, usize)> = HashMap::new();
+    while let Some(batch) = lines.next_batch()? {
+        for (line_no, parsed) in parse_orders(batch, identity) {
+            let order = match parsed {
+                Ok(order) => order,
+                Err(mut rejection) => {
+                    rejection.line = line_no;
+                    report.rejected.push(rejection);
+                    continue;
+                }
+            };
+            let reject = |field: &str, message: String| Rejection {
+                line: line_no,
+                order_id: Some(order.order_id.clone()),
+                field: Some(field.to_owned()),
+                message,
+            };
+            if let Some((at, line)) = order
+                .lines
+                .iter()
+                .enumerate()
+                .find(|(_, line)| !items.contains_key(&line.sku))
+            {
+                report.rejected.push(reject(
+                    &format!("lines[{at}].sku"),
+                    format!(
+                        "unknown SKU {:?}: import it with the item catalogue first",
+                        line.sku
+                    ),
+                ));
                 continue;
             }
-        };
-        let reject = |field: Option<String>, message: String| Rejection {
-            line: line_no,
-            order_id: Some(order.order_id.clone()),
-            field,
-            message,
-        };
-        if let Some((index, line)) = order
-            .lines
-            .iter()
-            .enumerate()
-            .find(|(_, line)| !items.contains_key(&line.sku))
-        {
-            report.rejected.push(reject(
-                Some(format!("lines[{index}].sku")),
-                format!(
-                    "unknown SKU {:?}: import it with the item catalogue first",
-                    line.sku
-                ),
-            ));
-            continue;
-        }
-        if let Some((first_line, first)) = in_file.get(&order.order_id) {
-            if *first == order {
-                report.unchanged += 1;
-            } else {
-                report.rejected.push(reject(
-                    Some("order_id".into()),
-                    format!("already on line {first_line} of this file with other content"),
-                ));
+            if let Some((first_line, place)) = in_file.get(&order.order_id) {
+                if accepted[*place] == order {
+                    report.unchanged += 1;
+                } else {
+                    report.rejected.push(reject(
+                        "order_id",
+                        format!("already on line {first_line} of this file with other content"),
+                    ));
+                }
+                continue;
             }
-            continue;
-        }
-        match store.order(&order.order_id)? {
-            Some((stored, _)) if stored == order => report.unchanged += 1,
-            Some(_) => report.rejected.push(reject(
-                Some("order_id".into()),
-                "already taken in with other content; send changes as a new order id, or cancel the old one".into(),
-            )),
-            None => {
-                commit.put_open_order(&order);
-                report.accepted += 1;
-                in_file.insert(order.order_id.clone(), (line_no, order));
+            match store.find_order(&index, &order.order_id)? {
+                Some((_, stored)) if stored == order => report.unchanged += 1,
+                Some(_) => report.rejected.push(reject(
+                    "order_id",
+                    "already taken in with other content; send changes as a new order id, or cancel the old one".into(),
+                )),
+                None => {
+                    in_file.insert(order.order_id.clone(), (line_no, accepted.len()));
+                    accepted.push(order);
+                }
             }
         }
     }
+    report.accepted = accepted.len();
+    let mut commit = Commit::new();
+    if !accepted.is_empty() {
+        commit.add_orders(store.next_ordinal()?, &accepted, &mut index, &mut states);
+        commit.put_states(&states);
+    }
     commit_intake(store, commit)?;
     Ok(report)
+}
+
+/// Parses a batch of order lines, on as many threads as the machine has cores (at most
+/// `PARSE_THREADS_MAX`), keeping the lines in order.
+fn parse_orders(batch: Numbered<String>, identity: IdentityRule) -> Numbered<Order> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .clamp(1, PARSE_THREADS_MAX);
+    let parse = |part: Numbered<String>| -> Numbered<Order> {
+        part.into_iter()
+            .map(|(line_no, line)| (line_no, line.and_then(|text| parse_order(&text, identity))))
+            .collect()
+    };
+    if threads == 1 || batch.len() < 2 * threads {
+        return parse(batch);
+    }
+    let per_thread = batch.len().div_ceil(threads);
+    let mut parts: Vec<Numbered<String>> = Vec::with_capacity(threads);
+    let mut rest = batch;
+    while rest.len() > per_thread {
+        let tail = rest.split_off(per_thread);
+        parts.push(rest);
+        rest = tail;
+    }
+    parts.push(rest);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = parts
+            .into_iter()
+            .map(|part| scope.spawn(move || parse(part)))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|handle| handle.join().expect("a parsing thread panicked"))
+            .collect()
+    })
 }
 
 /// Takes in an item catalogue file (CSV `sku,description,hts,origin,flags`). Items already in
@@ -357,22 +406,20 @@ pub enum CancelError {
 }
 
 /// Cancels a pending or held order.
-pub fn cancel_order(
-    store: &Store,
-    order_id: &str,
-    at: DateTime<Utc>,
-) -> Result<Cancelled, CancelError> {
+pub fn cancel_order(store: &Store, order_id: &str) -> Result<Cancelled, CancelError> {
     match store.order(order_id)? {
         None => Err(CancelError::Unknown(order_id.to_owned())),
-        Some((_, Some(Fate::Cancelled { .. }))) => Ok(Cancelled::Already),
-        Some((_, Some(Fate::Released { release_id, day }))) => Err(CancelError::Released {
+        Some((_, _, OrderState::Cancelled)) => Ok(Cancelled::Already),
+        Some((_, _, OrderState::Released { release_id, day })) => Err(CancelError::Released {
             order_id: order_id.to_owned(),
             release_id,
             day,
         }),
-        Some((order, None)) => {
+        Some((ordinal, _, OrderState::Pending(_) | OrderState::Held(_))) => {
+            let mut states = store.states()?;
+            states.set(ordinal, StateByte::Cancelled);
             let mut commit = Commit::new();
-            commit.close_order(&order, Fate::Cancelled { at });
+            commit.put_states(&states);
             store.commit(commit)?;
             Ok(Cancelled::Now)
         }
@@ -762,67 +809,95 @@ fn parse_qty(text: &str, min: u64, max: u64) -> Result<u64, String> {
 /// Input records with their 1-based line numbers, each read or rejected.
 type Numbered<T> = Vec<(usize, Result<T, Rejection>)>;
 
-/// Reads a file as numbered lines, skipping blank ones. A line that is not UTF-8 or is longer
-/// than [`LINE_BYTES_MAX`] comes back as a rejection.
-fn read_lines(file: &Path) -> Result<Numbered<String>, IntakeError> {
-    let read_error = |source| IntakeError::Read {
-        file: file.to_owned(),
-        source,
-    };
-    let handle = std::fs::File::open(file).map_err(read_error)?;
-    let mut reader = BufReader::with_capacity(1 << 20, handle);
-    let mut lines = Vec::new();
-    let mut buffer = Vec::new();
-    let mut line_no = 0;
-    loop {
-        buffer.clear();
-        line_no += 1;
-        let read = (&mut reader)
+/// A file read as numbered lines, in batches, skipping blank ones. A line that is not UTF-8 or
+/// is longer than [`LINE_BYTES_MAX`] comes back as a rejection, without being held in memory.
+struct Lines {
+    file: PathBuf,
+    reader: BufReader<std::fs::File>,
+    line_no: usize,
+    buffer: Vec<u8>,
+}
+
+impl Lines {
+    fn open(file: &Path) -> Result<Lines, IntakeError> {
+        let handle = std::fs::File::open(file).map_err(|source| IntakeError::Read {
+            file: file.to_owned(),
+            source,
+        })?;
+        Ok(Lines {
+            file: file.to_owned(),
+            reader: BufReader::with_capacity(1 << 20, handle),
+            line_no: 0,
+            buffer: Vec::new(),
+        })
+    }
+
+    /// Up to `LINE_BATCH_MAX` more lines, or `None` at the end of the file.
+    fn next_batch(&mut self) -> Result<Option<Numbered<String>>, IntakeError> {
+        let mut batch = Vec::new();
+        while batch.len() < LINE_BATCH_MAX {
+            match self.next_line()? {
+                None => break,
+                Some(None) => {}
+                Some(Some(line)) => batch.push(line),
+            }
+        }
+        Ok((!batch.is_empty()).then_some(batch))
+    }
+
+    /// The next line: `None` at the end, `Some(None)` for a blank line.
+    #[allow(clippy::type_complexity)]
+    fn next_line(
+        &mut self,
+    ) -> Result<Option<Option<(usize, Result<String, Rejection>)>>, IntakeError> {
+        let file = &self.file;
+        let read_error = |source| IntakeError::Read {
+            file: file.clone(),
+            source,
+        };
+        self.buffer.clear();
+        let read = (&mut self.reader)
             .take(LINE_BYTES_MAX as u64 + 1)
-            .read_until(b'\n', &mut buffer)
+            .read_until(b'\n', &mut self.buffer)
             .map_err(read_error)?;
         if read == 0 {
-            break;
+            return Ok(None);
         }
-        if buffer.len() > LINE_BYTES_MAX && buffer.last() != Some(&b'\n') {
+        self.line_no += 1;
+        let line_no = self.line_no;
+        if self.buffer.len() > LINE_BYTES_MAX && self.buffer.last() != Some(&b'\n') {
             // Skip the rest of the overlong line without keeping it.
             loop {
-                let available = reader.fill_buf().map_err(read_error)?;
+                let available = self.reader.fill_buf().map_err(read_error)?;
                 if available.is_empty() {
                     break;
                 }
                 match available.iter().position(|b| *b == b'\n') {
                     Some(end) => {
-                        reader.consume(end + 1);
+                        self.reader.consume(end + 1);
                         break;
                     }
                     None => {
                         let length = available.len();
-                        reader.consume(length);
+                        self.reader.consume(length);
                     }
                 }
             }
-            lines.push((
-                line_no,
-                Err(line_rejection(format!(
-                    "longer than {LINE_BYTES_MAX} bytes"
-                ))),
-            ));
-            continue;
+            let rejection = line_rejection(format!("longer than {LINE_BYTES_MAX} bytes"));
+            return Ok(Some(Some((line_no, Err(rejection)))));
         }
-        while matches!(buffer.last(), Some(b'\n' | b'\r')) {
-            buffer.pop();
+        while matches!(self.buffer.last(), Some(b'\n' | b'\r')) {
+            self.buffer.pop();
         }
-        match std::str::from_utf8(&buffer) {
-            Ok(text) if text.trim().is_empty() => {}
-            Ok(text) => lines.push((line_no, Ok(text.to_owned()))),
-            Err(error) => lines.push((
+        Ok(Some(match std::str::from_utf8(&self.buffer) {
+            Ok(text) if text.trim().is_empty() => None,
+            Ok(text) => Some((line_no, Ok(text.to_owned()))),
+            Err(error) => Some((
                 line_no,
                 Err(line_rejection(format!("not valid UTF-8: {error}"))),
             )),
-        }
+        }))
     }
-    Ok(lines)
 }
 
 fn line_rejection(message: String) -> Rejection {

@@ -114,6 +114,7 @@ pub struct OrderLine {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Order {
     pub order_id: String,
+    #[serde(with = "chrono::serde::ts_nanoseconds")]
     pub placed_at: DateTime<Utc>,
     pub recipient: Consignee,
     /// ISO 4217 code, upper case.
@@ -203,13 +204,6 @@ impl OrderState {
     }
 }
 
-/// How an order left the queue. Open orders have no fate yet.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Fate {
-    Released { release_id: String, day: NaiveDate },
-    Cancelled { at: DateTime<Utc> },
-}
-
 /// A rate used to value a release, as recorded in it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct FxUsed {
@@ -248,6 +242,7 @@ pub struct Release {
     pub lines: Vec<ReleaseLine>,
     pub value_usd: Decimal,
     pub fx: Vec<FxUsed>,
+    #[serde(with = "chrono::serde::ts_nanoseconds")]
     pub released_at: DateTime<Utc>,
 }
 

@@ -7,35 +7,45 @@
 //! | key | value |
 //! | --- | --- |
 //! | `meta/format` | the layout version of the store |
+//! | `meta/next-ordinal` | the ordinal the next accepted order gets |
 //! | `meta/last-day` | the last release day batched |
 //! | `meta/logs-due/<day>` | the day's release log and manifest must be written from the store |
-//! | `meta/verdicts` | the last batch's verdict on every open order it examined, in one value |
 //! | `item/<sku>` | `Item` |
 //! | `stock/<sku>` | `StockLevel` (received, released, adjusted) |
-//! | `open/<order_id>` | `Order`, pending or held |
-//! | `closed/<order_id>` | `ClosedOrder`: the order and its fate (released or cancelled) |
-//! | `release/<release_id>` | `Release`; release ids sort by day, then sequence |
+//! | `order/<first ordinal>` | up to `ORDER_CHUNK_MAX` consecutive orders, as taken in |
+//! | `ids/<first ordinal>` | the id hashes of the same orders, for the id index |
+//! | `state/<block>` | one state byte per order for `STATE_BLOCK_ORDERS` consecutive ordinals |
+//! | `release/<day>/<first sequence>` | up to `RELEASE_CHUNK_MAX` consecutive releases of the day |
 //!
-//! Writes are few per order: intake writes one key per new order; a batch moves each released
-//! order from `open/` to `closed/`, writes one key per release and per SKU touched, and the
-//! verdicts of all waiting orders as a single value. Open orders are found by a prefix scan that
-//! never touches closed ones.
+//! Ordinals number accepted orders from 0 in intake order; numbers in keys are fixed-width hex
+//! or decimal so that keys sort numerically.
 //!
-//! **Encoding.** Every value starts with a one-byte format version, then bincode. A version this
-//! build does not know is an error, never a guess.
+//! **Why chunks.** sled takes on the order of 100k small writes a second, so a key per order
+//! per phase would cost seconds per million orders. Instead an intake writes its orders in a
+//! few large values, a batch writes its releases the same way, and an order's life (pending,
+//! the reason it waits, held, released, cancelled) is one byte in a state block: a batch over a
+//! million orders rewrites a few hundred kilobytes of state, not a million keys.
 //!
-//! **Durability.** `commit` applies the batch, flushes sled, then fsyncs every file of the store
-//! and its folders: sled's own flush uses `sync_file_range`, which does not reach the disk's cache.
+//! **Encoding.** Every value starts with a one-byte format version, then bincode (variable-length
+//! integers). A version this build does not know is an error, never a guess. Order ids are
+//! indexed by their 64-bit FNV-1a hash; a hash shared by two ids is resolved by reading the
+//! orders themselves.
+//!
+//! **Durability.** `commit` applies the batch, flushes sled, then fsyncs the store's log file,
+//! every blob file sled wrote since the last commit, and the folders: sled's own flush uses
+//! `sync_file_range`, which does not reach the disk's cache, and it never syncs blob files.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
+use bincode::Options;
 use chrono::NaiveDate;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-use crate::model::{Fate, Item, Order, OrderState, Release, StockLevel, Verdict};
+use crate::model::{HoldReason, Item, Order, OrderState, Release, StockLevel, Verdict, WaitReason};
 
 /// The layout version written to `meta/format`.
 pub const LAYOUT_VERSION: u32 = 1;
@@ -44,7 +54,22 @@ pub const LAYOUT_VERSION: u32 = 1;
 pub const VALUE_VERSION: u8 = 1;
 
 /// Memory sled may use for its page cache.
-pub const CACHE_BYTES_MAX: u64 = 256 * 1024 * 1024;
+pub const CACHE_BYTES_MAX: u64 = 128 * 1024 * 1024;
+
+/// Most orders in one stored chunk (about 150 bytes each when encoded).
+pub const ORDER_CHUNK_MAX: usize = 512;
+
+/// Orders per state block: one byte each.
+pub const STATE_BLOCK_ORDERS: u64 = 64 * 1024;
+
+/// Most releases in one stored chunk.
+pub const RELEASE_CHUNK_MAX: usize = 128;
+
+/// Decoded order chunks kept for lookups by ordinal.
+const CHUNK_CACHE_MAX: usize = 64;
+
+/// The position of an accepted order in intake order, from 0.
+pub type Ordinal = u64;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -74,24 +99,13 @@ pub enum StoreError {
 
 type Result<T> = std::result::Result<T, StoreError>;
 
-/// A released or cancelled order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ClosedOrder {
-    pub order: Order,
-    pub fate: Fate,
-}
-
-/// The last batch's verdict on the open orders it examined.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Verdicts {
-    pub day: Option<NaiveDate>,
-    pub entries: Vec<(String, Verdict)>,
-}
-
 /// The store, opened by this process alone.
 pub struct Store {
     db: sled::Db,
     path: PathBuf,
+    /// Blob files already fsynced: sled never rewrites one, so each is synced once.
+    synced_blobs: Mutex<HashSet<PathBuf>>,
+    chunk_cache: Mutex<HashMap<Ordinal, std::sync::Arc<Vec<Order>>>>,
 }
 
 /// Writes to apply together, atomically, with [`Store::commit`].
@@ -102,13 +116,14 @@ pub struct Commit {
 }
 
 const FORMAT_KEY: &[u8] = b"meta/format";
+const NEXT_ORDINAL_KEY: &[u8] = b"meta/next-ordinal";
 const LAST_DAY_KEY: &[u8] = b"meta/last-day";
 const LOGS_DUE_PREFIX: &str = "meta/logs-due/";
-const VERDICTS_KEY: &[u8] = b"meta/verdicts";
 const ITEM_PREFIX: &str = "item/";
 const STOCK_PREFIX: &str = "stock/";
-const OPEN_PREFIX: &str = "open/";
-const CLOSED_PREFIX: &str = "closed/";
+const ORDER_PREFIX: &str = "order/";
+const IDS_PREFIX: &str = "ids/";
+const STATE_PREFIX: &str = "state/";
 const RELEASE_PREFIX: &str = "release/";
 
 impl Store {
@@ -137,6 +152,8 @@ impl Store {
         let store = Store {
             db,
             path: path.to_owned(),
+            synced_blobs: Mutex::new(HashSet::new()),
+            chunk_cache: Mutex::new(HashMap::new()),
         };
         match store.get::<u32>(FORMAT_KEY)? {
             None => {
@@ -166,7 +183,7 @@ impl Store {
         self.apply(commit)?;
         crate::crashpoint::reached("store-after-apply");
         self.db.flush().map_err(|source| self.sled_error(source))?;
-        sync_tree(&self.path).map_err(|source| StoreError::Io {
+        self.sync_files().map_err(|source| StoreError::Io {
             path: self.path.clone(),
             source,
         })
@@ -182,6 +199,8 @@ impl Store {
         if commit.writes == 0 {
             return Ok(());
         }
+        // Stored chunks may change: lookups read them afresh.
+        self.chunk_cache.lock().expect("chunk cache lock").clear();
         self.db
             .apply_batch(commit.batch)
             .map_err(|source| self.sled_error(source))
@@ -205,69 +224,181 @@ impl Store {
         Ok(self.get(&key(STOCK_PREFIX, sku))?.unwrap_or_default())
     }
 
-    /// An order and, for a released or cancelled one, its fate.
-    pub fn order(&self, order_id: &str) -> Result<Option<(Order, Option<Fate>)>> {
-        if let Some(order) = self.get::<Order>(&key(OPEN_PREFIX, order_id))? {
-            return Ok(Some((order, None)));
+    /// The ordinal the next accepted order gets.
+    pub fn next_ordinal(&self) -> Result<Ordinal> {
+        Ok(self.get(NEXT_ORDINAL_KEY)?.unwrap_or(0))
+    }
+
+    /// The id index of every accepted order.
+    pub fn id_index(&self) -> Result<IdIndex> {
+        let mut index = IdIndex::default();
+        for entry in self.scan::<Vec<u64>>(IDS_PREFIX) {
+            let (first, hashes) = entry?;
+            let first = self.ordinal_of_key(IDS_PREFIX, &first)?;
+            for (offset, hash) in hashes.into_iter().enumerate() {
+                index.insert(hash, first + offset as Ordinal);
+            }
         }
-        Ok(self
-            .get::<ClosedOrder>(&key(CLOSED_PREFIX, order_id))?
-            .map(|closed| (closed.order, Some(closed.fate))))
+        Ok(index)
     }
 
-    /// Every open (pending or held) order, by order id.
-    pub fn open_orders(&self) -> Result<Vec<Order>> {
-        self.scan::<Order>(OPEN_PREFIX)
-            .map(|entry| entry.map(|(_, order)| order))
-            .collect()
+    /// The state byte of every accepted order.
+    pub fn states(&self) -> Result<States> {
+        let mut blocks = BTreeMap::new();
+        for entry in self.scan::<Vec<u8>>(STATE_PREFIX) {
+            let (block, bytes) = entry?;
+            let block = u64::from_str_radix(&block, 16)
+                .map_err(|_| self.corrupt(block.as_bytes(), "bad block key".into()))?;
+            blocks.insert(block, bytes);
+        }
+        Ok(States {
+            blocks,
+            dirty: BTreeSet::new(),
+        })
     }
 
-    /// Every released or cancelled order, by order id.
-    pub fn closed_orders(&self) -> impl Iterator<Item = Result<ClosedOrder>> + '_ {
-        self.scan::<ClosedOrder>(CLOSED_PREFIX)
-            .map(|entry| entry.map(|(_, closed)| closed))
+    /// The order with this ordinal.
+    pub fn order_at(&self, ordinal: Ordinal) -> Result<Order> {
+        let (first, chunk) = self.chunk_of(ordinal)?;
+        usize::try_from(ordinal - first)
+            .ok()
+            .and_then(|offset| chunk.get(offset).cloned())
+            .ok_or_else(|| {
+                self.corrupt(
+                    &ordinal_key(ORDER_PREFIX, first),
+                    format!("no order {ordinal} in the chunk"),
+                )
+            })
     }
 
-    pub fn verdicts(&self) -> Result<Verdicts> {
-        Ok(self.get(VERDICTS_KEY)?.unwrap_or_default())
+    /// Finds an order by id with the id index.
+    pub fn find_order(&self, index: &IdIndex, order_id: &str) -> Result<Option<(Ordinal, Order)>> {
+        for ordinal in index.candidates(order_id) {
+            let order = self.order_at(ordinal)?;
+            if order.order_id == order_id {
+                return Ok(Some((ordinal, order)));
+            }
+        }
+        Ok(None)
     }
 
-    /// The state of every accepted order, by order id.
+    /// An order and its state, by id.
+    pub fn order(&self, order_id: &str) -> Result<Option<(Ordinal, Order, OrderState)>> {
+        let index = self.id_index()?;
+        let Some((ordinal, order)) = self.find_order(&index, order_id)? else {
+            return Ok(None);
+        };
+        let state = match self.states()?.get(ordinal) {
+            StateByte::Open(verdict) => open_state(verdict),
+            StateByte::Cancelled => OrderState::Cancelled,
+            StateByte::Released => {
+                let (release_id, day) = self.release_of(&order.order_id)?.ok_or_else(|| {
+                    self.corrupt(
+                        order_id.as_bytes(),
+                        "released, but in no stored release".into(),
+                    )
+                })?;
+                OrderState::Released { release_id, day }
+            }
+        };
+        Ok(Some((ordinal, order, state)))
+    }
+
+    /// Every open (pending or held) order, with its ordinal, in intake order.
+    pub fn open_orders(&self, states: &States) -> Result<Vec<(Ordinal, Order)>> {
+        let Some(first_open) = states.first_open() else {
+            return Ok(Vec::new());
+        };
+        let (start, _) = self.chunk_of(first_open)?;
+        let mut open = Vec::new();
+        for entry in self.db.range(ordinal_key(ORDER_PREFIX, start)..) {
+            let (key, bytes) = entry.map_err(|source| self.sled_error(source))?;
+            if !key.starts_with(ORDER_PREFIX.as_bytes()) {
+                break;
+            }
+            let first = self.ordinal_of_key(
+                ORDER_PREFIX,
+                &String::from_utf8_lossy(&key[ORDER_PREFIX.len()..]),
+            )?;
+            let orders: Vec<Order> =
+                decode(&bytes).map_err(|message| self.corrupt(&key, message))?;
+            for (offset, order) in orders.into_iter().enumerate() {
+                let ordinal = first + offset as Ordinal;
+                if matches!(states.get(ordinal), StateByte::Open(_)) {
+                    open.push((ordinal, order));
+                }
+            }
+        }
+        Ok(open)
+    }
+
+    /// Every accepted order with its state, in intake order.
     pub fn order_states(&self) -> Result<Vec<(Order, OrderState)>> {
-        let verdicts: HashMap<String, Verdict> = self.verdicts()?.entries.into_iter().collect();
-        let mut states = Vec::new();
-        for order in self.open_orders()? {
-            let state = match verdicts.get(&order.order_id) {
-                Some(Verdict::Held(reason)) => OrderState::Held(*reason),
-                Some(Verdict::Waiting(reason)) => OrderState::Pending(Some(*reason)),
-                None => OrderState::Pending(None),
-            };
-            states.push((order, state));
+        let states = self.states()?;
+        let mut released: HashMap<String, (String, NaiveDate)> = HashMap::new();
+        for release in self.releases() {
+            let release = release?;
+            for order_id in &release.orders {
+                released.insert(order_id.clone(), (release.release_id.clone(), release.day));
+            }
         }
-        for closed in self.closed_orders() {
-            let closed = closed?;
-            let state = match closed.fate {
-                Fate::Released { release_id, day } => OrderState::Released { release_id, day },
-                Fate::Cancelled { .. } => OrderState::Cancelled,
-            };
-            states.push((closed.order, state));
+        let mut out = Vec::new();
+        for entry in self.scan::<Vec<Order>>(ORDER_PREFIX) {
+            let (first, orders) = entry?;
+            let first = self.ordinal_of_key(ORDER_PREFIX, &first)?;
+            for (offset, order) in orders.into_iter().enumerate() {
+                let state = match states.get(first + offset as Ordinal) {
+                    StateByte::Open(verdict) => open_state(verdict),
+                    StateByte::Cancelled => OrderState::Cancelled,
+                    StateByte::Released => match released.remove(&order.order_id) {
+                        Some((release_id, day)) => OrderState::Released { release_id, day },
+                        None => {
+                            return Err(self.corrupt(
+                                order.order_id.as_bytes(),
+                                "released, but in no stored release".into(),
+                            ))
+                        }
+                    },
+                };
+                out.push((order, state));
+            }
         }
-        states.sort_by(|a, b| a.0.order_id.cmp(&b.0.order_id));
-        Ok(states)
+        Ok(out)
+    }
+
+    /// The release and day an order went out in, searching the newest days first.
+    fn release_of(&self, order_id: &str) -> Result<Option<(String, NaiveDate)>> {
+        for entry in self.db.scan_prefix(RELEASE_PREFIX.as_bytes()).rev() {
+            let (key, bytes) = entry.map_err(|source| self.sled_error(source))?;
+            let chunk: Vec<Release> =
+                decode(&bytes).map_err(|message| self.corrupt(&key, message))?;
+            if let Some(release) = chunk
+                .iter()
+                .find(|release| release.orders.iter().any(|id| id == order_id))
+            {
+                return Ok(Some((release.release_id.clone(), release.day)));
+            }
+        }
+        Ok(None)
     }
 
     /// The committed releases of `day`, in release id order.
     pub fn releases_of(&self, day: NaiveDate) -> Result<Vec<Release>> {
-        let prefix = format!("{RELEASE_PREFIX}{}-", day.format("%Y-%m-%d"));
-        self.scan::<Release>(&prefix)
-            .map(|entry| entry.map(|(_, release)| release))
-            .collect()
+        let prefix = format!("{RELEASE_PREFIX}{}/", day.format("%Y-%m-%d"));
+        let mut releases = Vec::new();
+        for entry in self.scan::<Vec<Release>>(&prefix) {
+            releases.extend(entry?.1);
+        }
+        Ok(releases)
     }
 
     /// Every committed release, by release id.
     pub fn releases(&self) -> impl Iterator<Item = Result<Release>> + '_ {
-        self.scan::<Release>(RELEASE_PREFIX)
-            .map(|entry| entry.map(|(_, release)| release))
+        self.scan::<Vec<Release>>(RELEASE_PREFIX)
+            .flat_map(|entry| match entry {
+                Ok((_, chunk)) => chunk.into_iter().map(Ok).collect::<Vec<_>>(),
+                Err(error) => vec![Err(error)],
+            })
     }
 
     /// The last release day a batch ran for.
@@ -280,6 +411,50 @@ impl Store {
         self.scan::<NaiveDate>(LOGS_DUE_PREFIX)
             .map(|entry| entry.map(|(_, day)| day))
             .collect()
+    }
+
+    /// The chunk holding `ordinal`: its first ordinal and its orders.
+    fn chunk_of(&self, ordinal: Ordinal) -> Result<(Ordinal, std::sync::Arc<Vec<Order>>)> {
+        let bound = ordinal_key(ORDER_PREFIX, ordinal);
+        let found = self
+            .db
+            .range(..=bound.clone())
+            .next_back()
+            .transpose()
+            .map_err(|source| self.sled_error(source))?
+            .filter(|(key, _)| key.starts_with(ORDER_PREFIX.as_bytes()));
+        let Some((key, bytes)) = found else {
+            return Err(self.corrupt(&bound, "no chunk holds this ordinal".into()));
+        };
+        let first = self.ordinal_of_key(
+            ORDER_PREFIX,
+            &String::from_utf8_lossy(&key[ORDER_PREFIX.len()..]),
+        )?;
+        if let Some(chunk) = self
+            .chunk_cache
+            .lock()
+            .expect("chunk cache lock")
+            .get(&first)
+        {
+            return Ok((first, chunk.clone()));
+        }
+        let orders: Vec<Order> = decode(&bytes).map_err(|message| self.corrupt(&key, message))?;
+        let chunk = std::sync::Arc::new(orders);
+        let mut cache = self.chunk_cache.lock().expect("chunk cache lock");
+        if cache.len() >= CHUNK_CACHE_MAX {
+            cache.clear();
+        }
+        cache.insert(first, chunk.clone());
+        Ok((first, chunk))
+    }
+
+    fn ordinal_of_key(&self, prefix: &str, name: &str) -> Result<Ordinal> {
+        u64::from_str_radix(name, 16).map_err(|_| {
+            self.corrupt(
+                format!("{prefix}{name}").as_bytes(),
+                "bad ordinal in key".into(),
+            )
+        })
     }
 
     fn get<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>> {
@@ -304,6 +479,26 @@ impl Store {
         })
     }
 
+    /// fsyncs sled's files: the log and config always, each blob file once, and the folders.
+    fn sync_files(&self) -> std::io::Result<()> {
+        for name in ["db", "conf"] {
+            sync_if_exists(&self.path.join(name))?;
+        }
+        let blobs = self.path.join("blobs");
+        if blobs.is_dir() {
+            let mut synced = self.synced_blobs.lock().expect("blob list lock");
+            for entry in fs::read_dir(&blobs)? {
+                let path = entry?.path();
+                if !synced.contains(&path) {
+                    sync_if_exists(&path)?;
+                    synced.insert(path);
+                }
+            }
+            crate::files::sync_dir(&blobs)?;
+        }
+        crate::files::sync_dir(&self.path)
+    }
+
     fn sled_error(&self, source: sled::Error) -> StoreError {
         StoreError::Sled {
             path: self.path.clone(),
@@ -317,6 +512,166 @@ impl Store {
             key: String::from_utf8_lossy(key).into_owned(),
             message,
         }
+    }
+}
+
+fn sync_if_exists(path: &Path) -> std::io::Result<()> {
+    match fs::File::open(path) {
+        Ok(file) => file.sync_all(),
+        // sled removes old snapshot and blob files on its own schedule.
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(error) => Err(error),
+    }
+}
+
+fn open_state(verdict: Option<Verdict>) -> OrderState {
+    match verdict {
+        None => OrderState::Pending(None),
+        Some(Verdict::Waiting(reason)) => OrderState::Pending(Some(reason)),
+        Some(Verdict::Held(reason)) => OrderState::Held(reason),
+    }
+}
+
+/// Order ids by hash, to find an order by id without a key per order.
+#[derive(Debug, Default)]
+pub struct IdIndex {
+    first: HashMap<u64, Ordinal>,
+    /// Further orders whose id shares a hash with an earlier one (rare).
+    more: Vec<(u64, Ordinal)>,
+}
+
+impl IdIndex {
+    fn insert(&mut self, hash: u64, ordinal: Ordinal) {
+        if let Some(existing) = self.first.insert(hash, ordinal) {
+            self.first.insert(hash, existing);
+            self.more.push((hash, ordinal));
+        }
+    }
+
+    /// The ordinals of orders whose id has the same hash as `order_id`.
+    fn candidates(&self, order_id: &str) -> Vec<Ordinal> {
+        let hash = id_hash(order_id);
+        let mut out: Vec<Ordinal> = self.first.get(&hash).copied().into_iter().collect();
+        out.extend(
+            self.more
+                .iter()
+                .filter(|(h, _)| *h == hash)
+                .map(|(_, ordinal)| *ordinal),
+        );
+        out
+    }
+
+    pub fn len(&self) -> usize {
+        self.first.len() + self.more.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// 64-bit FNV-1a of an order id: part of the stored format, so it never changes.
+pub fn id_hash(order_id: &str) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in order_id.as_bytes() {
+        hash ^= u64::from(*byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    hash
+}
+
+/// What one state byte says about an order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StateByte {
+    /// Pending or held, with the last batch's verdict, if one examined it.
+    Open(Option<Verdict>),
+    Released,
+    Cancelled,
+}
+
+impl StateByte {
+    fn encode(self) -> u8 {
+        match self {
+            StateByte::Open(None) => 0x00,
+            StateByte::Open(Some(Verdict::Waiting(WaitReason::DailyLimit))) => 0x01,
+            StateByte::Open(Some(Verdict::Waiting(WaitReason::Stock))) => 0x02,
+            StateByte::Open(Some(Verdict::Held(HoldReason::OverLimit))) => 0x10,
+            StateByte::Open(Some(Verdict::Held(HoldReason::ExcludedOrigin))) => 0x11,
+            StateByte::Open(Some(Verdict::Held(HoldReason::ExcludedGoods))) => 0x12,
+            StateByte::Open(Some(Verdict::Held(HoldReason::ExcludedFlag))) => 0x13,
+            StateByte::Open(Some(Verdict::Held(HoldReason::NoRate))) => 0x14,
+            StateByte::Released => 0x20,
+            StateByte::Cancelled => 0x30,
+        }
+    }
+
+    fn decode(byte: u8) -> Option<StateByte> {
+        let all = [
+            StateByte::Open(None),
+            StateByte::Open(Some(Verdict::Waiting(WaitReason::DailyLimit))),
+            StateByte::Open(Some(Verdict::Waiting(WaitReason::Stock))),
+            StateByte::Open(Some(Verdict::Held(HoldReason::OverLimit))),
+            StateByte::Open(Some(Verdict::Held(HoldReason::ExcludedOrigin))),
+            StateByte::Open(Some(Verdict::Held(HoldReason::ExcludedGoods))),
+            StateByte::Open(Some(Verdict::Held(HoldReason::ExcludedFlag))),
+            StateByte::Open(Some(Verdict::Held(HoldReason::NoRate))),
+            StateByte::Released,
+            StateByte::Cancelled,
+        ];
+        all.into_iter().find(|state| state.encode() == byte)
+    }
+}
+
+/// The state bytes of every accepted order, in blocks, with the blocks changed since loading.
+#[derive(Debug, Clone, Default)]
+pub struct States {
+    blocks: BTreeMap<u64, Vec<u8>>,
+    dirty: BTreeSet<u64>,
+}
+
+impl States {
+    /// The state of an order. An ordinal never stored reads as a corrupt byte would: the caller
+    /// only asks about ordinals it got from the store.
+    pub fn get(&self, ordinal: Ordinal) -> StateByte {
+        let byte = self
+            .blocks
+            .get(&(ordinal / STATE_BLOCK_ORDERS))
+            .and_then(|block| block.get((ordinal % STATE_BLOCK_ORDERS) as usize))
+            .copied();
+        byte.and_then(StateByte::decode)
+            .unwrap_or_else(|| panic!("invariant broken: order {ordinal} has no valid state byte"))
+    }
+
+    pub fn set(&mut self, ordinal: Ordinal, state: StateByte) {
+        let block_no = ordinal / STATE_BLOCK_ORDERS;
+        let block = self.blocks.entry(block_no).or_default();
+        let offset = (ordinal % STATE_BLOCK_ORDERS) as usize;
+        if block.len() <= offset {
+            block.resize(offset + 1, StateByte::Open(None).encode());
+        }
+        block[offset] = state.encode();
+        self.dirty.insert(block_no);
+    }
+
+    /// The lowest ordinal of an open order.
+    pub fn first_open(&self) -> Option<Ordinal> {
+        self.blocks.iter().find_map(|(block_no, block)| {
+            block
+                .iter()
+                .position(|byte| matches!(StateByte::decode(*byte), Some(StateByte::Open(_))))
+                .map(|offset| block_no * STATE_BLOCK_ORDERS + offset as Ordinal)
+        })
+    }
+
+    /// How many orders are in each kind of state.
+    pub fn census(&self) -> BTreeMap<u8, usize> {
+        let mut counts = BTreeMap::new();
+        for block in self.blocks.values() {
+            for byte in block {
+                *counts.entry(*byte).or_insert(0) += 1;
+            }
+        }
+        counts
     }
 }
 
@@ -338,33 +693,52 @@ impl Commit {
         self.put(&key(STOCK_PREFIX, sku), level);
     }
 
-    /// Stores a new order as open.
-    pub fn put_open_order(&mut self, order: &Order) {
-        self.put(&key(OPEN_PREFIX, &order.order_id), order);
+    /// Stores new orders as pending from `next` on, in chunks, with their id hashes, and
+    /// records them in `index` and `states`. Returns the ordinal after the last one.
+    pub fn add_orders(
+        &mut self,
+        next: Ordinal,
+        orders: &[Order],
+        index: &mut IdIndex,
+        states: &mut States,
+    ) -> Ordinal {
+        let mut first = next;
+        for chunk in orders.chunks(ORDER_CHUNK_MAX) {
+            let hashes: Vec<u64> = chunk.iter().map(|order| id_hash(&order.order_id)).collect();
+            for (offset, hash) in hashes.iter().enumerate() {
+                index.insert(*hash, first + offset as Ordinal);
+                states.set(first + offset as Ordinal, StateByte::Open(None));
+            }
+            self.put(&ordinal_key(ORDER_PREFIX, first), chunk);
+            self.put(&ordinal_key(IDS_PREFIX, first), &hashes);
+            first += chunk.len() as Ordinal;
+        }
+        self.put(NEXT_ORDINAL_KEY, &first);
+        first
     }
 
-    /// Moves an open order to closed with its fate.
-    pub fn close_order(&mut self, order: &Order, fate: Fate) {
-        self.remove(&key(OPEN_PREFIX, &order.order_id));
-        self.put(
-            &key(CLOSED_PREFIX, &order.order_id),
-            &ClosedOrder {
-                order: order.clone(),
-                fate,
-            },
-        );
+    /// Writes the state blocks changed since they were loaded.
+    pub fn put_states(&mut self, states: &States) {
+        for block_no in &states.dirty {
+            self.put(
+                &key(STATE_PREFIX, &format!("{block_no:08x}")),
+                &states.blocks[block_no],
+            );
+        }
     }
 
-    pub fn put_release(&mut self, release: &Release) {
-        self.put(&key(RELEASE_PREFIX, &release.release_id), release);
+    /// Stores releases of one day, numbered consecutively, in chunks.
+    pub fn put_releases(&mut self, releases: &[Release]) {
+        for chunk in releases.chunks(RELEASE_CHUNK_MAX) {
+            let first = &chunk[0];
+            let sequence = first.release_id.rsplit('-').next().unwrap_or("000000");
+            let name = format!("{}/{sequence}", first.day.format("%Y-%m-%d"));
+            self.put(&key(RELEASE_PREFIX, &name), chunk);
+        }
     }
 
     pub fn set_last_day(&mut self, day: NaiveDate) {
         self.put(LAST_DAY_KEY, &day);
-    }
-
-    pub fn set_verdicts(&mut self, verdicts: &Verdicts) {
-        self.put(VERDICTS_KEY, verdicts);
     }
 
     pub fn mark_logs_due(&mut self, day: NaiveDate) {
@@ -372,16 +746,12 @@ impl Commit {
     }
 
     pub fn clear_logs_due(&mut self, day: NaiveDate) {
-        self.remove(&logs_due_key(day));
+        self.batch.remove(logs_due_key(day));
+        self.writes += 1;
     }
 
     fn put<T: Serialize + ?Sized>(&mut self, key: &[u8], value: &T) {
         self.batch.insert(key, encode(value));
-        self.writes += 1;
-    }
-
-    fn remove(&mut self, key: &[u8]) {
-        self.batch.remove(key);
         self.writes += 1;
     }
 }
@@ -393,14 +763,26 @@ fn key(prefix: &str, name: &str) -> Vec<u8> {
     key
 }
 
+fn ordinal_key(prefix: &str, ordinal: Ordinal) -> Vec<u8> {
+    key(prefix, &format!("{ordinal:016x}"))
+}
+
 fn logs_due_key(day: NaiveDate) -> Vec<u8> {
     key(LOGS_DUE_PREFIX, &day.format("%Y-%m-%d").to_string())
+}
+
+fn codec() -> impl Options {
+    bincode::DefaultOptions::new()
+        .with_varint_encoding()
+        .reject_trailing_bytes()
 }
 
 /// The stored bytes of a value: the format version, then bincode.
 pub fn encode<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
     let mut bytes = vec![VALUE_VERSION];
-    bincode::serialize_into(&mut bytes, value).expect("in-memory bincode encoding cannot fail");
+    codec()
+        .serialize_into(&mut bytes, value)
+        .expect("in-memory bincode encoding cannot fail");
     bytes
 }
 
@@ -408,32 +790,13 @@ pub fn encode<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> std::result::Result<T, String> {
     match bytes.split_first() {
         None => Err("empty value".into()),
-        Some((&VALUE_VERSION, payload)) => {
-            bincode::deserialize(payload).map_err(|error| format!("format version {VALUE_VERSION}: {error}"))
-        }
+        Some((&VALUE_VERSION, payload)) => codec()
+            .deserialize(payload)
+            .map_err(|error| format!("format version {VALUE_VERSION}: {error}")),
         Some((version, _)) => Err(format!(
             "format version {version} is not known to this build (it reads version {VALUE_VERSION}); upgrade border-release"
         )),
     }
-}
-
-/// fsyncs every file under `dir`, then the folders themselves.
-fn sync_tree(dir: &Path) -> std::io::Result<()> {
-    for entry in fs::read_dir(dir)? {
-        let entry = entry?;
-        let path = entry.path();
-        if entry.file_type()?.is_dir() {
-            sync_tree(&path)?;
-        } else {
-            match fs::File::open(&path) {
-                Ok(file) => file.sync_all()?,
-                // sled removes old snapshot and blob files on its own schedule.
-                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
-                Err(error) => return Err(error),
-            }
-        }
-    }
-    fs::File::open(dir)?.sync_all()
 }
 
 #[cfg(test)]
@@ -545,6 +908,7 @@ mod tests {
     #[test]
     fn version_1_values_still_decode() {
         fixture("layout", LAYOUT_VERSION);
+        fixture("ordinal", 1_234_567_u64);
         fixture("day", day("2026-11-24"));
         fixture(
             "item",
@@ -564,42 +928,26 @@ mod tests {
                 adjusted: -2,
             },
         );
-        fixture("order", sample_order());
-        fixture(
-            "closed-order",
-            ClosedOrder {
-                order: sample_order(),
-                fate: Fate::Released {
-                    release_id: "2026-11-24-000001".into(),
-                    day: day("2026-11-24"),
-                },
-            },
+        fixture("order-chunk", vec![sample_order(), sample_order()]);
+        fixture("id-hashes", vec![id_hash("SO-1001"), id_hash("SO-1002")]);
+        let states: Vec<u8> = (0..=0xff_u8)
+            .filter(|byte| StateByte::decode(*byte).is_some())
+            .collect();
+        assert_eq!(
+            states,
+            vec![0x00, 0x01, 0x02, 0x10, 0x11, 0x12, 0x13, 0x14, 0x20, 0x30]
         );
-        fixture(
-            "cancelled-order",
-            ClosedOrder {
-                order: sample_order(),
-                fate: Fate::Cancelled {
-                    at: "2026-11-24T15:00:00Z".parse().unwrap(),
-                },
-            },
-        );
-        fixture("release", sample_release());
-        fixture(
-            "verdicts",
-            Verdicts {
-                day: Some(day("2026-11-24")),
-                entries: vec![
-                    ("SO-1".into(), Verdict::Waiting(WaitReason::DailyLimit)),
-                    ("SO-2".into(), Verdict::Waiting(WaitReason::Stock)),
-                    ("SO-3".into(), Verdict::Held(HoldReason::OverLimit)),
-                    ("SO-4".into(), Verdict::Held(HoldReason::ExcludedOrigin)),
-                    ("SO-5".into(), Verdict::Held(HoldReason::ExcludedGoods)),
-                    ("SO-6".into(), Verdict::Held(HoldReason::ExcludedFlag)),
-                    ("SO-7".into(), Verdict::Held(HoldReason::NoRate)),
-                ],
-            },
-        );
+        fixture("state-block", states);
+        fixture("release-chunk", vec![sample_release()]);
+    }
+
+    #[test]
+    fn the_id_hash_never_changes() {
+        // FNV-1a test vectors, and one order id: stored id chunks depend on these values.
+        assert_eq!(id_hash(""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(id_hash("a"), 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(id_hash("foobar"), 0x8594_4171_f739_67e8);
+        assert_eq!(id_hash("SO-1001"), 0x8128_472c_ddd8_7eec);
     }
 
     #[test]
@@ -612,15 +960,30 @@ mod tests {
         assert!(decode::<Order>(&[1, 0xff]).is_err());
     }
 
+    fn order_numbered(n: usize) -> Order {
+        let mut order = sample_order();
+        order.order_id = format!("SO-{n:05}");
+        order
+    }
+
     #[test]
-    fn a_commit_survives_reopening_and_moves_orders_between_open_and_closed() {
+    fn orders_are_found_by_id_and_their_states_survive_reopening() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("data");
-        let order = sample_order();
+        let orders: Vec<Order> = (0..1500).map(order_numbered).collect();
         {
             let store = Store::open(&path).unwrap();
+            let mut index = store.id_index().unwrap();
+            let mut states = store.states().unwrap();
             let mut commit = Commit::new();
-            commit.put_open_order(&order);
+            let next = commit.add_orders(
+                store.next_ordinal().unwrap(),
+                &orders[..1000],
+                &mut index,
+                &mut states,
+            );
+            assert_eq!(next, 1000);
+            commit.put_states(&states);
             commit.put_stock(
                 "TSHIRT-M",
                 &StockLevel {
@@ -630,26 +993,80 @@ mod tests {
                 },
             );
             store.commit(commit).unwrap();
-            assert_eq!(store.open_orders().unwrap(), vec![order.clone()]);
+            // A second intake continues the ordinals.
+            let mut commit = Commit::new();
+            let next = commit.add_orders(
+                store.next_ordinal().unwrap(),
+                &orders[1000..],
+                &mut index,
+                &mut states,
+            );
+            assert_eq!(next, 1500);
+            commit.put_states(&states);
+            store.commit(commit).unwrap();
         }
         let store = Store::open(&path).unwrap();
-        assert_eq!(store.order("SO-1001").unwrap(), Some((order.clone(), None)));
-        let fate = Fate::Released {
-            release_id: "2026-11-24-000001".into(),
-            day: day("2026-11-24"),
+        let index = store.id_index().unwrap();
+        assert_eq!(index.len(), 1500);
+        for n in [0, 511, 512, 999, 1000, 1499] {
+            let (ordinal, order) = store
+                .find_order(&index, &format!("SO-{n:05}"))
+                .unwrap()
+                .unwrap();
+            assert_eq!(ordinal, n as Ordinal);
+            assert_eq!(order, orders[n]);
+        }
+        assert_eq!(store.find_order(&index, "SO-99999").unwrap(), None);
+
+        let mut states = store.states().unwrap();
+        assert_eq!(store.open_orders(&states).unwrap().len(), 1500);
+        states.set(0, StateByte::Cancelled);
+        states.set(1, StateByte::Released);
+        let release = Release {
+            orders: vec!["SO-00001".into()],
+            ..sample_release()
         };
         let mut commit = Commit::new();
-        commit.close_order(&order, fate.clone());
-        commit.put_release(&sample_release());
+        commit.put_states(&states);
+        commit.put_releases(std::slice::from_ref(&release));
         store.commit(commit).unwrap();
-        assert!(store.open_orders().unwrap().is_empty());
-        assert_eq!(store.order("SO-1001").unwrap(), Some((order, Some(fate))));
+        drop(store);
+
+        let store = Store::open(&path).unwrap();
+        let states = store.states().unwrap();
+        let open = store.open_orders(&states).unwrap();
+        assert_eq!(open.len(), 1498);
+        assert_eq!(open[0].0, 2);
         assert_eq!(
-            store.releases_of(day("2026-11-24")).unwrap(),
-            vec![sample_release()]
+            store.order("SO-00000").unwrap().unwrap().2,
+            OrderState::Cancelled
         );
+        assert_eq!(
+            store.order("SO-00001").unwrap().unwrap().2,
+            OrderState::Released {
+                release_id: release.release_id.clone(),
+                day: release.day
+            }
+        );
+        assert_eq!(
+            store.order("SO-00002").unwrap().unwrap().2,
+            OrderState::Pending(None)
+        );
+        assert_eq!(store.releases_of(day("2026-11-24")).unwrap(), vec![release]);
         assert!(store.releases_of(day("2026-11-25")).unwrap().is_empty());
         assert_eq!(store.stock_level("TSHIRT-M").unwrap().on_hand(), 5);
+        assert_eq!(store.order_states().unwrap().len(), 1500);
+    }
+
+    #[test]
+    fn ids_that_share_a_hash_are_told_apart() {
+        let mut index = IdIndex::default();
+        index.insert(7, 0);
+        index.insert(7, 1);
+        index.insert(8, 2);
+        assert_eq!(index.len(), 3);
+        assert_eq!(index.first.get(&7), Some(&0));
+        assert_eq!(index.more, vec![(7, 1)]);
     }
 
     #[test]
