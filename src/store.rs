@@ -802,9 +802,7 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> std::result::Result<T, Strin
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{
-        Address, Consignee, FxUsed, HoldReason, OrderLine, ReleaseLine, WaitReason,
-    };
+    use crate::model::{Address, Consignee, FxUsed, OrderLine, ReleaseLine};
     use rust_decimal::Decimal;
     use std::str::FromStr;
 
