@@ -81,9 +81,17 @@ fn address_key(consignee: &Consignee) -> String {
 
 /// Lower case, accents removed, punctuation turned into space, white space collapsed.
 pub fn normalise(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
+    if text.is_ascii() {
+        // Nothing to decompose: the common case, and much the faster one.
+        return fold(text.chars());
+    }
+    fold(text.nfkd().filter(|c| !is_combining_mark(*c)))
+}
+
+fn fold(chars: impl Iterator<Item = char>) -> String {
+    let mut out = String::new();
     let mut pending_space = false;
-    for c in text.nfkd().filter(|c| !is_combining_mark(*c)) {
+    for c in chars {
         if c.is_alphanumeric() {
             if pending_space && !out.is_empty() {
                 out.push(' ');

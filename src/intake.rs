@@ -20,7 +20,7 @@ use serde::Deserialize;
 
 use crate::identity::{self, IdentityRule};
 use crate::model::{Address, Consignee, Item, ItemFlag, Order, OrderLine, OrderState, StockLevel};
-use crate::store::{Commit, StateByte, Store, StoreError};
+use crate::store::{Commit, EncodedOrder, StateByte, Store, StoreError};
 
 /// Lines parsed together, across threads, before their orders are checked against the store.
 pub const LINE_BATCH_MAX: usize = 16 * 1024;
@@ -140,9 +140,11 @@ pub fn import_orders(
         unchanged: 0,
         rejected: Vec::new(),
     };
-    let mut accepted: Vec<Order> = Vec::new();
-    // Order ids taken in from this file so far, with their line and place in `accepted`.
-    let mut in_file: HashMap<String, (usize, usize)> = HashMap::new();
+    // Orders accepted from this file so far, encoded, with their lines; and their places in
+    // `accepted` by the hash of their id.
+    let mut accepted: Vec<EncodedOrder> = Vec::new();
+    let mut accepted_lines: Vec<usize> = Vec::new();
+    let mut in_file: HashMap<u64, Vec<usize>> = HashMap::new();
     while let Some(batch) = lines.next_batch()? {
         for (line_no, parsed) in parse_orders(batch, identity) {
             let order = match parsed {
@@ -174,8 +176,18 @@ pub fn import_orders(
                 ));
                 continue;
             }
-            if let Some((first_line, place)) = in_file.get(&order.order_id) {
-                if accepted[*place] == order {
+            let encoded = EncodedOrder::new(&order);
+            let earlier = in_file
+                .get(&encoded.id_hash)
+                .into_iter()
+                .flatten()
+                .find_map(|place| {
+                    let earlier = accepted[*place].decode();
+                    (earlier.order_id == order.order_id)
+                        .then_some((accepted_lines[*place], earlier))
+                });
+            if let Some((first_line, earlier)) = earlier {
+                if earlier == order {
                     report.unchanged += 1;
                 } else {
                     report.rejected.push(reject(
@@ -192,8 +204,9 @@ pub fn import_orders(
                     "already taken in with other content; send changes as a new order id, or cancel the old one".into(),
                 )),
                 None => {
-                    in_file.insert(order.order_id.clone(), (line_no, accepted.len()));
-                    accepted.push(order);
+                    in_file.entry(encoded.id_hash).or_default().push(accepted.len());
+                    accepted.push(encoded);
+                    accepted_lines.push(line_no);
                 }
             }
         }
@@ -474,31 +487,42 @@ pub fn parse_order(text: &str, identity: IdentityRule) -> Result<Order, Rejectio
         field: (!field.is_empty()).then(|| field.to_owned()),
         message,
     };
-    let mut deserializer = serde_json::Deserializer::from_str(text);
-    let raw: OrderJson = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
-        let field = error.path().to_string();
-        let field = if field == "." || field == "?" {
-            String::new()
-        } else {
-            field
-        };
-        let mut message = error.inner().to_string();
-        if error.inner().is_syntax() || error.inner().is_eof() {
-            message = format!("not valid JSON: {message}");
+    // The fast path parses without tracking where it is; a line that fails is parsed again
+    // with tracking, to name the field at fault.
+    let raw: OrderJson = match serde_json::from_str(text) {
+        Ok(raw) => raw,
+        Err(_) => {
+            let mut deserializer = serde_json::Deserializer::from_str(text);
+            let error = match serde_path_to_error::deserialize::<_, OrderJson>(&mut deserializer) {
+                Err(error) => error,
+                Ok(raw) => {
+                    let trailing = deserializer
+                        .end()
+                        .err()
+                        .map_or_else(String::new, |error| error.to_string());
+                    return Err(rejection(
+                        Some(&raw.order_id),
+                        "",
+                        format!("text after the order: {trailing}"),
+                    ));
+                }
+            };
+            let field = error.path().to_string();
+            let field = if field == "." || field == "?" {
+                String::new()
+            } else {
+                field
+            };
+            let mut message = error.inner().to_string();
+            if error.inner().is_syntax() || error.inner().is_eof() {
+                message = format!("not valid JSON: {message}");
+            }
+            if field.ends_with("unit_price") && message.contains("expected a string") {
+                message = "money is a decimal string such as \"19.99\", not a JSON number".into();
+            }
+            return Err(rejection(order_id_hint(text).as_deref(), &field, message));
         }
-        if field.ends_with("unit_price") && message.contains("expected a string") {
-            message = "money is a decimal string such as \"19.99\", not a JSON number".into();
-        }
-        rejection(order_id_hint(text).as_deref(), &field, message)
-    })?;
-    deserializer.end().map_err(|error| {
-        rejection(
-            Some(&raw.order_id),
-            "",
-            format!("text after the order: {error}"),
-        )
-    })?;
-
+    };
     let order_id = raw.order_id.trim().to_owned();
     if order_id.is_empty()
         || order_id.chars().count() > ID_CHARS_MAX
