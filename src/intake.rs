@@ -20,7 +20,7 @@ use serde::Deserialize;
 
 use crate::identity::{self, IdentityRule};
 use crate::model::{Address, Consignee, Item, ItemFlag, Order, OrderLine, OrderState, StockLevel};
-use crate::store::{Commit, EncodedOrder, StateByte, Store, StoreError};
+use crate::store::{Commit, EncodedOrder, IdIndex, StateByte, Store, StoreError};
 
 /// Lines parsed together, across threads, before their orders are checked against the store.
 pub const LINE_BATCH_MAX: usize = 16 * 1024;
@@ -140,71 +140,48 @@ pub fn import_orders(
         unchanged: 0,
         rejected: Vec::new(),
     };
-    // Orders accepted from this file so far, encoded, with their lines; and their places in
+    // Orders accepted from this file so far, encoded, with their lines, and their places in
     // `accepted` by the hash of their id.
     let mut accepted: Vec<EncodedOrder> = Vec::new();
     let mut accepted_lines: Vec<usize> = Vec::new();
-    let mut in_file: HashMap<u64, Vec<usize>> = HashMap::new();
+    let mut in_file = IdIndex::default();
     while let Some(batch) = lines.next_batch()? {
-        for (line_no, parsed) in parse_orders(batch, identity) {
-            let order = match parsed {
-                Ok(order) => order,
+        for (line_no, checked) in check_orders(batch, identity, &items) {
+            let (order_id, encoded) = match checked {
+                Ok(checked) => checked,
                 Err(mut rejection) => {
                     rejection.line = line_no;
                     report.rejected.push(rejection);
                     continue;
                 }
             };
-            let reject = |field: &str, message: String| Rejection {
+            let reject = |message: String| Rejection {
                 line: line_no,
-                order_id: Some(order.order_id.clone()),
-                field: Some(field.to_owned()),
+                order_id: Some(order_id.clone()),
+                field: Some("order_id".to_owned()),
                 message,
             };
-            if let Some((at, line)) = order
-                .lines
-                .iter()
-                .enumerate()
-                .find(|(_, line)| !items.contains_key(&line.sku))
-            {
-                report.rejected.push(reject(
-                    &format!("lines[{at}].sku"),
-                    format!(
-                        "unknown SKU {:?}: import it with the item catalogue first",
-                        line.sku
-                    ),
-                ));
-                continue;
-            }
-            let encoded = EncodedOrder::new(&order);
-            let earlier = in_file
-                .get(&encoded.id_hash)
-                .into_iter()
-                .flatten()
-                .find_map(|place| {
-                    let earlier = accepted[*place].decode();
-                    (earlier.order_id == order.order_id)
-                        .then_some((accepted_lines[*place], earlier))
-                });
+            let earlier = in_file.candidates(encoded.id_hash).find_map(|place| {
+                let earlier = accepted[place as usize].decode();
+                (earlier.order_id == order_id).then_some((accepted_lines[place as usize], earlier))
+            });
             if let Some((first_line, earlier)) = earlier {
-                if earlier == order {
+                if earlier == encoded.decode() {
                     report.unchanged += 1;
                 } else {
-                    report.rejected.push(reject(
-                        "order_id",
-                        format!("already on line {first_line} of this file with other content"),
-                    ));
+                    report.rejected.push(reject(format!(
+                        "already on line {first_line} of this file with other content"
+                    )));
                 }
                 continue;
             }
-            match store.find_order(&index, &order.order_id)? {
-                Some((_, stored)) if stored == order => report.unchanged += 1,
+            match store.find_order(&index, &order_id)? {
+                Some((_, stored)) if stored == encoded.decode() => report.unchanged += 1,
                 Some(_) => report.rejected.push(reject(
-                    "order_id",
                     "already taken in with other content; send changes as a new order id, or cancel the old one".into(),
                 )),
                 None => {
-                    in_file.entry(encoded.id_hash).or_default().push(accepted.len());
+                    in_file.insert(encoded.id_hash, accepted.len() as u64);
                     accepted.push(encoded);
                     accepted_lines.push(line_no);
                 }
@@ -221,19 +198,29 @@ pub fn import_orders(
     Ok(report)
 }
 
-/// Parses a batch of order lines, on as many threads as the machine has cores (at most
-/// `PARSE_THREADS_MAX`), keeping the lines in order.
-fn parse_orders(batch: Numbered<String>, identity: IdentityRule) -> Numbered<Order> {
+/// Parses and checks a batch of order lines, and encodes the good orders for the store, on as
+/// many threads as the machine has cores (at most `PARSE_THREADS_MAX`), keeping the lines in
+/// order. What is left for one thread is what needs the store: finding ids already taken in.
+fn check_orders(
+    batch: Numbered<String>,
+    identity: IdentityRule,
+    items: &HashMap<String, Item>,
+) -> Numbered<(String, EncodedOrder)> {
     let threads = std::thread::available_parallelism()
         .map_or(1, usize::from)
         .clamp(1, PARSE_THREADS_MAX);
-    let parse = |part: Numbered<String>| -> Numbered<Order> {
+    let check = |part: Numbered<String>| -> Numbered<(String, EncodedOrder)> {
         part.into_iter()
-            .map(|(line_no, line)| (line_no, line.and_then(|text| parse_order(&text, identity))))
+            .map(|(line_no, line)| {
+                (
+                    line_no,
+                    line.and_then(|text| check_order(&text, identity, items)),
+                )
+            })
             .collect()
     };
     if threads == 1 || batch.len() < 2 * threads {
-        return parse(batch);
+        return check(batch);
     }
     let per_thread = batch.len().div_ceil(threads);
     let mut parts: Vec<Numbered<String>> = Vec::with_capacity(threads);
@@ -247,13 +234,40 @@ fn parse_orders(batch: Numbered<String>, identity: IdentityRule) -> Numbered<Ord
     std::thread::scope(|scope| {
         let handles: Vec<_> = parts
             .into_iter()
-            .map(|part| scope.spawn(move || parse(part)))
+            .map(|part| scope.spawn(move || check(part)))
             .collect();
         handles
             .into_iter()
-            .flat_map(|handle| handle.join().expect("a parsing thread panicked"))
+            .flat_map(|handle| handle.join().expect("an order checking thread panicked"))
             .collect()
     })
+}
+
+/// One order line parsed, its SKUs checked against the catalogue, and encoded.
+fn check_order(
+    text: &str,
+    identity: IdentityRule,
+    items: &HashMap<String, Item>,
+) -> Result<(String, EncodedOrder), Rejection> {
+    let order = parse_order(text, identity)?;
+    if let Some((at, line)) = order
+        .lines
+        .iter()
+        .enumerate()
+        .find(|(_, line)| !items.contains_key(&line.sku))
+    {
+        return Err(Rejection {
+            line: 0,
+            order_id: Some(order.order_id.clone()),
+            field: Some(format!("lines[{at}].sku")),
+            message: format!(
+                "unknown SKU {:?}: import it with the item catalogue first",
+                line.sku
+            ),
+        });
+    }
+    let encoded = EncodedOrder::new(&order);
+    Ok((order.order_id, encoded))
 }
 
 /// Takes in an item catalogue file (CSV `sku,description,hts,origin,flags`). Items already in

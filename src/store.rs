@@ -273,7 +273,7 @@ impl Store {
 
     /// Finds an order by id with the id index.
     pub fn find_order(&self, index: &IdIndex, order_id: &str) -> Result<Option<(Ordinal, Order)>> {
-        for ordinal in index.candidates(order_id) {
+        for ordinal in index.candidates(id_hash(order_id)) {
             let order = self.order_at(ordinal)?;
             if order.order_id == order_id {
                 return Ok(Some((ordinal, order)));
@@ -559,33 +559,35 @@ impl EncodedOrder {
     }
 }
 
-/// Order ids by hash, to find an order by id without a key per order.
+/// Order ids by hash, to find an order by id without a key per order. Also used by intake to
+/// find an order id again within one file, with places in the file instead of ordinals.
 #[derive(Debug, Default)]
 pub struct IdIndex {
-    first: HashMap<u64, Ordinal>,
-    /// Further orders whose id shares a hash with an earlier one (rare).
+    first: HashMap<u64, Ordinal, BuildHashed>,
+    /// Further entries whose hash an earlier entry already has (rare).
     more: Vec<(u64, Ordinal)>,
 }
 
 impl IdIndex {
-    fn insert(&mut self, hash: u64, ordinal: Ordinal) {
+    pub fn insert(&mut self, hash: u64, ordinal: Ordinal) {
         if let Some(existing) = self.first.insert(hash, ordinal) {
             self.first.insert(hash, existing);
             self.more.push((hash, ordinal));
         }
     }
 
-    /// The ordinals of orders whose id has the same hash as `order_id`.
-    fn candidates(&self, order_id: &str) -> Vec<Ordinal> {
-        let hash = id_hash(order_id);
-        let mut out: Vec<Ordinal> = self.first.get(&hash).copied().into_iter().collect();
-        out.extend(
-            self.more
-                .iter()
-                .filter(|(h, _)| *h == hash)
+    /// The entries with this hash, oldest first.
+    pub fn candidates(&self, hash: u64) -> impl Iterator<Item = Ordinal> + '_ {
+        let more = if self.more.is_empty() {
+            &[][..]
+        } else {
+            &self.more[..]
+        };
+        self.first.get(&hash).copied().into_iter().chain(
+            more.iter()
+                .filter(move |(h, _)| *h == hash)
                 .map(|(_, ordinal)| *ordinal),
-        );
-        out
+        )
     }
 
     pub fn len(&self) -> usize {
@@ -594,6 +596,29 @@ impl IdIndex {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+/// Hashes keys that are already hashes with one multiplication, instead of SipHash.
+type BuildHashed = std::hash::BuildHasherDefault<Rehash>;
+
+#[derive(Default)]
+struct Rehash(u64);
+
+impl std::hash::Hasher for Rehash {
+    fn write(&mut self, bytes: &[u8]) {
+        for byte in bytes {
+            self.0 = (self.0 ^ u64::from(*byte)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+
+    fn write_u64(&mut self, value: u64) {
+        self.0 = value;
+    }
+
+    fn finish(&self) -> u64 {
+        // Spread the bits a table uses for its buckets and its control bytes.
+        self.0.wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(29)
     }
 }
 
@@ -680,6 +705,25 @@ impl States {
         self.dirty.insert(block_no);
     }
 
+    /// Sets `count` consecutive orders from `first` to one state.
+    pub fn set_range(&mut self, first: Ordinal, count: u64, state: StateByte) {
+        let byte = state.encode();
+        let mut ordinal = first;
+        let end = first + count;
+        while ordinal < end {
+            let block_no = ordinal / STATE_BLOCK_ORDERS;
+            let block = self.blocks.entry(block_no).or_default();
+            let from = (ordinal % STATE_BLOCK_ORDERS) as usize;
+            let to = from + (end - ordinal).min(STATE_BLOCK_ORDERS - from as u64) as usize;
+            if block.len() < to {
+                block.resize(to, StateByte::Open(None).encode());
+            }
+            block[from..to].fill(byte);
+            self.dirty.insert(block_no);
+            ordinal += (to - from) as u64;
+        }
+    }
+
     /// The lowest ordinal of an open order.
     pub fn first_open(&self) -> Option<Ordinal> {
         self.blocks.iter().find_map(|(block_no, block)| {
@@ -738,8 +782,8 @@ impl Commit {
                 bytes.extend_from_slice(&order.bytes);
                 hashes.push(order.id_hash);
                 index.insert(order.id_hash, first + offset as Ordinal);
-                states.set(first + offset as Ordinal, StateByte::Open(None));
             }
+            states.set_range(first, chunk.len() as u64, StateByte::Open(None));
             self.batch.insert(ordinal_key(ORDER_PREFIX, first), bytes);
             self.writes += 1;
             self.put(&ordinal_key(IDS_PREFIX, first), &hashes);
@@ -1096,8 +1140,24 @@ mod tests {
         index.insert(7, 1);
         index.insert(8, 2);
         assert_eq!(index.len(), 3);
-        assert_eq!(index.first.get(&7), Some(&0));
-        assert_eq!(index.more, vec![(7, 1)]);
+        assert_eq!(index.candidates(7).collect::<Vec<_>>(), vec![0, 1]);
+        assert_eq!(index.candidates(8).collect::<Vec<_>>(), vec![2]);
+        assert_eq!(index.candidates(9).count(), 0);
+    }
+
+    #[test]
+    fn a_range_of_states_spans_blocks() {
+        let mut states = States::default();
+        states.set_range(0, STATE_BLOCK_ORDERS + 3, StateByte::Open(None));
+        states.set_range(0, STATE_BLOCK_ORDERS - 1, StateByte::Cancelled);
+        states.set(STATE_BLOCK_ORDERS, StateByte::Released);
+        assert_eq!(states.get(STATE_BLOCK_ORDERS - 2), StateByte::Cancelled);
+        assert_eq!(states.get(STATE_BLOCK_ORDERS - 1), StateByte::Open(None));
+        assert_eq!(states.get(STATE_BLOCK_ORDERS), StateByte::Released);
+        assert_eq!(states.get(STATE_BLOCK_ORDERS + 2), StateByte::Open(None));
+        assert_eq!(states.first_open(), Some(STATE_BLOCK_ORDERS - 1));
+        assert_eq!(states.dirty.len(), 2);
+        assert_eq!(states.blocks[&1].len(), 3);
     }
 
     #[test]
