@@ -40,6 +40,8 @@ pub struct Planned {
     pub releases_per_recipient_per_day: u32,
     /// Releases of the day committed by earlier waves.
     pub releases_before: u32,
+    /// Those releases.
+    pub earlier: Vec<Release>,
     /// The open orders the plan was made from, and their ordinals in the store.
     pub orders: Vec<Order>,
     pub ordinals: Vec<Ordinal>,
@@ -115,6 +117,7 @@ pub fn plan_day(
         value_limit_usd: policy.value_limit_usd,
         releases_per_recipient_per_day: policy.releases_per_recipient_per_day,
         releases_before: earlier.len() as u32,
+        earlier,
         orders,
         ordinals,
         states,
@@ -168,8 +171,17 @@ pub fn run(
     store.commit(commit)?;
     crate::crashpoint::reached("batch-after-commit");
 
-    releaselog::write_due(store, &config.paths.logs)?;
-    Ok(summarise(&planned))
+    // The orders are no longer needed: free them before the files are written.
+    let summary = summarise(&planned);
+    let Planned {
+        plan,
+        earlier,
+        orders,
+        ..
+    } = planned;
+    drop(orders);
+    releaselog::write_committed(store, &config.paths.logs, day, &[&earlier, &plan.releases])?;
+    Ok(summary)
 }
 
 /// Per recipient, what the day's committed releases already gave. This is the seam where the

@@ -20,6 +20,14 @@ pub fn create_private_dir(path: &Path) -> io::Result<()> {
 /// Replaces `path` with `bytes`: written to a temporary file beside it, fsynced, renamed over
 /// it, and the folder fsynced. The file is owner-only.
 pub fn replace_durably(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    replace_durably_with(path, |writer| writer.write_all(bytes))
+}
+
+/// Like [`replace_durably`], with the contents streamed by `write` through a buffer.
+pub fn replace_durably_with(
+    path: &Path,
+    write: impl FnOnce(&mut BufWriter<fs::File>) -> io::Result<()>,
+) -> io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
     let name = path
         .file_name()
@@ -31,8 +39,8 @@ pub fn replace_durably(path: &Path, bytes: &[u8]) -> io::Result<()> {
         .truncate(true)
         .mode(0o600)
         .open(&temporary)?;
-    let mut writer = BufWriter::new(handle);
-    writer.write_all(bytes)?;
+    let mut writer = BufWriter::with_capacity(1 << 20, handle);
+    write(&mut writer)?;
     let handle = writer.into_inner().map_err(|error| error.into_error())?;
     handle.sync_all()?;
     fs::rename(&temporary, path)?;

@@ -11,7 +11,7 @@
 //! recipient's total for the day stays within the limit, and every line is in stock; stock is
 //! taken at that moment. Otherwise it waits, with the reason. Orders ship whole or not at all.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use chrono::{DateTime, LocalResult, NaiveDate, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
@@ -297,7 +297,7 @@ pub fn verify(plan: &Plan, snapshot: &Snapshot<'_>, policy: &Policy) -> Result<(
         day: plan.day,
         message,
     };
-    let mut seen = BTreeSet::new();
+    let mut seen = HashSet::new();
     let mut per_recipient: HashMap<&str, Claim> = HashMap::new();
     for release in &plan.releases {
         for order_id in &release.orders {

@@ -7,6 +7,7 @@
 //! The store marks a day's files as due in the same commit as its releases and clears the mark
 //! once they are written: [`write_due`] catches up after a crash.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use chrono::{NaiveDate, SecondsFormat};
@@ -46,43 +47,67 @@ pub fn write_due(store: &Store, logs: &Path) -> Result<Vec<NaiveDate>, LogError>
     let days = store.logs_due()?;
     for day in &days {
         let releases = store.releases_of(*day)?;
-        write_day(logs, *day, &releases)?;
-        crate::crashpoint::reached("logs-after-write");
-        let mut commit = Commit::new();
-        commit.clear_logs_due(*day);
-        // Losing this is harmless: the files would only be written again, identically.
-        store.commit_lazily(commit)?;
+        write_committed(store, logs, *day, &[&releases])?;
     }
     Ok(days)
 }
 
-/// Writes the release log and manifest of `day` from its committed releases.
-pub fn write_day(logs: &Path, day: NaiveDate, releases: &[Release]) -> Result<(), LogError> {
+/// Writes the files of a day that the store marks as due, from its committed releases, and
+/// clears the mark. The batch calls this with the releases it has just committed, to spare
+/// reading them back.
+pub fn write_committed(
+    store: &Store,
+    logs: &Path,
+    day: NaiveDate,
+    parts: &[&[Release]],
+) -> Result<(), LogError> {
+    write_day(logs, day, parts)?;
+    crate::crashpoint::reached("logs-after-write");
+    let mut commit = Commit::new();
+    commit.clear_logs_due(day);
+    // Losing this is harmless: the files would only be written again, identically.
+    store.commit_lazily(commit)?;
+    Ok(())
+}
+
+/// Writes the release log and manifest of `day` from its committed releases, given in parts
+/// (for example the day's earlier waves, then the releases just committed).
+pub fn write_day(logs: &Path, day: NaiveDate, parts: &[&[Release]]) -> Result<(), LogError> {
     let dir = releases_dir(logs);
     let io_error = |path: &Path| {
         let path = path.to_owned();
         move |source| LogError::Io { path, source }
     };
     files::create_private_dir(&dir).map_err(io_error(&dir))?;
-    let mut log = Vec::new();
-    for release in releases {
-        serde_json::to_writer(&mut log, &ReleaseRecord::from(release))
-            .expect("serialising to memory cannot fail");
-        log.push(b'\n');
-    }
+    let releases = || parts.iter().flat_map(|part| part.iter());
     let log_file = log_path(logs, day);
-    files::replace_durably(&log_file, &log).map_err(io_error(&log_file))?;
+    files::replace_durably_with(&log_file, |writer| {
+        for release in releases() {
+            serde_json::to_writer(&mut *writer, &ReleaseRecord::from(release))?;
+            writer.write_all(b"\n")?;
+        }
+        Ok(())
+    })
+    .map_err(io_error(&log_file))?;
     crate::crashpoint::reached("logs-after-release-log");
     let manifest_file = manifest_path(logs, day);
-    files::replace_durably(&manifest_file, &manifest(releases)).map_err(io_error(&manifest_file))
+    files::replace_durably_with(&manifest_file, |writer| write_manifest(releases(), writer))
+        .map_err(io_error(&manifest_file))
 }
 
 /// The manifest CSV of some releases, header first.
 pub fn manifest(releases: &[Release]) -> Vec<u8> {
-    let mut writer = csv::Writer::from_writer(Vec::new());
-    writer
-        .write_record(MANIFEST_COLUMNS)
-        .expect("writing CSV to memory cannot fail");
+    let mut bytes = Vec::new();
+    write_manifest(releases.iter(), &mut bytes).expect("writing CSV to memory cannot fail");
+    bytes
+}
+
+fn write_manifest<'a>(
+    releases: impl Iterator<Item = &'a Release>,
+    out: &mut impl Write,
+) -> std::io::Result<()> {
+    let mut writer = csv::Writer::from_writer(out);
+    writer.write_record(MANIFEST_COLUMNS)?;
     for release in releases {
         let address = &release.consignee.address;
         for line in &release.lines {
@@ -92,36 +117,32 @@ pub fn manifest(releases: &[Release]) -> Vec<u8> {
                 .find(|fx| fx.currency == line.currency)
                 .map(|fx| fx.usd.to_string())
                 .unwrap_or_else(|| "1".into());
-            writer
-                .write_record([
-                    release.release_id.as_str(),
-                    &release.day.to_string(),
-                    &release.policy,
-                    &release.lane,
-                    &release.consignee.name,
-                    &address.line1,
-                    address.line2.as_deref().unwrap_or(""),
-                    &address.city,
-                    &address.state,
-                    &address.postal_code,
-                    &address.country,
-                    &line.order_id,
-                    &line.sku,
-                    &line.description,
-                    &line.qty.to_string(),
-                    &line.hts,
-                    &line.origin,
-                    &line.currency,
-                    &line.unit_price.to_string(),
-                    &fx,
-                    &line.value_usd.to_string(),
-                ])
-                .expect("writing CSV to memory cannot fail");
+            writer.write_record([
+                release.release_id.as_str(),
+                &release.day.to_string(),
+                &release.policy,
+                &release.lane,
+                &release.consignee.name,
+                &address.line1,
+                address.line2.as_deref().unwrap_or(""),
+                &address.city,
+                &address.state,
+                &address.postal_code,
+                &address.country,
+                &line.order_id,
+                &line.sku,
+                &line.description,
+                &line.qty.to_string(),
+                &line.hts,
+                &line.origin,
+                &line.currency,
+                &line.unit_price.to_string(),
+                &fx,
+                &line.value_usd.to_string(),
+            ])?;
         }
     }
-    writer
-        .into_inner()
-        .expect("flushing CSV to memory cannot fail")
+    writer.flush()
 }
 
 /// The manifest's columns.
@@ -326,9 +347,9 @@ mod tests {
     fn writing_a_day_twice_gives_the_same_files_once() {
         let dir = tempfile::tempdir().unwrap();
         let day = release().day;
-        write_day(dir.path(), day, &[release()]).unwrap();
+        write_day(dir.path(), day, &[&[release()]]).unwrap();
         let first = fs::read(log_path(dir.path(), day)).unwrap();
-        write_day(dir.path(), day, &[release()]).unwrap();
+        write_day(dir.path(), day, &[&[release()]]).unwrap();
         assert_eq!(fs::read(log_path(dir.path(), day)).unwrap(), first);
         assert_eq!(first.iter().filter(|byte| **byte == b'\n').count(), 1);
         let names: Vec<String> = fs::read_dir(releases_dir(dir.path()))
