@@ -46,83 +46,109 @@ impl IdentityRule {
 /// The recipient key of a consignee under `rule`.
 /// `None` when the rule is `customer-id` and the consignee has none (intake refuses such orders).
 pub fn recipient_key(rule: IdentityRule, consignee: &Consignee) -> Option<String> {
+    // Built in one buffer: the planner makes a key for every order it examines.
+    let mut key = String::with_capacity(96);
     match rule {
-        IdentityRule::NameAndAddress => Some(format!(
-            "{}|{}",
-            normalise(&consignee.name),
-            address_key(consignee)
-        )),
-        IdentityRule::Address => Some(address_key(consignee)),
+        IdentityRule::NameAndAddress => {
+            push_normalised(&mut key, &consignee.name);
+            key.push('|');
+            push_address(&mut key, consignee);
+        }
+        IdentityRule::Address => push_address(&mut key, consignee),
         IdentityRule::CustomerId => {
             let id = consignee.customer_id.as_deref()?.trim();
-            (!id.is_empty()).then(|| format!("id:{}", id.to_lowercase()))
+            if id.is_empty() {
+                return None;
+            }
+            key.push_str("id:");
+            key.push_str(&id.to_lowercase());
         }
     }
+    Some(key)
 }
 
-fn address_key(consignee: &Consignee) -> String {
+fn push_address(key: &mut String, consignee: &Consignee) {
     let address = &consignee.address;
-    let mut street = normalise_street(&address.line1);
+    let street_start = key.len();
+    push_street(key, &address.line1);
     if let Some(line2) = address.line2.as_deref() {
-        let line2 = normalise_street(line2);
-        if !line2.is_empty() {
-            street.push(' ');
-            street.push_str(&line2);
+        let before = key.len();
+        let separated = before > street_start;
+        if separated {
+            key.push(' ');
+        }
+        push_street(key, line2);
+        if separated && key.len() == before + 1 {
+            // The second line held only unit words: drop the separator again.
+            key.truncate(before);
         }
     }
-    format!(
-        "{}|{}|{}|{}",
-        street,
-        normalise(&address.city),
-        address.state.trim().to_ascii_uppercase(),
-        zip5(&address.postal_code).unwrap_or(address.postal_code.trim())
-    )
+    key.push('|');
+    push_normalised(key, &address.city);
+    key.push('|');
+    key.push_str(&address.state.trim().to_ascii_uppercase());
+    key.push('|');
+    key.push_str(zip5(&address.postal_code).unwrap_or(address.postal_code.trim()));
 }
 
 /// Lower case, accents removed, punctuation turned into space, white space collapsed.
 pub fn normalise(text: &str) -> String {
-    if text.is_ascii() {
-        // Nothing to decompose: the common case, and much the faster one.
-        return fold(text.chars());
-    }
-    fold(text.nfkd().filter(|c| !is_combining_mark(*c)))
+    let mut out = String::with_capacity(text.len());
+    push_normalised(&mut out, text);
+    out
 }
 
-fn fold(chars: impl Iterator<Item = char>) -> String {
-    let mut out = String::new();
+/// Appends `text` normalised to `out`.
+fn push_normalised(out: &mut String, text: &str) {
+    if text.is_ascii() {
+        // Nothing to decompose: the common case, and much the faster one.
+        fold(out, text.chars());
+    } else {
+        fold(out, text.nfkd().filter(|c| !is_combining_mark(*c)));
+    }
+}
+
+fn fold(out: &mut String, chars: impl Iterator<Item = char>) {
+    let start = out.len();
     let mut pending_space = false;
     for c in chars {
         if c.is_alphanumeric() {
-            if pending_space && !out.is_empty() {
+            if pending_space && out.len() > start {
                 out.push(' ');
             }
             pending_space = false;
-            out.extend(c.to_lowercase());
+            if c.is_ascii() {
+                out.push(c.to_ascii_lowercase());
+            } else {
+                out.extend(c.to_lowercase());
+            }
         } else if c == '\'' || c == '\u{2019}' {
             // O'Brien and OBrien are one name.
         } else {
             pending_space = true;
         }
     }
-    out
 }
 
-/// A street line normalised, with USPS street suffixes and directions abbreviated and unit
+/// Appends a street line normalised, with USPS street suffixes and directions abbreviated and unit
 /// designators (`Apt`, `Suite`, `#`) dropped, so `Apt 4` and `#4` agree.
-fn normalise_street(text: &str) -> String {
+fn push_street(out: &mut String, text: &str) {
     let normalised = normalise(text);
-    let words: Vec<&str> = normalised
-        .split(' ')
-        .filter(|word| !word.is_empty())
-        .filter(|word| !UNIT_DESIGNATORS.contains(word))
-        .map(|word| {
-            STREET_WORDS
-                .iter()
-                .find(|(long, _)| long == &word)
-                .map_or(word, |(_, short)| short)
-        })
-        .collect();
-    words.join(" ")
+    let mut first = true;
+    for word in normalised.split(' ') {
+        if word.is_empty() || UNIT_DESIGNATORS.contains(&word) {
+            continue;
+        }
+        let word = STREET_WORDS
+            .iter()
+            .find(|(long, _)| *long == word)
+            .map_or(word, |(_, short)| short);
+        if !first {
+            out.push(' ');
+        }
+        out.push_str(word);
+        first = false;
+    }
 }
 
 const UNIT_DESIGNATORS: [&str; 6] = ["apt", "apartment", "unit", "suite", "ste", "no"];
@@ -271,6 +297,27 @@ mod tests {
         assert_eq!(
             recipient_key(IdentityRule::Address, &ana),
             recipient_key(IdentityRule::Address, &luis)
+        );
+    }
+
+    #[test]
+    fn a_second_line_of_unit_words_alone_adds_nothing() {
+        let rule = IdentityRule::NameAndAddress;
+        let plain = consignee("Ana Ruiz", "1200 Market St", None, "92101");
+        let unit_word = consignee("Ana Ruiz", "1200 Market St", Some("Apt."), "92101");
+        assert_eq!(recipient_key(rule, &plain), recipient_key(rule, &unit_word));
+        let only_unit = consignee("Ana Ruiz", "Suite", Some("4"), "92101");
+        assert_eq!(
+            recipient_key(rule, &only_unit).as_deref(),
+            Some("ana ruiz|4|san diego|CA|92101")
+        );
+        assert_eq!(
+            recipient_key(
+                rule,
+                &consignee("Ana Ruiz", "1200 Market Street", Some("Apt 4"), "92101")
+            )
+            .as_deref(),
+            Some("ana ruiz|1200 market st 4|san diego|CA|92101")
         );
     }
 

@@ -21,7 +21,7 @@ use crate::identity::{self, IdentityRule};
 use crate::model::{
     release_id, FxUsed, HoldReason, Item, Order, Release, ReleaseLine, Verdict, WaitReason,
 };
-use crate::money::{self, Rates};
+use crate::money::{self, Conversion, Rates};
 use crate::policy::Policy;
 
 /// What one recipient has already received on the release day (earlier waves).
@@ -115,20 +115,35 @@ pub fn plan(snapshot: &Snapshot<'_>, day: NaiveDate, policy: &Policy, rules: &Ru
     let not_due = snapshot.orders.len() - candidates.len();
     candidates.sort_unstable_by(|a, b| (a.placed_at, &a.order_id).cmp(&(b.placed_at, &b.order_id)));
 
-    let mut on_hand: HashMap<&str, u64> = snapshot
+    // Facts looked up for every line, worked out once per SKU and currency.
+    let skus: FastMap<&str, Sku<'_>> = snapshot
+        .items
+        .iter()
+        .map(|(sku, item)| {
+            (
+                sku.as_str(),
+                Sku {
+                    item,
+                    excluded: policy.excludes(item),
+                },
+            )
+        })
+        .collect();
+    let mut conversions: FastMap<&str, Option<Conversion>> = FastMap::default();
+    let mut on_hand: FastMap<&str, u64> = snapshot
         .on_hand
         .iter()
         .map(|(sku, qty)| (sku.as_str(), *qty))
         .collect();
-    let mut stock_taken: BTreeMap<String, u64> = BTreeMap::new();
+    let mut stock_taken: FastMap<&str, u64> = FastMap::default();
     let mut releases: Vec<Release> = Vec::new();
     let mut fx_by_release: Vec<BTreeSet<FxUsed>> = Vec::new();
-    let mut release_of_recipient: HashMap<String, usize> = HashMap::new();
+    let mut release_of_recipient: FastMap<String, usize> = FastMap::default();
     let mut verdicts = Vec::new();
     let mut need: BTreeMap<&str, u64> = BTreeMap::new();
 
     for order in candidates {
-        let examined = match examine(order, snapshot.items, day, policy, rules) {
+        let examined = match examine(order, &skus, &mut conversions, day, policy, rules) {
             Ok(examined) => examined,
             Err(reason) => {
                 verdicts.push((order.order_id.clone(), Verdict::Held(reason)));
@@ -167,7 +182,7 @@ pub fn plan(snapshot: &Snapshot<'_>, day: NaiveDate, policy: &Policy, rules: &Ru
             if let Some(left) = on_hand.get_mut(sku) {
                 *left -= qty;
             }
-            *stock_taken.entry((*sku).to_owned()).or_default() += qty;
+            *stock_taken.entry(sku).or_default() += qty;
         }
 
         let index = match current {
@@ -196,7 +211,7 @@ pub fn plan(snapshot: &Snapshot<'_>, day: NaiveDate, policy: &Policy, rules: &Ru
         release.orders.push(order.order_id.clone());
         release.value_usd += examined.value_usd;
         for (line, value_usd) in order.lines.iter().zip(examined.lines_usd) {
-            let item = &snapshot.items[&line.sku];
+            let item = skus[line.sku.as_str()].item;
             release.lines.push(ReleaseLine {
                 order_id: order.order_id.clone(),
                 sku: line.sku.clone(),
@@ -224,7 +239,40 @@ pub fn plan(snapshot: &Snapshot<'_>, day: NaiveDate, policy: &Policy, rules: &Ru
         releases,
         verdicts,
         not_due,
-        stock_taken,
+        stock_taken: stock_taken
+            .into_iter()
+            .map(|(sku, qty)| (sku.to_owned(), qty))
+            .collect(),
+    }
+}
+
+/// A SKU of the catalogue, with what the policy says of it.
+struct Sku<'a> {
+    item: &'a Item,
+    excluded: Option<HoldReason>,
+}
+
+/// A hash map for the planner's many small lookups: FNV-1a instead of SipHash, since its keys
+/// come from the warehouse's own store, not from an adversary choosing collisions.
+type FastMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<Fnv>>;
+
+struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Fnv {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl std::hash::Hasher for Fnv {
+    fn write(&mut self, bytes: &[u8]) {
+        for byte in bytes {
+            self.0 = (self.0 ^ u64::from(*byte)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
     }
 }
 
@@ -237,29 +285,31 @@ struct Examined {
 }
 
 /// Checks one order against the policy on its own: exclusions, rate, its own value.
-fn examine(
-    order: &Order,
-    items: &HashMap<String, Item>,
+fn examine<'a>(
+    order: &'a Order,
+    skus: &FastMap<&str, Sku<'_>>,
+    conversions: &mut FastMap<&'a str, Option<Conversion>>,
     day: NaiveDate,
     policy: &Policy,
     rules: &Rules<'_>,
 ) -> Result<Examined, HoldReason> {
     for line in &order.lines {
-        let item = items.get(&line.sku).unwrap_or_else(|| {
+        let sku = skus.get(line.sku.as_str()).unwrap_or_else(|| {
             panic!(
                 "invariant broken: order {} names SKU {} missing from the catalogue",
                 order.order_id, line.sku
             )
         });
-        if let Some(reason) = policy.excludes(item) {
+        if let Some(reason) = sku.excluded {
             return Err(reason);
         }
     }
-    let conversion = rules
-        .rates
-        .on(&order.currency, day)
+    let conversion = conversions
+        .entry(order.currency.as_str())
+        .or_insert_with(|| rules.rates.on(&order.currency, day))
+        .as_ref()
         .ok_or(HoldReason::NoRate)?;
-    let valuation = money::value_order(order, &conversion).ok_or(HoldReason::OverLimit)?;
+    let valuation = money::value_order(order, conversion).ok_or(HoldReason::OverLimit)?;
     if valuation.total_usd > policy.value_limit_usd {
         return Err(HoldReason::OverLimit);
     }
