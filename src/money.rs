@@ -130,6 +130,58 @@ pub fn value_order(order: &Order, conversion: &Conversion) -> Option<Valuation> 
     })
 }
 
+/// A decimal written as `Display` writes it (no exponent, the stored scale kept: `19.90`), into a
+/// buffer on the stack: release logs and manifests write millions of amounts.
+pub struct DecimalText {
+    bytes: [u8; 64],
+    len: usize,
+}
+
+impl DecimalText {
+    pub fn new(value: Decimal) -> DecimalText {
+        let mut digits = [0u8; 40];
+        let mut count = 0;
+        let mut magnitude = value.mantissa().unsigned_abs();
+        loop {
+            digits[count] = b'0' + (magnitude % 10) as u8;
+            count += 1;
+            magnitude /= 10;
+            if magnitude == 0 {
+                break;
+            }
+        }
+        let scale = value.scale() as usize;
+        // At least one digit before the point.
+        while count <= scale {
+            digits[count] = b'0';
+            count += 1;
+        }
+        let mut text = DecimalText {
+            bytes: [0; 64],
+            len: 0,
+        };
+        if value.is_sign_negative() && !value.is_zero() {
+            text.push(b'-');
+        }
+        for at in (0..count).rev() {
+            text.push(digits[at]);
+            if at == scale && scale > 0 {
+                text.push(b'.');
+            }
+        }
+        text
+    }
+
+    fn push(&mut self, byte: u8) {
+        self.bytes[self.len] = byte;
+        self.len += 1;
+    }
+
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.bytes[..self.len]).expect("digits, a sign and a point are ASCII")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,6 +223,42 @@ mod tests {
                 Some(dec(expected)),
                 "{qty} x {price} at {conversion:?}"
             );
+        }
+    }
+
+    #[test]
+    fn decimal_text_reads_as_display_does() {
+        for text in [
+            "0",
+            "0.00",
+            "-0.5",
+            "19.99",
+            "19.90",
+            "800",
+            "0.0541",
+            "123456789.123456",
+            "0.0000000000000000000000000001",
+            "-79228162514264337593543950335",
+            "79228162514264337593543950335",
+            "7.9228162514264337593543950335",
+            "-1.000",
+        ] {
+            let value = dec(text);
+            assert_eq!(
+                DecimalText::new(value).as_str(),
+                value.to_string(),
+                "{text}"
+            );
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn decimal_text_matches_display(mantissa in proptest::num::i128::ANY, scale in 0u32..=28) {
+            let mantissa = mantissa % 79_228_162_514_264_337_593_543_950_335_i128;
+            let value = Decimal::from_i128_with_scale(mantissa, scale);
+            let text = DecimalText::new(value);
+            proptest::prop_assert_eq!(text.as_str(), value.to_string());
         }
     }
 
