@@ -3,7 +3,7 @@
 
 use std::fs;
 use std::io::{self, BufWriter, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Creates `path` and its missing parents, owner-only. An existing folder is left as it is.
 pub fn create_private_dir(path: &Path) -> io::Result<()> {
@@ -28,6 +28,16 @@ pub fn replace_durably_with(
     path: &Path,
     write: impl FnOnce(&mut BufWriter<fs::File>) -> io::Result<()>,
 ) -> io::Result<()> {
+    let temporary = write_temporary(path, write)?;
+    rename_durably(&temporary, path)
+}
+
+/// Writes and fsyncs the temporary file that will replace `path`, owner-only, and returns its
+/// name; [`rename_durably`] puts it in place.
+pub fn write_temporary(
+    path: &Path,
+    write: impl FnOnce(&mut BufWriter<fs::File>) -> io::Result<()>,
+) -> io::Result<PathBuf> {
     use std::os::unix::fs::OpenOptionsExt;
     let name = path
         .file_name()
@@ -43,7 +53,12 @@ pub fn replace_durably_with(
     write(&mut writer)?;
     let handle = writer.into_inner().map_err(|error| error.into_error())?;
     handle.sync_all()?;
-    fs::rename(&temporary, path)?;
+    Ok(temporary)
+}
+
+/// Renames a written temporary file over `path` and fsyncs the folder.
+pub fn rename_durably(temporary: &Path, path: &Path) -> io::Result<()> {
+    fs::rename(temporary, path)?;
     sync_dir(path.parent().unwrap_or(Path::new(".")))
 }
 

@@ -18,9 +18,7 @@ use chrono_tz::Tz;
 use rust_decimal::Decimal;
 
 use crate::identity::{self, IdentityRule};
-use crate::model::{
-    release_id, FxUsed, HoldReason, Item, Order, Release, ReleaseLine, Verdict, WaitReason,
-};
+use crate::model::{FxUsed, HoldReason, Item, Order, Release, ReleaseLine, Verdict, WaitReason};
 use crate::money::{self, Conversion, Rates};
 use crate::policy::Policy;
 
@@ -135,6 +133,8 @@ pub fn plan(snapshot: &Snapshot<'_>, day: NaiveDate, policy: &Policy, rules: &Ru
         .iter()
         .map(|(sku, qty)| (sku.as_str(), *qty))
         .collect();
+    // Release ids are `<day>-<sequence>` (`model::release_id`); the day is formatted once.
+    let day_prefix = day.format("%Y-%m-%d").to_string();
     let mut stock_taken: FastMap<&str, u64> = FastMap::default();
     let mut releases: Vec<Release> = Vec::new();
     let mut fx_by_release: Vec<BTreeSet<FxUsed>> = Vec::new();
@@ -190,7 +190,7 @@ pub fn plan(snapshot: &Snapshot<'_>, day: NaiveDate, policy: &Policy, rules: &Ru
             None => {
                 let seq = snapshot.releases_before + releases.len() as u32 + 1;
                 releases.push(Release {
-                    release_id: release_id(day, seq),
+                    release_id: format!("{day_prefix}-{seq:06}"),
                     day,
                     policy: policy.name.clone(),
                     lane: policy.lane.clone(),

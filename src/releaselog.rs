@@ -15,6 +15,7 @@ use serde::Serialize;
 
 use crate::files;
 use crate::model::{Consignee, Release};
+use crate::money::DecimalText;
 use crate::store::{Commit, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -81,18 +82,27 @@ pub fn write_day(logs: &Path, day: NaiveDate, parts: &[&[Release]]) -> Result<()
     files::create_private_dir(&dir).map_err(io_error(&dir))?;
     let releases = || parts.iter().flat_map(|part| part.iter());
     let log_file = log_path(logs, day);
-    files::replace_durably_with(&log_file, |writer| {
-        for release in releases() {
-            serde_json::to_writer(&mut *writer, &ReleaseRecord::from(release))?;
-            writer.write_all(b"\n")?;
-        }
-        Ok(())
-    })
-    .map_err(io_error(&log_file))?;
-    crate::crashpoint::reached("logs-after-release-log");
     let manifest_file = manifest_path(logs, day);
-    files::replace_durably_with(&manifest_file, |writer| write_manifest(releases(), writer))
-        .map_err(io_error(&manifest_file))
+    // The two files are written side by side; the release log is renamed into place first.
+    let manifest_written = std::thread::scope(|scope| {
+        let manifest = scope.spawn(|| {
+            files::write_temporary(&manifest_file, |writer| write_manifest(releases(), writer))
+        });
+        files::replace_durably_with(&log_file, |writer| {
+            for release in releases() {
+                serde_json::to_writer(&mut *writer, &ReleaseRecord::from(release))?;
+                writer.write_all(b"\n")?;
+            }
+            Ok(())
+        })
+        .map_err(io_error(&log_file))?;
+        manifest
+            .join()
+            .expect("the manifest thread panicked")
+            .map_err(io_error(&manifest_file))
+    })?;
+    crate::crashpoint::reached("logs-after-release-log");
+    files::rename_durably(&manifest_written, &manifest_file).map_err(io_error(&manifest_file))
 }
 
 /// The manifest CSV of some releases, header first.
@@ -109,17 +119,23 @@ fn write_manifest<'a>(
     let mut writer = csv::Writer::from_writer(out);
     writer.write_record(MANIFEST_COLUMNS)?;
     for release in releases {
+        let day = release.day.to_string();
         let address = &release.consignee.address;
         for line in &release.lines {
             let fx = release
                 .fx
                 .iter()
                 .find(|fx| fx.currency == line.currency)
-                .map(|fx| fx.usd.to_string())
-                .unwrap_or_else(|| "1".into());
+                .map_or(rust_decimal::Decimal::ONE, |fx| fx.usd);
+            let qty = line.qty.to_string();
+            let (unit_price, fx, value_usd) = (
+                DecimalText::new(line.unit_price),
+                DecimalText::new(fx),
+                DecimalText::new(line.value_usd),
+            );
             writer.write_record([
                 release.release_id.as_str(),
-                &release.day.to_string(),
+                &day,
                 &release.policy,
                 &release.lane,
                 &release.consignee.name,
@@ -132,13 +148,13 @@ fn write_manifest<'a>(
                 &line.order_id,
                 &line.sku,
                 &line.description,
-                &line.qty.to_string(),
+                &qty,
                 &line.hts,
                 &line.origin,
                 &line.currency,
-                &line.unit_price.to_string(),
-                &fx,
-                &line.value_usd.to_string(),
+                unit_price.as_str(),
+                fx.as_str(),
+                value_usd.as_str(),
             ])?;
         }
     }
@@ -181,7 +197,7 @@ pub struct ReleaseRecord<'a> {
     consignee: ConsigneeRecord<'a>,
     orders: &'a [String],
     lines: Vec<LineRecord<'a>>,
-    value_usd: String,
+    value_usd: Amount,
     fx: Vec<FxRecord<'a>>,
     released_at: String,
 }
@@ -202,16 +218,25 @@ struct LineRecord<'a> {
     description: &'a str,
     hts: &'a str,
     origin: &'a str,
-    value_usd: String,
+    value_usd: Amount,
     currency: &'a str,
-    unit_price: String,
+    unit_price: Amount,
 }
 
 #[derive(Serialize)]
 struct FxRecord<'a> {
     currency: &'a str,
-    usd: String,
+    usd: Amount,
     from: String,
+}
+
+/// A decimal written as a JSON string (`"19.99"`), formatted without allocating.
+struct Amount(rust_decimal::Decimal);
+
+impl Serialize for Amount {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(DecimalText::new(self.0).as_str())
+    }
 }
 
 impl<'a> From<&'a Release> for ReleaseRecord<'a> {
@@ -234,18 +259,18 @@ impl<'a> From<&'a Release> for ReleaseRecord<'a> {
                     description: &line.description,
                     hts: &line.hts,
                     origin: &line.origin,
-                    value_usd: line.value_usd.to_string(),
+                    value_usd: Amount(line.value_usd),
                     currency: &line.currency,
-                    unit_price: line.unit_price.to_string(),
+                    unit_price: Amount(line.unit_price),
                 })
                 .collect(),
-            value_usd: release.value_usd.to_string(),
+            value_usd: Amount(release.value_usd),
             fx: release
                 .fx
                 .iter()
                 .map(|fx| FxRecord {
                     currency: &fx.currency,
-                    usd: fx.usd.to_string(),
+                    usd: Amount(fx.usd),
                     from: fx.from.to_string(),
                 })
                 .collect(),

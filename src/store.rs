@@ -65,6 +65,9 @@ pub const STATE_BLOCK_ORDERS: u64 = 64 * 1024;
 /// Most releases in one stored chunk.
 pub const RELEASE_CHUNK_MAX: usize = 128;
 
+/// Most threads decoding order chunks.
+pub const DECODE_THREADS_MAX: usize = 4;
+
 /// Decoded order chunks kept for lookups by ordinal.
 const CHUNK_CACHE_MAX: usize = 64;
 
@@ -304,13 +307,14 @@ impl Store {
         Ok(Some((ordinal, order, state)))
     }
 
-    /// Every open (pending or held) order, with its ordinal, in intake order.
+    /// Every open (pending or held) order, with its ordinal, in intake order. Chunks are
+    /// decoded on as many threads as the machine has cores (at most `DECODE_THREADS_MAX`).
     pub fn open_orders(&self, states: &States) -> Result<Vec<(Ordinal, Order)>> {
         let Some(first_open) = states.first_open() else {
             return Ok(Vec::new());
         };
         let (start, _) = self.chunk_of(first_open)?;
-        let mut open = Vec::new();
+        let mut chunks = Vec::new();
         for entry in self.db.range(ordinal_key(ORDER_PREFIX, start)..) {
             let (key, bytes) = entry.map_err(|source| self.sled_error(source))?;
             if !key.starts_with(ORDER_PREFIX.as_bytes()) {
@@ -320,14 +324,40 @@ impl Store {
                 ORDER_PREFIX,
                 &String::from_utf8_lossy(&key[ORDER_PREFIX.len()..]),
             )?;
-            let orders: Vec<Order> =
-                decode(&bytes).map_err(|message| self.corrupt(&key, message))?;
-            for (offset, order) in orders.into_iter().enumerate() {
-                let ordinal = first + offset as Ordinal;
-                if matches!(states.get(ordinal), StateByte::Open(_)) {
-                    open.push((ordinal, order));
+            chunks.push((first, key, bytes));
+        }
+        let decode_part =
+            |part: &[(Ordinal, sled::IVec, sled::IVec)]| -> Result<Vec<(Ordinal, Order)>> {
+                let mut open = Vec::new();
+                for (first, key, bytes) in part {
+                    let orders: Vec<Order> =
+                        decode(bytes).map_err(|message| self.corrupt(key, message))?;
+                    for (offset, order) in orders.into_iter().enumerate() {
+                        let ordinal = first + offset as Ordinal;
+                        if matches!(states.get(ordinal), StateByte::Open(_)) {
+                            open.push((ordinal, order));
+                        }
+                    }
                 }
-            }
+                Ok(open)
+            };
+        let threads = std::thread::available_parallelism()
+            .map_or(1, usize::from)
+            .clamp(1, DECODE_THREADS_MAX);
+        let per_thread = chunks.len().div_ceil(threads).max(1);
+        let parts: Vec<Result<Vec<(Ordinal, Order)>>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = chunks
+                .chunks(per_thread)
+                .map(|part| scope.spawn(move || decode_part(part)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|handle| handle.join().expect("a decoding thread panicked"))
+                .collect()
+        });
+        let mut open = Vec::new();
+        for part in parts {
+            open.extend(part?);
         }
         Ok(open)
     }
