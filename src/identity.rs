@@ -136,13 +136,10 @@ fn push_street(out: &mut String, text: &str) {
     let normalised = normalise(text);
     let mut first = true;
     for word in normalised.split(' ') {
-        if word.is_empty() || UNIT_DESIGNATORS.contains(&word) {
+        if word.is_empty() || is_unit_designator(word) {
             continue;
         }
-        let word = STREET_WORDS
-            .iter()
-            .find(|(long, _)| *long == word)
-            .map_or(word, |(_, short)| short);
+        let word = street_abbreviation(word).unwrap_or(word);
         if !first {
             out.push(' ');
         }
@@ -151,32 +148,38 @@ fn push_street(out: &mut String, text: &str) {
     }
 }
 
-const UNIT_DESIGNATORS: [&str; 6] = ["apt", "apartment", "unit", "suite", "ste", "no"];
+fn is_unit_designator(word: &str) -> bool {
+    matches!(word, "apt" | "apartment" | "unit" | "suite" | "ste" | "no")
+}
 
-const STREET_WORDS: [(&str, &str); 22] = [
-    ("street", "st"),
-    ("avenue", "ave"),
-    ("av", "ave"),
-    ("boulevard", "blvd"),
-    ("road", "rd"),
-    ("drive", "dr"),
-    ("lane", "ln"),
-    ("court", "ct"),
-    ("place", "pl"),
-    ("terrace", "ter"),
-    ("circle", "cir"),
-    ("highway", "hwy"),
-    ("parkway", "pkwy"),
-    ("square", "sq"),
-    ("trail", "trl"),
-    ("north", "n"),
-    ("south", "s"),
-    ("east", "e"),
-    ("west", "w"),
-    ("northeast", "ne"),
-    ("northwest", "nw"),
-    ("southwest", "sw"),
-];
+/// The USPS abbreviation of a street suffix or direction.
+fn street_abbreviation(word: &str) -> Option<&'static str> {
+    Some(match word {
+        "street" => "st",
+        "avenue" | "av" => "ave",
+        "boulevard" => "blvd",
+        "road" => "rd",
+        "drive" => "dr",
+        "lane" => "ln",
+        "court" => "ct",
+        "place" => "pl",
+        "terrace" => "ter",
+        "circle" => "cir",
+        "highway" => "hwy",
+        "parkway" => "pkwy",
+        "square" => "sq",
+        "trail" => "trl",
+        "north" => "n",
+        "south" => "s",
+        "east" => "e",
+        "west" => "w",
+        "northeast" => "ne",
+        "northwest" => "nw",
+        "southeast" => "se",
+        "southwest" => "sw",
+        _ => return None,
+    })
+}
 
 /// The five-digit ZIP of `12345`, `12345-6789` or `123456789`; `None` if it is none of those.
 pub fn zip5(postal_code: &str) -> Option<&str> {

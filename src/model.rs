@@ -6,6 +6,7 @@
 //! `releaselog`.
 
 use std::fmt;
+use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
@@ -218,12 +219,13 @@ pub struct FxUsed {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReleaseLine {
     pub order_id: String,
-    pub sku: String,
+    // Shared between the lines of one SKU or currency: a batch makes millions of lines.
+    pub sku: Arc<str>,
     pub qty: u32,
-    pub description: String,
-    pub hts: String,
-    pub origin: String,
-    pub currency: String,
+    pub description: Arc<str>,
+    pub hts: Arc<str>,
+    pub origin: Arc<str>,
+    pub currency: Arc<str>,
     pub unit_price: Decimal,
     pub value_usd: Decimal,
 }

@@ -12,6 +12,7 @@
 //! taken at that moment. Otherwise it waits, with the reason. Orders ship whole or not at all.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 
 use chrono::{DateTime, LocalResult, NaiveDate, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
@@ -114,20 +115,22 @@ pub fn plan(snapshot: &Snapshot<'_>, day: NaiveDate, policy: &Policy, rules: &Ru
     candidates.sort_unstable_by(|a, b| (a.placed_at, &a.order_id).cmp(&(b.placed_at, &b.order_id)));
 
     // Facts looked up for every line, worked out once per SKU and currency.
-    let skus: FastMap<&str, Sku<'_>> = snapshot
+    let skus: FastMap<&str, Sku> = snapshot
         .items
         .iter()
         .map(|(sku, item)| {
-            (
-                sku.as_str(),
-                Sku {
-                    item,
-                    excluded: policy.excludes(item),
-                },
-            )
+            let facts = Sku {
+                excluded: policy.excludes(item),
+                sku: Arc::from(sku.as_str()),
+                description: Arc::from(item.description.as_str()),
+                hts: Arc::from(item.hts.as_str()),
+                origin: Arc::from(item.origin.as_str()),
+            };
+            (sku.as_str(), facts)
         })
         .collect();
     let mut conversions: FastMap<&str, Option<Conversion>> = FastMap::default();
+    let mut currencies: FastMap<&str, Arc<str>> = FastMap::default();
     let mut on_hand: FastMap<&str, u64> = snapshot
         .on_hand
         .iter()
@@ -150,11 +153,13 @@ pub fn plan(snapshot: &Snapshot<'_>, day: NaiveDate, policy: &Policy, rules: &Ru
                 continue;
             }
         };
-        let prior = snapshot
-            .claims
-            .get(&examined.recipient_key)
-            .copied()
-            .unwrap_or_default();
+        // The first wave of a day has no claims: spare hashing every key.
+        let prior = if snapshot.claims.is_empty() {
+            Claim::default()
+        } else {
+            let claim = snapshot.claims.get(&examined.recipient_key);
+            claim.copied().unwrap_or_default()
+        };
         let current = release_of_recipient.get(&examined.recipient_key).copied();
         let value_today =
             prior.value_usd + current.map_or(Decimal::ZERO, |index| releases[index].value_usd);
@@ -210,16 +215,19 @@ pub fn plan(snapshot: &Snapshot<'_>, day: NaiveDate, policy: &Policy, rules: &Ru
         let release = &mut releases[index];
         release.orders.push(order.order_id.clone());
         release.value_usd += examined.value_usd;
+        let currency = currencies
+            .entry(order.currency.as_str())
+            .or_insert_with(|| Arc::from(order.currency.as_str()));
         for (line, value_usd) in order.lines.iter().zip(examined.lines_usd) {
-            let item = skus[line.sku.as_str()].item;
+            let facts = &skus[line.sku.as_str()];
             release.lines.push(ReleaseLine {
                 order_id: order.order_id.clone(),
-                sku: line.sku.clone(),
+                sku: facts.sku.clone(),
                 qty: line.qty,
-                description: item.description.clone(),
-                hts: item.hts.clone(),
-                origin: item.origin.clone(),
-                currency: order.currency.clone(),
+                description: facts.description.clone(),
+                hts: facts.hts.clone(),
+                origin: facts.origin.clone(),
+                currency: currency.clone(),
                 unit_price: line.unit_price,
                 value_usd,
             });
@@ -246,10 +254,13 @@ pub fn plan(snapshot: &Snapshot<'_>, day: NaiveDate, policy: &Policy, rules: &Ru
     }
 }
 
-/// A SKU of the catalogue, with what the policy says of it.
-struct Sku<'a> {
-    item: &'a Item,
+/// A SKU of the catalogue, with what the policy says of it and the facts a release line records.
+struct Sku {
     excluded: Option<HoldReason>,
+    sku: Arc<str>,
+    description: Arc<str>,
+    hts: Arc<str>,
+    origin: Arc<str>,
 }
 
 /// A hash map for the planner's many small lookups: FNV-1a instead of SipHash, since its keys
@@ -287,7 +298,7 @@ struct Examined {
 /// Checks one order against the policy on its own: exclusions, rate, its own value.
 fn examine<'a>(
     order: &'a Order,
-    skus: &FastMap<&str, Sku<'_>>,
+    skus: &FastMap<&str, Sku>,
     conversions: &mut FastMap<&'a str, Option<Conversion>>,
     day: NaiveDate,
     policy: &Policy,

@@ -125,7 +125,7 @@ fn write_manifest<'a>(
             let fx = release
                 .fx
                 .iter()
-                .find(|fx| fx.currency == line.currency)
+                .find(|fx| *fx.currency == *line.currency)
                 .map_or(rust_decimal::Decimal::ONE, |fx| fx.usd);
             let qty = line.qty.to_string();
             let (unit_price, fx, value_usd) = (
@@ -313,7 +313,7 @@ mod tests {
             order_id: order_id.into(),
             sku: sku.into(),
             qty,
-            description: format!("Description of {sku}, with a comma"),
+            description: format!("Description of {sku}, with a comma").into(),
             hts: "6109.10.0012".into(),
             origin: "MX".into(),
             currency: currency.into(),

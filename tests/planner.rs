@@ -370,7 +370,7 @@ fn an_order_in_pesos_is_valued_at_the_days_rate_and_the_release_records_it() {
     // 7 x 123.45 MXN x 0.0541 = 46.750515, rounded per line to 46.75; 1000 MXN = 54.10.
     let peso_lines: Vec<(&str, Decimal, Decimal)> = for_ana.lines[1..]
         .iter()
-        .map(|line| (line.currency.as_str(), line.unit_price, line.value_usd))
+        .map(|line| (&*line.currency, line.unit_price, line.value_usd))
         .collect();
     assert_eq!(
         peso_lines,
@@ -817,7 +817,7 @@ proptest! {
         let plan = world.plan_unchecked();
         let mut needed: BTreeMap<String, u64> = BTreeMap::new();
         for line in plan.releases.iter().flat_map(|r| r.lines.iter()) {
-            *needed.entry(line.sku.clone()).or_default() += u64::from(line.qty);
+            *needed.entry(line.sku.to_string()).or_default() += u64::from(line.qty);
         }
         prop_assert_eq!(&plan.stock_taken, &needed);
         for (sku, taken) in &plan.stock_taken {
@@ -852,7 +852,7 @@ proptest! {
             let actual: Vec<_> = release
                 .lines
                 .iter()
-                .map(|l| (l.order_id.as_str(), l.sku.as_str(), l.qty, l.unit_price, l.value_usd))
+                .map(|l| (l.order_id.as_str(), &*l.sku, l.qty, l.unit_price, l.value_usd))
                 .collect();
             prop_assert_eq!(actual, expected, "release {}", &release.release_id);
             // A rate is recorded exactly when an order in pesos is in the release.
