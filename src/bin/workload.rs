@@ -9,8 +9,8 @@
 //!   other chapter 22 codes) flagged `irc-tax`, about 1% flagged `adcvd`, about 5% made in China.
 //! - `orders.jsonl`: `--orders` orders `W-00000001`, ... placed over the 72 hours before the
 //!   release day's 06:00 cutoff in America/Los_Angeles, nearly in time order. Recipients are
-//!   drawn with a Zipf skew (weight 1/k for the k-th of `--recipients`), so a few recipients have
-//!   many orders and hit the daily limit; a recipient's name and address are a function of its
+//!   drawn with a shifted Zipf skew (weight 1/(k + R/10) for the k-th of the R `--recipients`), so
+//!   the busiest have about eleven times the orders of the quietest and some hit the daily limit; a recipient's name and address are a function of its
 //!   number, and about 10% of its orders spell them another way (upper case, `Street` for `St`,
 //!   ZIP+4, `#4` for `Apt 4`), which the recipient key must see through. About 10% of orders are
 //!   in MXN, and about 3% are over the $2,500 limit on their own.
@@ -41,7 +41,8 @@ struct Args {
     /// Orders to write.
     #[arg(long, default_value_t = 1_000_000)]
     orders: u64,
-    /// Distinct recipients the orders are drawn from (Zipf, exponent 1).
+    /// Distinct recipients the orders are drawn from (Zipf, exponent 1, shifted by a tenth of
+    /// their number).
     #[arg(long, default_value_t = 300_000)]
     recipients: u64,
     /// Items in the catalogue.
@@ -111,7 +112,10 @@ fn run(args: Args) -> anyhow::Result<()> {
     let plan = OrderPlan {
         seed: args.seed,
         orders: args.orders,
-        recipients: Zipf::new(args.recipients),
+        recipients: Zipf::shifted(
+            args.recipients,
+            args.recipients / RECIPIENT_SKEW_OFFSET_DIVISOR,
+        ),
         skus: Zipf::new(args.skus),
         start: cutoff - Duration::hours(WINDOW_HOURS),
     };
@@ -252,6 +256,11 @@ fn hash(seed: u64, what: u64, number: u64) -> u64 {
     mix(mix(seed ^ mix(what)) ^ number)
 }
 
+/// The recipients' Zipf skew is shifted by a tenth of their number: the busiest recipient gets
+/// about eleven times the orders of the quietest, and nearly every recipient gets some, as in a
+/// warehouse whose 300k recipients share 1M orders.
+const RECIPIENT_SKEW_OFFSET_DIVISOR: u64 = 10;
+
 /// Streams and hash domains.
 const STREAM_ITEMS: u64 = 1;
 const STREAM_ORDERS: u64 = 2;
@@ -259,18 +268,23 @@ const HASH_RECIPIENT: u64 = 3;
 const HASH_SHORT: u64 = 4;
 const HASH_SPELLING: u64 = 5;
 
-/// Zipf with exponent 1 over `1..=n`, by inverse CDF over integer weights `2^40 / k` (no floats:
-/// the sum stays below 2^45 for any `n` that fits in memory).
+/// Zipf with exponent 1 over `1..=n`, shifted by `offset` (Zipf-Mandelbrot: weight
+/// `1 / (k + offset)`), by inverse CDF over integer weights `2^40 / (k + offset)` (no floats: the
+/// sum stays below 2^45 for any `n` that fits in memory). An offset of 0 is plain Zipf.
 struct Zipf {
     cumulative: Vec<u64>,
 }
 
 impl Zipf {
     fn new(n: u64) -> Zipf {
+        Zipf::shifted(n, 0)
+    }
+
+    fn shifted(n: u64, offset: u64) -> Zipf {
         let mut total = 0u64;
         let cumulative = (1..=n)
             .map(|k| {
-                total += (1u64 << 40) / k;
+                total += (1u64 << 40) / (k + offset);
                 total
             })
             .collect();
