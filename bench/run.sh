@@ -7,7 +7,7 @@
 #   bash bench/run.sh batch N    # `batch --day D` over a store holding N pending orders
 #   bash bench/run.sh growth     # intake, plan and batch at 10k, 100k and 1M orders
 #
-# The workload (src/bin/workload.rs: N orders for 0.3 x N recipients, 5000 SKUs, seed 1, for the
+# The workload (examples/workload.rs: N orders for 0.3 x N recipients, 5000 SKUs, seed 1, for the
 # release day 2026-12-01) is generated once into var/bench/<N>/ and reused while its parameters
 # and the generator are unchanged. Stores to start from are prepared once per build of
 # border-release in var/bench/<N>/templates/; every timed run gets a fresh copy, so runs are
@@ -63,10 +63,10 @@ export BORDER_RELEASE_FAKE_NOW="${day}T07:00:00-08:00"
 
 # --- build ------------------------------------------------------------------------------------
 
-say "== cargo build --release --locked --bin border-release --bin workload"
-cargo build --release --locked --quiet --bin border-release --bin workload
+say "== cargo build --release --locked --bin border-release --example workload"
+cargo build --release --locked --quiet --bin border-release --example workload
 br_bin=$root/target/release/border-release
-workload_bin=$root/target/release/workload
+workload_bin=$root/target/release/examples/workload
 build_id=$(sha256sum "$br_bin" | cut -c1-16)
 
 # --- the machine ------------------------------------------------------------------------------
@@ -112,7 +112,7 @@ prepare() {
   wl_recipients=$recipients
 
   local params
-  params="orders=$n recipients=$recipients skus=$skus seed=$seed day=$day generator=$(sha256sum src/bin/workload.rs | cut -c1-16)"
+  params="orders=$n recipients=$recipients skus=$skus seed=$seed day=$day generator=$(sha256sum examples/workload.rs | cut -c1-16)"
   if [ "$(cat "$dir/workload.params" 2>/dev/null)" != "$params" ]; then
     say "== workload: $params"
     rm -rf "$dir"

@@ -313,32 +313,26 @@ fn list_orders(
 fn print_plan(planned: &Planned, json: bool, out: &mut impl Write) -> anyhow::Result<()> {
     let plan = &planned.plan;
     if json {
-        let verdicts = |held: bool| -> Vec<serde_json::Value> {
-            plan.verdicts
-                .iter()
-                .filter_map(|(order_id, verdict)| match verdict {
-                    Verdict::Held(reason) if held => {
-                        Some(serde_json::json!({"order_id": order_id, "reason": reason.word()}))
-                    }
-                    Verdict::Waiting(reason) if !held => {
-                        Some(serde_json::json!({"order_id": order_id, "reason": reason.word()}))
-                    }
-                    _ => None,
-                })
-                .collect()
+        // Streamed: a plan over a million orders is hundreds of megabytes of JSON.
+        let record = PlanRecord {
+            day: plan.day.to_string(),
+            policy: &plan.policy,
+            lane: &plan.lane,
+            releases: ReleaseRecords(&plan.releases),
+            held: VerdictRecords {
+                verdicts: &plan.verdicts,
+                held: true,
+            },
+            waiting: VerdictRecords {
+                verdicts: &plan.verdicts,
+                held: false,
+            },
+            not_due: plan.not_due,
         };
-        let releases: Vec<ReleaseRecord<'_>> =
-            plan.releases.iter().map(ReleaseRecord::from).collect();
-        let value = serde_json::json!({
-            "day": plan.day.to_string(),
-            "policy": plan.policy,
-            "lane": plan.lane,
-            "releases": releases,
-            "held": verdicts(true),
-            "waiting": verdicts(false),
-            "not_due": plan.not_due,
-        });
-        writeln!(out, "{value}")?;
+        let mut writer = std::io::BufWriter::with_capacity(1 << 20, out);
+        serde_json::to_writer(&mut writer, &record)?;
+        writeln!(writer)?;
+        writer.flush()?;
         return Ok(());
     }
     let summary = batch::summarise(planned);
@@ -363,6 +357,50 @@ fn print_plan(planned: &Planned, json: bool, out: &mut impl Write) -> anyhow::Re
         writeln!(out, "  {order_id} {state}: {reason}")?;
     }
     Ok(())
+}
+
+/// `plan --json`: the releases as the release log would have them, and every other candidate.
+#[derive(Serialize)]
+struct PlanRecord<'a> {
+    day: String,
+    policy: &'a str,
+    lane: &'a str,
+    releases: ReleaseRecords<'a>,
+    held: VerdictRecords<'a>,
+    waiting: VerdictRecords<'a>,
+    not_due: usize,
+}
+
+struct ReleaseRecords<'a>(&'a [crate::model::Release]);
+
+impl Serialize for ReleaseRecords<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(ReleaseRecord::from))
+    }
+}
+
+/// The held (or the waiting) candidates of a plan, as `{"order_id", "reason"}` objects.
+struct VerdictRecords<'a> {
+    verdicts: &'a [(String, Verdict)],
+    held: bool,
+}
+
+impl Serialize for VerdictRecords<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Row<'a> {
+            order_id: &'a str,
+            reason: &'static str,
+        }
+        serializer.collect_seq(self.verdicts.iter().filter_map(|(order_id, verdict)| {
+            let reason = match verdict {
+                Verdict::Held(reason) if self.held => reason.word(),
+                Verdict::Waiting(reason) if !self.held => reason.word(),
+                _ => return None,
+            };
+            Some(Row { order_id, reason })
+        }))
+    }
 }
 
 fn write_counts(summary: &Summary, out: &mut impl Write) -> anyhow::Result<()> {

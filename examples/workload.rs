@@ -945,7 +945,7 @@ fn write_config(w: &mut impl Write, day: NaiveDate, start: DateTime<Utc>) -> io:
         .min(first_day);
     write!(
         w,
-        r#"# Written by `workload` (src/bin/workload.rs) for the release day {day}.
+        r#"# Written by `workload` (examples/workload.rs) for the release day {day}.
 # Relative paths resolve against the folder of this file.
 
 [warehouse]
