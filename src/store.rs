@@ -234,7 +234,12 @@ impl Store {
 
     /// The id index of every accepted order.
     pub fn id_index(&self) -> Result<IdIndex> {
-        let mut index = IdIndex::default();
+        // Sized once: growing a table of millions doubles it several times over.
+        let orders = usize::try_from(self.next_ordinal()?).unwrap_or(usize::MAX);
+        let mut index = IdIndex {
+            first: HashMap::with_capacity_and_hasher(orders, BuildHashed::default()),
+            more: Vec::new(),
+        };
         for entry in self.scan::<Vec<u64>>(IDS_PREFIX) {
             let (first, hashes) = entry?;
             let first = self.ordinal_of_key(IDS_PREFIX, &first)?;
