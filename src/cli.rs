@@ -10,6 +10,7 @@ use chrono::NaiveDate;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde::Serialize;
 
+use crate::audit;
 use crate::batch::{self, Planned, Summary};
 use crate::clock::{Clock, FAKE_NOW_VAR};
 use crate::config::{self, Config};
@@ -39,6 +40,9 @@ pub struct Cli {
 pub enum Command {
     /// Validates the config and lists every problem.
     CheckConfig,
+    /// Checks every invariant of the store, and the release logs against it; lists every
+    /// violation.
+    CheckStore,
     /// The item catalogue.
     #[command(subcommand)]
     Items(ItemsCommand),
@@ -148,6 +152,16 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     match cli.command {
         Command::CheckConfig => unreachable!("handled above"),
+        Command::CheckStore => {
+            let audit = audit::audit(&store, &config.timeline, &config.paths.logs)?;
+            if audit.violations.is_empty() {
+                writeln!(out, "{}: {audit}", store.path().display())?;
+                Ok(ExitCode::SUCCESS)
+            } else {
+                eprintln!("{}: {audit}", store.path().display());
+                Ok(ExitCode::FAILURE)
+            }
+        }
         Command::Items(ItemsCommand::Import { file }) => {
             intake_result(intake::import_items(&store, &file)?)
         }

@@ -5,6 +5,7 @@
 //! `releaselog` (release logs and manifests), `clock` (the wall clock) and `cli` (the command line).
 //! `ARCHITECTURE.md` at the repository root is the map.
 
+pub mod audit;
 pub mod batch;
 pub mod cli;
 pub mod clock;

@@ -278,3 +278,43 @@ value_limit_usd = 800.5
         assert!(err.contains(key), "missing {key} in:\n{err}");
     }
 }
+
+#[test]
+fn check_store_finds_a_release_log_that_disagrees_with_the_store() {
+    let w = warehouse_with_items();
+    let stock = w.file("stock.csv", "sku,qty\nTSHIRT,10\n");
+    w.ok(NOW, &["stock", "receive", stock.to_str().unwrap()]);
+    let orders = [
+        order(
+            "A1",
+            "2026-11-30T10:00:00-08:00",
+            "Ana Ruiz",
+            "1 Main St",
+            "USD",
+            &[("TSHIRT", 1, "10.00")],
+        ),
+        order(
+            "B1",
+            "2026-11-30T10:00:00-08:00",
+            "Ben Ode",
+            "2 Main St",
+            "USD",
+            &[("TSHIRT", 1, "10.00")],
+        ),
+    ];
+    let file = w.file("orders.jsonl", &orders.join("\n"));
+    w.ok(NOW, &["orders", "import", file.to_str().unwrap()]);
+    w.ok(NOW, &["batch"]);
+    w.assert_store_sound(NOW);
+    let log = w.path("logs/releases/2026-12-01.jsonl");
+    let text = std::fs::read_to_string(&log).unwrap();
+    std::fs::write(&log, text.lines().next().unwrap()).unwrap();
+    let output = w.run_at(NOW, &["check-store"]);
+    assert_eq!(output.status.code(), Some(1));
+    let err = stderr(&output);
+    assert!(err.contains("1 violation\n"), "{err}");
+    assert!(
+        err.contains("2026-12-01: the release log lists 1 releases, the store holds 2"),
+        "{err}"
+    );
+}

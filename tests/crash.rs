@@ -98,9 +98,11 @@ fn an_intake_aborted_at_any_point_is_all_or_nothing() {
                 "{point}: {count} of 50 orders: half-applied"
             ),
         }
+        w.assert_store_sound(NOW);
         // Taking the file in again finishes the work without doubling anything.
         w.ok(NOW, &["orders", "import", file.to_str().unwrap()]);
         assert_eq!(w.orders(NOW).len(), 50, "{point}");
+        w.assert_store_sound(NOW);
     }
 }
 
@@ -135,9 +137,11 @@ fn a_batch_aborted_at_any_point_is_committed_whole_or_not_at_all_and_logged_once
         if released > 0 {
             assert_log_matches_store(&w);
         }
+        w.assert_store_sound(NOW);
         // The next wave finishes the work; nothing is released twice.
         w.ok(NOW, &["batch"]);
         assert_log_matches_store(&w);
+        w.assert_store_sound(NOW);
         assert_eq!(w.release_log(DAY).len(), 26, "{point}");
     }
 }

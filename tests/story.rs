@@ -304,4 +304,5 @@ fn three_days_at_a_warehouse() {
     released.sort();
     assert_eq!(logged, released);
     assert_eq!(released.len(), 10);
+    w.assert_store_sound(DAY3_MORNING);
 }

@@ -137,6 +137,12 @@ usd = "0.0541"
         self.expect(now, args, 0)
     }
 
+    /// `check-store` must find every invariant holding.
+    pub fn assert_store_sound(&self, now: &str) {
+        let out = self.ok(now, &["check-store"]);
+        assert!(out.contains("every invariant holds"), "{out}");
+    }
+
     /// `orders list --json`, as (order_id, state, reason, release_id, day).
     pub fn orders(&self, now: &str) -> Vec<OrderRow> {
         self.ok(now, &["orders", "list", "--json"])
