@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs border-release on the sample data with the example config: checks the config, takes in
-# the sample items, stock count and orders, runs today's release batch, lists the orders and
-# shows the release log. State goes to var/ in the repository (see config/border-release.toml).
+# the sample items, stock count and orders, runs today's release batch, lists the orders, checks
+# the store's invariants and shows the release log. State goes to var/ in the repository (see
+# config/border-release.toml).
 # Running it again is safe: orders already taken in are not taken in twice, and a second batch
 # on the same day is a later wave that only adds what the day still allows.
 set -euo pipefail
@@ -35,6 +36,9 @@ log=$(printf '%s\n' "$summary" | sed -n 's/^  release log: //p')
 
 step "border-release orders list"
 br orders list
+
+step "border-release check-store"
+br check-store
 
 step "the release log: $log"
 cat "$log"
