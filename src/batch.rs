@@ -5,7 +5,7 @@
 //! Days run in order: a day before today, or before the last day batched, is refused; the same
 //! day again is a later wave, which only adds what the day's earlier releases still allow.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
@@ -134,29 +134,44 @@ pub fn run(
 ) -> Result<Summary, BatchError> {
     // Files left due by an interrupted earlier batch are written first.
     releaselog::write_due(store, &config.paths.logs)?;
-    let mut planned = plan_day(store, config, day, today, at)?;
-    let plan = &planned.plan;
-    let ordinal_of: HashMap<&str, Ordinal> = planned
-        .orders
+    let planned = plan_day(store, config, day, today, at)?;
+    let summary = summarise(&planned);
+    let Planned {
+        plan,
+        earlier,
+        orders,
+        ordinals,
+        mut states,
+        ..
+    } = planned;
+
+    // Each examined order's new state byte, found by id; then the orders are freed, before the
+    // commit is encoded and the files are written.
+    let released: HashSet<&str> = plan
+        .releases
         .iter()
-        .zip(&planned.ordinals)
-        .map(|(order, ordinal)| (order.order_id.as_str(), *ordinal))
+        .flat_map(|release| release.orders.iter().map(String::as_str))
         .collect();
-    let states = &mut planned.states;
-    for release in &plan.releases {
-        for order_id in &release.orders {
-            states.set(ordinal_of[order_id.as_str()], StateByte::Released);
+    let verdict_of: HashMap<&str, Verdict> = plan
+        .verdicts
+        .iter()
+        .map(|(order_id, verdict)| (order_id.as_str(), *verdict))
+        .collect();
+    for (order, ordinal) in orders.iter().zip(&ordinals) {
+        let id = order.order_id.as_str();
+        if released.contains(id) {
+            states.set(*ordinal, StateByte::Released);
+        } else if let Some(verdict) = verdict_of.get(id) {
+            states.set(*ordinal, StateByte::Open(Some(*verdict)));
         }
     }
-    for (order_id, verdict) in &plan.verdicts {
-        states.set(
-            ordinal_of[order_id.as_str()],
-            StateByte::Open(Some(*verdict)),
-        );
-    }
+    drop(released);
+    drop(verdict_of);
+    drop(orders);
+
     let mut commit = Commit::new();
     commit.put_releases(&plan.releases);
-    commit.put_states(states);
+    commit.put_states(&states);
     for (sku, taken) in &plan.stock_taken {
         let mut level = store.stock_level(sku)?;
         level.released += taken;
@@ -171,15 +186,6 @@ pub fn run(
     store.commit(commit)?;
     crate::crashpoint::reached("batch-after-commit");
 
-    // The orders are no longer needed: free them before the files are written.
-    let summary = summarise(&planned);
-    let Planned {
-        plan,
-        earlier,
-        orders,
-        ..
-    } = planned;
-    drop(orders);
     releaselog::write_committed(store, &config.paths.logs, day, &[&earlier, &plan.releases])?;
     Ok(summary)
 }
