@@ -15,7 +15,7 @@
 //! | `order/<first ordinal>` | up to `ORDER_CHUNK_MAX` consecutive orders, as taken in |
 //! | `ids/<first ordinal>` | the id hashes of the same orders, for the id index |
 //! | `state/<block>` | one state byte per order for `STATE_BLOCK_ORDERS` consecutive ordinals |
-//! | `release/<day>/<first sequence>` | up to `RELEASE_CHUNK_MAX` consecutive releases of the day |
+//! | `release/<day>/<first sequence>` | up to `RELEASE_CHUNK_MAX` consecutive releases of the day (sequence in ten digits) |
 //!
 //! Ordinals number accepted orders from 0 in intake order; numbers in keys are fixed-width hex
 //! or decimal so that keys sort numerically.
@@ -842,8 +842,15 @@ impl Commit {
     pub fn put_releases(&mut self, releases: &[Release]) {
         for chunk in releases.chunks(RELEASE_CHUNK_MAX) {
             let first = &chunk[0];
-            let sequence = first.release_id.rsplit('-').next().unwrap_or("000000");
-            let name = format!("{}/{sequence}", first.day.format("%Y-%m-%d"));
+            // Keyed by the sequence at a fixed width of ten digits, so that the keys sort
+            // numerically even past the six digits a release id shows.
+            let sequence: u64 = first
+                .release_id
+                .rsplit('-')
+                .next()
+                .and_then(|digits| digits.parse().ok())
+                .expect("release ids end in their sequence number");
+            let name = format!("{}/{sequence:010}", first.day.format("%Y-%m-%d"));
             self.put(&key(RELEASE_PREFIX, &name), chunk);
         }
     }
@@ -1166,6 +1173,37 @@ mod tests {
         assert!(store.releases_of(day("2026-11-25")).unwrap().is_empty());
         assert_eq!(store.stock_level("TSHIRT-M").unwrap().on_hand(), 5);
         assert_eq!(store.order_states().unwrap().len(), 1500);
+    }
+
+    #[test]
+    fn releases_past_a_million_a_day_keep_their_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let day = day("2026-11-24");
+        let release = |seq: u32| Release {
+            release_id: crate::model::release_id(day, seq),
+            ..sample_release()
+        };
+        let mut commit = Commit::new();
+        commit.put_releases(&[release(999_999)]);
+        commit.put_releases(&[release(1_000_000), release(1_000_001)]);
+        commit.put_releases(&[release(2)]);
+        store.commit(commit).unwrap();
+        let ids: Vec<String> = store
+            .releases_of(day)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.release_id)
+            .collect();
+        assert_eq!(
+            ids,
+            [
+                "2026-11-24-000002",
+                "2026-11-24-999999",
+                "2026-11-24-1000000",
+                "2026-11-24-1000001"
+            ]
+        );
     }
 
     #[test]
