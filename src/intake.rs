@@ -8,6 +8,7 @@
 //! Importing the same order again changes nothing; the same order id with other content is
 //! rejected.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::io::{BufRead, BufReader, Read};
@@ -453,44 +454,59 @@ pub fn cancel_order(store: &Store, order_id: &str) -> Result<Cancelled, CancelEr
     }
 }
 
-/// An order line as integrators send it.
+/// An order line as integrators send it. Strings borrow from the line where they can (a string
+/// with escapes is copied), so that a field is copied once, into the order.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct OrderJson {
-    order_id: String,
-    placed_at: String,
-    recipient: RecipientJson,
-    currency: String,
-    lines: Vec<LineJson>,
+struct OrderJson<'a> {
+    #[serde(borrow)]
+    order_id: Cow<'a, str>,
+    #[serde(borrow)]
+    placed_at: Cow<'a, str>,
+    #[serde(borrow)]
+    recipient: RecipientJson<'a>,
+    #[serde(borrow)]
+    currency: Cow<'a, str>,
+    #[serde(borrow)]
+    lines: Vec<LineJson<'a>>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RecipientJson {
-    name: String,
-    #[serde(default)]
-    customer_id: Option<String>,
-    address: AddressJson,
+struct RecipientJson<'a> {
+    #[serde(borrow)]
+    name: Cow<'a, str>,
+    #[serde(borrow, default)]
+    customer_id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    address: AddressJson<'a>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct AddressJson {
-    line1: String,
-    #[serde(default)]
-    line2: Option<String>,
-    city: String,
-    state: String,
-    postal_code: String,
-    country: String,
+struct AddressJson<'a> {
+    #[serde(borrow)]
+    line1: Cow<'a, str>,
+    #[serde(borrow, default)]
+    line2: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    city: Cow<'a, str>,
+    #[serde(borrow)]
+    state: Cow<'a, str>,
+    #[serde(borrow)]
+    postal_code: Cow<'a, str>,
+    #[serde(borrow)]
+    country: Cow<'a, str>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct LineJson {
-    sku: String,
+struct LineJson<'a> {
+    #[serde(borrow)]
+    sku: Cow<'a, str>,
     qty: u64,
-    unit_price: String,
+    #[serde(borrow)]
+    unit_price: Cow<'a, str>,
 }
 
 /// Parses and checks one order line of JSON. The line number of the rejection is left at 0.
