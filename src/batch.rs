@@ -124,14 +124,23 @@ pub fn plan_day(
     })
 }
 
-/// Runs the batch for `day`: plans, commits durably, writes the day's files.
+/// A committed batch: its summary, and whether the day's files were written. When they were
+/// not, the store still marks them due and the next command writes them.
+#[derive(Debug)]
+pub struct Committed {
+    pub summary: Summary,
+    pub files: Result<(), LogError>,
+}
+
+/// Runs the batch for `day`: plans, commits durably, writes the day's files. An error means
+/// nothing was committed.
 pub fn run(
     store: &Store,
     config: &Config,
     day: NaiveDate,
     today: NaiveDate,
     at: DateTime<Utc>,
-) -> Result<Summary, BatchError> {
+) -> Result<Committed, BatchError> {
     // Files left due by an interrupted earlier batch are written first.
     releaselog::write_due(store, &config.paths.logs)?;
     let planned = plan_day(store, config, day, today, at)?;
@@ -186,8 +195,9 @@ pub fn run(
     store.commit(commit)?;
     crate::crashpoint::reached("batch-after-commit");
 
-    releaselog::write_committed(store, &config.paths.logs, day, &[&earlier, &plan.releases])?;
-    Ok(summary)
+    let files =
+        releaselog::write_committed(store, &config.paths.logs, day, &[&earlier, &plan.releases]);
+    Ok(Committed { summary, files })
 }
 
 /// Per recipient, what the day's committed releases already gave. This is the seam where the

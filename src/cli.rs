@@ -21,6 +21,8 @@ use crate::store::Store;
 
 /// Exit code when some input lines were rejected and the rest applied.
 pub const EXIT_REJECTED: u8 = 3;
+/// Exit code when a batch was committed but its release log and manifest could not be written.
+pub const EXIT_FILES_DUE: u8 = 4;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -148,7 +150,14 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
     let store = Store::open(&config.paths.data).context("opening the store")?;
     // Files an interrupted batch left unwritten are written before anything else.
-    releaselog::write_due(&store, &config.paths.logs).context("writing release logs left due")?;
+    // Files an interrupted batch left unwritten are written before anything else; if they
+    // cannot be, the command still runs (a batch refuses to, see `batch::run`).
+    if let Err(error) = releaselog::write_due(&store, &config.paths.logs) {
+        eprintln!(
+            "warning: release logs left due by an earlier batch could not be written: {:#}",
+            anyhow::Error::from(error)
+        );
+    }
     let mut out = std::io::stdout().lock();
     match cli.command {
         Command::CheckConfig => unreachable!("handled above"),
@@ -215,13 +224,23 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Batch(args) => {
             let today = clock.today(config.warehouse.timezone);
             let day = args.day.unwrap_or(today);
-            let summary = batch::run(&store, &config, day, today, clock.now())?;
+            let committed = batch::run(&store, &config, day, today, clock.now())?;
+            let summary = &committed.summary;
             if args.json {
-                writeln!(out, "{}", summary_json(&summary, &config))?;
+                writeln!(out, "{}", summary_json(summary, &config))?;
             } else {
-                print_summary(&summary, &config, &mut out)?;
+                print_summary(summary, &config, &mut out)?;
             }
-            Ok(ExitCode::SUCCESS)
+            match committed.files {
+                Ok(()) => Ok(ExitCode::SUCCESS),
+                Err(error) => {
+                    eprintln!(
+                        "warning: the batch is committed, but its release log and manifest could not be written: {:#}\nevery later command tries again; check-store reports the day until they are written",
+                        anyhow::Error::from(error)
+                    );
+                    Ok(ExitCode::from(EXIT_FILES_DUE))
+                }
+            }
         }
     }
 }

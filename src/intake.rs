@@ -103,7 +103,7 @@ impl fmt::Display for IntakeReport {
 /// A file rejected whole: nothing of it was applied.
 #[derive(Debug, thiserror::Error)]
 pub enum IntakeError {
-    #[error("{file}: cannot read: {source}")]
+    #[error("{file}: cannot read")]
     Read {
         file: PathBuf,
         source: std::io::Error,
@@ -543,7 +543,7 @@ pub fn parse_order(text: &str, identity: IdentityRule) -> Result<Order, Rejectio
             } else {
                 field
             };
-            let mut message = error.inner().to_string();
+            let mut message = plain_json_error(&error.inner().to_string());
             if error.inner().is_syntax() || error.inner().is_eof() {
                 message = format!("not valid JSON: {message}");
             }
@@ -722,6 +722,31 @@ pub fn parse_order(text: &str, identity: IdentityRule) -> Result<Order, Rejectio
         currency,
         lines,
     })
+}
+
+/// A serde_json message in the integrator's words: no Rust type names, and no position, since
+/// the position serde gives is within the line and the line number is reported beside it.
+fn plain_json_error(message: &str) -> String {
+    let message = match message.rfind(" at line ") {
+        Some(at) if message[at..].contains(" column ") => &message[..at],
+        _ => message,
+    };
+    let mut plain = message.to_owned();
+    for (from, to) in [
+        ("struct OrderJson with 5 elements", "an order object"),
+        ("struct OrderJson", "an order object"),
+        ("struct RecipientJson", "a recipient object"),
+        ("struct AddressJson", "an address object"),
+        ("struct LineJson", "an order line object"),
+        ("expected u64", "expected a whole number"),
+        (
+            "invalid length 0, expected an order object",
+            "expected an order object, found an empty array",
+        ),
+    ] {
+        plain = plain.replace(from, to);
+    }
+    plain
 }
 
 /// The order id of a line that failed to parse, when one can still be read from it.

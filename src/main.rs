@@ -1,6 +1,7 @@
 //! The `border-release` binary: parses the command line, runs the command, and decides the exit
 //! code: 0 done, 1 nothing applied (the error says why), 2 bad command line, 3 some input lines
-//! rejected and the rest applied.
+//! rejected and the rest applied, 4 a batch committed whose release files could not be written
+//! (every later command tries again).
 
 use std::process::ExitCode;
 

@@ -20,7 +20,7 @@ use crate::store::{Commit, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LogError {
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write {path}")]
     Io {
         path: PathBuf,
         source: std::io::Error,

@@ -78,9 +78,10 @@ pub type Ordinal = u64;
 pub enum StoreError {
     #[error("the store at {path} is in use by another process (is the daemon running? then use the daemon's API, or stop it first)")]
     Locked { path: PathBuf },
-    #[error("store at {path}: {source}")]
+    // The cause is not repeated in these two: it is the error's source, printed after it.
+    #[error("store at {path}")]
     Sled { path: PathBuf, source: sled::Error },
-    #[error("store at {path}: {source}")]
+    #[error("store at {path}")]
     Io {
         path: PathBuf,
         source: std::io::Error,
@@ -296,7 +297,7 @@ impl Store {
         let Some((ordinal, order)) = self.find_order(&index, order_id)? else {
             return Ok(None);
         };
-        let state = match self.states()?.get(ordinal) {
+        let state = match self.state_of(&self.states()?, ordinal)? {
             StateByte::Open(verdict) => open_state(verdict),
             StateByte::Cancelled => OrderState::Cancelled,
             StateByte::Released => {
@@ -339,7 +340,7 @@ impl Store {
                         decode(bytes).map_err(|message| self.corrupt(key, message))?;
                     for (offset, order) in orders.into_iter().enumerate() {
                         let ordinal = first + offset as Ordinal;
-                        if matches!(states.get(ordinal), StateByte::Open(_)) {
+                        if let StateByte::Open(_) = self.state_of(states, ordinal)? {
                             open.push((ordinal, order));
                         }
                     }
@@ -382,7 +383,7 @@ impl Store {
             let (first, orders) = entry?;
             let first = self.ordinal_of_key(ORDER_PREFIX, &first)?;
             for (offset, order) in orders.into_iter().enumerate() {
-                let state = match states.get(first + offset as Ordinal) {
+                let state = match self.state_of(&states, first + offset as Ordinal)? {
                     StateByte::Open(verdict) => open_state(verdict),
                     StateByte::Cancelled => OrderState::Cancelled,
                     StateByte::Released => match released.remove(&order.order_id) {
@@ -399,6 +400,17 @@ impl Store {
             }
         }
         Ok(out)
+    }
+
+    /// The state byte of an order, or the damage that hides it.
+    fn state_of(&self, states: &States, ordinal: Ordinal) -> Result<StateByte> {
+        states.get(ordinal).ok_or_else(|| {
+            let block = ordinal / STATE_BLOCK_ORDERS;
+            self.corrupt(
+                &key(STATE_PREFIX, &format!("{block:08x}")),
+                format!("no valid state byte for order {ordinal}"),
+            )
+        })
     }
 
     /// The release and day an order went out in, searching the newest days first.
@@ -717,16 +729,15 @@ pub struct States {
 }
 
 impl States {
-    /// The state of an order. An ordinal never stored reads as a corrupt byte would: the caller
-    /// only asks about ordinals it got from the store.
-    pub fn get(&self, ordinal: Ordinal) -> StateByte {
+    /// The state of an order; `None` when the store has no valid byte for it, which only a
+    /// damaged store can give (every intake writes its orders' bytes in the same commit).
+    pub fn get(&self, ordinal: Ordinal) -> Option<StateByte> {
         let byte = self
             .blocks
             .get(&(ordinal / STATE_BLOCK_ORDERS))
             .and_then(|block| block.get((ordinal % STATE_BLOCK_ORDERS) as usize))
             .copied();
         byte.and_then(StateByte::decode)
-            .unwrap_or_else(|| panic!("invariant broken: order {ordinal} has no valid state byte"))
     }
 
     pub fn set(&mut self, ordinal: Ordinal, state: StateByte) {
@@ -1224,10 +1235,20 @@ mod tests {
         states.set_range(0, STATE_BLOCK_ORDERS + 3, StateByte::Open(None));
         states.set_range(0, STATE_BLOCK_ORDERS - 1, StateByte::Cancelled);
         states.set(STATE_BLOCK_ORDERS, StateByte::Released);
-        assert_eq!(states.get(STATE_BLOCK_ORDERS - 2), StateByte::Cancelled);
-        assert_eq!(states.get(STATE_BLOCK_ORDERS - 1), StateByte::Open(None));
-        assert_eq!(states.get(STATE_BLOCK_ORDERS), StateByte::Released);
-        assert_eq!(states.get(STATE_BLOCK_ORDERS + 2), StateByte::Open(None));
+        assert_eq!(
+            states.get(STATE_BLOCK_ORDERS - 2),
+            Some(StateByte::Cancelled)
+        );
+        assert_eq!(
+            states.get(STATE_BLOCK_ORDERS - 1),
+            Some(StateByte::Open(None))
+        );
+        assert_eq!(states.get(STATE_BLOCK_ORDERS), Some(StateByte::Released));
+        assert_eq!(
+            states.get(STATE_BLOCK_ORDERS + 2),
+            Some(StateByte::Open(None))
+        );
+        assert_eq!(states.get(STATE_BLOCK_ORDERS + 3), None);
         assert_eq!(states.first_open(), Some(STATE_BLOCK_ORDERS - 1));
         assert_eq!(states.dirty.len(), 2);
         assert_eq!(states.blocks[&1].len(), 3);

@@ -65,7 +65,7 @@ fn a_file_with_bad_lines_keeps_its_good_lines_and_lists_every_rejected_one() {
         format!("{path}:line 5: order BAD-SKU: lines[0].sku: unknown SKU \"NOPE\""),
         format!("{path}:line 6: order BAD-QTY: lines[0].qty: 0 is not a quantity"),
         format!("{path}:line 7: order BAD-DATE: placed_at:"),
-        format!("{path}:line 8: order BAD-FIELD: colour: unknown field `colour`"),
+        format!("{path}:line 8: order BAD-FIELD: colour: unknown field `colour`, expected one of `order_id`, `placed_at`, `recipient`, `currency`, `lines`\n"),
         format!("{path}:line 9: not valid JSON: key must be a string"),
         format!("{path}:line 12: order BAD-NEG: lines[0].unit_price: -1.00 is negative"),
         format!("{path}:line 13: order BAD-COUNTRY: recipient.address.country"),
@@ -317,4 +317,76 @@ fn check_store_finds_a_release_log_that_disagrees_with_the_store() {
         err.contains("2026-12-01: the release log lists 1 releases, the store holds 2"),
         "{err}"
     );
+}
+
+#[test]
+fn json_errors_are_told_in_the_integrators_words() {
+    let w = warehouse_with_items();
+    let good = order(
+        "OK-1",
+        "2026-11-30T10:00:00-08:00",
+        "Ana Ruiz",
+        "1 Main St",
+        "USD",
+        &[("TSHIRT", 1, "10.00")],
+    );
+    let lines = [
+        "[]".to_owned(),
+        good.replace("\"qty\":1", "\"qty\":-1"),
+        good.replace("\"qty\":1", "\"qty\":\"1\""),
+    ];
+    let file = w.file("orders.jsonl", &lines.join("\n"));
+    let output = w.run_at(NOW, &["orders", "import", file.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(3));
+    let err = stderr(&output);
+    for expected in [
+        "line 1: expected an order object, found an empty array\n",
+        "line 2: order OK-1: lines[0].qty: invalid value: integer `-1`, expected a whole number\n",
+        "line 3: order OK-1: lines[0].qty: invalid type: string \"1\", expected a whole number\n",
+    ] {
+        assert!(err.contains(expected), "missing {expected:?} in:\n{err}");
+    }
+    assert!(!err.contains("Json"), "{err}");
+    assert!(!err.contains("column"), "{err}");
+}
+
+#[test]
+fn a_batch_whose_files_cannot_be_written_is_committed_and_says_so() {
+    let w = warehouse_with_items();
+    let stock = w.file("stock.csv", "sku,qty\nTSHIRT,10\n");
+    w.ok(NOW, &["stock", "receive", stock.to_str().unwrap()]);
+    let file = w.file(
+        "orders.jsonl",
+        &order(
+            "A1",
+            "2026-11-30T10:00:00-08:00",
+            "Ana Ruiz",
+            "1 Main St",
+            "USD",
+            &[("TSHIRT", 1, "10.00")],
+        ),
+    );
+    w.ok(NOW, &["orders", "import", file.to_str().unwrap()]);
+    // A file where the releases folder belongs: the day's files cannot be written.
+    std::fs::create_dir_all(w.path("logs")).unwrap();
+    std::fs::write(w.path("logs/releases"), "in the way").unwrap();
+    let output = w.run_at(NOW, &["batch"]);
+    assert_eq!(output.status.code(), Some(4), "{}", stderr(&output));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("releases: 1 (1 orders"));
+    assert!(stderr(&output)
+        .contains("the batch is committed, but its release log and manifest could not be written"));
+    // Other commands still run, and warn; check-store names the day.
+    let output = w.run_at(NOW, &["check-store"]);
+    assert_eq!(output.status.code(), Some(1));
+    let err = stderr(&output);
+    assert!(err.contains("warning: release logs left due"), "{err}");
+    assert!(
+        err.contains("2026-12-01: the release log and manifest are not written yet"),
+        "{err}"
+    );
+    assert_eq!(w.order(NOW, "A1").state, "released");
+    // Once the way is clear, the next command writes them.
+    std::fs::remove_file(w.path("logs/releases")).unwrap();
+    w.assert_store_sound(NOW);
+    assert_eq!(w.release_log("2026-12-01").len(), 1);
 }

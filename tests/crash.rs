@@ -68,12 +68,26 @@ fn assert_log_matches_store(w: &Warehouse) {
     let count = ids.len();
     ids.dedup();
     assert_eq!(ids.len(), count, "a release is logged twice");
-    let manifest_releases: std::collections::BTreeSet<String> = w
+    let manifest_rows: Vec<(String, String)> = w
         .manifest(DAY)
         .iter()
-        .map(|row| row[0].to_owned())
+        .map(|row| (row[0].to_owned(), row[11].to_owned()))
         .collect();
-    assert_eq!(manifest_releases.len(), count, "manifest and log disagree");
+    let log_lines: Vec<(String, String)> = log
+        .iter()
+        .flat_map(|release| {
+            let id = release["release_id"].as_str().unwrap().to_owned();
+            release["lines"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(move |line| (id.clone(), line["order_id"].as_str().unwrap().to_owned()))
+        })
+        .collect();
+    assert_eq!(
+        manifest_rows, log_lines,
+        "manifest rows and release log lines disagree"
+    );
 }
 
 #[test]
@@ -143,5 +157,43 @@ fn a_batch_aborted_at_any_point_is_committed_whole_or_not_at_all_and_logged_once
         assert_log_matches_store(&w);
         w.assert_store_sound(NOW);
         assert_eq!(w.release_log(DAY).len(), 26, "{point}");
+    }
+}
+
+#[test]
+fn a_second_wave_aborted_at_any_point_adds_its_releases_once() {
+    for point in [
+        "batch-before-commit",
+        "batch-after-commit",
+        "logs-after-release-log",
+        "logs-after-write",
+    ] {
+        let w = prepared();
+        let first = w.file("first.jsonl", &orders(10));
+        w.ok(NOW, &["orders", "import", first.to_str().unwrap()]);
+        w.ok(NOW, &["batch"]);
+        let before = w.release_log(DAY).len();
+        // New recipients for the second wave, placed before the cutoff.
+        let later: Vec<String> = (0..5)
+            .map(|i| {
+                order(
+                    &format!("LATE-{i}"),
+                    "2026-12-01T05:00:00-08:00",
+                    &format!("Late Person {}", (b'A' + i as u8) as char),
+                    "9 Late St",
+                    "USD",
+                    &[("TSHIRT", 1, "10.00")],
+                )
+            })
+            .collect();
+        let second = w.file("second.jsonl", &later.join("\n"));
+        w.ok(NOW, &["orders", "import", second.to_str().unwrap()]);
+        let output = w.run_crashing(NOW, point, &["batch"]);
+        assert!(aborted(&output), "{point}: the process was not aborted");
+        w.assert_store_sound(NOW);
+        w.ok(NOW, &["batch"]);
+        assert_log_matches_store(&w);
+        w.assert_store_sound(NOW);
+        assert_eq!(w.release_log(DAY).len(), before + 5, "{point}");
     }
 }
