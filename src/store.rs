@@ -332,6 +332,21 @@ impl Store {
             )?;
             chunks.push((first, key, bytes));
         }
+        // Only chunks that hold an open order are decoded: an old held order must not make every
+        // batch decode every order taken in since.
+        let next = self.next_ordinal()?;
+        let ends: Vec<Ordinal> = chunks
+            .iter()
+            .skip(1)
+            .map(|(first, _, _)| *first)
+            .chain(std::iter::once(next))
+            .collect();
+        let chunks: Vec<(Ordinal, sled::IVec, sled::IVec)> = chunks
+            .into_iter()
+            .zip(ends)
+            .filter(|((first, _, _), end)| states.may_hold_open(*first, *end))
+            .map(|(chunk, _)| chunk)
+            .collect();
         let decode_part =
             |part: &[(Ordinal, sled::IVec, sled::IVec)]| -> Result<Vec<(Ordinal, Order)>> {
                 let mut open = Vec::new();
@@ -780,6 +795,34 @@ impl States {
         })
     }
 
+    /// Whether an order in `from..to` is open, or has no valid byte (so that reading it reports
+    /// the damage).
+    pub fn may_hold_open(&self, from: Ordinal, to: Ordinal) -> bool {
+        let mut ordinal = from;
+        while ordinal < to {
+            let block_no = ordinal / STATE_BLOCK_ORDERS;
+            let start = (ordinal % STATE_BLOCK_ORDERS) as usize;
+            let end = start + (to - ordinal).min(STATE_BLOCK_ORDERS - start as u64) as usize;
+            let Some(block) = self.blocks.get(&block_no) else {
+                return true;
+            };
+            if block.len() < end {
+                return true;
+            }
+            let closed = |byte: &u8| {
+                matches!(
+                    StateByte::decode(*byte),
+                    Some(StateByte::Released | StateByte::Cancelled)
+                )
+            };
+            if !block[start..end].iter().all(closed) {
+                return true;
+            }
+            ordinal += (end - start) as u64;
+        }
+        false
+    }
+
     /// How many orders are in each kind of state.
     pub fn census(&self) -> BTreeMap<u8, usize> {
         let mut counts = BTreeMap::new();
@@ -931,7 +974,7 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> std::result::Result<T, Strin
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Address, Consignee, FxUsed, OrderLine, ReleaseLine};
+    use crate::model::{Address, Consignee, FxUsed, OrderLine, ReleaseLine, Verdict};
     use rust_decimal::Decimal;
     use std::str::FromStr;
 
@@ -1215,6 +1258,44 @@ mod tests {
                 "2026-11-24-1000001"
             ]
         );
+    }
+
+    #[test]
+    fn only_chunks_with_open_orders_are_read_for_a_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let orders: Vec<EncodedOrder> = (0..2000)
+            .map(|n| EncodedOrder::new(&order_numbered(n)))
+            .collect();
+        let mut index = store.id_index().unwrap();
+        let mut states = store.states().unwrap();
+        let mut commit = Commit::new();
+        commit.add_orders(0, &orders, &mut index, &mut states);
+        // An old held order at 3, everything else up to 1600 released.
+        states.set_range(0, 1600, StateByte::Released);
+        states.set(
+            3,
+            StateByte::Open(Some(Verdict::Held(crate::model::HoldReason::OverLimit))),
+        );
+        commit.put_states(&states);
+        store.commit(commit).unwrap();
+        let states = store.states().unwrap();
+        assert!(states.may_hold_open(0, 512));
+        assert!(!states.may_hold_open(512, 1536));
+        assert!(states.may_hold_open(1536, 2048));
+        assert!(
+            states.may_hold_open(2000, 2001),
+            "a missing byte must be read to be reported"
+        );
+        let open: Vec<Ordinal> = store
+            .open_orders(&states)
+            .unwrap()
+            .into_iter()
+            .map(|(ordinal, _)| ordinal)
+            .collect();
+        assert_eq!(open.len(), 1 + 400);
+        assert_eq!(open[0], 3);
+        assert_eq!(open[1], 1600);
     }
 
     #[test]
