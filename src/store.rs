@@ -153,6 +153,10 @@ impl Store {
                     source,
                 },
             })?;
+        restrict_tree(path).map_err(|source| StoreError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
         let store = Store {
             db,
             path: path.to_owned(),
@@ -575,6 +579,25 @@ impl Store {
             message,
         }
     }
+}
+
+/// Makes the files and folders under `dir` owner-only: sled creates them readable by all, and
+/// they hold names and addresses. The folder itself is created owner-only.
+fn restrict_tree(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let path = entry.path();
+        let metadata = entry.metadata()?;
+        let private = if metadata.is_dir() { 0o700 } else { 0o600 };
+        if metadata.permissions().mode() & 0o077 != 0 {
+            fs::set_permissions(&path, fs::Permissions::from_mode(private))?;
+        }
+        if metadata.is_dir() {
+            restrict_tree(&path)?;
+        }
+    }
+    Ok(())
 }
 
 fn sync_if_exists(path: &Path) -> std::io::Result<()> {
@@ -1333,6 +1356,29 @@ mod tests {
         assert_eq!(states.first_open(), Some(STATE_BLOCK_ORDERS - 1));
         assert_eq!(states.dirty.len(), 2);
         assert_eq!(states.blocks[&1].len(), 3);
+    }
+
+    #[test]
+    fn the_store_files_are_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("data");
+        drop(Store::open(&path).unwrap());
+        let store = Store::open(&path).unwrap();
+        let mut commit = Commit::new();
+        commit.put_stock("A", &StockLevel::default());
+        store.commit(commit).unwrap();
+        for entry in fs::read_dir(&path).unwrap() {
+            let entry = entry.unwrap();
+            let mode = entry.metadata().unwrap().permissions().mode();
+            assert_eq!(
+                mode & 0o077,
+                0,
+                "{} is open to others",
+                entry.path().display()
+            );
+        }
+        assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o077, 0);
     }
 
     #[test]
