@@ -108,6 +108,7 @@ pub struct OrderLine {
     pub sku: String,
     pub qty: u32,
     /// Price of one unit in the order's currency.
+    #[serde(with = "amount")]
     pub unit_price: Decimal,
 }
 
@@ -210,6 +211,7 @@ impl OrderState {
 pub struct FxUsed {
     pub currency: String,
     /// US dollars per one unit of the currency.
+    #[serde(with = "amount")]
     pub usd: Decimal,
     /// The first day the rate applies (from the config).
     pub from: NaiveDate,
@@ -226,7 +228,9 @@ pub struct ReleaseLine {
     pub hts: Arc<str>,
     pub origin: Arc<str>,
     pub currency: Arc<str>,
+    #[serde(with = "amount")]
     pub unit_price: Decimal,
+    #[serde(with = "amount")]
     pub value_usd: Decimal,
 }
 
@@ -242,6 +246,7 @@ pub struct Release {
     pub consignee: Consignee,
     pub orders: Vec<String>,
     pub lines: Vec<ReleaseLine>,
+    #[serde(with = "amount")]
     pub value_usd: Decimal,
     pub fx: Vec<FxUsed>,
     #[serde(with = "chrono::serde::ts_nanoseconds")]
@@ -251,4 +256,53 @@ pub struct Release {
 /// The release id for the `seq`th release (from 1) of `day`: `2026-11-24-000001`.
 pub fn release_id(day: NaiveDate, seq: u32) -> String {
     format!("{}-{:06}", day.format("%Y-%m-%d"), seq)
+}
+
+/// How amounts are serialised: as decimal strings in text formats (`"19.99"`, never a float),
+/// and as the 16 bytes of `Decimal::serialize` in binary ones, which encode and decode without
+/// formatting or parsing text.
+mod amount {
+    use rust_decimal::Decimal;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(value: &Decimal, serializer: S) -> Result<S::Ok, S::Error> {
+        if serializer.is_human_readable() {
+            rust_decimal::serde::str::serialize(value, serializer)
+        } else {
+            serializer.serialize_bytes(&value.serialize())
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Decimal, D::Error> {
+        if deserializer.is_human_readable() {
+            rust_decimal::serde::str::deserialize(deserializer)
+        } else {
+            let bytes: &[u8] = Deserialize::deserialize(deserializer)?;
+            let bytes: [u8; 16] = bytes
+                .try_into()
+                .map_err(|_| serde::de::Error::invalid_length(bytes.len(), &"16 bytes"))?;
+            Ok(Decimal::deserialize(bytes))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::str::FromStr;
+
+    #[test]
+    fn amounts_are_strings_in_json_and_never_floats() {
+        let line = OrderLine {
+            sku: "A".into(),
+            qty: 2,
+            unit_price: Decimal::from_str("19.90").unwrap(),
+        };
+        let json = serde_json::to_string(&line).unwrap();
+        assert_eq!(json, r#"{"sku":"A","qty":2,"unit_price":"19.90"}"#);
+        assert_eq!(serde_json::from_str::<OrderLine>(&json).unwrap(), line);
+        assert!(
+            serde_json::from_str::<OrderLine>(r#"{"sku":"A","qty":2,"unit_price":19.9}"#).is_err()
+        );
+    }
 }
