@@ -259,17 +259,17 @@ pub fn release_id(day: NaiveDate, seq: u32) -> String {
 }
 
 /// How amounts are serialised: as decimal strings in text formats (`"19.99"`, never a float),
-/// and as the 16 bytes of `Decimal::serialize` in binary ones, which encode and decode without
-/// formatting or parsing text.
+/// and as their scale and mantissa in binary ones (a few bytes with variable-length integers),
+/// which encode and decode without formatting or parsing text.
 mod amount {
     use rust_decimal::Decimal;
-    use serde::{Deserialize, Deserializer, Serializer};
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
     pub fn serialize<S: Serializer>(value: &Decimal, serializer: S) -> Result<S::Ok, S::Error> {
         if serializer.is_human_readable() {
             rust_decimal::serde::str::serialize(value, serializer)
         } else {
-            serializer.serialize_bytes(&value.serialize())
+            (value.scale() as u8, value.mantissa()).serialize(serializer)
         }
     }
 
@@ -277,11 +277,9 @@ mod amount {
         if deserializer.is_human_readable() {
             rust_decimal::serde::str::deserialize(deserializer)
         } else {
-            let bytes: &[u8] = Deserialize::deserialize(deserializer)?;
-            let bytes: [u8; 16] = bytes
-                .try_into()
-                .map_err(|_| serde::de::Error::invalid_length(bytes.len(), &"16 bytes"))?;
-            Ok(Decimal::deserialize(bytes))
+            let (scale, mantissa): (u8, i128) = Deserialize::deserialize(deserializer)?;
+            Decimal::try_from_i128_with_scale(mantissa, u32::from(scale))
+                .map_err(serde::de::Error::custom)
         }
     }
 }
