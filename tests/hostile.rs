@@ -1,0 +1,127 @@
+//! Hostile input: malformed, oversized and arbitrary bytes in every input file. Each gets a clear
+//! rejection naming what is wrong, nothing else changes, and nothing panics.
+
+mod support;
+
+use border_release::identity::IdentityRule;
+use border_release::intake::{self, StockFile};
+use border_release::store::Store;
+use proptest::prelude::*;
+use support::{order, Warehouse, ITEMS};
+
+const NOW: &str = "2026-12-01T07:00:00-08:00";
+
+fn stderr(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn any_text_parses_to_an_order_or_a_rejection(text in ".{0,300}") {
+        let _ = intake::parse_order(&text, IdentityRule::NameAndAddress);
+    }
+
+    #[test]
+    fn any_json_shaped_text_parses_to_an_order_or_a_rejection(
+        text in r#"\{("[a-z_]{1,12}": ?("[^"]{0,20}"|-?[0-9]{1,25}(\.[0-9]{1,5})?|\[\]|\{\}|null|true),? ?){0,8}\}"#
+    ) {
+        let _ = intake::parse_order(&text, IdentityRule::CustomerId);
+    }
+
+    #[test]
+    fn any_catalogue_row_parses_to_an_item_or_a_rejection(fields in prop::collection::vec(".{0,40}", 5)) {
+        let _ = intake::parse_item(&fields);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+    #[test]
+    fn any_bytes_in_any_input_file_change_nothing_they_should_not(bytes in prop::collection::vec(any::<u8>(), 0..2000)) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("data")).unwrap();
+        let file = dir.path().join("input");
+        std::fs::write(&file, &bytes).unwrap();
+        // Whatever the bytes, each import returns a report or an error; none panics, and the
+        // orders file (no catalogue yet, so no order can be accepted) adds no order.
+        let orders = intake::import_orders(&store, &file, IdentityRule::NameAndAddress).unwrap();
+        prop_assert_eq!(orders.accepted, 0);
+        let _ = intake::import_items(&store, &file);
+        let _ = intake::import_stock(&store, &file, StockFile::Receive);
+        let _ = intake::import_stock(&store, &file, StockFile::Count);
+        prop_assert!(store.order_states().unwrap().is_empty());
+    }
+}
+
+#[test]
+fn hostile_order_lines_are_rejected_one_by_one_and_the_good_ones_kept() {
+    let w = Warehouse::new();
+    let items = w.file("items.csv", ITEMS);
+    w.ok(NOW, &["items", "import", items.to_str().unwrap()]);
+    let good = order(
+        "OK-1",
+        "2026-11-30T10:00:00-08:00",
+        "Ana Ruiz",
+        "1 Main St",
+        "USD",
+        &[("TSHIRT", 1, "10.00")],
+    );
+    let huge_name = "A".repeat(2 * 1024 * 1024);
+    let lines = [
+        good.clone(),
+        good.replace("OK-1", "HUGE").replace("Ana Ruiz", &huge_name),
+        good.replace("OK-1", "QTY-OVERFLOW")
+            .replace("\"qty\":1", "\"qty\":99999999999999999999999"),
+        good.replace("OK-1", "CONTROL")
+            .replace("Ana Ruiz", "Ana\\u0007Ruiz"),
+        good.replace("OK-1", "FAR-FUTURE")
+            .replace("2026-11-30T10:00:00-08:00", "9999-01-01T00:00:00Z"),
+        good.replace("\"OK-1\"", "1234"),
+        good.replace("OK-1", "DUPLICATE-KEY").replace(
+            "\"currency\":\"USD\"",
+            "\"currency\":\"USD\",\"currency\":\"MXN\"",
+        ),
+        good.replace("OK-1", "HUGE-PRICE")
+            .replace("\"10.00\"", "\"1e400\""),
+        good.replace("OK-1", "SPACE ID"),
+        good.replace("OK-1", "OK-2")
+            .replace("Ana Ruiz", "=HYPERLINK(\\\"x\\\") Ruiz"),
+    ];
+    let file = w.file("orders.jsonl", &lines.join("\n"));
+    let output = w.run_at(NOW, &["orders", "import", file.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    let err = stderr(&output);
+    for expected in [
+        "2 accepted, 0 unchanged, 8 rejected",
+        "line 2: longer than 1048576 bytes",
+        "line 3: order QTY-OVERFLOW: lines[0].qty:",
+        "line 4: order CONTROL: recipient.name: contains control characters",
+        "line 5: order FAR-FUTURE: placed_at: 9999-01-01T00:00:00Z is outside 2000 to 2100",
+        "line 6: order_id: invalid type: integer `1234`, expected a string",
+        "line 7: order DUPLICATE-KEY: duplicate field `currency`",
+        "line 8: order HUGE-PRICE: lines[0].unit_price: \"1e400\" is not a decimal amount",
+        "line 9: order_id: must be 1 to 64 visible ASCII characters without spaces",
+    ] {
+        assert!(err.contains(expected), "missing {expected:?} in:\n{err}");
+    }
+    let ids: Vec<String> = w.orders(NOW).into_iter().map(|row| row.order_id).collect();
+    assert_eq!(ids, ["OK-1", "OK-2"]);
+    w.assert_store_sound(NOW);
+}
+
+#[test]
+fn an_empty_or_blank_file_changes_nothing() {
+    let w = Warehouse::new();
+    let empty = w.file("empty.jsonl", "");
+    assert!(w
+        .ok(NOW, &["orders", "import", empty.to_str().unwrap()])
+        .contains("0 accepted, 0 unchanged, 0 rejected"));
+    let blank = w.file("blank.jsonl", "\n \n\r\n\t\n");
+    assert!(w
+        .ok(NOW, &["orders", "import", blank.to_str().unwrap()])
+        .contains("0 accepted, 0 unchanged, 0 rejected"));
+    assert!(w.orders(NOW).is_empty());
+}
