@@ -842,8 +842,17 @@ fn text_field(value: &str, chars_max: usize) -> Result<String, String> {
     if value.chars().any(char::is_control) {
         return Err("contains control characters".into());
     }
+    if let Some(first) = value.chars().next().filter(|c| FORMULA_STARTS.contains(c)) {
+        // The manifest goes to brokers who open it in spreadsheets, which run such cells.
+        return Err(format!(
+            "starts with {first:?}, which a spreadsheet would run as a formula"
+        ));
+    }
     Ok(value.to_owned())
 }
+
+/// First characters that make a spreadsheet cell a formula.
+const FORMULA_STARTS: [char; 4] = ['=', '+', '-', '@'];
 
 fn parse_price(text: &str) -> Result<Decimal, String> {
     let trimmed = text.trim();

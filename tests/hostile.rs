@@ -87,15 +87,18 @@ fn hostile_order_lines_are_rejected_one_by_one_and_the_good_ones_kept() {
         good.replace("OK-1", "HUGE-PRICE")
             .replace("\"10.00\"", "\"1e400\""),
         good.replace("OK-1", "SPACE ID"),
-        good.replace("OK-1", "OK-2")
+        good.replace("OK-1", "FORMULA")
             .replace("Ana Ruiz", "=HYPERLINK(\\\"x\\\") Ruiz"),
+        good.replace("OK-1", "OK-2")
+            .replace("Ana Ruiz", "Ana Ruiz-Peña"),
     ];
     let file = w.file("orders.jsonl", &lines.join("\n"));
     let output = w.run_at(NOW, &["orders", "import", file.to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
     let err = stderr(&output);
     for expected in [
-        "2 accepted, 0 unchanged, 8 rejected",
+        "2 accepted, 0 unchanged, 9 rejected",
+        "line 10: order FORMULA: recipient.name: starts with '=', which a spreadsheet would run as a formula",
         "line 2: longer than 1048576 bytes",
         "line 3: order QTY-OVERFLOW: lines[0].qty:",
         "line 4: order CONTROL: recipient.name: contains control characters",
