@@ -4,19 +4,12 @@
 mod support;
 
 use border_release::store::Store;
-use support::{order, Warehouse, ITEMS};
+use support::{order, stderr, Warehouse};
 
 const NOW: &str = "2026-12-01T07:00:00-08:00";
 
-fn stderr(output: &std::process::Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
 fn warehouse_with_items() -> Warehouse {
-    let w = Warehouse::new();
-    let items = w.file("items.csv", ITEMS);
-    w.ok(NOW, &["items", "import", items.to_str().unwrap()]);
-    w
+    Warehouse::with_items(NOW)
 }
 
 #[test]

@@ -4,15 +4,13 @@
 
 mod support;
 
-use support::{order, Warehouse, ITEMS};
+use support::{order, Warehouse};
 
 const NOW: &str = "2026-12-01T07:00:00-08:00";
 const DAY: &str = "2026-12-01";
 
 fn prepared() -> Warehouse {
-    let w = Warehouse::new();
-    let items = w.file("items.csv", ITEMS);
-    w.ok(NOW, &["items", "import", items.to_str().unwrap()]);
+    let w = Warehouse::with_items(NOW);
     let stock = w.file("stock.csv", "sku,qty\nTSHIRT,100\n");
     w.ok(NOW, &["stock", "receive", stock.to_str().unwrap()]);
     w

@@ -7,13 +7,9 @@ use border_release::identity::IdentityRule;
 use border_release::intake::{self, StockFile};
 use border_release::store::Store;
 use proptest::prelude::*;
-use support::{order, Warehouse, ITEMS};
+use support::{order, stderr, Warehouse};
 
 const NOW: &str = "2026-12-01T07:00:00-08:00";
-
-fn stderr(output: &std::process::Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
@@ -58,9 +54,7 @@ proptest! {
 
 #[test]
 fn hostile_order_lines_are_rejected_one_by_one_and_the_good_ones_kept() {
-    let w = Warehouse::new();
-    let items = w.file("items.csv", ITEMS);
-    w.ok(NOW, &["items", "import", items.to_str().unwrap()]);
+    let w = Warehouse::with_items(NOW);
     let good = order(
         "OK-1",
         "2026-11-30T10:00:00-08:00",

@@ -74,6 +74,14 @@ usd = "0.0541"
         Warehouse { dir }
     }
 
+    /// A warehouse whose catalogue holds [`ITEMS`], taken in at `now`.
+    pub fn with_items(now: &str) -> Warehouse {
+        let w = Warehouse::new();
+        let items = w.file("items.csv", ITEMS);
+        w.ok(now, &["items", "import", items.to_str().unwrap()]);
+        w
+    }
+
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
@@ -190,6 +198,11 @@ pub struct OrderRow {
     pub reason: Option<String>,
     pub release_id: Option<String>,
     pub day: Option<String>,
+}
+
+/// What a command wrote to standard error.
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
 pub fn read_jsonl(path: &Path) -> Vec<serde_json::Value> {
