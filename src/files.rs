@@ -2,7 +2,7 @@
 //! replaced atomically and durably, so that a reader never sees half a file.
 
 use std::fs;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter};
 use std::path::{Path, PathBuf};
 
 /// Creates `path` and its missing parents, owner-only. An existing folder is left as it is.
@@ -17,13 +17,8 @@ pub fn create_private_dir(path: &Path) -> io::Result<()> {
         .create(path)
 }
 
-/// Replaces `path` with `bytes`: written to a temporary file beside it, fsynced, renamed over
-/// it, and the folder fsynced. The file is owner-only.
-pub fn replace_durably(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    replace_durably_with(path, |writer| writer.write_all(bytes))
-}
-
-/// Like [`replace_durably`], with the contents streamed by `write` through a buffer.
+/// Replaces `path` with what `write` streams through a buffer: written to a temporary file
+/// beside it, fsynced, renamed over it, and the folder fsynced. The file is owner-only.
 pub fn replace_durably_with(
     path: &Path,
     write: impl FnOnce(&mut BufWriter<fs::File>) -> io::Result<()>,

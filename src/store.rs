@@ -845,27 +845,11 @@ impl States {
         }
         false
     }
-
-    /// How many orders are in each kind of state.
-    pub fn census(&self) -> BTreeMap<u8, usize> {
-        let mut counts = BTreeMap::new();
-        for block in self.blocks.values() {
-            for byte in block {
-                *counts.entry(*byte).or_insert(0) += 1;
-            }
-        }
-        counts
-    }
 }
 
 impl Commit {
     pub fn new() -> Commit {
         Commit::default()
-    }
-
-    /// How many keys the commit writes or removes.
-    pub fn writes(&self) -> usize {
-        self.writes
     }
 
     pub fn put_item(&mut self, item: &Item) {
