@@ -71,6 +71,14 @@ fn only_the_config_module_knows_toml_and_the_config_crate() {
         offenders("config::File", &["src/config.rs"]),
         Vec::<String>::new()
     );
+    assert_eq!(
+        offenders("use config::", &["src/config.rs"]),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        offenders("toml::", &["src/config.rs"]),
+        Vec::<String>::new()
+    );
 }
 
 #[test]
