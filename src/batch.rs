@@ -50,7 +50,7 @@ pub struct Planned {
 }
 
 /// Counts of a committed or planned batch, for the summary.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Summary {
     pub day: NaiveDate,
     pub policy: String,
@@ -61,8 +61,8 @@ pub struct Summary {
     pub releases: usize,
     pub orders_released: usize,
     pub value_usd: Decimal,
-    pub held: BTreeMap<&'static str, usize>,
-    pub waiting: BTreeMap<&'static str, usize>,
+    pub held: BTreeMap<String, usize>,
+    pub waiting: BTreeMap<String, usize>,
     pub not_due: usize,
 }
 
@@ -133,13 +133,15 @@ pub struct Committed {
 }
 
 /// Runs the batch for `day`: plans, commits durably, writes the day's files. An error means
-/// nothing was committed.
+/// nothing was committed. A scheduled batch gives its `trigger`, recorded in the same commit,
+/// so that one trigger never runs twice.
 pub fn run(
     store: &Store,
     config: &Config,
     day: NaiveDate,
     today: NaiveDate,
     at: DateTime<Utc>,
+    trigger: Option<DateTime<Utc>>,
 ) -> Result<Committed, BatchError> {
     // Files left due by an interrupted earlier batch are written first.
     releaselog::write_due(store, &config.paths.logs)?;
@@ -191,9 +193,28 @@ pub fn run(
         commit.set_last_day(day);
     }
     commit.mark_logs_due(day);
+    if let Some(trigger) = trigger {
+        commit.set_last_trigger(trigger);
+    }
     crate::crashpoint::reached("batch-before-commit");
     store.commit(commit)?;
     crate::crashpoint::reached("batch-after-commit");
+    for release in &plan.releases {
+        tracing::info!(
+            release_id = %release.release_id,
+            day = %release.day,
+            lane = %release.lane,
+            orders = release.orders.len(),
+            value_usd = %release.value_usd,
+            "release committed"
+        );
+        tracing::debug!(
+            release_id = %release.release_id,
+            consignee = %release.consignee.name,
+            recipient_key = %release.recipient_key,
+            "release consignee"
+        );
+    }
 
     let files =
         releaselog::write_committed(store, &config.paths.logs, day, &[&earlier, &plan.releases]);
@@ -218,8 +239,16 @@ pub fn summarise(planned: &Planned) -> Summary {
     let mut waiting = BTreeMap::new();
     for (_, verdict) in &plan.verdicts {
         match verdict {
-            Verdict::Held(reason) => *held.entry(HoldReason::word(*reason)).or_insert(0) += 1,
-            Verdict::Waiting(reason) => *waiting.entry(WaitReason::word(*reason)).or_insert(0) += 1,
+            Verdict::Held(reason) => {
+                *held
+                    .entry(HoldReason::word(*reason).to_owned())
+                    .or_insert(0) += 1
+            }
+            Verdict::Waiting(reason) => {
+                *waiting
+                    .entry(WaitReason::word(*reason).to_owned())
+                    .or_insert(0) += 1
+            }
         }
     }
     Summary {

@@ -1,5 +1,6 @@
 //! The command line: parses arguments, loads the config, opens the store, runs one command and
-//! prints its result. The exit code is decided in `main` from what this returns.
+//! prints its result. When the daemon has the store, the command goes through its local API
+//! instead and prints the same. The exit code is decided in `main` from what this returns.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -8,16 +9,18 @@ use std::process::ExitCode;
 use anyhow::{bail, Context};
 use chrono::NaiveDate;
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use serde::Serialize;
+use hyper::{Method, StatusCode};
 
 use crate::audit;
-use crate::batch::{self, Planned, Summary};
+use crate::batch::{self, Summary};
+use crate::client::Client;
 use crate::clock::{Clock, FAKE_NOW_VAR};
 use crate::config::{self, Config};
 use crate::intake::{self, Cancelled, IntakeReport, StockFile};
-use crate::model::{OrderState, Verdict};
-use crate::releaselog::{self, ReleaseRecord};
-use crate::store::Store;
+use crate::model::OrderState;
+use crate::releaselog;
+use crate::store::{Store, StoreError};
+use crate::wire::{BatchDoc, CancelDoc, CheckDoc, OrderRow, PlanDoc, PlanRecord, StockRow};
 
 /// Exit code when some input lines were rejected and the rest applied.
 pub const EXIT_REJECTED: u8 = 3;
@@ -40,6 +43,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Runs the daemon: spool intake, the scheduled batch and the local API.
+    Serve,
     /// Validates the config and lists every problem.
     CheckConfig,
     /// Checks every invariant of the store, and the release logs against it; lists every
@@ -101,7 +106,23 @@ pub enum StateFilter {
 }
 
 impl StateFilter {
-    fn admits(self, state: &OrderState) -> bool {
+    pub fn word(self) -> &'static str {
+        match self {
+            StateFilter::Pending => "pending",
+            StateFilter::Held => "held",
+            StateFilter::Released => "released",
+            StateFilter::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn from_word(word: &str) -> Option<StateFilter> {
+        StateFilter::value_variants()
+            .iter()
+            .copied()
+            .find(|filter| filter.word() == word)
+    }
+
+    pub fn admits(self, state: &OrderState) -> bool {
         matches!(
             (self, state),
             (StateFilter::Pending, OrderState::Pending(_))
@@ -145,11 +166,22 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             bail!("{error}\n(run `border-release check-config` for the full list)");
         }
     };
-    if let Command::CheckConfig = cli.command {
-        return check_config(&config);
+    match cli.command {
+        Command::CheckConfig => return check_config(&config),
+        Command::Serve => bail!("serve is started by main"),
+        _ => {}
     }
-    let store = Store::open(&config.paths.data).context("opening the store")?;
-    // Files an interrupted batch left unwritten are written before anything else.
+    let store = match Store::open(&config.paths.data) {
+        Ok(store) => store,
+        // The daemon has the store: the command goes through it.
+        Err(locked @ StoreError::Locked { .. }) => {
+            let client = Client::new(&config.api, locked.to_string()).with_context(|| {
+                format!("{locked}; so the command goes through the daemon's API")
+            })?;
+            return Daemon { client }.run(cli.command);
+        }
+        Err(error) => return Err(error).context("opening the store"),
+    };
     // Files an interrupted batch left unwritten are written before anything else; if they
     // cannot be, the command still runs (a batch refuses to, see `batch::run`).
     if let Err(error) = releaselog::write_due(&store, &config.paths.logs) {
@@ -158,89 +190,391 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             anyhow::Error::from(error)
         );
     }
-    let mut out = std::io::stdout().lock();
-    match cli.command {
-        Command::CheckConfig => unreachable!("handled above"),
-        Command::CheckStore => {
-            let audit = audit::audit(&store, &config.timeline, &config.paths.logs)?;
-            if audit.violations.is_empty() {
-                writeln!(out, "{}: {audit}", store.path().display())?;
+    Local {
+        store: &store,
+        config: &config,
+        clock: &clock,
+    }
+    .run(cli.command)
+}
+
+/// A command run here, on the store.
+struct Local<'a> {
+    store: &'a Store,
+    config: &'a Config,
+    clock: &'a Clock,
+}
+
+impl Local<'_> {
+    fn run(self, command: Command) -> anyhow::Result<ExitCode> {
+        let Local {
+            store,
+            config,
+            clock,
+        } = self;
+        let mut out = std::io::stdout().lock();
+        match command {
+            Command::CheckConfig | Command::Serve => unreachable!("handled before the store"),
+            Command::CheckStore => check_result(check_store(store, config)?),
+            Command::Items(ItemsCommand::Import { file }) => {
+                intake_result(intake::import_items(store, &file)?)
+            }
+            Command::Stock(StockCommand::Receive { file }) => {
+                intake_result(intake::import_stock(store, &file, StockFile::Receive)?)
+            }
+            Command::Stock(StockCommand::Count { file }) => {
+                intake_result(intake::import_stock(store, &file, StockFile::Count)?)
+            }
+            Command::Stock(StockCommand::List(json)) => {
+                for row in stock_rows(store)? {
+                    print_stock_row(&row, json.json, &mut out)?;
+                }
                 Ok(ExitCode::SUCCESS)
-            } else {
-                eprintln!("{}: {audit}", store.path().display());
-                Ok(ExitCode::FAILURE)
             }
-        }
-        Command::Items(ItemsCommand::Import { file }) => {
-            intake_result(intake::import_items(&store, &file)?)
-        }
-        Command::Stock(StockCommand::Receive { file }) => {
-            intake_result(intake::import_stock(&store, &file, StockFile::Receive)?)
-        }
-        Command::Stock(StockCommand::Count { file }) => {
-            intake_result(intake::import_stock(&store, &file, StockFile::Count)?)
-        }
-        Command::Stock(StockCommand::List(json)) => {
-            for (sku, level) in store.stock()? {
-                if json.json {
-                    let row = StockRow {
-                        sku: &sku,
-                        on_hand: level.on_hand() as i64,
-                    };
-                    writeln!(out, "{}", serde_json::to_string(&row)?)?;
+            Command::Orders(OrdersCommand::Import { file }) => {
+                intake_result(intake::import_orders(store, &file, config.identity)?)
+            }
+            Command::Orders(OrdersCommand::Cancel { order_id }) => {
+                let cancelled = intake::cancel_order(store, &order_id)?;
+                print_cancel(&CancelDoc::new(order_id, cancelled), &mut out)
+            }
+            Command::Orders(OrdersCommand::List { state, json }) => {
+                if !json.json {
+                    print_order_header(&mut out)?;
+                }
+                for_each_order(store, state, |row| {
+                    print_order_row(&row, json.json, &mut out)
+                })?;
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::Plan(args) => {
+                let today = clock.today(config.warehouse.timezone);
+                let day = args.day.unwrap_or(today);
+                let planned = batch::plan_day(store, config, day, today, clock.now())?;
+                let summary = batch::summarise(&planned);
+                if args.json {
+                    // Streamed: a plan over a million orders is hundreds of megabytes of JSON.
+                    let mut writer = std::io::BufWriter::with_capacity(1 << 20, out);
+                    serde_json::to_writer(&mut writer, &PlanRecord::new(&planned, &summary))?;
+                    writeln!(writer)?;
+                    writer.flush()?;
                 } else {
-                    writeln!(
-                        out,
-                        "{sku:<24} on hand {:>10}  (received {}, released {}, adjusted {})",
-                        level.on_hand(),
-                        level.received,
-                        level.released,
-                        level.adjusted
-                    )?;
+                    print_plan(&PlanDoc::new(&planned, summary), &mut out)?;
                 }
+                Ok(ExitCode::SUCCESS)
             }
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Orders(OrdersCommand::Import { file }) => {
-            intake_result(intake::import_orders(&store, &file, config.identity)?)
-        }
-        Command::Orders(OrdersCommand::Cancel { order_id }) => {
-            match intake::cancel_order(&store, &order_id)? {
-                Cancelled::Now => writeln!(out, "order {order_id} cancelled")?,
-                Cancelled::Already => writeln!(out, "order {order_id} was already cancelled")?,
+            Command::Batch(args) => {
+                let today = clock.today(config.warehouse.timezone);
+                let day = args.day.unwrap_or(today);
+                let committed = batch::run(store, config, day, today, clock.now(), None)?;
+                let doc = BatchDoc::new(committed, config);
+                batch_result(&doc, args.json, &mut out)
             }
-            Ok(ExitCode::SUCCESS)
         }
-        Command::Orders(OrdersCommand::List { state, json }) => {
-            list_orders(&store, state, json.json, &mut out)
-        }
-        Command::Plan(args) => {
-            let today = clock.today(config.warehouse.timezone);
-            let day = args.day.unwrap_or(today);
-            let planned = batch::plan_day(&store, &config, day, today, clock.now())?;
-            print_plan(&planned, args.json, &mut out)?;
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Batch(args) => {
-            let today = clock.today(config.warehouse.timezone);
-            let day = args.day.unwrap_or(today);
-            let committed = batch::run(&store, &config, day, today, clock.now())?;
-            let summary = &committed.summary;
-            if args.json {
-                writeln!(out, "{}", summary_json(summary, &config))?;
-            } else {
-                print_summary(summary, &config, &mut out)?;
+    }
+}
+
+/// A command sent to the daemon, which has the store.
+struct Daemon {
+    client: Client,
+}
+
+impl Daemon {
+    fn run(self, command: Command) -> anyhow::Result<ExitCode> {
+        let client = &self.client;
+        let mut out = std::io::stdout().lock();
+        match command {
+            Command::CheckConfig | Command::Serve => unreachable!("handled before the store"),
+            Command::CheckStore => {
+                let response = client.send(Method::GET, "/v1/store/check", "text/plain", vec![])?;
+                check_result(client.json(response)?)
             }
-            match committed.files {
-                Ok(()) => Ok(ExitCode::SUCCESS),
-                Err(error) => {
-                    eprintln!(
-                        "warning: the batch is committed, but its release log and manifest could not be written: {:#}\nevery later command tries again; check-store reports the day until they are written",
-                        anyhow::Error::from(error)
-                    );
-                    Ok(ExitCode::from(EXIT_FILES_DUE))
+            Command::Items(ItemsCommand::Import { file }) => self.upload("/v1/items", &file),
+            Command::Stock(StockCommand::Receive { file }) => {
+                self.upload("/v1/stock/receive", &file)
+            }
+            Command::Stock(StockCommand::Count { file }) => self.upload("/v1/stock/count", &file),
+            Command::Stock(StockCommand::List(json)) => {
+                let response = client.send(Method::GET, "/v1/stock", "text/plain", vec![])?;
+                if !response.status.is_success() {
+                    return Err(client.error(response));
                 }
+                let body = client.body(response)?;
+                for line in body.split(|byte| *byte == b'\n').filter(|l| !l.is_empty()) {
+                    let row: StockRow = serde_json::from_slice(line)
+                        .context("the daemon answered with unexpected JSON")?;
+                    print_stock_row(&row, json.json, &mut out)?;
+                }
+                Ok(ExitCode::SUCCESS)
             }
+            Command::Orders(OrdersCommand::Import { file }) => self.upload("/v1/orders", &file),
+            Command::Orders(OrdersCommand::Cancel { order_id }) => {
+                let path = format!("/v1/orders/{}/cancel", encode(&order_id));
+                let response = client.send(Method::POST, &path, "text/plain", vec![])?;
+                print_cancel(&client.json(response)?, &mut out)
+            }
+            Command::Orders(OrdersCommand::List { state, json }) => {
+                let path = match state {
+                    Some(state) => format!("/v1/orders?state={}", state.word()),
+                    None => "/v1/orders".to_owned(),
+                };
+                let response = client.send(Method::GET, &path, "text/plain", vec![])?;
+                if !response.status.is_success() {
+                    return Err(client.error(response));
+                }
+                if json.json {
+                    client.copy_body(response, &mut out)?;
+                } else {
+                    print_order_header(&mut out)?;
+                    let mut rows = RowPrinter {
+                        out: &mut out,
+                        pending: Vec::new(),
+                    };
+                    client.copy_body(response, &mut rows)?;
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::Plan(args) => {
+                let response = client.send(
+                    Method::GET,
+                    &day_path("/v1/plan", args.day),
+                    "text/plain",
+                    vec![],
+                )?;
+                if !response.status.is_success() {
+                    return Err(client.error(response));
+                }
+                if args.json {
+                    client.copy_body(response, &mut out)?;
+                } else {
+                    let doc: PlanDoc = client.json(response)?;
+                    print_plan(&doc, &mut out)?;
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::Batch(args) => {
+                let response = client.send(
+                    Method::POST,
+                    &day_path("/v1/batch", args.day),
+                    "text/plain",
+                    vec![],
+                )?;
+                let doc: BatchDoc = client.json(response)?;
+                batch_result(&doc, args.json, &mut out)
+            }
+        }
+    }
+
+    /// Sends an input file to the daemon, named as given here.
+    fn upload(&self, path: &str, file: &Path) -> anyhow::Result<ExitCode> {
+        let bytes = std::fs::read(file).map_err(|source| intake::IntakeError::Read {
+            file: file.to_owned(),
+            source,
+        })?;
+        let name = file.to_string_lossy();
+        let path = format!("{path}?name={}", encode(&name));
+        let response = self
+            .client
+            .send(Method::POST, &path, "application/octet-stream", bytes)?;
+        match response.status {
+            StatusCode::OK | StatusCode::UNPROCESSABLE_ENTITY => {
+                let status = response.status;
+                let body = self.client.body(response)?;
+                let report: IntakeReport = serde_json::from_slice(&body).with_context(|| {
+                    format!("the daemon answered with unexpected JSON ({status})")
+                })?;
+                intake_result(report)
+            }
+            _ => Err(self.client.error(response)),
+        }
+    }
+}
+
+/// Percent-encodes a query or path value.
+fn encode(text: &str) -> String {
+    let mut encoded = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-_.~/".contains(&byte) {
+            encoded.push(byte as char);
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    encoded
+}
+
+fn day_path(path: &str, day: Option<NaiveDate>) -> String {
+    match day {
+        Some(day) => format!("{path}?day={day}"),
+        None => path.to_owned(),
+    }
+}
+
+/// Prints `orders list` rows as they arrive as JSON lines.
+struct RowPrinter<'a, W: Write> {
+    out: &'a mut W,
+    pending: Vec<u8>,
+}
+
+impl<W: Write> Write for RowPrinter<'_, W> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.pending.extend_from_slice(bytes);
+        while let Some(end) = self.pending.iter().position(|byte| *byte == b'\n') {
+            let line: Vec<u8> = self.pending.drain(..=end).collect();
+            let row: OrderRow = serde_json::from_slice(&line).map_err(std::io::Error::other)?;
+            print_order_row(&row, false, self.out).map_err(std::io::Error::other)?;
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
+}
+
+/// The store audit, as `check-store` prints it.
+pub fn check_store(store: &Store, config: &Config) -> anyhow::Result<CheckDoc> {
+    let audit = audit::audit(store, &config.timeline, &config.paths.logs)?;
+    Ok(CheckDoc {
+        ok: audit.violations.is_empty(),
+        report: format!("{}: {audit}", store.path().display()),
+    })
+}
+
+fn check_result(doc: CheckDoc) -> anyhow::Result<ExitCode> {
+    if doc.ok {
+        println!("{}", doc.report);
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!("{}", doc.report);
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+/// Every stock level, as `stock list` prints it.
+pub fn stock_rows(store: &Store) -> anyhow::Result<Vec<StockRow>> {
+    Ok(store
+        .stock()?
+        .into_iter()
+        .map(|(sku, level)| StockRow {
+            on_hand: level.on_hand() as i64,
+            received: level.received,
+            released: level.released,
+            adjusted: level.adjusted,
+            sku,
+        })
+        .collect())
+}
+
+fn print_stock_row(row: &StockRow, json: bool, out: &mut impl Write) -> anyhow::Result<()> {
+    if json {
+        // The contract's two fields; the API's rows have the whole level.
+        #[derive(serde::Serialize)]
+        struct Json<'a> {
+            sku: &'a str,
+            on_hand: i64,
+        }
+        let json = Json {
+            sku: &row.sku,
+            on_hand: row.on_hand,
+        };
+        writeln!(out, "{}", serde_json::to_string(&json)?)?;
+    } else {
+        writeln!(
+            out,
+            "{:<24} on hand {:>10}  (received {}, released {}, adjusted {})",
+            row.sku, row.on_hand, row.received, row.released, row.adjusted
+        )?;
+    }
+    Ok(())
+}
+
+/// Every order with its state, as `orders list` gives it.
+pub fn for_each_order(
+    store: &Store,
+    filter: Option<StateFilter>,
+    mut each: impl FnMut(OrderRow) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    for (order, state) in store.order_states()? {
+        if filter.is_none_or(|filter| filter.admits(&state)) {
+            each(OrderRow::new(&order.order_id, &state))?;
+        }
+    }
+    Ok(())
+}
+
+fn print_order_header(out: &mut impl Write) -> anyhow::Result<()> {
+    writeln!(
+        out,
+        "{:<24} {:<10} {:<16} release",
+        "order", "state", "reason"
+    )?;
+    Ok(())
+}
+
+fn print_order_row(row: &OrderRow, json: bool, out: &mut impl Write) -> anyhow::Result<()> {
+    if json {
+        writeln!(out, "{}", serde_json::to_string(row)?)?;
+    } else {
+        writeln!(
+            out,
+            "{:<24} {:<10} {:<16} {}",
+            row.order_id,
+            row.state,
+            row.reason.as_deref().unwrap_or("-"),
+            row.release_id.as_deref().unwrap_or("-")
+        )?;
+    }
+    Ok(())
+}
+
+impl CancelDoc {
+    pub fn new(order_id: String, cancelled: Cancelled) -> CancelDoc {
+        CancelDoc {
+            order_id,
+            cancelled: cancelled == Cancelled::Now,
+        }
+    }
+}
+
+fn print_cancel(doc: &CancelDoc, out: &mut impl Write) -> anyhow::Result<ExitCode> {
+    if doc.cancelled {
+        writeln!(out, "order {} cancelled", doc.order_id)?;
+    } else {
+        writeln!(out, "order {} was already cancelled", doc.order_id)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+impl BatchDoc {
+    pub fn new(committed: batch::Committed, config: &Config) -> BatchDoc {
+        let logs = &config.paths.logs;
+        let day = committed.summary.day;
+        BatchDoc {
+            summary: committed.summary,
+            release_log: releaselog::log_path(logs, day),
+            manifest: releaselog::manifest_path(logs, day),
+            files_error: committed
+                .files
+                .err()
+                .map(|error| format!("{:#}", anyhow::Error::from(error))),
+        }
+    }
+}
+
+fn batch_result(doc: &BatchDoc, json: bool, out: &mut impl Write) -> anyhow::Result<ExitCode> {
+    if json {
+        writeln!(out, "{}", serde_json::to_string(doc)?)?;
+    } else {
+        print_summary(doc, out)?;
+    }
+    match &doc.files_error {
+        None => Ok(ExitCode::SUCCESS),
+        Some(error) => {
+            eprintln!(
+                "warning: the batch is committed, but its release log and manifest could not be written: {error}\nevery later command tries again; check-store reports the day until they are written"
+            );
+            Ok(ExitCode::from(EXIT_FILES_DUE))
         }
     }
 }
@@ -281,97 +615,11 @@ fn intake_result(report: IntakeReport) -> anyhow::Result<ExitCode> {
     }
 }
 
-#[derive(Serialize)]
-struct StockRow<'a> {
-    sku: &'a str,
-    on_hand: i64,
-}
-
-#[derive(Serialize)]
-struct OrderRow<'a> {
-    order_id: &'a str,
-    state: &'static str,
-    reason: Option<&'static str>,
-    release_id: Option<&'a str>,
-    day: Option<String>,
-}
-
-fn list_orders(
-    store: &Store,
-    filter: Option<StateFilter>,
-    json: bool,
-    out: &mut impl Write,
-) -> anyhow::Result<ExitCode> {
-    if !json {
-        writeln!(
-            out,
-            "{:<24} {:<10} {:<16} release",
-            "order", "state", "reason"
-        )?;
-    }
-    for (order, state) in store.order_states()? {
-        let keep = filter.is_none_or(|filter| filter.admits(&state));
-        if !keep {
-            continue;
-        }
-        let (release_id, day) = match &state {
-            OrderState::Released { release_id, day } => {
-                (Some(release_id.as_str()), Some(day.to_string()))
-            }
-            _ => (None, None),
-        };
-        let row = OrderRow {
-            order_id: &order.order_id,
-            state: state.word(),
-            reason: state.reason_word(),
-            release_id,
-            day,
-        };
-        if json {
-            writeln!(out, "{}", serde_json::to_string(&row)?)?;
-        } else {
-            writeln!(
-                out,
-                "{:<24} {:<10} {:<16} {}",
-                row.order_id,
-                row.state,
-                row.reason.unwrap_or("-"),
-                row.release_id.unwrap_or("-")
-            )?;
-        }
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-fn print_plan(planned: &Planned, json: bool, out: &mut impl Write) -> anyhow::Result<()> {
-    let plan = &planned.plan;
-    if json {
-        // Streamed: a plan over a million orders is hundreds of megabytes of JSON.
-        let record = PlanRecord {
-            day: plan.day.to_string(),
-            policy: &plan.policy,
-            lane: &plan.lane,
-            releases: ReleaseRecords(&plan.releases),
-            held: VerdictRecords {
-                verdicts: &plan.verdicts,
-                held: true,
-            },
-            waiting: VerdictRecords {
-                verdicts: &plan.verdicts,
-                held: false,
-            },
-            not_due: plan.not_due,
-        };
-        let mut writer = std::io::BufWriter::with_capacity(1 << 20, out);
-        serde_json::to_writer(&mut writer, &record)?;
-        writeln!(writer)?;
-        writer.flush()?;
-        return Ok(());
-    }
-    let summary = batch::summarise(planned);
+fn print_plan(doc: &PlanDoc, out: &mut impl Write) -> anyhow::Result<()> {
+    let summary = &doc.summary;
     writeln!(out, "plan for {} (nothing is changed):", summary.day)?;
-    write_counts(&summary, out)?;
-    for release in &plan.releases {
+    write_counts(summary, out)?;
+    for release in &doc.releases {
         writeln!(
             out,
             "  {}  {:>10} USD  {} ({})  orders {}",
@@ -382,58 +630,13 @@ fn print_plan(planned: &Planned, json: bool, out: &mut impl Write) -> anyhow::Re
             release.orders.join(", ")
         )?;
     }
-    for (order_id, verdict) in &plan.verdicts {
-        let (state, reason) = match verdict {
-            Verdict::Held(reason) => ("held", reason.word()),
-            Verdict::Waiting(reason) => ("waits", reason.word()),
-        };
-        writeln!(out, "  {order_id} {state}: {reason}")?;
+    for row in &doc.held {
+        writeln!(out, "  {} held: {}", row.order_id, row.reason)?;
+    }
+    for row in &doc.waiting {
+        writeln!(out, "  {} waits: {}", row.order_id, row.reason)?;
     }
     Ok(())
-}
-
-/// `plan --json`: the releases as the release log would have them, and every other candidate.
-#[derive(Serialize)]
-struct PlanRecord<'a> {
-    day: String,
-    policy: &'a str,
-    lane: &'a str,
-    releases: ReleaseRecords<'a>,
-    held: VerdictRecords<'a>,
-    waiting: VerdictRecords<'a>,
-    not_due: usize,
-}
-
-struct ReleaseRecords<'a>(&'a [crate::model::Release]);
-
-impl Serialize for ReleaseRecords<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(self.0.iter().map(ReleaseRecord::from))
-    }
-}
-
-/// The held (or the waiting) candidates of a plan, as `{"order_id", "reason"}` objects.
-struct VerdictRecords<'a> {
-    verdicts: &'a [(String, Verdict)],
-    held: bool,
-}
-
-impl Serialize for VerdictRecords<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        #[derive(Serialize)]
-        struct Row<'a> {
-            order_id: &'a str,
-            reason: &'static str,
-        }
-        serializer.collect_seq(self.verdicts.iter().filter_map(|(order_id, verdict)| {
-            let reason = match verdict {
-                Verdict::Held(reason) if self.held => reason.word(),
-                Verdict::Waiting(reason) if !self.held => reason.word(),
-                _ => return None,
-            };
-            Some(Row { order_id, reason })
-        }))
-    }
 }
 
 fn write_counts(summary: &Summary, out: &mut impl Write) -> anyhow::Result<()> {
@@ -464,7 +667,7 @@ fn write_counts(summary: &Summary, out: &mut impl Write) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn counts(counts: &std::collections::BTreeMap<&'static str, usize>) -> String {
+fn counts(counts: &std::collections::BTreeMap<String, usize>) -> String {
     let total: usize = counts.values().sum();
     if total == 0 {
         return "0".into();
@@ -476,35 +679,10 @@ fn counts(counts: &std::collections::BTreeMap<&'static str, usize>) -> String {
     format!("{total} ({})", parts.join(", "))
 }
 
-fn print_summary(summary: &Summary, config: &Config, out: &mut impl Write) -> anyhow::Result<()> {
-    writeln!(out, "batch for {} committed:", summary.day)?;
-    write_counts(summary, out)?;
-    writeln!(
-        out,
-        "  release log: {}",
-        releaselog::log_path(&config.paths.logs, summary.day).display()
-    )?;
-    writeln!(
-        out,
-        "  manifest:    {}",
-        releaselog::manifest_path(&config.paths.logs, summary.day).display()
-    )?;
+fn print_summary(doc: &BatchDoc, out: &mut impl Write) -> anyhow::Result<()> {
+    writeln!(out, "batch for {} committed:", doc.summary.day)?;
+    write_counts(&doc.summary, out)?;
+    writeln!(out, "  release log: {}", doc.release_log.display())?;
+    writeln!(out, "  manifest:    {}", doc.manifest.display())?;
     Ok(())
-}
-
-fn summary_json(summary: &Summary, config: &Config) -> serde_json::Value {
-    let logs: &Path = &config.paths.logs;
-    serde_json::json!({
-        "day": summary.day.to_string(),
-        "policy": summary.policy,
-        "lane": summary.lane,
-        "releases": summary.releases,
-        "orders_released": summary.orders_released,
-        "value_usd": summary.value_usd.to_string(),
-        "held": summary.held,
-        "waiting": summary.waiting,
-        "not_due": summary.not_due,
-        "release_log": releaselog::log_path(logs, summary.day),
-        "manifest": releaselog::manifest_path(logs, summary.day),
-    })
 }

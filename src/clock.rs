@@ -3,6 +3,9 @@
 //! `BORDER_RELEASE_FAKE_NOW` (an RFC 3339 instant) pins the clock for black-box tests and
 //! rehearsals; the command line warns whenever it is set.
 
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 
@@ -10,10 +13,12 @@ use chrono_tz::Tz;
 pub const FAKE_NOW_VAR: &str = "BORDER_RELEASE_FAKE_NOW";
 
 /// Where the current instant comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Clock {
     System,
     Fixed(DateTime<Utc>),
+    /// Set by its owner (the daemon's in-process tests), shared by every clone.
+    Manual(Arc<AtomicI64>),
 }
 
 impl Clock {
@@ -29,10 +34,24 @@ impl Clock {
         }
     }
 
+    /// A clock that reads `start` until it is set.
+    pub fn manual(start: DateTime<Utc>) -> Clock {
+        Clock::Manual(Arc::new(AtomicI64::new(start.timestamp_micros())))
+    }
+
+    /// Moves a manual clock to `instant`; other clocks are not moved.
+    pub fn set(&self, instant: DateTime<Utc>) {
+        if let Clock::Manual(micros) = self {
+            micros.store(instant.timestamp_micros(), Ordering::SeqCst);
+        }
+    }
+
     pub fn now(&self) -> DateTime<Utc> {
         match self {
             Clock::System => Utc::now(),
             Clock::Fixed(instant) => *instant,
+            Clock::Manual(micros) => DateTime::from_timestamp_micros(micros.load(Ordering::SeqCst))
+                .expect("a manual clock holds a valid instant"),
         }
     }
 

@@ -69,6 +69,8 @@ pub struct Config {
     /// Whose orders share a daily limit (`[recipients] identity`).
     pub identity: IdentityRule,
     pub api: Api,
+    /// `[log]`: how the daemon writes its own log.
+    pub log: Log,
     /// `[[currency.rates]]`; empty when the section is absent (then only US dollars can be valued).
     pub rates: Rates,
     /// `[[policy]]`, at least one.
@@ -106,6 +108,45 @@ pub struct Api {
     pub listen: Listen,
     /// Where the token is; it need not exist when the config is read.
     pub token_file: PathBuf,
+}
+
+/// `[log]`: the daemon's own log (not the release logs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Log {
+    pub format: LogFormat,
+    /// A `tracing` filter: a level (`info`), or directives (`info,border_release=debug`).
+    pub level: String,
+}
+
+/// Where and how the daemon's log goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// The journal when started by systemd with its output to the journal, else `text`.
+    Auto,
+    /// Readable lines on standard error.
+    Text,
+    /// One JSON object per line on standard error.
+    Json,
+    /// The systemd journal, with structured fields.
+    Journald,
+}
+
+impl LogFormat {
+    pub const ALL: [LogFormat; 4] = [
+        LogFormat::Auto,
+        LogFormat::Text,
+        LogFormat::Json,
+        LogFormat::Journald,
+    ];
+
+    pub fn word(self) -> &'static str {
+        match self {
+            LogFormat::Auto => "auto",
+            LogFormat::Text => "text",
+            LogFormat::Json => "json",
+            LogFormat::Journald => "journald",
+        }
+    }
 }
 
 /// Where the API listens: `"127.0.0.1:8321"` or `"unix:/run/border-release/api.sock"`.
@@ -338,9 +379,11 @@ const SECTIONS: &[&str] = &[
     "schedule",
     "recipients",
     "api",
+    "log",
     "currency",
     "policy",
 ];
+const LOG_KEYS: &[&str] = &["format", "level"];
 const WAREHOUSE_KEYS: &[&str] = &["name", "timezone"];
 const PATHS_KEYS: &[&str] = &["data", "logs", "spool"];
 const SCHEDULE_KEYS: &[&str] = &["batch", "cutoff"];
@@ -407,6 +450,7 @@ impl Check<'_> {
         let schedule = self.schedule(&root);
         let identity = self.recipients(&root);
         let api = self.api(&root);
+        let log = self.log(&root);
         let rates = self.rates(&root);
         let timeline = self.timeline(&root);
         Some(Config {
@@ -416,6 +460,7 @@ impl Check<'_> {
             schedule: schedule?,
             identity: identity?,
             api: api?,
+            log: log?,
             rates: rates?,
             timeline: timeline?,
         })
@@ -494,6 +539,51 @@ impl Check<'_> {
         Some(Api {
             listen: listen?,
             token_file: token_file?,
+        })
+    }
+
+    fn log(&mut self, root: &Table) -> Option<Log> {
+        let table = self.table(root, "log", LOG_KEYS);
+        let format = match table.get("format") {
+            None => Some(LogFormat::Auto),
+            Some(value) => {
+                let key = table.key("format");
+                let words: Vec<&str> = LogFormat::ALL.iter().map(|format| format.word()).collect();
+                let word = self.string(&key, value, "one of auto, text, json, journald")?;
+                let format = LogFormat::ALL
+                    .into_iter()
+                    .find(|format| format.word() == word);
+                if format.is_none() {
+                    self.problem(
+                        &key,
+                        Some(value),
+                        format!("expected one of {}, found {word:?}", words.join(", ")),
+                    );
+                }
+                format
+            }
+        };
+        let level = match table.get("level") {
+            None => Some("info".to_owned()),
+            Some(value) => {
+                let key = table.key("level");
+                let text = self.text(&key, value)?;
+                match tracing_subscriber::EnvFilter::builder().parse(&text) {
+                    Ok(_) => Some(text),
+                    Err(error) => {
+                        self.problem(
+                            &key,
+                            Some(value),
+                            format!("not a log filter such as \"info\" or \"info,border_release=debug\": {error}"),
+                        );
+                        None
+                    }
+                }
+            }
+        };
+        Some(Log {
+            format: format?,
+            level: level?,
         })
     }
 

@@ -21,7 +21,7 @@ use serde::Deserialize;
 
 use crate::identity::{self, IdentityRule};
 use crate::model::{Address, Consignee, Item, ItemFlag, Order, OrderLine, OrderState, StockLevel};
-use crate::store::{Commit, EncodedOrder, IdIndex, StateByte, Store, StoreError};
+use crate::store::{Commit, EncodedOrder, IdIndex, StateByte, States, Store, StoreError};
 
 /// Lines parsed together, across threads, before their orders are checked against the store.
 pub const LINE_BATCH_MAX: usize = 16 * 1024;
@@ -48,7 +48,7 @@ pub const PLACED_YEAR_MIN: i32 = 2000;
 pub const PLACED_YEAR_MAX: i32 = 2100;
 
 /// One rejected input line.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, Deserialize)]
 pub struct Rejection {
     /// 1-based line number in the file.
     pub line: usize,
@@ -73,7 +73,7 @@ impl fmt::Display for Rejection {
 }
 
 /// What an intake did with a file.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, Deserialize)]
 pub struct IntakeReport {
     pub file: PathBuf,
     /// Records committed (new orders, items added or changed, stock lines applied).
@@ -97,6 +97,21 @@ impl fmt::Display for IntakeReport {
             write!(f, "\n{}:{}", self.file.display(), rejection)?;
         }
         Ok(())
+    }
+}
+
+impl IntakeReport {
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("a report serializes")
+    }
+
+    fn new(file: &Path) -> IntakeReport {
+        IntakeReport {
+            file: file.to_owned(),
+            accepted: 0,
+            unchanged: 0,
+            rejected: Vec::new(),
+        }
     }
 }
 
@@ -125,29 +140,151 @@ pub enum StockFile {
     Count,
 }
 
+/// Where an input comes from: a file, or bytes received by the API, named for the report.
+#[derive(Debug, Clone, Copy)]
+pub enum Source<'a> {
+    File(&'a Path),
+    Bytes { name: &'a Path, bytes: &'a [u8] },
+}
+
+impl<'a> Source<'a> {
+    /// The name reports and rejections give.
+    pub fn name(&self) -> &'a Path {
+        match self {
+            Source::File(file) => file,
+            Source::Bytes { name, .. } => name,
+        }
+    }
+
+    fn open(&self) -> Result<Box<dyn Read + 'a>, IntakeError> {
+        match *self {
+            Source::File(file) => std::fs::File::open(file)
+                .map(|handle| Box::new(handle) as Box<dyn Read>)
+                .map_err(|source| IntakeError::Read {
+                    file: file.to_owned(),
+                    source,
+                }),
+            Source::Bytes { bytes, .. } => Ok(Box::new(bytes)),
+        }
+    }
+}
+
+/// What intake checks new records against: the item catalogue, the id index and the state of
+/// every order. A command loads it for one intake; the daemon keeps it between commits.
+/// After an intake returns an error the ledger may be ahead of the store: load it again.
+pub struct Ledger {
+    items: HashMap<String, Item>,
+    index: IdIndex,
+    states: States,
+}
+
+impl Ledger {
+    pub fn load(store: &Store) -> Result<Ledger, StoreError> {
+        Ok(Ledger {
+            items: store.items()?,
+            index: store.id_index()?,
+            states: store.states()?,
+        })
+    }
+
+    /// Reads the order states again, after a batch changed them.
+    pub fn reload_states(&mut self, store: &Store) -> Result<(), StoreError> {
+        self.states = store.states()?;
+        Ok(())
+    }
+
+    pub fn states(&self) -> &States {
+        &self.states
+    }
+
+    pub fn index(&self) -> &IdIndex {
+        &self.index
+    }
+}
+
 /// Takes in an orders file (JSON Lines).
 pub fn import_orders(
     store: &Store,
     file: &Path,
     identity: IdentityRule,
 ) -> Result<IntakeReport, IntakeError> {
-    let mut lines = Lines::open(file)?;
-    let items = store.items()?;
-    let mut index = store.id_index()?;
-    let mut states = store.states()?;
-    let mut report = IntakeReport {
-        file: file.to_owned(),
-        accepted: 0,
-        unchanged: 0,
-        rejected: Vec::new(),
-    };
-    // Orders accepted from this file so far, encoded, with their lines, and their places in
+    let mut ledger = Ledger::load(store)?;
+    let mut reports =
+        import_orders_from(store, &mut ledger, &[Source::File(file)], identity, None)?;
+    Ok(reports.remove(0))
+}
+
+/// Takes in orders from several sources in one durable commit, with a report for each. An
+/// order id seen earlier in the same call counts as already taken in. `applied` is recorded
+/// in the same commit with the report of the one source (see [`Store::applied`]), so that an
+/// input taken in before a crash is known, with its report, when it is seen again.
+pub fn import_orders_from(
+    store: &Store,
+    ledger: &mut Ledger,
+    sources: &[Source],
+    identity: IdentityRule,
+    applied: Option<&str>,
+) -> Result<Vec<IntakeReport>, IntakeError> {
+    let mut reports = Vec::with_capacity(sources.len());
+    // Orders accepted so far, encoded, with their sources and lines, and their places in
     // `accepted` by the hash of their id.
     let mut accepted: Vec<EncodedOrder> = Vec::new();
-    let mut accepted_lines: Vec<usize> = Vec::new();
-    let mut in_file = IdIndex::default();
-    while let Some(batch) = lines.next_batch()? {
-        for (line_no, checked) in check_orders(batch, identity, &items) {
+    let mut accepted_lines: Vec<(usize, usize)> = Vec::new();
+    let mut in_call = IdIndex::default();
+    for (source_no, source) in sources.iter().enumerate() {
+        let mut report = IntakeReport::new(source.name());
+        let mut lines = Lines::open(source)?;
+        while let Some(batch) = lines.next_batch()? {
+            check_order_batch(
+                store,
+                ledger,
+                batch,
+                identity,
+                source_no,
+                &mut report,
+                &mut accepted,
+                &mut accepted_lines,
+                &mut in_call,
+            )?;
+        }
+        reports.push(report);
+    }
+    for (source_no, _) in &accepted_lines {
+        reports[*source_no].accepted += 1;
+    }
+    let mut commit = Commit::new();
+    if let (Some(applied), [report]) = (applied, reports.as_slice()) {
+        commit.mark_applied(applied, &report.to_json());
+    }
+    if !accepted.is_empty() {
+        commit.add_orders(
+            store.next_ordinal()?,
+            &accepted,
+            &mut ledger.index,
+            &mut ledger.states,
+        );
+        commit.put_states(&ledger.states);
+    }
+    commit_intake(store, commit)?;
+    ledger.states.clean();
+    Ok(reports)
+}
+
+/// Checks one batch of lines of one source against the ledger and the orders accepted so far.
+#[allow(clippy::too_many_arguments)]
+fn check_order_batch(
+    store: &Store,
+    ledger: &Ledger,
+    batch: Numbered<String>,
+    identity: IdentityRule,
+    source_no: usize,
+    report: &mut IntakeReport,
+    accepted: &mut Vec<EncodedOrder>,
+    accepted_lines: &mut Vec<(usize, usize)>,
+    in_call: &mut IdIndex,
+) -> Result<(), IntakeError> {
+    {
+        for (line_no, checked) in check_orders(batch, identity, &ledger.items) {
             let (order_id, encoded) = match checked {
                 Ok(checked) => checked,
                 Err(mut rejection) => {
@@ -162,42 +299,38 @@ pub fn import_orders(
                 field: Some("order_id".to_owned()),
                 message,
             };
-            let earlier = in_file.candidates(encoded.id_hash).find_map(|place| {
+            let earlier = in_call.candidates(encoded.id_hash).find_map(|place| {
                 let earlier = accepted[place as usize].decode();
                 (earlier.order_id == order_id).then_some((accepted_lines[place as usize], earlier))
             });
-            if let Some((first_line, earlier)) = earlier {
+            if let Some(((first_source, first_line), earlier)) = earlier {
                 if earlier == encoded.decode() {
                     report.unchanged += 1;
-                } else {
+                } else if first_source == source_no {
                     report.rejected.push(reject(format!(
                         "already on line {first_line} of this file with other content"
                     )));
+                } else {
+                    report.rejected.push(reject(TAKEN_OTHERWISE.into()));
                 }
                 continue;
             }
-            match store.find_order(&index, &order_id)? {
+            match store.find_order(&ledger.index, &order_id)? {
                 Some((_, stored)) if stored == encoded.decode() => report.unchanged += 1,
-                Some(_) => report.rejected.push(reject(
-                    "already taken in with other content; send changes as a new order id, or cancel the old one".into(),
-                )),
+                Some(_) => report.rejected.push(reject(TAKEN_OTHERWISE.into())),
                 None => {
-                    in_file.insert(encoded.id_hash, accepted.len() as u64);
+                    in_call.insert(encoded.id_hash, accepted.len() as u64);
                     accepted.push(encoded);
-                    accepted_lines.push(line_no);
+                    accepted_lines.push((source_no, line_no));
                 }
             }
         }
     }
-    report.accepted = accepted.len();
-    let mut commit = Commit::new();
-    if !accepted.is_empty() {
-        commit.add_orders(store.next_ordinal()?, &accepted, &mut index, &mut states);
-        commit.put_states(&states);
-    }
-    commit_intake(store, commit)?;
-    Ok(report)
+    Ok(())
 }
+
+const TAKEN_OTHERWISE: &str =
+    "already taken in with other content; send changes as a new order id, or cancel the old one";
 
 /// Parses and checks a batch of order lines, and encodes the good orders for the store, on as
 /// many threads as the machine has cores (at most `PARSE_THREADS_MAX`), keeping the lines in
@@ -274,14 +407,20 @@ fn check_order(
 /// Takes in an item catalogue file (CSV `sku,description,hts,origin,flags`). Items already in
 /// the catalogue are replaced.
 pub fn import_items(store: &Store, file: &Path) -> Result<IntakeReport, IntakeError> {
-    let rows = read_csv(file, &["sku", "description", "hts", "origin", "flags"])?;
-    let mut report = IntakeReport {
-        file: file.to_owned(),
-        accepted: 0,
-        unchanged: 0,
-        rejected: Vec::new(),
-    };
+    import_items_from(store, &mut Ledger::load(store)?, Source::File(file), None)
+}
+
+/// Takes in an item catalogue from any source; see [`import_orders_from`] for `applied`.
+pub fn import_items_from(
+    store: &Store,
+    ledger: &mut Ledger,
+    source: Source,
+    applied: Option<&str>,
+) -> Result<IntakeReport, IntakeError> {
+    let rows = read_csv(source, &["sku", "description", "hts", "origin", "flags"])?;
+    let mut report = IntakeReport::new(source.name());
     let mut commit = Commit::new();
+    let mut changed = Vec::new();
     let mut seen: HashMap<String, usize> = HashMap::new();
     for (line_no, row) in rows {
         let item = match row.and_then(|fields| parse_item(&fields)) {
@@ -302,14 +441,21 @@ pub fn import_items(store: &Store, file: &Path) -> Result<IntakeReport, IntakeEr
             continue;
         }
         seen.insert(item.sku.clone(), line_no);
-        if store.item(&item.sku)?.as_ref() == Some(&item) {
+        if ledger.items.get(&item.sku) == Some(&item) {
             report.unchanged += 1;
             continue;
         }
         commit.put_item(&item);
+        changed.push(item);
         report.accepted += 1;
     }
+    if let Some(applied) = applied {
+        commit.mark_applied(applied, &report.to_json());
+    }
     commit_intake(store, commit)?;
+    for item in changed {
+        ledger.items.insert(item.sku.clone(), item);
+    }
     Ok(report)
 }
 
@@ -320,14 +466,20 @@ pub fn import_stock(
     file: &Path,
     kind: StockFile,
 ) -> Result<IntakeReport, IntakeError> {
-    let rows = read_csv(file, &["sku", "qty"])?;
-    let items = store.items()?;
-    let mut report = IntakeReport {
-        file: file.to_owned(),
-        accepted: 0,
-        unchanged: 0,
-        rejected: Vec::new(),
-    };
+    import_stock_from(store, &Ledger::load(store)?, Source::File(file), kind, None)
+}
+
+/// Takes in a stock file from any source; see [`import_orders_from`] for `applied`.
+pub fn import_stock_from(
+    store: &Store,
+    ledger: &Ledger,
+    source: Source,
+    kind: StockFile,
+    applied: Option<&str>,
+) -> Result<IntakeReport, IntakeError> {
+    let rows = read_csv(source, &["sku", "qty"])?;
+    let items = &ledger.items;
+    let mut report = IntakeReport::new(source.name());
     let mut levels: BTreeMap<String, StockLevel> = BTreeMap::new();
     let mut counted: HashMap<String, usize> = HashMap::new();
     for (line_no, row) in rows {
@@ -398,6 +550,9 @@ pub fn import_stock(
         }
     }
     let mut commit = Commit::new();
+    if let Some(applied) = applied {
+        commit.mark_applied(applied, &report.to_json());
+    }
     for (sku, level) in &levels {
         commit.put_stock(sku, level);
     }
@@ -435,7 +590,16 @@ pub enum CancelError {
 
 /// Cancels a pending or held order.
 pub fn cancel_order(store: &Store, order_id: &str) -> Result<Cancelled, CancelError> {
-    match store.order(order_id)? {
+    cancel_order_in(store, &mut Ledger::load(store)?, order_id)
+}
+
+/// Cancels a pending or held order, with the ledger's index and states.
+pub fn cancel_order_in(
+    store: &Store,
+    ledger: &mut Ledger,
+    order_id: &str,
+) -> Result<Cancelled, CancelError> {
+    match store.order_in(&ledger.index, &ledger.states, order_id)? {
         None => Err(CancelError::Unknown(order_id.to_owned())),
         Some((_, _, OrderState::Cancelled)) => Ok(Cancelled::Already),
         Some((_, _, OrderState::Released { release_id, day })) => Err(CancelError::Released {
@@ -444,11 +608,11 @@ pub fn cancel_order(store: &Store, order_id: &str) -> Result<Cancelled, CancelEr
             day,
         }),
         Some((ordinal, _, OrderState::Pending(_) | OrderState::Held(_))) => {
-            let mut states = store.states()?;
-            states.set(ordinal, StateByte::Cancelled);
+            ledger.states.set(ordinal, StateByte::Cancelled);
             let mut commit = Commit::new();
-            commit.put_states(&states);
+            commit.put_states(&ledger.states);
             store.commit(commit)?;
+            ledger.states.clean();
             Ok(Cancelled::Now)
         }
     }
@@ -899,21 +1063,18 @@ type Numbered<T> = Vec<(usize, Result<T, Rejection>)>;
 
 /// A file read as numbered lines, in batches, skipping blank ones. A line that is not UTF-8 or
 /// is longer than [`LINE_BYTES_MAX`] comes back as a rejection, without being held in memory.
-struct Lines {
+struct Lines<'a> {
     file: PathBuf,
-    reader: BufReader<std::fs::File>,
+    reader: BufReader<Box<dyn Read + 'a>>,
     line_no: usize,
     buffer: Vec<u8>,
 }
 
-impl Lines {
-    fn open(file: &Path) -> Result<Lines, IntakeError> {
-        let handle = std::fs::File::open(file).map_err(|source| IntakeError::Read {
-            file: file.to_owned(),
-            source,
-        })?;
+impl<'a> Lines<'a> {
+    fn open(source: &Source<'a>) -> Result<Lines<'a>, IntakeError> {
+        let handle = source.open()?;
         Ok(Lines {
-            file: file.to_owned(),
+            file: source.name().to_owned(),
             reader: BufReader::with_capacity(1 << 20, handle),
             line_no: 0,
             buffer: Vec::new(),
@@ -998,11 +1159,9 @@ fn line_rejection(message: String) -> Rejection {
 }
 
 /// Reads a CSV file whose header must be exactly `columns`, as numbered rows of fields.
-fn read_csv(file: &Path, columns: &[&str]) -> Result<Numbered<Vec<String>>, IntakeError> {
-    let handle = std::fs::File::open(file).map_err(|source| IntakeError::Read {
-        file: file.to_owned(),
-        source,
-    })?;
+fn read_csv(source: Source, columns: &[&str]) -> Result<Numbered<Vec<String>>, IntakeError> {
+    let file = source.name();
+    let handle = source.open()?;
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)

@@ -8,9 +8,11 @@
 pub mod audit;
 pub mod batch;
 pub mod cli;
+pub mod client;
 pub mod clock;
 pub mod config;
 pub mod crashpoint;
+pub mod daemon;
 pub mod files;
 pub mod identity;
 pub mod intake;
@@ -19,4 +21,6 @@ pub mod money;
 pub mod planner;
 pub mod policy;
 pub mod releaselog;
+pub mod schedule;
 pub mod store;
+pub mod wire;

@@ -2,10 +2,19 @@
 //! code: 0 done, 1 nothing applied (the error says why), 2 bad command line, 3 some input lines
 //! rejected and the rest applied, 4 a batch committed whose release files could not be written
 //! (every later command tries again).
+//!
+//! `serve` runs the daemon: it loads and checks the config, sets up the log, binds the API and
+//! hands over to `daemon::run` until SIGTERM or SIGINT.
 
+use std::path::Path;
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::Parser;
+
+use border_release::cli::{Cli, Command};
+use border_release::clock::Clock;
+use border_release::{config, daemon};
 
 // Intake and planning allocate many small strings; glibc's allocator spent a quarter of an
 // intake's time consolidating and freeing them.
@@ -13,12 +22,52 @@ use clap::Parser;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    let cli = border_release::cli::Cli::parse();
-    match border_release::cli::run(cli) {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve => serve(&cli.config),
+        _ => border_release::cli::run(cli),
+    };
+    match result {
         Ok(code) => code,
         Err(error) => {
             eprintln!("error: {error:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+fn serve(config_file: &Path) -> anyhow::Result<ExitCode> {
+    let config = config::load(config_file).map_err(|error| {
+        anyhow::anyhow!("{error}\n(run `border-release check-config` for the full list)")
+    })?;
+    daemon::logging::init(&config.log)?;
+    let clock = Clock::from_env().map_err(anyhow::Error::msg)?;
+    if let Clock::Fixed(now) = clock {
+        tracing::warn!(%now, "the clock is pinned by {}", border_release::clock::FAKE_NOW_VAR);
+    }
+    let options = daemon::Options::new(config.file.clone(), clock);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    let result = runtime.block_on(async {
+        let listener = daemon::Listener::bind(&config.api.listen).await?;
+        daemon::run(config, listener, options, terminated()).await
+    });
+    if let Err(error) = &result {
+        tracing::error!(error = %format!("{error:#}"), "border-release stopped on an error");
+    }
+    result.map(|()| ExitCode::SUCCESS)
+}
+
+/// Completes at SIGTERM (systemd's stop) or SIGINT (Ctrl-C).
+async fn terminated() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM can be watched");
+    let mut int = signal(SignalKind::interrupt()).expect("SIGINT can be watched");
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM"),
+        _ = int.recv() => tracing::info!("SIGINT"),
     }
 }

@@ -41,7 +41,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use bincode::Options;
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -76,7 +76,7 @@ pub type Ordinal = u64;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("the store at {path} is in use by another process (is the daemon running? then use the daemon's API, or stop it first)")]
+    #[error("the store at {path} is in use by another process (normally the daemon)")]
     Locked { path: PathBuf },
     // The cause is not repeated in these two: it is the error's source, printed after it.
     #[error("store at {path}")]
@@ -122,6 +122,8 @@ pub struct Commit {
 const FORMAT_KEY: &[u8] = b"meta/format";
 const NEXT_ORDINAL_KEY: &[u8] = b"meta/next-ordinal";
 const LAST_DAY_KEY: &[u8] = b"meta/last-day";
+const LAST_TRIGGER_KEY: &[u8] = b"meta/last-trigger";
+const APPLIED_PREFIX: &str = "applied/";
 const LOGS_DUE_PREFIX: &str = "meta/logs-due/";
 const ITEM_PREFIX: &str = "item/";
 const STOCK_PREFIX: &str = "stock/";
@@ -297,11 +299,20 @@ impl Store {
 
     /// An order and its state, by id.
     pub fn order(&self, order_id: &str) -> Result<Option<(Ordinal, Order, OrderState)>> {
-        let index = self.id_index()?;
-        let Some((ordinal, order)) = self.find_order(&index, order_id)? else {
+        self.order_in(&self.id_index()?, &self.states()?, order_id)
+    }
+
+    /// An order and its state, by id, with an index and states already loaded.
+    pub fn order_in(
+        &self,
+        index: &IdIndex,
+        states: &States,
+        order_id: &str,
+    ) -> Result<Option<(Ordinal, Order, OrderState)>> {
+        let Some((ordinal, order)) = self.find_order(index, order_id)? else {
             return Ok(None);
         };
-        let state = match self.state_of(&self.states()?, ordinal)? {
+        let state = match self.state_of(states, ordinal)? {
             StateByte::Open(verdict) => open_state(verdict),
             StateByte::Cancelled => OrderState::Cancelled,
             StateByte::Released => {
@@ -468,6 +479,18 @@ impl Store {
     }
 
     /// The last release day a batch ran for.
+    /// The report of an input applied under this mark (see [`Commit::mark_applied`]).
+    pub fn applied(&self, mark: &str) -> Result<Option<String>> {
+        self.get(&key(APPLIED_PREFIX, mark))
+    }
+
+    /// The scheduled trigger the last scheduled batch ran for.
+    pub fn last_trigger(&self) -> Result<Option<DateTime<Utc>>> {
+        Ok(self
+            .get::<i64>(LAST_TRIGGER_KEY)?
+            .and_then(DateTime::from_timestamp_micros))
+    }
+
     pub fn last_day(&self) -> Result<Option<NaiveDate>> {
         self.get(LAST_DAY_KEY)
     }
@@ -727,6 +750,17 @@ pub enum StateByte {
 }
 
 impl StateByte {
+    /// The state and reason words `orders list` gives.
+    pub fn words(self) -> (&'static str, Option<&'static str>) {
+        match self {
+            StateByte::Open(None) => ("pending", None),
+            StateByte::Open(Some(Verdict::Waiting(reason))) => ("pending", Some(reason.word())),
+            StateByte::Open(Some(Verdict::Held(reason))) => ("held", Some(reason.word())),
+            StateByte::Released => ("released", None),
+            StateByte::Cancelled => ("cancelled", None),
+        }
+    }
+
     fn encode(self) -> u8 {
         match self {
             StateByte::Open(None) => 0x00,
@@ -778,6 +812,11 @@ impl States {
         byte.and_then(StateByte::decode)
     }
 
+    /// Forgets which blocks changed, once they are committed.
+    pub fn clean(&mut self) {
+        self.dirty.clear();
+    }
+
     pub fn set(&mut self, ordinal: Ordinal, state: StateByte) {
         let block_no = ordinal / STATE_BLOCK_ORDERS;
         let block = self.blocks.entry(block_no).or_default();
@@ -816,6 +855,35 @@ impl States {
                 .position(|byte| matches!(StateByte::decode(*byte), Some(StateByte::Open(_))))
                 .map(|offset| block_no * STATE_BLOCK_ORDERS + offset as Ordinal)
         })
+    }
+
+    /// The first pending order (open and not held), in intake order.
+    pub fn first_pending(&self) -> Option<Ordinal> {
+        self.blocks.iter().find_map(|(block_no, block)| {
+            block
+                .iter()
+                .position(|byte| {
+                    matches!(
+                        StateByte::decode(*byte),
+                        Some(StateByte::Open(None | Some(Verdict::Waiting(_))))
+                    )
+                })
+                .map(|offset| block_no * STATE_BLOCK_ORDERS + offset as Ordinal)
+        })
+    }
+
+    /// How many orders are in each state; bytes that are no state are left out.
+    pub fn counts(&self) -> Vec<(StateByte, u64)> {
+        let mut counts = [0u64; 256];
+        for block in self.blocks.values() {
+            for byte in block {
+                counts[*byte as usize] += 1;
+            }
+        }
+        (0..=255u8)
+            .filter(|byte| counts[*byte as usize] > 0)
+            .filter_map(|byte| Some((StateByte::decode(byte)?, counts[byte as usize])))
+            .collect()
     }
 
     /// Whether an order in `from..to` is open, or has no valid byte (so that reading it reports
@@ -914,6 +982,17 @@ impl Commit {
             let name = format!("{}/{sequence:010}", first.day.format("%Y-%m-%d"));
             self.put(&key(RELEASE_PREFIX, &name), chunk);
         }
+    }
+
+    /// Records that the input named `mark` was applied, with its report, in the same commit as
+    /// what it applied.
+    pub fn mark_applied(&mut self, mark: &str, report: &str) {
+        self.put(&key(APPLIED_PREFIX, mark), report);
+    }
+
+    /// Records the scheduled trigger this commit's batch ran for.
+    pub fn set_last_trigger(&mut self, at: DateTime<Utc>) {
+        self.put(LAST_TRIGGER_KEY, &at.timestamp_micros());
     }
 
     pub fn set_last_day(&mut self, day: NaiveDate) {

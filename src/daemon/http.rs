@@ -1,0 +1,570 @@
+//! The local HTTP API: every command of the command line, for the command line itself (when the
+//! daemon has the store) and for integrations. `/healthz` and `/metrics` are open; everything
+//! under `/v1/` needs the bearer token, compared in constant time. Errors are JSON of one shape
+//! (`wire::ErrorBody`). README.md ("Local API") lists the endpoints.
+
+use std::convert::Infallible;
+use std::io::Write;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::{Arc, RwLock};
+use std::task::{Context, Poll};
+
+use axum::body::{Body, Bytes};
+use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use chrono::NaiveDate;
+use hyper::body::Frame;
+use serde::Deserialize;
+use subtle::ConstantTimeEq;
+use tokio::sync::mpsc;
+
+use super::engine::{JobError, Queue};
+use super::metrics::Metrics;
+use crate::cli::{self, StateFilter};
+use crate::clock::Clock;
+use crate::intake::{self, IntakeReport, Source, StockFile};
+use crate::wire::{CancelDoc, ErrorBody, ErrorDetail, OrderRow, PlanRecord};
+
+/// Largest request body: an input file sent by the command line, or orders posted.
+pub const BODY_BYTES_MAX: usize = 512 << 20;
+/// Bytes of a streamed answer gathered before they are sent.
+const CHUNK_BYTES: usize = 256 << 10;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct Api {
+    pub queue: Queue,
+    pub metrics: Arc<Metrics>,
+    pub token: Arc<RwLock<String>>,
+    pub clock: Clock,
+}
+
+pub fn router(api: Api) -> Router {
+    let v1 = Router::new()
+        .route("/orders", post(post_orders).get(list_orders))
+        .route("/orders/{order_id}", get(get_order))
+        .route("/orders/{order_id}/cancel", post(cancel_order))
+        .route("/items", post(post_items))
+        .route("/stock/receive", post(post_receipts))
+        .route("/stock/count", post(post_counts))
+        .route("/stock", get(list_stock))
+        .route("/plan", get(plan))
+        .route("/batch", post(batch))
+        .route("/store/check", get(check_store))
+        .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))
+        .route_layer(middleware::from_fn_with_state(api.clone(), authorize));
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .nest("/v1", v1)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(api)
+}
+
+/// An error answer: a status and `{"error": {"code", "message"}}`.
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, "bad-request", message)
+    }
+}
+
+impl From<JobError> for ApiError {
+    fn from(error: JobError) -> ApiError {
+        let (status, code) = match &error {
+            JobError::Refused(_) => (StatusCode::BAD_REQUEST, "rejected-file"),
+            JobError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            JobError::NotFound(_) => (StatusCode::NOT_FOUND, "not-found"),
+            JobError::Failed(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            JobError::Stopping => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+        };
+        ApiError::new(status, code, error.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code.to_owned(),
+                message: self.message,
+            },
+        };
+        (self.status, axum::Json(body)).into_response()
+    }
+}
+
+async fn authorize(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    request: Request,
+    next: Next,
+) -> Response {
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .unwrap_or("");
+    let expected = api
+        .token
+        .read()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .clone();
+    let matches: bool = given.as_bytes().ct_eq(expected.as_bytes()).into();
+    if !matches || expected.is_empty() {
+        tracing::warn!(path = %request.uri().path(), "API request without a valid token refused");
+        return ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "a valid bearer token is needed (api.token_file)",
+        )
+        .into_response();
+    }
+    next.run(request).await
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not-found", "no such endpoint")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method-not-allowed",
+        "this endpoint does not take that method",
+    )
+}
+
+async fn healthz(State(api): State<Api>) -> Response {
+    match api.metrics.failing() {
+        None => (
+            StatusCode::OK,
+            axum::Json(serde_json::json!({"status": "ok"})),
+        )
+            .into_response(),
+        Some(why) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(serde_json::json!({"status": "failing", "reason": why})),
+        )
+            .into_response(),
+    }
+}
+
+async fn metrics(State(api): State<Api>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        api.metrics.render(api.clock.now()),
+    )
+        .into_response()
+}
+
+/// `?name=`: how reports name what was sent.
+#[derive(Deserialize)]
+struct Named {
+    name: Option<String>,
+}
+
+fn name_of(query: Result<Query<Named>, axum::extract::rejection::QueryRejection>) -> PathBuf {
+    query
+        .ok()
+        .and_then(|Query(named)| named.name)
+        .filter(|name| !name.is_empty() && name.len() <= 4096)
+        .unwrap_or_else(|| "request".to_owned())
+        .into()
+}
+
+fn body_of(
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Bytes, ApiError> {
+    body.map_err(|rejection| {
+        let status = rejection.status();
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                status,
+                "too-large",
+                format!("the body is larger than {BODY_BYTES_MAX} bytes: drop large files into the spool instead"),
+            )
+        } else {
+            ApiError::new(status, "bad-request", rejection.body_text())
+        }
+    })
+}
+
+/// An intake's answer: 200 when every line was taken in, 422 when some were rejected (the
+/// others are committed all the same).
+fn intake_answer(report: IntakeReport) -> Response {
+    let status = if report.rejected.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    (status, axum::Json(report)).into_response()
+}
+
+async fn post_orders(
+    State(api): State<Api>,
+    query: Result<Query<Named>, axum::extract::rejection::QueryRejection>,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Response, ApiError> {
+    let name = name_of(query);
+    let bytes = body_of(body)?;
+    let report = api.queue.post_orders(name, bytes.to_vec()).await?;
+    Ok(intake_answer(report))
+}
+
+async fn post_items(
+    State(api): State<Api>,
+    query: Result<Query<Named>, axum::extract::rejection::QueryRejection>,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Response, ApiError> {
+    let name = name_of(query);
+    let bytes = body_of(body)?;
+    let report = api
+        .queue
+        .run(move |engine| {
+            let report = engine.with_ledger(|store, ledger, _| {
+                let source = Source::Bytes {
+                    name: &name,
+                    bytes: &bytes,
+                };
+                Ok(intake::import_items_from(store, ledger, source, None)?)
+            })?;
+            engine.metrics.intake("api", &report);
+            super::log_rejections("api", &report);
+            Ok(report)
+        })
+        .await?;
+    Ok(intake_answer(report))
+}
+
+async fn post_stock(
+    api: Api,
+    name: PathBuf,
+    bytes: Bytes,
+    kind: StockFile,
+) -> Result<Response, ApiError> {
+    let report = api
+        .queue
+        .run(move |engine| {
+            let report = engine.with_ledger(|store, ledger, _| {
+                let source = Source::Bytes {
+                    name: &name,
+                    bytes: &bytes,
+                };
+                Ok(intake::import_stock_from(
+                    store, ledger, source, kind, None,
+                )?)
+            })?;
+            engine.metrics.intake("api", &report);
+            super::log_rejections("api", &report);
+            Ok(report)
+        })
+        .await?;
+    Ok(intake_answer(report))
+}
+
+async fn post_receipts(
+    State(api): State<Api>,
+    query: Result<Query<Named>, axum::extract::rejection::QueryRejection>,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Response, ApiError> {
+    post_stock(api, name_of(query), body_of(body)?, StockFile::Receive).await
+}
+
+async fn post_counts(
+    State(api): State<Api>,
+    query: Result<Query<Named>, axum::extract::rejection::QueryRejection>,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Response, ApiError> {
+    post_stock(api, name_of(query), body_of(body)?, StockFile::Count).await
+}
+
+async fn cancel_order(
+    State(api): State<Api>,
+    Path(order_id): Path<String>,
+) -> Result<Response, ApiError> {
+    let doc = api
+        .queue
+        .run(move |engine| {
+            let cancelled = engine.with_ledger(|store, ledger, _| {
+                intake::cancel_order_in(store, ledger, &order_id).map_err(|error| match error {
+                    intake::CancelError::Unknown(_) => JobError::NotFound(error.to_string()),
+                    intake::CancelError::Released { .. } => JobError::Conflict(error.to_string()),
+                    intake::CancelError::Store(_) => {
+                        JobError::Failed(format!("{:#}", anyhow::Error::from(error)))
+                    }
+                })
+            });
+            // A refused cancel changed nothing: keep the ledger.
+            let cancelled = cancelled?;
+            tracing::info!(order_id = %order_id, cancelled = cancelled == intake::Cancelled::Now, "order cancel");
+            Ok(CancelDoc::new(order_id, cancelled))
+        })
+        .await?;
+    Ok(axum::Json(doc).into_response())
+}
+
+async fn get_order(
+    State(api): State<Api>,
+    Path(order_id): Path<String>,
+) -> Result<Response, ApiError> {
+    let row = api
+        .queue
+        .run(move |engine| match engine.order_state(&order_id)? {
+            Some(state) => Ok(OrderRow::new(&order_id, &state)),
+            None => Err(JobError::NotFound(format!("order {order_id} is not known"))),
+        })
+        .await?;
+    Ok(axum::Json(row).into_response())
+}
+
+/// `?state=`.
+#[derive(Deserialize)]
+struct StateQuery {
+    state: Option<String>,
+}
+
+async fn list_orders(
+    State(api): State<Api>,
+    query: Result<Query<StateQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(query) = query.map_err(|rejection| ApiError::bad_request(rejection.body_text()))?;
+    let filter = match query.state.as_deref() {
+        None => None,
+        Some(word) => Some(StateFilter::from_word(word).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "state must be one of pending, held, released, cancelled; found {word:?}"
+            ))
+        })?),
+    };
+    stream(api.queue, "application/x-ndjson", move |engine, out| {
+        cli::for_each_order(&engine.store, filter, |row| {
+            serde_json::to_writer(&mut *out, &row)?;
+            out.write_all(b"\n")?;
+            Ok(())
+        })
+        .map_err(|error| JobError::Failed(format!("{error:#}")))
+    })
+    .await
+}
+
+async fn list_stock(State(api): State<Api>) -> Result<Response, ApiError> {
+    stream(api.queue, "application/x-ndjson", |engine, out| {
+        let rows = cli::stock_rows(&engine.store)
+            .map_err(|error| JobError::Failed(format!("{error:#}")))?;
+        for row in rows {
+            serde_json::to_writer(&mut *out, &row)
+                .map_err(|error| JobError::Failed(error.to_string()))?;
+            out.write_all(b"\n")
+                .map_err(|error| JobError::Failed(error.to_string()))?;
+        }
+        Ok(())
+    })
+    .await
+}
+
+/// `?day=`.
+#[derive(Deserialize)]
+struct DayQuery {
+    day: Option<NaiveDate>,
+}
+
+fn day_of(
+    query: Result<Query<DayQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Option<NaiveDate>, ApiError> {
+    query
+        .map(|Query(query)| query.day)
+        .map_err(|_| ApiError::bad_request("day must be a date, YYYY-MM-DD"))
+}
+
+async fn plan(
+    State(api): State<Api>,
+    query: Result<Query<DayQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let day = day_of(query)?;
+    stream(api.queue, "application/json", move |engine, out| {
+        let config = engine.config.clone();
+        let today = engine.clock.today(config.warehouse.timezone);
+        let day = day.unwrap_or(today);
+        let planned =
+            crate::batch::plan_day(&engine.store, &config, day, today, engine.clock.now())
+                .map_err(|error| match error {
+                    crate::batch::BatchError::PastDay { .. }
+                    | crate::batch::BatchError::EarlierDay { .. }
+                    | crate::batch::BatchError::NoPolicy { .. } => {
+                        JobError::Conflict(error.to_string())
+                    }
+                    error => JobError::Failed(format!("{:#}", anyhow::Error::from(error))),
+                })?;
+        let summary = crate::batch::summarise(&planned);
+        let write = |out: &mut ChunkWriter| -> std::io::Result<()> {
+            serde_json::to_writer(&mut *out, &PlanRecord::new(&planned, &summary))?;
+            out.write_all(b"\n")
+        };
+        write(out).map_err(|error| JobError::Failed(error.to_string()))
+    })
+    .await
+}
+
+async fn batch(
+    State(api): State<Api>,
+    query: Result<Query<DayQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let day = day_of(query)?;
+    let doc = api
+        .queue
+        .run(move |engine| {
+            let doc = engine.batch(day, None);
+            if doc.is_err() {
+                engine.metrics.batch_failed();
+            }
+            let doc = doc?;
+            super::log_batch("api", &doc);
+            Ok(doc)
+        })
+        .await?;
+    Ok(axum::Json(doc).into_response())
+}
+
+async fn check_store(State(api): State<Api>) -> Result<Response, ApiError> {
+    let doc = api
+        .queue
+        .run(|engine| {
+            let config = engine.config.clone();
+            cli::check_store(&engine.store, &config)
+                .map_err(|error| JobError::Failed(format!("{error:#}")))
+        })
+        .await?;
+    Ok(axum::Json(doc).into_response())
+}
+
+/// Runs `work` on the engine, writing its answer into a body that is sent as it is written.
+/// An error before the first byte is an error answer; one after it cuts the body short.
+async fn stream(
+    queue: Queue,
+    content_type: &'static str,
+    work: impl FnOnce(&mut super::engine::Engine, &mut ChunkWriter) -> Result<(), JobError>
+        + Send
+        + 'static,
+) -> Result<Response, ApiError> {
+    let (sender, receiver) = mpsc::channel::<Bytes>(4);
+    let (started, first) = tokio::sync::oneshot::channel::<Result<(), JobError>>();
+    let job = async move {
+        queue
+            .run(move |engine| {
+                let mut out = ChunkWriter {
+                    sender,
+                    buffer: Vec::with_capacity(CHUNK_BYTES),
+                    started: Some(started),
+                };
+                let result = work(engine, &mut out);
+                match result {
+                    Ok(()) => {
+                        let _ = out.finish();
+                        Ok(())
+                    }
+                    Err(error) => {
+                        if let Some(started) = out.started.take() {
+                            let _ = started.send(Err(error.clone()));
+                        }
+                        Err(error)
+                    }
+                }
+            })
+            .await
+    };
+    let job = tokio::spawn(job);
+    match first.await {
+        Ok(Ok(())) => Ok((
+            [(header::CONTENT_TYPE, content_type)],
+            Body::new(ChannelBody(receiver)),
+        )
+            .into_response()),
+        Ok(Err(error)) => Err(error.into()),
+        // The job ended without starting the body: its own result says why.
+        Err(_) => match job.await {
+            Ok(Err(error)) => Err(error.into()),
+            _ => Err(JobError::Stopping.into()),
+        },
+    }
+}
+
+/// Gathers written bytes into chunks and sends them to the answer's body; the first chunk (or
+/// the end) tells the handler the answer has started.
+pub struct ChunkWriter {
+    sender: mpsc::Sender<Bytes>,
+    buffer: Vec<u8>,
+    started: Option<tokio::sync::oneshot::Sender<Result<(), JobError>>>,
+}
+
+impl ChunkWriter {
+    fn send(&mut self) -> std::io::Result<()> {
+        if let Some(started) = self.started.take() {
+            let _ = started.send(Ok(()));
+        }
+        if self.buffer.is_empty() {
+            return Ok(());
+        }
+        let chunk = Bytes::from(std::mem::replace(
+            &mut self.buffer,
+            Vec::with_capacity(CHUNK_BYTES),
+        ));
+        self.sender
+            .blocking_send(chunk)
+            .map_err(|_| std::io::Error::other("the client went away"))
+    }
+
+    fn finish(mut self) -> std::io::Result<()> {
+        self.send()
+    }
+}
+
+impl Write for ChunkWriter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.buffer.extend_from_slice(bytes);
+        if self.buffer.len() >= CHUNK_BYTES {
+            self.send()?;
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A body fed from a channel.
+struct ChannelBody(mpsc::Receiver<Bytes>);
+
+impl hyper::body::Body for ChannelBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        context: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        self.0
+            .poll_recv(context)
+            .map(|chunk| chunk.map(|bytes| Ok(Frame::data(bytes))))
+    }
+}

@@ -1,0 +1,296 @@
+//! The daemon's figures, kept as they change and written out in the Prometheus text format at
+//! `/metrics`. Money is written from its decimal text, never through a float.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use rust_decimal::Decimal;
+
+use crate::batch::Summary;
+use crate::intake::IntakeReport;
+use crate::store::StateByte;
+
+/// Shortest time between two counts of the order states.
+const STATES_EVERY: Duration = Duration::from_millis(250);
+/// Days of releases kept in the figures.
+const DAYS_KEPT: usize = 7;
+
+#[derive(Default)]
+pub struct Metrics {
+    inner: Mutex<Inner>,
+    /// The states changed since they were last counted.
+    states_stale: AtomicBool,
+    engine_busy_since: Mutex<Option<Instant>>,
+}
+
+#[derive(Default)]
+struct Inner {
+    states: Vec<(StateByte, u64)>,
+    states_counted: Option<Instant>,
+    oldest_pending: Option<DateTime<Utc>>,
+    /// (source, outcome) to lines.
+    intake: BTreeMap<(&'static str, &'static str), u64>,
+    /// (kind, outcome) to spool files.
+    spool_files: BTreeMap<(&'static str, &'static str), u64>,
+    /// Day to (releases, value in USD).
+    releases: BTreeMap<NaiveDate, (u64, Decimal)>,
+    batches: BTreeMap<&'static str, u64>,
+    last_batch_seconds: Option<Duration>,
+    last_batch_at: Option<DateTime<Utc>>,
+    reloads: BTreeMap<&'static str, u64>,
+    /// Why the daemon is not healthy.
+    failing: Option<String>,
+}
+
+impl Metrics {
+    fn inner(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Whether the order states may be counted now; if not, they are marked stale.
+    pub fn states_due(&self) -> bool {
+        let due = self
+            .inner()
+            .states_counted
+            .is_none_or(|at| at.elapsed() >= STATES_EVERY);
+        if !due {
+            self.states_stale.store(true, Ordering::SeqCst);
+        }
+        due
+    }
+
+    /// Whether a count was skipped since the last one.
+    pub fn states_stale(&self) -> bool {
+        self.states_stale.load(Ordering::SeqCst)
+    }
+
+    pub fn set_states(&self, counts: Vec<(StateByte, u64)>, oldest: Option<DateTime<Utc>>) {
+        let mut inner = self.inner();
+        inner.states = counts;
+        inner.oldest_pending = oldest;
+        inner.states_counted = Some(Instant::now());
+        self.states_stale.store(false, Ordering::SeqCst);
+    }
+
+    /// Forgets when the states were counted, so that the next count is not skipped.
+    pub fn states_changed(&self) {
+        self.inner().states_counted = None;
+    }
+
+    pub fn intake(&self, source: &'static str, report: &IntakeReport) {
+        let mut inner = self.inner();
+        for (outcome, lines) in [
+            ("accepted", report.accepted),
+            ("unchanged", report.unchanged),
+            ("rejected", report.rejected.len()),
+        ] {
+            *inner.intake.entry((source, outcome)).or_default() += lines as u64;
+        }
+    }
+
+    pub fn spool_file(&self, kind: &'static str, outcome: &'static str) {
+        *self.inner().spool_files.entry((kind, outcome)).or_default() += 1;
+    }
+
+    pub fn batch_done(&self, summary: &Summary, took: Duration, at: DateTime<Utc>) {
+        let mut inner = self.inner();
+        let day = inner.releases.entry(summary.day).or_default();
+        day.0 += summary.releases as u64;
+        day.1 += summary.value_usd;
+        while inner.releases.len() > DAYS_KEPT {
+            inner.releases.pop_first();
+        }
+        *inner.batches.entry("committed").or_default() += 1;
+        inner.last_batch_seconds = Some(took);
+        inner.last_batch_at = Some(at);
+        inner.states_counted = None;
+    }
+
+    pub fn batch_failed(&self) {
+        *self.inner().batches.entry("failed").or_default() += 1;
+    }
+
+    /// A day's releases as the store has them, at start.
+    pub fn set_day(&self, day: NaiveDate, releases: u64, value_usd: Decimal) {
+        self.inner().releases.insert(day, (releases, value_usd));
+    }
+
+    pub fn reload(&self, outcome: &'static str) {
+        *self.inner().reloads.entry(outcome).or_default() += 1;
+    }
+
+    pub fn engine_busy(&self, busy: bool) {
+        let mut since = self
+            .engine_busy_since
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        *since = busy.then(Instant::now);
+    }
+
+    /// How long the engine has been on its current job.
+    pub fn engine_busy_for(&self) -> Option<Duration> {
+        self.engine_busy_since
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .map(|since| since.elapsed())
+    }
+
+    pub fn set_failing(&self, why: Option<String>) {
+        self.inner().failing = why;
+    }
+
+    pub fn failing(&self) -> Option<String> {
+        self.inner().failing.clone()
+    }
+
+    /// The figures in the Prometheus text format.
+    pub fn render(&self, now: DateTime<Utc>) -> String {
+        let inner = self.inner();
+        let mut out = String::with_capacity(4096);
+        header(
+            &mut out,
+            "border_release_orders",
+            "gauge",
+            "Orders in the store by state and reason.",
+        );
+        let mut by_state: BTreeMap<(&str, &str), u64> = BTreeMap::new();
+        for (state, count) in &inner.states {
+            let (word, reason) = state.words();
+            *by_state.entry((word, reason.unwrap_or(""))).or_default() += count;
+        }
+        for ((state, reason), count) in &by_state {
+            let _ = writeln!(
+                out,
+                "border_release_orders{{state=\"{state}\",reason=\"{reason}\"}} {count}"
+            );
+        }
+        header(
+            &mut out,
+            "border_release_oldest_pending_age_seconds",
+            "gauge",
+            "Age of the oldest pending order (in intake order), from its placed_at; 0 when none.",
+        );
+        let age = inner
+            .oldest_pending
+            .map_or(0, |placed| (now - placed).num_seconds().max(0));
+        let _ = writeln!(out, "border_release_oldest_pending_age_seconds {age}");
+        header(
+            &mut out,
+            "border_release_intake_lines_total",
+            "counter",
+            "Input lines taken in since start, by source and outcome.",
+        );
+        for ((source, outcome), lines) in &inner.intake {
+            let _ = writeln!(
+                out,
+                "border_release_intake_lines_total{{source=\"{source}\",outcome=\"{outcome}\"}} {lines}"
+            );
+        }
+        header(
+            &mut out,
+            "border_release_spool_files_total",
+            "counter",
+            "Spool files handled since start, by kind and outcome.",
+        );
+        for ((kind, outcome), files) in &inner.spool_files {
+            let _ = writeln!(
+                out,
+                "border_release_spool_files_total{{kind=\"{kind}\",outcome=\"{outcome}\"}} {files}"
+            );
+        }
+        header(
+            &mut out,
+            "border_release_releases",
+            "gauge",
+            "Releases committed per release day (recent days).",
+        );
+        for (day, (releases, _)) in &inner.releases {
+            let _ = writeln!(out, "border_release_releases{{day=\"{day}\"}} {releases}");
+        }
+        header(
+            &mut out,
+            "border_release_released_value_usd",
+            "gauge",
+            "Declared value released per release day, in US dollars (recent days).",
+        );
+        for (day, (_, value)) in &inner.releases {
+            let _ = writeln!(
+                out,
+                "border_release_released_value_usd{{day=\"{day}\"}} {value}"
+            );
+        }
+        header(
+            &mut out,
+            "border_release_batches_total",
+            "counter",
+            "Batches run since start, by outcome.",
+        );
+        for (outcome, count) in &inner.batches {
+            let _ = writeln!(
+                out,
+                "border_release_batches_total{{outcome=\"{outcome}\"}} {count}"
+            );
+        }
+        if let Some(took) = inner.last_batch_seconds {
+            header(
+                &mut out,
+                "border_release_last_batch_duration_seconds",
+                "gauge",
+                "How long the last committed batch took.",
+            );
+            let _ = writeln!(
+                out,
+                "border_release_last_batch_duration_seconds {}.{:06}",
+                took.as_secs(),
+                took.subsec_micros()
+            );
+        }
+        if let Some(at) = inner.last_batch_at {
+            header(
+                &mut out,
+                "border_release_last_batch_timestamp_seconds",
+                "gauge",
+                "When the last batch committed, in Unix seconds.",
+            );
+            let _ = writeln!(
+                out,
+                "border_release_last_batch_timestamp_seconds {}",
+                at.timestamp()
+            );
+        }
+        header(
+            &mut out,
+            "border_release_config_reloads_total",
+            "counter",
+            "Config reloads since start, by outcome.",
+        );
+        for (outcome, count) in &inner.reloads {
+            let _ = writeln!(
+                out,
+                "border_release_config_reloads_total{{outcome=\"{outcome}\"}} {count}"
+            );
+        }
+        header(
+            &mut out,
+            "border_release_healthy",
+            "gauge",
+            "1 while the daemon is healthy, else 0.",
+        );
+        let _ = writeln!(
+            out,
+            "border_release_healthy {}",
+            u8::from(inner.failing.is_none())
+        );
+        out
+    }
+}
+
+fn header(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}

@@ -1,0 +1,530 @@
+//! The daemon (`border-release serve`): takes in spool files and API calls all day, runs the
+//! batch on the schedule, and speaks to systemd.
+//!
+//! Start-up reads top to bottom in [`run`]: open the store, write release files left due, load
+//! what intake checks against, start the engine (the one thread that writes the store), start
+//! the API, the spool watcher and the scheduler, then tell systemd it is ready. SIGHUP reloads
+//! the config; the future `shutdown` stops it: intake stops, the engine finishes its job (or
+//! is abandoned at the deadline: every commit is atomic), and the store is flushed.
+
+pub mod engine;
+pub mod http;
+pub mod logging;
+pub mod metrics;
+pub mod spool;
+mod systemd;
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use tokio::sync::watch;
+
+use self::engine::{Engine, JobError, Queue};
+use self::metrics::Metrics;
+use crate::clock::Clock;
+use crate::config::{self, Config, Listen};
+use crate::intake::IntakeReport;
+use crate::schedule::BatchSchedule;
+use crate::store::Store;
+use crate::wire::BatchDoc;
+
+/// How the daemon runs, beyond its config.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The config file, read again on SIGHUP.
+    pub config_file: PathBuf,
+    pub clock: Clock,
+    /// How often the spool is looked at, and the longest the scheduler sleeps before it reads
+    /// the clock again.
+    pub tick: Duration,
+    /// How long a stop may take, from SIGTERM to exit; below systemd's `TimeoutStopSec`.
+    pub stop_deadline: Duration,
+    /// Whether SIGHUP reloads the config (the binary); in-process tests leave signals alone.
+    pub reload_on_sighup: bool,
+}
+
+impl Options {
+    pub fn new(config_file: PathBuf, clock: Clock) -> Options {
+        Options {
+            config_file,
+            clock,
+            tick: Duration::from_secs(1),
+            stop_deadline: STOP_DEADLINE,
+            reload_on_sighup: true,
+        }
+    }
+}
+
+/// From SIGTERM to exit, at most; the unit's `TimeoutStopSec` is 30 s.
+pub const STOP_DEADLINE: Duration = Duration::from_secs(20);
+/// How long a spool file that failed on a store error waits before it is tried again.
+const SPOOL_RETRY: Duration = Duration::from_secs(30);
+
+/// Where the API listens, bound.
+pub enum Listener {
+    Tcp(tokio::net::TcpListener),
+    Unix(tokio::net::UnixListener, PathBuf),
+}
+
+impl Listener {
+    /// Binds the configured address. A Unix socket left by a daemon that is gone is replaced;
+    /// one that answers is another daemon, and an error. The socket is owner and group only.
+    pub async fn bind(listen: &Listen) -> anyhow::Result<Listener> {
+        match listen {
+            Listen::Tcp(address) => {
+                let listener = tokio::net::TcpListener::bind(address)
+                    .await
+                    .with_context(|| format!("api.listen: cannot listen on {address}"))?;
+                Ok(Listener::Tcp(listener))
+            }
+            Listen::Unix(path) => {
+                if tokio::net::UnixStream::connect(path).await.is_ok() {
+                    anyhow::bail!(
+                        "api.listen: unix:{} is in use by another process",
+                        path.display()
+                    );
+                }
+                let _ = std::fs::remove_file(path);
+                if let Some(folder) = path.parent() {
+                    crate::files::create_private_dir(folder)?;
+                }
+                let listener = tokio::net::UnixListener::bind(path).with_context(|| {
+                    format!("api.listen: cannot listen on unix:{}", path.display())
+                })?;
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))?;
+                Ok(Listener::Unix(listener, path.clone()))
+            }
+        }
+    }
+
+    /// Where it listens, as `api.listen` would say it.
+    pub fn address(&self) -> String {
+        match self {
+            Listener::Tcp(listener) => listener
+                .local_addr()
+                .map_or_else(|_| "?".into(), |address| address.to_string()),
+            Listener::Unix(_, path) => format!("unix:{}", path.display()),
+        }
+    }
+}
+
+/// Runs the daemon until `shutdown` completes.
+pub async fn run(
+    config: Config,
+    listener: Listener,
+    options: Options,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let config = Arc::new(config);
+    let clock = options.clock.clone();
+    let store = Store::open(&config.paths.data).context("opening the store")?;
+    spool::prepare(&config.paths.spool)
+        .with_context(|| format!("paths.spool {}", config.paths.spool.display()))?;
+    let token = Arc::new(RwLock::new(crate::client::read_token(
+        &config.api.token_file,
+    )?));
+    let metrics = Arc::new(Metrics::default());
+    let schedule = BatchSchedule::new(&config.schedule.batch, config.warehouse.timezone)
+        .map_err(anyhow::Error::msg)?;
+    let engine = Engine::new(store, config.clone(), clock.clone(), metrics.clone())
+        .context("loading the store")?;
+    engine.write_due();
+    if let Ok(Some(day)) = engine.store.last_day() {
+        if let Ok(releases) = engine.store.releases_of(day) {
+            let value = releases.iter().map(|release| release.value_usd).sum();
+            metrics.set_day(day, releases.len() as u64, value);
+        }
+    }
+    let last_trigger = engine.store.last_trigger().context("reading the store")?;
+    let (queue, engine_thread) = engine::start(engine);
+
+    let (config_tx, config_rx) = watch::channel(config.clone());
+    let (stopping_tx, stopping_rx) = watch::channel(false);
+    let api = http::Api {
+        queue: queue.clone(),
+        metrics: metrics.clone(),
+        token: token.clone(),
+        clock: clock.clone(),
+    };
+    let address = listener.address();
+    let server = tokio::spawn(serve(listener, http::router(api), stopping_rx.clone()));
+    let spool_task = tokio::spawn(watch_spool(
+        queue.clone(),
+        config_rx.clone(),
+        options.tick,
+        stopping_rx.clone(),
+    ));
+    let scheduler = tokio::spawn(schedule_batches(
+        queue.clone(),
+        config_rx.clone(),
+        schedule,
+        last_trigger,
+        clock.clone(),
+        options.tick,
+        stopping_rx.clone(),
+    ));
+    let watchdog = systemd::watchdog_interval().map(|every| {
+        tokio::spawn(systemd::keep_alive(
+            every,
+            metrics.clone(),
+            stopping_rx.clone(),
+        ))
+    });
+
+    tracing::info!(
+        warehouse = %config.warehouse.name,
+        listen = %address,
+        store = %config.paths.data.display(),
+        spool = %config.paths.spool.display(),
+        batch = %config.schedule.batch,
+        "border-release is ready"
+    );
+    systemd::ready();
+
+    let mut hangups = if options.reload_on_sighup {
+        Some(
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+                .context("listening for SIGHUP")?,
+        )
+    } else {
+        None
+    };
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            Some(()) = async {
+                match hangups.as_mut() {
+                    Some(hangups) => hangups.recv().await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                reload(&options.config_file, &config_tx, &token, &metrics, &queue).await;
+            }
+        }
+    }
+
+    tracing::info!("stopping: intake stops, the running job finishes");
+    systemd::stopping();
+    let _ = stopping_tx.send(true);
+    drop(queue);
+    let deadline = tokio::time::Instant::now() + options.stop_deadline;
+    let stopped = async {
+        let _ = server.await;
+        let _ = spool_task.await;
+        let _ = scheduler.await;
+        if let Some(watchdog) = watchdog {
+            watchdog.abort();
+        }
+        // Every queue is gone: the engine finishes what is queued and stops.
+        tokio::task::spawn_blocking(move || engine_thread.join())
+            .await
+            .ok()
+    };
+    match tokio::time::timeout_at(deadline, stopped).await {
+        Ok(_) => {
+            tracing::info!("stopped");
+            Ok(())
+        }
+        Err(_) => {
+            tracing::error!(
+                deadline_seconds = options.stop_deadline.as_secs(),
+                "the running job did not finish by the stop deadline and is abandoned; \
+                 every commit is atomic, so the store holds what was acknowledged"
+            );
+            Ok(())
+        }
+    }
+}
+
+async fn serve(listener: Listener, router: axum::Router, mut stopping: watch::Receiver<bool>) {
+    let stop = async move {
+        let _ = stopping.wait_for(|stopping| *stopping).await;
+    };
+    let result = match listener {
+        Listener::Tcp(listener) => {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(stop)
+                .await
+        }
+        Listener::Unix(listener, path) => {
+            let result = axum::serve(listener, router)
+                .with_graceful_shutdown(stop)
+                .await;
+            let _ = std::fs::remove_file(path);
+            result
+        }
+    };
+    if let Err(error) = result {
+        tracing::error!(%error, "the API stopped");
+    }
+}
+
+/// Reads the config again; a bad one is refused and the old one kept. The store, the API
+/// address and the token file's place take effect at the next start.
+async fn reload(
+    file: &Path,
+    config_tx: &watch::Sender<Arc<Config>>,
+    token: &RwLock<String>,
+    metrics: &Metrics,
+    queue: &Queue,
+) {
+    systemd::reloading();
+    let old = config_tx.borrow().clone();
+    match config::load(file) {
+        Err(error) => {
+            metrics.reload("refused");
+            tracing::error!(
+                file = %file.display(),
+                problems = %error,
+                "the new config is refused; the old one stays in force"
+            );
+        }
+        Ok(mut new) => {
+            if new.paths.data != old.paths.data
+                || new.api.listen != old.api.listen
+                || new.api.token_file != old.api.token_file
+            {
+                tracing::warn!(
+                    "paths.data, api.listen and api.token_file take effect at the next start"
+                );
+                new.paths.data = old.paths.data.clone();
+                new.api = old.api.clone();
+            }
+            if let Err(error) = BatchSchedule::new(&new.schedule.batch, new.warehouse.timezone) {
+                metrics.reload("refused");
+                tracing::error!(%error, "the new config is refused; the old one stays in force");
+                systemd::ready();
+                return;
+            }
+            match crate::client::read_token(&new.api.token_file) {
+                Ok(text) => {
+                    *token
+                        .write()
+                        .unwrap_or_else(|poisoned| poisoned.into_inner()) = text;
+                }
+                Err(error) => {
+                    tracing::warn!(error = %format!("{error:#}"), "the API token was not read again; the old one stays")
+                }
+            }
+            let new = Arc::new(new);
+            let for_engine = new.clone();
+            let _ = queue
+                .run(move |engine| {
+                    engine.config = for_engine;
+                    Ok(())
+                })
+                .await;
+            let _ = config_tx.send(new);
+            metrics.reload("applied");
+            tracing::info!(file = %file.display(), "config reloaded");
+        }
+    }
+    systemd::ready();
+}
+
+/// Looks at the inbox every tick and takes in what waits there, one file per engine job.
+async fn watch_spool(
+    queue: Queue,
+    mut config: watch::Receiver<Arc<Config>>,
+    tick: Duration,
+    mut stopping: watch::Receiver<bool>,
+) {
+    let mut failed: std::collections::HashMap<PathBuf, tokio::time::Instant> =
+        std::collections::HashMap::new();
+    loop {
+        let current = config.borrow_and_update().clone();
+        let spool = current.paths.spool.clone();
+        let waiting = tokio::task::spawn_blocking(move || spool::waiting(&spool)).await;
+        match waiting {
+            Ok(Ok(waiting)) => {
+                for (kind, file) in waiting {
+                    if *stopping.borrow() {
+                        return;
+                    }
+                    if failed
+                        .get(&file)
+                        .is_some_and(|at| at.elapsed() < SPOOL_RETRY)
+                    {
+                        continue;
+                    }
+                    let path = file.clone();
+                    let result = queue
+                        .run(move |engine| {
+                            let outcome = spool::take_in(engine, &path, kind);
+                            engine.metrics.states_changed();
+                            engine.publish_states();
+                            outcome
+                        })
+                        .await;
+                    let name = file.display().to_string();
+                    let kind_word = kind.map_or("unknown", spool::Kind::word);
+                    match result {
+                        Ok(outcome) => {
+                            failed.remove(&file);
+                            log_spool(&name, kind_word, &outcome);
+                        }
+                        Err(JobError::Stopping) => return,
+                        Err(error) => {
+                            tracing::error!(file = %name, %error, "spool file left in the inbox, to be tried again");
+                            failed.insert(file, tokio::time::Instant::now());
+                        }
+                    }
+                }
+            }
+            Ok(Err(error)) => {
+                tracing::error!(spool = %current.paths.spool.display(), %error, "cannot read the spool inbox");
+            }
+            Err(_) => {}
+        }
+        // Counts skipped while intake was busy are made now.
+        let _ = queue
+            .run(|engine| {
+                if engine.metrics.states_stale() {
+                    engine.metrics.states_changed();
+                    engine.publish_states();
+                }
+                Ok(())
+            })
+            .await;
+        tokio::select! {
+            _ = tokio::time::sleep(tick) => {}
+            _ = stopping.wait_for(|stopping| *stopping) => return,
+        }
+    }
+}
+
+/// Runs the batch at each trigger of the schedule, in the warehouse's zone; at start, runs the
+/// latest trigger missed while the daemon was down, once.
+async fn schedule_batches(
+    queue: Queue,
+    mut config: watch::Receiver<Arc<Config>>,
+    mut schedule: BatchSchedule,
+    last_trigger: Option<DateTime<Utc>>,
+    clock: Clock,
+    tick: Duration,
+    mut stopping: watch::Receiver<bool>,
+) {
+    let mut last = last_trigger;
+    // The first start of a store has missed nothing: it starts counting now.
+    let mut next = match schedule.missed(last, clock.now()) {
+        Some(missed) => {
+            tracing::info!(trigger = %missed, "a scheduled batch was missed while the daemon was down; running it now");
+            Some(missed)
+        }
+        None => schedule.next_after(last.unwrap_or_else(|| clock.now()).max(clock.now())),
+    };
+    loop {
+        if config.has_changed().unwrap_or(false) {
+            let current = config.borrow_and_update().clone();
+            match BatchSchedule::new(&current.schedule.batch, current.warehouse.timezone) {
+                Ok(new) => {
+                    schedule = new;
+                    next = schedule.next_after(clock.now());
+                }
+                Err(error) => tracing::error!(%error, "schedule.batch of the reloaded config"),
+            }
+        }
+        let now = clock.now();
+        match next {
+            Some(trigger) if trigger <= now => {
+                let result = queue
+                    .run(move |engine| {
+                        let doc = engine.batch(None, Some(trigger));
+                        if doc.is_err() {
+                            engine.metrics.batch_failed();
+                        }
+                        doc
+                    })
+                    .await;
+                match result {
+                    Ok(doc) => {
+                        log_batch("schedule", &doc);
+                        last = Some(trigger);
+                    }
+                    Err(JobError::Stopping) => return,
+                    Err(error) => {
+                        tracing::error!(trigger = %trigger, %error, "the scheduled batch failed; it runs again at the next trigger");
+                        last = Some(trigger);
+                    }
+                }
+                next = schedule.next_after(last.unwrap_or(now).max(clock.now()));
+                if let Some(next) = next {
+                    tracing::info!(next = %next, "next scheduled batch");
+                }
+            }
+            _ => {
+                let wait = next
+                    .and_then(|trigger| (trigger - now).to_std().ok())
+                    .unwrap_or(tick)
+                    .min(tick);
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = stopping.wait_for(|stopping| *stopping) => return,
+                }
+            }
+        }
+    }
+}
+
+/// One event per rejected line; the message names fields, never a person.
+pub fn log_rejections(source: &str, report: &IntakeReport) {
+    for rejection in &report.rejected {
+        tracing::warn!(
+            source,
+            file = %report.file.display(),
+            line = rejection.line,
+            order_id = rejection.order_id.as_deref().unwrap_or(""),
+            field = rejection.field.as_deref().unwrap_or(""),
+            reason = %rejection.message,
+            "input line rejected"
+        );
+    }
+    tracing::info!(
+        source,
+        file = %report.file.display(),
+        accepted = report.accepted,
+        unchanged = report.unchanged,
+        rejected = report.rejected.len(),
+        "input taken in"
+    );
+}
+
+fn log_spool(name: &str, kind: &str, outcome: &spool::Outcome) {
+    match outcome {
+        spool::Outcome::Done(report) | spool::Outcome::Partly(report) => {
+            log_rejections("spool", report);
+        }
+        spool::Outcome::Rejected(why) => {
+            tracing::warn!(file = %name, kind, reason = %why, "spool file rejected whole");
+        }
+    }
+    tracing::info!(file = %name, kind, outcome = outcome.word(), "spool file moved");
+}
+
+/// One event per release and one for the batch; consignees are named only at debug level.
+pub fn log_batch(trigger: &str, doc: &BatchDoc) {
+    let summary = &doc.summary;
+    tracing::info!(
+        trigger,
+        day = %summary.day,
+        policy = %summary.policy,
+        releases = summary.releases,
+        orders_released = summary.orders_released,
+        value_usd = %summary.value_usd,
+        held = summary.held.values().sum::<usize>(),
+        waiting = summary.waiting.values().sum::<usize>(),
+        not_due = summary.not_due,
+        release_log = %doc.release_log.display(),
+        files_due = doc.files_error.is_some(),
+        "batch committed"
+    );
+    if let Some(error) = &doc.files_error {
+        tracing::error!(day = %summary.day, %error, "the batch is committed but its release log and manifest are still due");
+    }
+}

@@ -1,0 +1,295 @@
+//! Spool intake: files dropped into `<paths.spool>/inbox/` are taken in, one at a time, each in
+//! one durable commit, then moved to `done/`, or to `rejected/` with a report.
+//!
+//! The kind of a file is told by its name: `items*.csv` (the item catalogue), `stock-receive*.csv`
+//! (receipts), `stock-count*.csv` (counts) and `orders*.jsonl` (orders). Names starting with `.`
+//! or ending in `.tmp` are being written and are left alone: write a file under such a name,
+//! then rename it into place. Any other name is rejected whole.
+//!
+//! A file that is read and has rejected lines goes to `rejected/` with `<name>.report.txt`,
+//! which names every rejected line and reason, and `<stem>.rejected.<ext>`, which holds just
+//! those lines (with the CSV header) to fix and drop in again; the lines not named there are
+//! committed. A file that cannot be read, or whose CSV header is wrong, is rejected whole and
+//! nothing of it is applied.
+//!
+//! The commit records the file (its name, size and modification time) with its report, so
+//! that a restart between the commit and the move neither applies the file twice nor loses its
+//! report.
+
+use std::fs;
+use std::io::{self, BufRead, Write};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use super::engine::{Engine, JobError};
+use crate::files;
+use crate::intake::{self, IntakeReport, Source, StockFile};
+
+/// What a spool file holds, told by its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Kind {
+    // In the order they are taken in when several wait: orders need their items.
+    Items,
+    Receipts,
+    Counts,
+    Orders,
+}
+
+impl Kind {
+    pub fn of(name: &str) -> Option<Kind> {
+        let rules = [
+            ("items", ".csv", Kind::Items),
+            ("stock-receive", ".csv", Kind::Receipts),
+            ("stock-count", ".csv", Kind::Counts),
+            ("orders", ".jsonl", Kind::Orders),
+        ];
+        rules
+            .into_iter()
+            .find(|(prefix, suffix, _)| name.starts_with(prefix) && name.ends_with(suffix))
+            .map(|(_, _, kind)| kind)
+    }
+
+    pub fn word(self) -> &'static str {
+        match self {
+            Kind::Items => "items",
+            Kind::Receipts => "stock-receive",
+            Kind::Counts => "stock-count",
+            Kind::Orders => "orders",
+        }
+    }
+}
+
+/// Whether a name is still being written, by convention.
+pub fn in_progress(name: &str) -> bool {
+    name.starts_with('.') || name.ends_with(".tmp")
+}
+
+pub fn inbox(spool: &Path) -> PathBuf {
+    spool.join("inbox")
+}
+
+pub fn done(spool: &Path) -> PathBuf {
+    spool.join("done")
+}
+
+pub fn rejected(spool: &Path) -> PathBuf {
+    spool.join("rejected")
+}
+
+/// Creates the spool's folders where missing.
+pub fn prepare(spool: &Path) -> io::Result<()> {
+    for folder in [inbox(spool), done(spool), rejected(spool)] {
+        files::create_private_dir(&folder)?;
+    }
+    Ok(())
+}
+
+/// The files waiting in the inbox, in the order to take them in: by kind, then by name.
+pub fn waiting(spool: &Path) -> io::Result<Vec<(Option<Kind>, PathBuf)>> {
+    let mut found = Vec::new();
+    for entry in fs::read_dir(inbox(spool))? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if in_progress(&name) || !entry.file_type()?.is_file() {
+            continue;
+        }
+        found.push((Kind::of(&name), entry.path()));
+    }
+    // Unknown kinds last, so that they do not hold up the others.
+    found.sort_by(|a, b| (a.0.is_none(), a.0, &a.1).cmp(&(b.0.is_none(), b.0, &b.1)));
+    Ok(found)
+}
+
+/// What became of a spool file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Every line taken in; moved to `done/`.
+    Done(IntakeReport),
+    /// Some lines rejected, the rest committed; moved to `rejected/` with a report.
+    Partly(IntakeReport),
+    /// Nothing applied; moved to `rejected/` with a report.
+    Rejected(String),
+}
+
+impl Outcome {
+    pub fn word(&self) -> &'static str {
+        match self {
+            Outcome::Done(_) => "done",
+            Outcome::Partly(_) => "partly-rejected",
+            Outcome::Rejected(_) => "rejected",
+        }
+    }
+}
+
+/// Takes in one spool file, commits it, and moves it. A store failure leaves the file in the
+/// inbox, to be tried again.
+pub fn take_in(engine: &mut Engine, file: &Path, kind: Option<Kind>) -> Result<Outcome, JobError> {
+    let spool = engine.config.paths.spool.clone();
+    let name = file
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let Some(kind) = kind else {
+        let why = format!(
+            "{name}: not a known kind of file; names start with items, stock-receive or \
+             stock-count and end in .csv, or start with orders and end in .jsonl"
+        );
+        reject_whole(&spool, file, &name, &why).map_err(io_failed)?;
+        return Ok(Outcome::Rejected(why));
+    };
+    let metadata = fs::metadata(file).map_err(io_failed)?;
+    let mark = format!(
+        "spool/{name}/{}/{}.{:09}",
+        metadata.len(),
+        metadata.mtime(),
+        metadata.mtime_nsec()
+    );
+    let stored = engine
+        .store
+        .applied(&mark)
+        .map_err(|error| JobError::Failed(format!("{:#}", anyhow::Error::from(error))))?;
+    let report = match stored {
+        Some(json) => {
+            tracing::info!(file = %name, "spool file was committed before a restart; moving it");
+            serde_json::from_str(&json).map_err(|error| {
+                JobError::Failed(format!("the stored report of {name}: {error}"))
+            })?
+        }
+        None => {
+            let identity = engine.config.identity;
+            let result = engine.with_ledger(|store, ledger, _| {
+                let source = Source::File(file);
+                let mark = Some(mark.as_str());
+                Ok(match kind {
+                    Kind::Items => intake::import_items_from(store, ledger, source, mark)?,
+                    Kind::Receipts => {
+                        intake::import_stock_from(store, ledger, source, StockFile::Receive, mark)?
+                    }
+                    Kind::Counts => {
+                        intake::import_stock_from(store, ledger, source, StockFile::Count, mark)?
+                    }
+                    Kind::Orders => {
+                        intake::import_orders_from(store, ledger, &[source], identity, mark)?
+                            .remove(0)
+                    }
+                })
+            });
+            match result {
+                Ok(report) => report,
+                Err(JobError::Refused(why)) => {
+                    reject_whole(&spool, file, &name, &why).map_err(io_failed)?;
+                    return Ok(Outcome::Rejected(why));
+                }
+                Err(error) => return Err(error),
+            }
+        }
+    };
+    if report.rejected.is_empty() {
+        move_into(file, &done(&spool), &name).map_err(io_failed)?;
+        Ok(Outcome::Done(report))
+    } else {
+        reject_lines(&spool, file, &name, kind, &report).map_err(io_failed)?;
+        Ok(Outcome::Partly(report))
+    }
+}
+
+fn io_failed(error: io::Error) -> JobError {
+    JobError::Failed(format!("spool: {error}"))
+}
+
+/// Moves a file into `folder` under its name, or a free variant of it, durably, and makes it
+/// owner-only where it can (a file another account dropped may refuse).
+fn move_into(file: &Path, folder: &Path, name: &str) -> io::Result<PathBuf> {
+    let target = free_name(folder, name);
+    fs::rename(file, &target)?;
+    let _ = fs::set_permissions(&target, fs::Permissions::from_mode(0o600));
+    files::sync_dir(folder)?;
+    if let Some(inbox) = file.parent() {
+        files::sync_dir(inbox)?;
+    }
+    Ok(target)
+}
+
+/// `name`, or `name` with `-1`, `-2`... before its extension, whichever is not taken.
+fn free_name(folder: &Path, name: &str) -> PathBuf {
+    let plain = folder.join(name);
+    if !plain.exists() {
+        return plain;
+    }
+    let (stem, extension) = match name.rfind('.') {
+        Some(dot) if dot > 0 => (&name[..dot], &name[dot..]),
+        _ => (name, ""),
+    };
+    (1u64..)
+        .map(|n| folder.join(format!("{stem}-{n}{extension}")))
+        .find(|candidate| !candidate.exists())
+        .expect("some numbered name is free")
+}
+
+/// Writes `path` durably, owner-only.
+fn write_file(path: &Path, text: &[u8]) -> io::Result<()> {
+    files::replace_durably_with(path, |out| out.write_all(text))
+}
+
+fn reject_whole(spool: &Path, file: &Path, name: &str, why: &str) -> io::Result<()> {
+    let target = move_into(file, &rejected(spool), name)?;
+    let report = format!("{why}\nnothing of this file was applied\n");
+    write_file(&report_path(&target), report.as_bytes())
+}
+
+fn report_path(target: &Path) -> PathBuf {
+    let mut name = target.file_name().unwrap_or_default().to_os_string();
+    name.push(".report.txt");
+    target.with_file_name(name)
+}
+
+fn reject_lines(
+    spool: &Path,
+    file: &Path,
+    name: &str,
+    kind: Kind,
+    report: &IntakeReport,
+) -> io::Result<()> {
+    let folder = rejected(spool);
+    // The rejected lines, copied before the file moves.
+    let mut wanted: Vec<usize> = report.rejected.iter().map(|r| r.line).collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    let mut lines = Vec::new();
+    let reader = io::BufReader::new(fs::File::open(file)?);
+    let mut header_kept = kind == Kind::Orders;
+    for (index, line) in reader.split(b'\n').enumerate() {
+        let line = line?;
+        let line_no = index + 1;
+        let blank = line.iter().all(u8::is_ascii_whitespace);
+        if !header_kept && !blank {
+            lines.extend_from_slice(&line);
+            lines.push(b'\n');
+            header_kept = true;
+            continue;
+        }
+        if wanted.binary_search(&line_no).is_ok() {
+            lines.extend_from_slice(&line);
+            lines.push(b'\n');
+        }
+    }
+    let target = move_into(file, &folder, name)?;
+    let (stem, extension) = match name.rfind('.') {
+        Some(dot) if dot > 0 => (&name[..dot], &name[dot..]),
+        _ => (name, ""),
+    };
+    let lines_path = free_name(&folder, &format!("{stem}.rejected{extension}"));
+    write_file(&lines_path, &lines)?;
+    let mut text = format!(
+        "{name}: {} accepted, {} unchanged, {} rejected\n\
+         the accepted lines are committed; fix the lines in {} and drop that file in again\n",
+        report.accepted,
+        report.unchanged,
+        report.rejected.len(),
+        lines_path.file_name().unwrap_or_default().to_string_lossy()
+    );
+    for rejection in &report.rejected {
+        text.push_str(&format!("{name}:{rejection}\n"));
+    }
+    write_file(&report_path(&target), text.as_bytes())
+}
