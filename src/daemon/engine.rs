@@ -119,8 +119,8 @@ impl Engine {
         Ok(self.ledger.as_mut().expect("loaded above"))
     }
 
-    /// Runs an intake with the ledger; an error drops the ledger, which may be ahead of the
-    /// store.
+    /// Runs an intake with the ledger. A store failure drops the ledger, which may be ahead
+    /// of the store; a refusal comes before any change, and keeps it.
     pub fn with_ledger<T>(
         &mut self,
         work: impl FnOnce(&Store, &mut Ledger, &Config) -> Result<T, JobError>,
@@ -129,7 +129,7 @@ impl Engine {
         self.ledger()?;
         let ledger = self.ledger.as_mut().expect("loaded above");
         let result = work(&self.store, ledger, &config);
-        if result.is_err() {
+        if matches!(result, Err(JobError::Failed(_))) {
             self.ledger = None;
         }
         self.publish_states();
@@ -196,12 +196,12 @@ impl Engine {
 
     /// Counts of orders by state for the metrics, and the age of the oldest pending order.
     pub fn publish_states(&mut self) {
+        if !self.metrics.states_due() || self.ledger().is_err() {
+            return;
+        }
         let Some(ledger) = &self.ledger else {
             return;
         };
-        if !self.metrics.states_due() {
-            return;
-        }
         let states = ledger.states();
         let counts = states.counts();
         let oldest = states
@@ -228,6 +228,7 @@ impl Engine {
         });
         match result {
             Ok(reports) => {
+                self.metrics.order_commit(posts.len());
                 for (post, report) in posts.into_iter().zip(reports) {
                     self.metrics.intake("api", &report);
                     super::log_rejections("api", &report);

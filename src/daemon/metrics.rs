@@ -34,6 +34,9 @@ struct Inner {
     oldest_pending: Option<DateTime<Utc>>,
     /// (source, outcome) to lines.
     intake: BTreeMap<(&'static str, &'static str), u64>,
+    /// Order posts to the API, and the commits they shared.
+    order_posts: u64,
+    order_commits: u64,
     /// (kind, outcome) to spool files.
     spool_files: BTreeMap<(&'static str, &'static str), u64>,
     /// Day to (releases, value in USD).
@@ -92,6 +95,13 @@ impl Metrics {
         ] {
             *inner.intake.entry((source, outcome)).or_default() += lines as u64;
         }
+    }
+
+    /// One group commit of `posts` order posts.
+    pub fn order_commit(&self, posts: usize) {
+        let mut inner = self.inner();
+        inner.order_posts += posts as u64;
+        inner.order_commits += 1;
     }
 
     pub fn spool_file(&self, kind: &'static str, outcome: &'static str) {
@@ -192,6 +202,28 @@ impl Metrics {
                 "border_release_intake_lines_total{{source=\"{source}\",outcome=\"{outcome}\"}} {lines}"
             );
         }
+        header(
+            &mut out,
+            "border_release_api_order_posts_total",
+            "counter",
+            "Order posts to the API acknowledged since start.",
+        );
+        let _ = writeln!(
+            out,
+            "border_release_api_order_posts_total {}",
+            inner.order_posts
+        );
+        header(
+            &mut out,
+            "border_release_api_order_commits_total",
+            "counter",
+            "Durable commits those posts shared (group commit).",
+        );
+        let _ = writeln!(
+            out,
+            "border_release_api_order_commits_total {}",
+            inner.order_commits
+        );
         header(
             &mut out,
             "border_release_spool_files_total",

@@ -356,10 +356,17 @@ async fn watch_spool(
                     let path = file.clone();
                     let result = queue
                         .run(move |engine| {
-                            let outcome = spool::take_in(engine, &path, kind);
+                            let outcome = spool::take_in(engine, &path, kind)?;
+                            let kind_word = kind.map_or("unknown", spool::Kind::word);
+                            engine.metrics.spool_file(kind_word, outcome.word());
+                            if let spool::Outcome::Done(report) | spool::Outcome::Partly(report) =
+                                &outcome
+                            {
+                                engine.metrics.intake("spool", report);
+                            }
                             engine.metrics.states_changed();
                             engine.publish_states();
-                            outcome
+                            Ok(outcome)
                         })
                         .await;
                     let name = file.display().to_string();

@@ -1,0 +1,459 @@
+//! The daemon in process: a temporary warehouse, a clock the test moves, and the real API on a
+//! port of its own, driven through the same client the command line uses. The story of a day:
+//! the catalogue and stock arrive, orders come through the spool and the API (many at once,
+//! sharing commits), one is cancelled, bad input is refused in the API's own words, and the
+//! batch fires at 06:00 at the port, once; a daemon down at 06:00 runs the missed batch once
+//! when it starts.
+
+mod support;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use border_release::client::{Client, Response};
+use border_release::clock::Clock;
+use border_release::config::{self, Api, Listen};
+use border_release::daemon::{self, Listener, Options};
+use border_release::intake::IntakeReport;
+use border_release::wire::{BatchDoc, CancelDoc, ErrorBody};
+use chrono::{DateTime, Utc};
+use hyper::{Method, StatusCode};
+use support::{order, Warehouse, ITEMS};
+
+const TOKEN: &str = "test-token-0123456789abcdef";
+
+/// A daemon running on its own thread and runtime, and a client of its API.
+struct Running {
+    client: Client,
+    address: std::net::SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl Running {
+    fn start(w: &Warehouse, clock: &Clock) -> Running {
+        std::fs::write(w.path("api-token"), format!("{TOKEN}\n")).unwrap();
+        let config = config::load(&w.config()).expect("the test config loads");
+        let options = Options {
+            tick: Duration::from_millis(20),
+            stop_deadline: Duration::from_secs(10),
+            reload_on_sighup: false,
+            ..Options::new(w.config(), clock.clone())
+        };
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let listener = runtime
+            .block_on(Listener::bind(&Listen::Tcp("127.0.0.1:0".parse().unwrap())))
+            .unwrap();
+        let address = listener.address().parse().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            runtime.block_on(daemon::run(config, listener, options, async {
+                let _ = stopped.await;
+            }))
+        });
+        let api = Api {
+            listen: Listen::Tcp(address),
+            token_file: w.path("api-token"),
+        };
+        let client = Client::new(&api, "in-process test".into()).unwrap();
+        let running = Running {
+            client,
+            address,
+            stop: Some(stop),
+            thread: Some(thread),
+        };
+        running.wait_for("the API to answer", || {
+            running
+                .client
+                .send(Method::GET, "/healthz", "text/plain", vec![])
+                .is_ok_and(|response| response.status == StatusCode::OK)
+        });
+        running
+    }
+
+    fn stop(mut self) {
+        self.stop.take().unwrap().send(()).unwrap();
+        let result = self
+            .thread
+            .take()
+            .unwrap()
+            .join()
+            .expect("the daemon thread");
+        result.expect("the daemon stops cleanly");
+    }
+
+    fn send(&self, method: Method, path: &str, body: &str) -> Response {
+        self.client
+            .send(
+                method,
+                path,
+                "application/octet-stream",
+                body.as_bytes().to_vec(),
+            )
+            .expect("the API answers")
+    }
+
+    fn body(&self, response: Response) -> String {
+        String::from_utf8(self.client.body(response).unwrap().to_vec()).unwrap()
+    }
+
+    fn metrics(&self) -> String {
+        let response = self.send(Method::GET, "/metrics", "");
+        assert_eq!(response.status, StatusCode::OK);
+        self.body(response)
+    }
+
+    /// The value of one metric line, e.g. `border_release_batches_total{outcome="committed"}`.
+    fn metric(&self, line: &str) -> Option<String> {
+        self.metrics()
+            .lines()
+            .find_map(|text| text.strip_prefix(&format!("{line} ")).map(str::to_owned))
+    }
+
+    fn wait_for(&self, what: &str, mut done: impl FnMut() -> bool) {
+        let start = Instant::now();
+        while !done() {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "timed out waiting for {what}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn at(text: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(text)
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+/// Drops a file into the inbox as integrators should: written under a `.tmp` name, then renamed.
+fn drop_into_spool(w: &Warehouse, name: &str, text: &str) {
+    let inbox = w.path("spool/inbox");
+    let temporary = inbox.join(format!("{name}.tmp"));
+    std::fs::write(&temporary, text).unwrap();
+    std::fs::rename(&temporary, inbox.join(name)).unwrap();
+}
+
+fn exists(path: &Path) -> bool {
+    path.exists()
+}
+
+fn shirt_order(id: &str, name: &str, street: &str) -> String {
+    order(
+        id,
+        "2026-11-30T09:00:00-08:00",
+        name,
+        street,
+        "USD",
+        &[("TSHIRT", 1, "20.00")],
+    )
+}
+
+#[test]
+fn a_day_in_the_daemon() {
+    let w = Warehouse::new();
+    let clock = Clock::manual(at("2026-11-30T10:00:00-08:00"));
+    let d = Running::start(&w, &clock);
+
+    // Health and metrics need no token; everything else does, and says so in JSON.
+    assert_eq!(
+        d.body(d.send(Method::GET, "/healthz", "")),
+        r#"{"status":"ok"}"#
+    );
+
+    // The catalogue through the API, the stock through the spool.
+    let items = d.send(Method::POST, "/v1/items?name=items.csv", ITEMS);
+    assert_eq!(items.status, StatusCode::OK);
+    drop_into_spool(&w, "stock-count-1.csv", "sku,qty\nTSHIRT,100\nJEANS,10\n");
+    d.wait_for("the stock file to be taken in", || {
+        exists(&w.path("spool/done/stock-count-1.csv"))
+    });
+    let stock = d.body(d.send(Method::GET, "/v1/stock", ""));
+    assert!(stock.contains(r#""sku":"TSHIRT","on_hand":100"#), "{stock}");
+
+    // Orders from the spool, one of them bad: the good ones are committed, the bad line goes
+    // to rejected/ with a report naming it.
+    let spooled = [
+        shirt_order("S-1", "Ana Ruiz", "1 Market St"),
+        shirt_order("S-2", "N/A", "2 Market St"),
+        shirt_order("S-3", "Luis Vega", "3 Market St"),
+    ];
+    drop_into_spool(&w, "orders-1.jsonl", &spooled.join("\n"));
+    d.wait_for("the orders file to be moved", || {
+        exists(&w.path("spool/rejected/orders-1.jsonl.report.txt"))
+    });
+    let report =
+        std::fs::read_to_string(w.path("spool/rejected/orders-1.jsonl.report.txt")).unwrap();
+    assert!(
+        report.contains("2 accepted, 0 unchanged, 1 rejected"),
+        "{report}"
+    );
+    assert!(
+        report.contains("line 2: order S-2: recipient.name"),
+        "{report}"
+    );
+    let again = std::fs::read_to_string(w.path("spool/rejected/orders-1.rejected.jsonl")).unwrap();
+    assert_eq!(again.trim(), spooled[1]);
+
+    // Many single orders posted at once are all acknowledged, durably, sharing commits.
+    let posts = 64;
+    std::thread::scope(|scope| {
+        for thread in 0..8 {
+            let d = &d;
+            scope.spawn(move || {
+                for n in 0..posts / 8 {
+                    let id = format!("A-{thread}-{n}");
+                    let line =
+                        shirt_order(&id, &format!("Buyer {thread} {n}"), &format!("{n} Elm St"));
+                    let response = d.send(Method::POST, "/v1/orders?name=api", &line);
+                    assert_eq!(response.status, StatusCode::OK);
+                    let report: IntakeReport =
+                        serde_json::from_slice(&d.client.body(response).unwrap()).unwrap();
+                    assert_eq!((report.accepted, report.rejected.len()), (1, 0));
+                }
+            });
+        }
+    });
+    assert_eq!(
+        d.metric("border_release_api_order_posts_total").as_deref(),
+        Some("64")
+    );
+
+    // The same order again is a no-op; the same id with other content is refused with 422
+    // and the line named.
+    let same = d.send(
+        Method::POST,
+        "/v1/orders",
+        &shirt_order("S-1", "Ana Ruiz", "1 Market St"),
+    );
+    assert_eq!(same.status, StatusCode::OK);
+    let report: IntakeReport = serde_json::from_slice(&d.client.body(same).unwrap()).unwrap();
+    assert_eq!(report.unchanged, 1);
+    let changed = d.send(
+        Method::POST,
+        "/v1/orders",
+        &shirt_order("S-1", "Ana Ruiz", "9 Other St"),
+    );
+    assert_eq!(changed.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let report: IntakeReport = serde_json::from_slice(&d.client.body(changed).unwrap()).unwrap();
+    assert_eq!(report.rejected[0].line, 1);
+
+    // Cancel: once, again (a no-op), and an unknown order, in the API's error shape.
+    let cancel: CancelDoc = d
+        .client
+        .json(d.send(Method::POST, "/v1/orders/S-3/cancel", ""))
+        .unwrap();
+    assert!(cancel.cancelled);
+    let cancel: CancelDoc = d
+        .client
+        .json(d.send(Method::POST, "/v1/orders/S-3/cancel", ""))
+        .unwrap();
+    assert!(!cancel.cancelled);
+    let unknown = d.send(Method::POST, "/v1/orders/NOPE/cancel", "");
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    let error: ErrorBody = serde_json::from_slice(&d.client.body(unknown).unwrap()).unwrap();
+    assert_eq!(error.error.code, "not-found");
+    assert!(
+        error.error.message.contains("NOPE"),
+        "{}",
+        error.error.message
+    );
+    let bad_day = d.send(Method::GET, "/v1/plan?day=tomorrow", "");
+    assert_eq!(bad_day.status, StatusCode::BAD_REQUEST);
+    let nowhere = d.send(Method::GET, "/v1/nowhere", "");
+    assert_eq!(nowhere.status, StatusCode::NOT_FOUND);
+
+    // The plan for tomorrow (orders placed before 06:00 tomorrow join it) changes nothing.
+    let plan = d.body(d.send(Method::GET, "/v1/plan?day=2026-12-01", ""));
+    let plan: serde_json::Value = serde_json::from_str(&plan).unwrap();
+    assert_eq!(plan["releases"].as_array().unwrap().len(), 65);
+    assert!(d
+        .metric("border_release_batches_total{outcome=\"committed\"}")
+        .is_none());
+
+    // 06:00 tomorrow at the port: the scheduled batch fires, once.
+    clock.set(at("2026-12-01T06:00:00-08:00"));
+    let log = w.path("logs/releases/2026-12-01.jsonl");
+    d.wait_for("the scheduled batch", || exists(&log));
+    let releases = support::read_jsonl(&log);
+    assert_eq!(releases.len(), 65);
+    d.wait_for("the batch metrics", || {
+        d.metric("border_release_batches_total{outcome=\"committed\"}")
+            .as_deref()
+            == Some("1")
+    });
+    clock.set(at("2026-12-01T06:00:30-08:00"));
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(
+        d.metric("border_release_batches_total{outcome=\"committed\"}")
+            .as_deref(),
+        Some("1"),
+        "one trigger, one batch"
+    );
+    assert_eq!(
+        d.metric("border_release_releases{day=\"2026-12-01\"}")
+            .as_deref(),
+        Some("65")
+    );
+    assert_eq!(
+        d.metric("border_release_orders{state=\"released\",reason=\"\"}")
+            .as_deref(),
+        Some("65"),
+        "{}",
+        d.metrics()
+    );
+    assert_eq!(
+        d.metric("border_release_orders{state=\"cancelled\",reason=\"\"}")
+            .as_deref(),
+        Some("1")
+    );
+
+    // A batch through the API is a later wave of the same day: nothing is left to release.
+    let wave: BatchDoc = d
+        .client
+        .json(d.send(Method::POST, "/v1/batch?day=2026-12-01", ""))
+        .unwrap();
+    assert_eq!(wave.summary.releases, 0);
+    assert_eq!(wave.summary.releases_before, 65);
+    d.stop();
+
+    // Down over the next 06:00: at start, the missed batch runs once.
+    let late = shirt_order("L-1", "Rosa Diaz", "5 Pine St");
+    std::fs::write(w.path("late.jsonl"), &late).unwrap();
+    w.ok(
+        "2026-12-01T12:00:00-08:00",
+        &["orders", "import", w.path("late.jsonl").to_str().unwrap()],
+    );
+    clock.set(at("2026-12-02T09:30:00-08:00"));
+    let d = Running::start(&w, &clock);
+    let log = w.path("logs/releases/2026-12-02.jsonl");
+    d.wait_for("the missed batch", || exists(&log));
+    assert_eq!(support::read_jsonl(&log).len(), 1);
+    d.stop();
+
+    // Started again after it ran: that trigger is not run again.
+    let d = Running::start(&w, &clock);
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(d
+        .metric("border_release_batches_total{outcome=\"committed\"}")
+        .is_none());
+    d.stop();
+    w.assert_store_sound("2026-12-02T09:30:00-08:00");
+}
+
+#[test]
+fn requests_without_the_token_are_refused() {
+    let w = Warehouse::new();
+    let clock = Clock::manual(at("2026-11-30T10:00:00-08:00"));
+    let d = Running::start(&w, &clock);
+    std::fs::write(w.path("wrong-token"), "not-the-token-at-all\n").unwrap();
+    let stranger = Client::new(
+        &Api {
+            listen: Listen::Tcp(d.address),
+            token_file: w.path("wrong-token"),
+        },
+        String::new(),
+    )
+    .unwrap();
+    for (method, path) in [
+        (Method::GET, "/v1/stock"),
+        (Method::POST, "/v1/batch"),
+        (Method::POST, "/v1/orders"),
+    ] {
+        let response = stranger
+            .send(method, path, "text/plain", b"{}".to_vec())
+            .unwrap();
+        assert_eq!(response.status, StatusCode::UNAUTHORIZED, "{path}");
+        let error: ErrorBody = serde_json::from_slice(&stranger.body(response).unwrap()).unwrap();
+        assert_eq!(error.error.code, "unauthorized");
+    }
+    for path in ["/healthz", "/metrics"] {
+        let response = stranger
+            .send(Method::GET, path, "text/plain", vec![])
+            .unwrap();
+        assert_eq!(response.status, StatusCode::OK, "{path}");
+    }
+    // Nothing was batched by the refused request.
+    assert!(!w.path("logs/releases").exists());
+    d.stop();
+}
+
+#[test]
+fn order_posts_waiting_together_share_one_commit() {
+    use border_release::daemon::engine::{self, Engine};
+    use border_release::daemon::metrics::Metrics;
+    use border_release::store::Store;
+
+    let w = Warehouse::new();
+    let config = Arc::new(config::load(&w.config()).unwrap());
+    let store = Store::open(&config.paths.data).unwrap();
+    std::fs::write(w.path("items.csv"), ITEMS).unwrap();
+    border_release::intake::import_items(&store, &w.path("items.csv")).unwrap();
+    let metrics = Arc::new(Metrics::default());
+    let clock = Clock::manual(at("2026-11-30T10:00:00-08:00"));
+    let engine = Engine::new(store, config, clock, metrics.clone()).unwrap();
+    let (queue, thread) = engine::start(engine);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        // The engine is busy while fifty posts arrive; they wait together, and go together.
+        let busy = tokio::spawn({
+            let queue = queue.clone();
+            async move {
+                queue
+                    .run(|_| {
+                        std::thread::sleep(Duration::from_millis(300));
+                        Ok(())
+                    })
+                    .await
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let posts: Vec<_> = (0..50)
+            .map(|n| {
+                let queue = queue.clone();
+                let line = shirt_order(&format!("G-{n}"), &format!("Buyer {n}"), "1 Elm St");
+                tokio::spawn(
+                    async move { queue.post_orders("api".into(), line.into_bytes()).await },
+                )
+            })
+            .collect();
+        busy.await.unwrap().unwrap();
+        for post in posts {
+            let report = post.await.unwrap().unwrap();
+            assert_eq!(report.accepted, 1);
+        }
+    });
+    let figures = metrics.render(Utc::now());
+    assert!(
+        figures.contains("border_release_api_order_posts_total 50\n"),
+        "{figures}"
+    );
+    assert!(
+        figures.contains("border_release_api_order_commits_total 1\n"),
+        "{figures}"
+    );
+    drop(queue);
+    thread.join().unwrap();
+}
