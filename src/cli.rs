@@ -174,7 +174,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let store = match Store::open(&config.paths.data) {
         Ok(store) => store,
         // The daemon has the store: the command goes through it.
-        Err(locked @ StoreError::Locked { .. }) => {
+        // The daemon has the store, or keeps it where only it may read: the command goes
+        // through the daemon.
+        Err(locked @ (StoreError::Locked { .. } | StoreError::Io { .. }))
+            if locked.is_locked_or_private() =>
+        {
             let client = Client::new(&config.api, locked.to_string()).with_context(|| {
                 format!("{locked}; so the command goes through the daemon's API")
             })?;

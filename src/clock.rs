@@ -9,6 +9,11 @@ use std::sync::Arc;
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 
+/// The monotonic clock, for timing and timeouts (never pinned: it tells durations, not dates).
+pub fn monotonic() -> std::time::Instant {
+    std::time::Instant::now()
+}
+
 /// The environment variable that pins the clock.
 pub const FAKE_NOW_VAR: &str = "BORDER_RELEASE_FAKE_NOW";
 

@@ -51,23 +51,30 @@ fn serve(config_file: &Path) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("starting the runtime")?;
+    let listen = config.api.listen.clone();
     let result = runtime.block_on(async {
-        let listener = daemon::Listener::bind(&config.api.listen).await?;
-        daemon::run(config, listener, options, terminated()).await
+        // Signals are taken over before anything else, so that none kills the daemon half
+        // started; a SIGHUP before the reload handler exists finds the config just read.
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate()).context("watching SIGTERM")?;
+        let mut int = signal(SignalKind::interrupt()).context("watching SIGINT")?;
+        let _hangups = signal(SignalKind::hangup()).context("watching SIGHUP")?;
+        let terminated = async move {
+            tokio::select! {
+                _ = term.recv() => tracing::info!("SIGTERM"),
+                _ = int.recv() => tracing::info!("SIGINT"),
+            }
+        };
+        let listener = daemon::Listener::bind(&listen).await?;
+        let result = daemon::run(config, listener, options, terminated).await;
+        // A socket this daemon bound goes with it (a clean stop removes it already).
+        if let (Err(_), config::Listen::Unix(path)) = (&result, &listen) {
+            let _ = std::fs::remove_file(path);
+        }
+        result
     });
     if let Err(error) = &result {
         tracing::error!(error = %format!("{error:#}"), "border-release stopped on an error");
     }
     result.map(|()| ExitCode::SUCCESS)
-}
-
-/// Completes at SIGTERM (systemd's stop) or SIGINT (Ctrl-C).
-async fn terminated() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).expect("SIGTERM can be watched");
-    let mut int = signal(SignalKind::interrupt()).expect("SIGINT can be watched");
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM"),
-        _ = int.recv() => tracing::info!("SIGINT"),
-    }
 }

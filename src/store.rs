@@ -101,6 +101,18 @@ pub enum StoreError {
     },
 }
 
+impl StoreError {
+    /// Whether the store is another process's (open there, or in a folder this user may not
+    /// read), rather than broken.
+    pub fn is_locked_or_private(&self) -> bool {
+        match self {
+            StoreError::Locked { .. } => true,
+            StoreError::Io { source, .. } => source.kind() == std::io::ErrorKind::PermissionDenied,
+            _ => false,
+        }
+    }
+}
+
 type Result<T> = std::result::Result<T, StoreError>;
 
 /// The store, opened by this process alone.

@@ -5,7 +5,6 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Instant;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use tokio::sync::{mpsc, oneshot};
@@ -158,7 +157,7 @@ impl Engine {
         let config = self.config.clone();
         let today = self.clock.today(config.warehouse.timezone);
         let day = day.unwrap_or(today);
-        let started = Instant::now();
+        let started = crate::clock::monotonic();
         let result = batch::run(&self.store, &config, day, today, self.clock.now(), trigger);
         // The batch changed the states on the store, or failed part way: read them again.
         let reloaded = self

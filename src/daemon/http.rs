@@ -131,7 +131,14 @@ async fn authorize(
         .clone();
     let matches: bool = given.as_bytes().ct_eq(expected.as_bytes()).into();
     if !matches || expected.is_empty() {
-        tracing::warn!(path = %request.uri().path(), "API request without a valid token refused");
+        let path = request
+            .extensions()
+            .get::<axum::extract::OriginalUri>()
+            .map_or_else(
+                || request.uri().path().to_owned(),
+                |uri| uri.path().to_owned(),
+            );
+        tracing::warn!(%path, "API request without a valid token refused");
         return ApiError::new(
             StatusCode::UNAUTHORIZED,
             "unauthorized",

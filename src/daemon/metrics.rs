@@ -77,7 +77,7 @@ impl Metrics {
         let mut inner = self.inner();
         inner.states = counts;
         inner.oldest_pending = oldest;
-        inner.states_counted = Some(Instant::now());
+        inner.states_counted = Some(crate::clock::monotonic());
         self.states_stale.store(false, Ordering::SeqCst);
     }
 
@@ -140,7 +140,7 @@ impl Metrics {
             .engine_busy_since
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        *since = busy.then(Instant::now);
+        *since = busy.then(crate::clock::monotonic);
     }
 
     /// How long the engine has been on its current job.

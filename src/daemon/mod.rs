@@ -122,12 +122,12 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let config = Arc::new(config);
     let clock = options.clock.clone();
-    let store = Store::open(&config.paths.data).context("opening the store")?;
-    spool::prepare(&config.paths.spool)
-        .with_context(|| format!("paths.spool {}", config.paths.spool.display()))?;
     let token = Arc::new(RwLock::new(crate::client::read_token(
         &config.api.token_file,
     )?));
+    let store = Store::open(&config.paths.data).context("opening the store")?;
+    spool::prepare(&config.paths.spool)
+        .with_context(|| format!("paths.spool {}", config.paths.spool.display()))?;
     let metrics = Arc::new(Metrics::default());
     let schedule = BatchSchedule::new(&config.schedule.batch, config.warehouse.timezone)
         .map_err(anyhow::Error::msg)?;
@@ -213,7 +213,8 @@ pub async fn run(
     systemd::stopping();
     let _ = stopping_tx.send(true);
     drop(queue);
-    let deadline = tokio::time::Instant::now() + options.stop_deadline;
+    let deadline =
+        tokio::time::Instant::from_std(crate::clock::monotonic()) + options.stop_deadline;
     let stopped = async {
         let _ = server.await;
         let _ = spool_task.await;
@@ -295,6 +296,12 @@ async fn reload(
                 );
                 new.paths.data = old.paths.data.clone();
                 new.api = old.api.clone();
+            }
+            if let Err(error) = spool::prepare(&new.paths.spool) {
+                metrics.reload("refused");
+                tracing::error!(spool = %new.paths.spool.display(), %error, "the new config is refused: its spool cannot be made; the old one stays in force");
+                systemd::ready();
+                return;
             }
             if let Err(error) = BatchSchedule::new(&new.schedule.batch, new.warehouse.timezone) {
                 metrics.reload("refused");
@@ -379,7 +386,10 @@ async fn watch_spool(
                         Err(JobError::Stopping) => return,
                         Err(error) => {
                             tracing::error!(file = %name, %error, "spool file left in the inbox, to be tried again");
-                            failed.insert(file, tokio::time::Instant::now());
+                            failed.insert(
+                                file,
+                                tokio::time::Instant::from_std(crate::clock::monotonic()),
+                            );
                         }
                     }
                 }

@@ -1,0 +1,585 @@
+//! The daemon, `border-release serve`, tested from outside through the built binary: it takes in
+//! spool files, answers every command of the command line through its API while it holds the
+//! store, reloads its config on SIGHUP (refusing a bad one), and stops cleanly on SIGTERM.
+
+mod support;
+
+use std::fs;
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use support::{order, stderr, Warehouse, ITEMS};
+
+/// The pinned clock of every process of these tests: a Monday morning in Tijuana.
+const NOW: &str = "2026-11-30T10:00:00-08:00";
+const DAY: &str = "2026-11-30";
+const TOKEN: &str = "serve-test-token-0123456789";
+/// How long anything the daemon does on its own (a spool poll, a reload) may take here.
+const PATIENCE: Duration = Duration::from_secs(15);
+/// The longest a stop may take, from SIGTERM to exit (README, `daemon::STOP_DEADLINE`).
+const STOP_DEADLINE: Duration = Duration::from_secs(20);
+
+#[test]
+fn the_daemon_takes_in_the_spool_answers_commands_reloads_and_stops() {
+    let w = daemon_warehouse();
+    fs::write(w.path("api-token"), format!("{TOKEN}\n")).expect("write the token file");
+    let mut daemon = Daemon::start(&w);
+
+    // The open endpoints answer without a token; the others want it.
+    let (status, body) = daemon.get("/healthz", None);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(r#""status":"ok""#), "{body}");
+    assert_eq!(daemon.get("/metrics", None).0, 200);
+    assert_eq!(daemon.get("/v1/orders", None).0, 401);
+    assert_eq!(
+        daemon.get("/v1/orders", Some("not-the-token-at-all")).0,
+        401
+    );
+
+    // A second daemon on the same socket is refused, and the first one keeps running.
+    let (status, log) = serve_until_exit(&w, "second-serve.log");
+    assert!(!status.success(), "{status:?}\n{log}");
+    assert!(
+        log.contains("api.listen") && log.contains("is in use by another process"),
+        "{log}"
+    );
+    assert_eq!(daemon.get("/healthz", None).0, 200);
+
+    // The spool: the catalogue first, then stock and orders. A file still being written (.tmp)
+    // is left alone; a file of no known kind is rejected whole.
+    drop_in_spool(&w, "items-1.csv", ITEMS);
+    daemon.wait_for_file(&w.path("spool/done/items-1.csv"));
+    drop_in_spool(&w, "stock-receive-1.csv", "sku,qty\nTSHIRT,10\nJEANS,10\n");
+    fs::write(
+        w.path("spool/inbox/orders-2.jsonl.tmp"),
+        "still being written\n",
+    )
+    .expect("write a .tmp file");
+    drop_in_spool(&w, "notes.txt", "not an input file\n");
+    drop_in_spool(&w, "orders-1.jsonl", &spool_orders());
+    daemon.wait_for_file(&w.path("spool/done/stock-receive-1.csv"));
+    daemon.wait_for_file(&w.path("spool/rejected/orders-1.jsonl.report.txt"));
+    daemon.wait_for_file(&w.path("spool/rejected/notes.txt.report.txt"));
+
+    // The orders file had one bad line (line 3): the file and its report go to rejected/, the
+    // report names that line, and `.rejected.jsonl` holds that line alone, to fix and resend.
+    assert!(w.path("spool/rejected/orders-1.jsonl").is_file());
+    assert!(!w.path("spool/done/orders-1.jsonl").exists());
+    let report = read(&w.path("spool/rejected/orders-1.jsonl.report.txt"));
+    assert!(
+        report.contains("orders-1.jsonl: 3 accepted, 0 unchanged, 1 rejected"),
+        "{report}"
+    );
+    assert!(
+        report.contains("orders-1.jsonl:line 3: order BAD1:"),
+        "{report}"
+    );
+    assert!(report.contains("unknown SKU \"NOPE\""), "{report}");
+    let rejected_lines = read(&w.path("spool/rejected/orders-1.rejected.jsonl"));
+    assert_eq!(rejected_lines.lines().count(), 1, "{rejected_lines}");
+    assert!(
+        rejected_lines.contains(r#""order_id":"BAD1""#),
+        "{rejected_lines}"
+    );
+    let notes_report = read(&w.path("spool/rejected/notes.txt.report.txt"));
+    assert!(
+        notes_report.contains("not a known kind of file"),
+        "{notes_report}"
+    );
+    assert!(notes_report.contains("nothing of this file was applied"));
+    // Nothing is left in the inbox but the file still being written.
+    assert_eq!(
+        file_names(&w.path("spool/inbox")),
+        vec!["orders-2.jsonl.tmp".to_owned()]
+    );
+
+    // Commands go through the daemon's API and print what they print run directly; none is
+    // told that the store is in use.
+    let check = via_daemon(&w, &["check-store"]);
+    assert!(check.contains("every invariant holds"), "{check}");
+    let stock = via_daemon(&w, &["stock", "list", "--json"]);
+    assert!(
+        stock.contains(r#"{"sku":"TSHIRT","on_hand":10}"#),
+        "{stock}"
+    );
+    let plan = via_daemon(&w, &["plan", "--json"]);
+    assert!(plan.contains(r#""not_due":1"#), "{plan}");
+
+    // The batch through the command line: A1 and B1 are released, one release each; C1 was
+    // placed after the day's 06:00 cutoff and waits.
+    let batch = via_daemon(&w, &["batch"]);
+    assert!(
+        batch.contains(&format!("batch for {DAY} committed")),
+        "{batch}"
+    );
+    assert!(
+        batch.contains("releases: 2 (2 orders, 84.98 USD)"),
+        "{batch}"
+    );
+    assert!(
+        batch.contains(&format!("logs/releases/{DAY}.jsonl")),
+        "{batch}"
+    );
+    let releases = w.release_log(DAY);
+    let released: Vec<(String, String, String)> = releases
+        .iter()
+        .map(|release| {
+            (
+                release["release_id"].as_str().unwrap().to_owned(),
+                release["orders"].to_string(),
+                release["value_usd"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        released,
+        vec![
+            (
+                format!("{DAY}-000001"),
+                r#"["A1"]"#.to_owned(),
+                "39.98".to_owned()
+            ),
+            (
+                format!("{DAY}-000002"),
+                r#"["B1"]"#.to_owned(),
+                "45.00".to_owned()
+            ),
+        ]
+    );
+    assert!(releases
+        .iter()
+        .all(|release| release["policy"] == "section-321" && release["day"] == DAY));
+    daemon.wait_for_log("batch committed");
+
+    // `orders list --json` through the daemon (support's `orders` runs it) shows the released
+    // orders with their release.
+    let rows = w.orders(NOW);
+    let state_of = |id: &str| {
+        let row = rows.iter().find(|row| row.order_id == id).unwrap();
+        (
+            row.state.as_str(),
+            row.release_id.as_deref(),
+            row.day.as_deref(),
+        )
+    };
+    let first = format!("{DAY}-000001");
+    let second = format!("{DAY}-000002");
+    assert_eq!(
+        state_of("A1"),
+        ("released", Some(first.as_str()), Some(DAY))
+    );
+    assert_eq!(
+        state_of("B1"),
+        ("released", Some(second.as_str()), Some(DAY))
+    );
+    assert_eq!(state_of("C1"), ("pending", None, None));
+    assert!(rows.iter().all(|row| row.order_id != "BAD1"), "{rows:?}");
+
+    // A bad config is refused on SIGHUP, the old one stays, and the daemon still answers.
+    let good_config = read(&w.config());
+    let bad_config = good_config.replace(
+        "name = \"test-tijuana\"\n",
+        "name = \"test-tijuana\"\nsurprise = true\n",
+    );
+    assert_ne!(bad_config, good_config, "the config has the warehouse name");
+    fs::write(w.config(), bad_config).expect("write the bad config");
+    daemon.signal("HUP");
+    daemon.wait_for_log("the new config is refused");
+    assert!(
+        daemon.log().contains("warehouse.surprise"),
+        "{}",
+        daemon.log()
+    );
+    assert_eq!(daemon.get("/healthz", None).0, 200);
+    let (status, body) = daemon.get("/v1/orders", Some(TOKEN));
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(r#""order_id":"A1""#), "{body}");
+    let (_, metrics) = daemon.get("/metrics", None);
+    assert!(
+        metrics.contains(r#"border_release_config_reloads_total{outcome="refused"} 1"#),
+        "{metrics}"
+    );
+
+    // A good config is taken on SIGHUP: a new warehouse name, and a 09:00 cutoff that makes
+    // C1 (placed at 08:00) due in a plan of the day made after the reload.
+    let new_config = good_config
+        .replace("name = \"test-tijuana\"", "name = \"test-tijuana-2\"")
+        .replace("cutoff = \"06:00\"", "cutoff = \"09:00\"");
+    assert!(new_config.contains("test-tijuana-2") && new_config.contains("09:00"));
+    fs::write(w.config(), new_config).expect("write the new config");
+    daemon.signal("HUP");
+    daemon.wait_for_log("config reloaded");
+    assert!(
+        !daemon.log().contains("take effect at the next start"),
+        "neither the store, the socket nor the token file changed:\n{}",
+        daemon.log()
+    );
+    let plan = via_daemon(&w, &["plan", "--json"]);
+    assert!(plan.contains(r#""orders":["C1"]"#), "{plan}");
+    assert!(plan.contains(r#""not_due":0"#), "{plan}");
+
+    // Orders sent with `orders import` through the daemon: the good line is kept and the bad
+    // one listed, with exit code 3; a cancel goes through too.
+    let extra = w.file("extra.jsonl", &extra_orders());
+    let output = w.run_at(NOW, &["orders", "import", extra.to_str().unwrap()]);
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(3), "{}", describe(&output));
+    assert!(!err.contains("in use"), "{err}");
+    assert!(
+        err.contains("extra.jsonl: 1 accepted, 0 unchanged, 1 rejected"),
+        "{err}"
+    );
+    assert!(err.contains("extra.jsonl:line 2: order BAD2:"), "{err}");
+    let cancel = via_daemon(&w, &["orders", "cancel", "D1"]);
+    assert!(cancel.contains("order D1 cancelled"), "{cancel}");
+
+    // What the read-only commands print through the daemon, to compare once it is gone.
+    let printed_via_daemon: Vec<String> =
+        READ_ONLY.iter().map(|args| via_daemon(&w, args)).collect();
+
+    // SIGTERM: the daemon stops within the deadline, exits 0, and says so.
+    daemon.signal("TERM");
+    let status = daemon.wait_for_exit(STOP_DEADLINE);
+    assert!(status.success(), "{status:?}\n{}", daemon.log());
+    assert!(daemon.log().contains("stopped"), "{}", daemon.log());
+    assert!(!daemon.socket.exists(), "the socket is removed at stop");
+
+    // With the daemon gone, commands open the store themselves: the store is sound, and each
+    // read-only command prints what it printed through the daemon.
+    w.assert_store_sound(NOW);
+    for (args, via_daemon) in READ_ONLY.iter().zip(&printed_via_daemon) {
+        assert_eq!(&w.ok(NOW, args), via_daemon, "border-release {args:?}");
+    }
+    assert!(printed_via_daemon[0].contains(r#""state":"cancelled""#));
+}
+
+/// Commands that change nothing, whose output must not depend on whether the daemon runs.
+const READ_ONLY: &[&[&str]] = &[
+    &["orders", "list", "--json"],
+    &["orders", "list"],
+    &["orders", "list", "--state", "released", "--json"],
+    &["stock", "list", "--json"],
+    &["stock", "list"],
+    &["plan", "--json"],
+    &["plan"],
+    &["check-store"],
+];
+
+#[test]
+fn serve_refuses_to_start_without_its_token() {
+    let w = daemon_warehouse();
+
+    // No token file at all.
+    let (status, log) = serve_until_exit(&w, "serve.log");
+    assert!(!status.success(), "{status:?}\n{log}");
+    assert!(
+        log.contains("api.token_file") && log.contains(&w.path("api-token").display().to_string()),
+        "{log}"
+    );
+    assert!(log.contains("cannot read the API token"), "{log}");
+
+    // A token shorter than 16 characters.
+    fs::write(w.path("api-token"), "short\n").expect("write the token file");
+    let (status, log) = serve_until_exit(&w, "serve.log");
+    assert!(!status.success(), "{status:?}\n{log}");
+    assert!(log.contains("api.token_file"), "{log}");
+    assert!(log.contains("at least 16 characters"), "{log}");
+}
+
+/// A test warehouse (tests/support) whose daemon listens on a Unix socket in its folder and
+/// logs readable lines to standard error.
+fn daemon_warehouse() -> Warehouse {
+    let w = Warehouse::new();
+    let config = read(&w.config());
+    let api = "[api]\nlisten = \"127.0.0.1:0\"\n";
+    assert!(
+        config.contains(api),
+        "the support config changed:\n{config}"
+    );
+    let socket = w.path("api.sock");
+    let ours = format!(
+        "[log]\nformat = \"text\"\n\n[api]\nlisten = \"unix:{}\"\n",
+        socket.display()
+    );
+    fs::write(w.config(), config.replace(api, &ours)).expect("write the config");
+    w
+}
+
+/// Orders for the spool: A1 and B1 due today, a bad line 3 (an unknown SKU), and C1 placed
+/// after today's 06:00 cutoff.
+fn spool_orders() -> String {
+    let lines = [
+        order(
+            "A1",
+            "2026-11-29T09:00:00-08:00",
+            "Ana Ruiz",
+            "1200 Market St",
+            "USD",
+            &[("TSHIRT", 2, "19.99")],
+        ),
+        order(
+            "B1",
+            "2026-11-29T10:00:00-08:00",
+            "Ben Ode",
+            "9 Harbor Blvd",
+            "USD",
+            &[("JEANS", 1, "45.00")],
+        ),
+        order(
+            "BAD1",
+            "2026-11-29T11:00:00-08:00",
+            "Bea Dee",
+            "7 Palm Ave",
+            "USD",
+            &[("NOPE", 1, "1.00")],
+        ),
+        order(
+            "C1",
+            "2026-11-30T08:00:00-08:00",
+            "Cy Young",
+            "4 Elm Ave",
+            "USD",
+            &[("TSHIRT", 1, "10.00")],
+        ),
+    ];
+    lines.join("\n") + "\n"
+}
+
+/// Orders for `orders import`: D1, good, and a bad line 2 (an unknown SKU).
+fn extra_orders() -> String {
+    let lines = [
+        order(
+            "D1",
+            "2026-11-29T12:00:00-08:00",
+            "Dee Park",
+            "8 Oak Dr",
+            "USD",
+            &[("JEANS", 1, "30.00")],
+        ),
+        order(
+            "BAD2",
+            "2026-11-29T13:00:00-08:00",
+            "Eve Stone",
+            "6 Pine St",
+            "USD",
+            &[("NOPE", 1, "1.00")],
+        ),
+    ];
+    lines.join("\n") + "\n"
+}
+
+/// Writes a file into the spool inbox the way an integrator should: under a `.tmp` name, then
+/// renamed into place.
+fn drop_in_spool(w: &Warehouse, name: &str, contents: &str) {
+    let inbox = w.path("spool/inbox");
+    let partial = inbox.join(format!("{name}.tmp"));
+    fs::write(&partial, contents).expect("write into the spool");
+    fs::rename(&partial, inbox.join(name)).expect("rename into the spool");
+}
+
+/// Runs a command while the daemon holds the store: it must succeed, and must not have been
+/// told that the store is in use. Returns its standard output.
+fn via_daemon(w: &Warehouse, args: &[&str]) -> String {
+    let output = w.run_at(NOW, args);
+    let err = stderr(&output);
+    assert!(
+        output.status.success(),
+        "border-release {args:?} exited {:?}\n{}",
+        output.status.code(),
+        describe(&output)
+    );
+    assert!(!err.contains("in use"), "border-release {args:?}:\n{err}");
+    String::from_utf8(output.stdout).expect("stdout is UTF-8")
+}
+
+fn describe(output: &Output) -> String {
+    format!(
+        "stdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        stderr(output)
+    )
+}
+
+fn read(path: &Path) -> String {
+    fs::read_to_string(path).unwrap_or_else(|error| panic!("{}: {error}", path.display()))
+}
+
+fn file_names(folder: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(folder)
+        .expect("read the folder")
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// The `serve` command with the test's clock, its log (standard error) going to the file `log`
+/// in the warehouse folder.
+fn serve_command(w: &Warehouse, log: &str) -> Command {
+    let log = fs::File::create(w.path(log)).expect("create the daemon's log");
+    let mut command = Command::new(assert_cmd::cargo::cargo_bin("border-release"));
+    command
+        .current_dir(w.dir.path())
+        .env_remove("BORDER_RELEASE_CONFIG")
+        .env_remove("BORDER_RELEASE_CRASH_AT")
+        .env_remove("NOTIFY_SOCKET")
+        .env_remove("JOURNAL_STREAM")
+        .env("BORDER_RELEASE_FAKE_NOW", NOW)
+        .arg("--config")
+        .arg(w.config())
+        .arg("serve")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log);
+    command
+}
+
+/// Starts `serve`, expecting it to stop on its own; returns how it ended and its log (in the
+/// file `log`).
+fn serve_until_exit(w: &Warehouse, log: &str) -> (ExitStatus, String) {
+    let mut daemon = Daemon {
+        child: serve_command(w, log)
+            .spawn()
+            .expect("start border-release serve"),
+        log: w.path(log),
+        socket: w.path("api.sock"),
+    };
+    let status = daemon.wait_for_exit(STOP_DEADLINE);
+    (status, daemon.log())
+}
+
+/// A running `border-release serve`, killed when dropped (so a failed test leaves no daemon).
+struct Daemon {
+    child: Child,
+    log: PathBuf,
+    socket: PathBuf,
+}
+
+impl Daemon {
+    /// Starts the daemon and waits until it is ready: its log says so and a command through
+    /// its API succeeds. (A command run before the daemon has opened the store would take the
+    /// store itself, so the log is waited for first.)
+    fn start(w: &Warehouse) -> Daemon {
+        let mut daemon = Daemon {
+            child: serve_command(w, "serve.log")
+                .spawn()
+                .expect("start border-release serve"),
+            log: w.path("serve.log"),
+            socket: w.path("api.sock"),
+        };
+        daemon.wait_for_log("border-release is ready");
+        assert!(daemon.socket.exists(), "{}", daemon.log());
+        daemon.wait_until("check-store to pass through the API", || {
+            w.run_at(NOW, &["check-store"]).status.success()
+        });
+        daemon
+    }
+
+    /// The daemon's log so far.
+    fn log(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Sends a signal with kill(1).
+    fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{name} failed");
+    }
+
+    /// Polls `done` until it holds; fails with the daemon's log if the daemon exits first or
+    /// the time runs out.
+    fn wait_until(&mut self, what: &str, mut done: impl FnMut() -> bool) {
+        let start = Instant::now();
+        loop {
+            if done() {
+                return;
+            }
+            if let Some(status) = self.child.try_wait().expect("poll the daemon") {
+                panic!(
+                    "the daemon exited ({status:?}) while waiting for {what}; its log:\n{}",
+                    self.log()
+                );
+            }
+            if start.elapsed() > PATIENCE {
+                panic!(
+                    "gave up waiting for {what}; the daemon's log:\n{}",
+                    self.log()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn wait_for_log(&mut self, text: &str) {
+        let log = self.log.clone();
+        self.wait_until(&format!("{text:?} in the log"), || {
+            fs::read_to_string(&log).is_ok_and(|log| log.contains(text))
+        });
+    }
+
+    fn wait_for_file(&mut self, path: &Path) {
+        self.wait_until(&path.display().to_string(), || path.exists());
+    }
+
+    /// Waits for the daemon to exit, at most `limit`.
+    fn wait_for_exit(&mut self, limit: Duration) -> ExitStatus {
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("poll the daemon") {
+                return status;
+            }
+            if start.elapsed() > limit {
+                panic!(
+                    "the daemon did not exit within {limit:?}; its log:\n{}",
+                    self.log()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// A GET on the daemon's socket, with the bearer token when given: the status and the
+    /// body (left chunked if it was sent so).
+    fn get(&self, path: &str, token: Option<&str>) -> (u16, String) {
+        let mut stream = UnixStream::connect(&self.socket).expect("connect to the daemon");
+        stream
+            .set_read_timeout(Some(PATIENCE))
+            .expect("set a read timeout");
+        let authorization = token
+            .map(|token| format!("Authorization: Bearer {token}\r\n"))
+            .unwrap_or_default();
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{authorization}\r\n"
+        )
+        .expect("send the request");
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).expect("read the answer");
+        let status = answer
+            .split(' ')
+            .nth(1)
+            .and_then(|code| code.parse().ok())
+            .unwrap_or_else(|| panic!("not an HTTP answer: {answer:?}"));
+        let body = answer
+            .split_once("\r\n\r\n")
+            .map_or("", |(_, body)| body)
+            .to_owned();
+        (status, body)
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
