@@ -1288,6 +1288,24 @@ value_limit_usd = "800"
     }
 
     #[test]
+    fn the_service_config_has_the_units_paths_and_the_examples_rules() {
+        let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("systemd/border-release.toml");
+        let service = load_with_env(&file, &[]).unwrap();
+        let example = load_with_env(&example("border-release.toml"), &[]).unwrap();
+        assert_eq!(service.paths.data, Path::new("/var/lib/border-release"));
+        assert_eq!(service.paths.logs, Path::new("/var/log/border-release"));
+        assert_eq!(service.paths.spool, Path::new("/var/spool/border-release"));
+        assert_eq!(
+            service.api.listen,
+            Listen::Unix("/run/border-release/api.sock".into())
+        );
+        assert_eq!(service.api.token_file, Path::new(DEFAULT_TOKEN_FILE));
+        assert_eq!(service.timeline.policies(), example.timeline.policies());
+        assert_eq!(service.rates, example.rates);
+        assert_eq!(service.schedule, example.schedule);
+    }
+
+    #[test]
     fn the_shipped_example_encodes_the_us_timeline() {
         let config = load_with_env(&example("border-release.toml"), &[]).unwrap();
         assert_eq!(config.warehouse.name, "tijuana-1");
