@@ -1,6 +1,7 @@
 //! The daemon, `border-release serve`, tested from outside through the built binary: it takes in
 //! spool files, answers every command of the command line through its API while it holds the
-//! store, reloads its config on SIGHUP (refusing a bad one), and stops cleanly on SIGTERM.
+//! store, reloads its config on SIGHUP (refusing a bad one), and stops cleanly on SIGTERM; killed
+//! at any moment, it loses nothing it acknowledged and applies no spool file twice.
 
 mod support;
 
@@ -289,6 +290,135 @@ fn serve_refuses_to_start_without_its_token() {
     assert!(log.contains("at least 16 characters"), "{log}");
 }
 
+/// A receipt file is not idempotent (taken in twice, it adds twice), so it shows whether a
+/// spool file committed just before a crash is applied again at restart. It must not be: the
+/// daemon finds the file's mark in the store and only moves it.
+#[test]
+fn a_spool_file_is_applied_once_across_a_crash_at_either_side_of_its_commit() {
+    let w = daemon_warehouse();
+    fs::write(w.path("api-token"), format!("{TOKEN}\n")).expect("write the token file");
+    drop_in_spool_now(&w, "items-1.csv", ITEMS);
+    let daemon = Daemon::start(&w);
+    drop(daemon);
+    for (n, point) in ["intake-before-commit", "intake-after-commit"]
+        .into_iter()
+        .enumerate()
+    {
+        let name = format!("stock-receive-{n}.csv");
+        let mut crashing = Daemon::spawn(&w, &format!("crash-{n}.log"), Some(point));
+        crashing.wait_for_log("border-release is ready");
+        drop_in_spool(&w, &name, "sku,qty\nTSHIRT,5\n");
+        let status = crashing.wait_for_exit(PATIENCE);
+        assert!(!status.success(), "the daemon aborted at {point}");
+        assert!(
+            w.path("spool/inbox").join(&name).exists(),
+            "{name} is still in the inbox"
+        );
+
+        let mut daemon = Daemon::start(&w);
+        daemon.wait_for_file(&w.path("spool/done").join(&name));
+        let stock = via_daemon(&w, &["stock", "list", "--json"]);
+        let expected = format!(r#"{{"sku":"TSHIRT","on_hand":{}}}"#, 5 * (n + 1));
+        assert!(
+            stock.contains(&expected),
+            "after a crash at {point}: {stock}"
+        );
+        drop(daemon);
+    }
+    assert!(w.run_at(NOW, &["check-store"]).status.success());
+}
+
+/// Rounds of work (receipt files in the spool, order files through the command line) with the
+/// daemon killed by SIGKILL at a moment drawn from a fixed seed. Afterwards every acknowledged
+/// order is in the store once, every receipt file was added once, and every invariant holds.
+#[test]
+fn a_daemon_killed_at_random_moments_keeps_what_it_acknowledged() {
+    let w = daemon_warehouse();
+    fs::write(w.path("api-token"), format!("{TOKEN}\n")).expect("write the token file");
+    drop_in_spool_now(&w, "items-1.csv", ITEMS);
+    let mut seed: u64 = 0x5eed_0b0d;
+    let mut random = move |below: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % below
+    };
+    let rounds = 8;
+    let mut acknowledged: Vec<String> = Vec::new();
+    for round in 0..rounds {
+        let mut daemon = Daemon::start(&w);
+        drop_in_spool(
+            &w,
+            &format!("stock-receive-{round:02}.csv"),
+            "sku,qty\nJEANS,3\n",
+        );
+        let orders: Vec<String> = (0..20)
+            .map(|n| {
+                order(
+                    &format!("K-{round}-{n}"),
+                    "2026-11-29T09:00:00-08:00",
+                    &format!("Buyer {round} {n}"),
+                    &format!("{n} Birch St"),
+                    "USD",
+                    &[("TSHIRT", 1, "10.00")],
+                )
+            })
+            .collect();
+        let file = w.file(&format!("orders-{round}.jsonl"), &orders.join("\n"));
+        let delay = Duration::from_millis(random(120));
+        let importer = {
+            let file = file.clone();
+            let dir = w.dir.path().to_owned();
+            let config = w.config();
+            std::thread::spawn(move || {
+                Command::new(assert_cmd::cargo::cargo_bin("border-release"))
+                    .current_dir(dir)
+                    .env("BORDER_RELEASE_FAKE_NOW", NOW)
+                    .arg("--config")
+                    .arg(config)
+                    .args(["orders", "import"])
+                    .arg(file)
+                    .output()
+                    .expect("run orders import")
+            })
+        };
+        std::thread::sleep(delay);
+        daemon.signal("KILL");
+        let _ = daemon.wait_for_exit(PATIENCE);
+        let output = importer.join().unwrap();
+        if output.status.success() {
+            acknowledged.extend((0..20).map(|n| format!("K-{round}-{n}")));
+        }
+    }
+    // A last, clean run takes in whatever the kills left in the inbox.
+    let mut daemon = Daemon::start(&w);
+    daemon.wait_until("the inbox to empty", || {
+        file_names(&w.path("spool/inbox")).is_empty()
+    });
+    let listed = via_daemon(&w, &["orders", "list", "--json"]);
+    for order_id in &acknowledged {
+        let needle = format!(r#""order_id":"{order_id}""#);
+        assert_eq!(listed.matches(&needle).count(), 1, "{order_id}");
+    }
+    let stock = via_daemon(&w, &["stock", "list", "--json"]);
+    let expected = format!(r#"{{"sku":"JEANS","on_hand":{}}}"#, 3 * rounds);
+    assert!(stock.contains(&expected), "each receipt once: {stock}");
+    drop(daemon);
+    let check = w.run_at(NOW, &["check-store"]);
+    assert!(check.status.success(), "{}", describe(&check));
+    eprintln!(
+        "{rounds} kills; {} of {} imported orders acknowledged",
+        acknowledged.len(),
+        rounds * 20
+    );
+}
+
+/// Writes a file straight into the inbox before a daemon runs.
+fn drop_in_spool_now(w: &Warehouse, name: &str, contents: &str) {
+    fs::create_dir_all(w.path("spool/inbox")).expect("make the inbox");
+    drop_in_spool(w, name, contents);
+}
+
 /// A test warehouse (tests/support) whose daemon listens on a Unix socket in its folder and
 /// logs readable lines to standard error.
 fn daemon_warehouse() -> Warehouse {
@@ -463,19 +593,26 @@ impl Daemon {
     /// its API succeeds. (A command run before the daemon has opened the store would take the
     /// store itself, so the log is waited for first.)
     fn start(w: &Warehouse) -> Daemon {
-        let mut daemon = Daemon {
-            child: serve_command(w, "serve.log")
-                .spawn()
-                .expect("start border-release serve"),
-            log: w.path("serve.log"),
-            socket: w.path("api.sock"),
-        };
+        let mut daemon = Daemon::spawn(w, "serve.log", None);
         daemon.wait_for_log("border-release is ready");
         assert!(daemon.socket.exists(), "{}", daemon.log());
         daemon.wait_until("check-store to pass through the API", || {
             w.run_at(NOW, &["check-store"]).status.success()
         });
         daemon
+    }
+
+    /// Starts the daemon without waiting, aborting at the crash point when one is named.
+    fn spawn(w: &Warehouse, log: &str, crash_at: Option<&str>) -> Daemon {
+        let mut command = serve_command(w, log);
+        if let Some(point) = crash_at {
+            command.env("BORDER_RELEASE_CRASH_AT", point);
+        }
+        Daemon {
+            child: command.spawn().expect("start border-release serve"),
+            log: w.path(log),
+            socket: w.path("api.sock"),
+        }
     }
 
     /// The daemon's log so far.

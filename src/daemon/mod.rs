@@ -489,18 +489,34 @@ async fn schedule_batches(
     }
 }
 
-/// One event per rejected line; the message names fields, never a person.
+/// One event per rejected line. A reason about the recipient may quote a name or an address,
+/// so it is logged at debug level only; the report (or the API's answer) always has it.
 pub fn log_rejections(source: &str, report: &IntakeReport) {
     for rejection in &report.rejected {
+        let field = rejection.field.as_deref().unwrap_or("");
+        let personal = field.starts_with("recipient");
+        let reason = if personal {
+            "the recipient's data (the reason is in the report, and at debug level)"
+        } else {
+            rejection.message.as_str()
+        };
         tracing::warn!(
             source,
             file = %report.file.display(),
             line = rejection.line,
             order_id = rejection.order_id.as_deref().unwrap_or(""),
-            field = rejection.field.as_deref().unwrap_or(""),
-            reason = %rejection.message,
+            field,
+            reason,
             "input line rejected"
         );
+        if personal {
+            tracing::debug!(
+                file = %report.file.display(),
+                line = rejection.line,
+                reason = %rejection.message,
+                "input line rejected"
+            );
+        }
     }
     tracing::info!(
         source,
