@@ -413,6 +413,71 @@ fn a_daemon_killed_at_random_moments_keeps_what_it_acknowledged() {
     );
 }
 
+/// The systemd notify protocol, with the test standing in for systemd: READY=1 once the API
+/// answers, WATCHDOG=1 at half the interval asked for, RELOADING=1 with MONOTONIC_USEC then
+/// READY=1 around a reload, STOPPING=1 at SIGTERM.
+#[test]
+fn the_daemon_speaks_the_systemd_notify_protocol() {
+    let w = daemon_warehouse();
+    fs::write(w.path("api-token"), format!("{TOKEN}\n")).expect("write the token file");
+    let socket = w.path("notify.sock");
+    let systemd = std::os::unix::net::UnixDatagram::bind(&socket).expect("bind the notify socket");
+    systemd
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let mut command = serve_command(&w, "serve.log");
+    command
+        .env("NOTIFY_SOCKET", &socket)
+        .env("WATCHDOG_USEC", "200000");
+    let mut daemon = Daemon {
+        child: command.spawn().expect("start border-release serve"),
+        log: w.path("serve.log"),
+        socket: w.path("api.sock"),
+    };
+    let mut heard: Vec<String> = Vec::new();
+    let mut listen_until =
+        |what: &str, heard: &mut Vec<String>, done: &dyn Fn(&[String]) -> bool| {
+            let start = Instant::now();
+            let mut buffer = [0u8; 4096];
+            while !done(heard) {
+                assert!(start.elapsed() < PATIENCE, "no {what}; heard {heard:?}");
+                if let Ok(length) = systemd.recv(&mut buffer) {
+                    heard.push(String::from_utf8_lossy(&buffer[..length]).into_owned());
+                }
+            }
+        };
+    listen_until("READY=1", &mut heard, &|heard| {
+        heard.iter().any(|m| m.lines().any(|l| l == "READY=1"))
+    });
+    listen_until("two keep-alives", &mut heard, &|heard| {
+        heard
+            .iter()
+            .filter(|m| m.lines().any(|l| l == "WATCHDOG=1"))
+            .count()
+            >= 2
+    });
+    daemon.wait_for_log("border-release is ready");
+    heard.clear();
+    daemon.signal("HUP");
+    listen_until("RELOADING=1 then READY=1", &mut heard, &|heard| {
+        let reloading = heard.iter().position(|m| {
+            m.lines().any(|l| l == "RELOADING=1")
+                && m.lines().any(|l| l.starts_with("MONOTONIC_USEC="))
+        });
+        reloading.is_some_and(|at| {
+            heard[at..]
+                .iter()
+                .any(|m| m.lines().any(|l| l == "READY=1"))
+        })
+    });
+    heard.clear();
+    daemon.signal("TERM");
+    listen_until("STOPPING=1", &mut heard, &|heard| {
+        heard.iter().any(|m| m.lines().any(|l| l == "STOPPING=1"))
+    });
+    assert!(daemon.wait_for_exit(STOP_DEADLINE).success());
+}
+
 /// Writes a file straight into the inbox before a daemon runs.
 fn drop_in_spool_now(w: &Warehouse, name: &str, contents: &str) {
     fs::create_dir_all(w.path("spool/inbox")).expect("make the inbox");
