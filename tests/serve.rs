@@ -435,17 +435,16 @@ fn the_daemon_speaks_the_systemd_notify_protocol() {
         socket: w.path("api.sock"),
     };
     let mut heard: Vec<String> = Vec::new();
-    let mut listen_until =
-        |what: &str, heard: &mut Vec<String>, done: &dyn Fn(&[String]) -> bool| {
-            let start = Instant::now();
-            let mut buffer = [0u8; 4096];
-            while !done(heard) {
-                assert!(start.elapsed() < PATIENCE, "no {what}; heard {heard:?}");
-                if let Ok(length) = systemd.recv(&mut buffer) {
-                    heard.push(String::from_utf8_lossy(&buffer[..length]).into_owned());
-                }
+    let listen_until = |what: &str, heard: &mut Vec<String>, done: &dyn Fn(&[String]) -> bool| {
+        let start = Instant::now();
+        let mut buffer = [0u8; 4096];
+        while !done(heard) {
+            assert!(start.elapsed() < PATIENCE, "no {what}; heard {heard:?}");
+            if let Ok(length) = systemd.recv(&mut buffer) {
+                heard.push(String::from_utf8_lossy(&buffer[..length]).into_owned());
             }
-        };
+        }
+    };
     listen_until("READY=1", &mut heard, &|heard| {
         heard.iter().any(|m| m.lines().any(|l| l == "READY=1"))
     });
