@@ -8,10 +8,11 @@
 pub const CRASH_AT_VAR: &str = "BORDER_RELEASE_CRASH_AT";
 
 /// Every point, in the order a batch or an intake reaches them.
-pub const POINTS: [&str; 7] = [
+pub const POINTS: [&str; 8] = [
     "intake-before-commit",
     "store-after-apply",
     "intake-after-commit",
+    "spool-before-move",
     "batch-before-commit",
     "batch-after-commit",
     "logs-after-release-log",

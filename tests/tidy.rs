@@ -97,3 +97,26 @@ fn every_module_says_what_it_owns() {
         );
     }
 }
+
+#[test]
+fn every_crash_point_is_reached_in_code_and_exercised_by_a_test() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let tests: String = fs::read_dir(root.join("tests"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "rs"))
+        .filter(|path| !path.ends_with("tidy.rs"))
+        .map(|path| fs::read_to_string(path).unwrap())
+        .collect();
+    let code: String = sources().into_iter().map(|(_, text)| text).collect();
+    for point in border_release::crashpoint::POINTS {
+        assert!(
+            code.contains(&format!("reached(\"{point}\")")),
+            "{point} is never reached"
+        );
+        assert!(
+            tests.contains(&format!("\"{point}\"")),
+            "no test aborts at {point}"
+        );
+    }
+}

@@ -185,6 +185,7 @@ pub fn take_in(engine: &mut Engine, file: &Path, kind: Option<Kind>) -> Result<O
         }
     };
     if report.rejected.is_empty() {
+        crate::crashpoint::reached("spool-before-move");
         move_into(file, &done(&spool), &name).map_err(io_failed)?;
         Ok(Outcome::Done(report))
     } else {
@@ -231,10 +232,16 @@ fn write_file(path: &Path, text: &[u8]) -> io::Result<()> {
     files::replace_durably_with(path, |out| out.write_all(text))
 }
 
+/// The report is written before the file moves, so that a crash between the two leaves the
+/// file in the inbox, to be handled again the same way.
 fn reject_whole(spool: &Path, file: &Path, name: &str, why: &str) -> io::Result<()> {
-    let target = move_into(file, &rejected(spool), name)?;
+    let folder = rejected(spool);
+    let target = free_name(&folder, name);
     let report = format!("{why}\nnothing of this file was applied\n");
-    write_file(&report_path(&target), report.as_bytes())
+    write_file(&report_path(&target), report.as_bytes())?;
+    crate::crashpoint::reached("spool-before-move");
+    move_into(file, &folder, name)?;
+    Ok(())
 }
 
 fn report_path(target: &Path) -> PathBuf {
@@ -273,12 +280,19 @@ fn reject_lines(
             lines.push(b'\n');
         }
     }
-    let target = move_into(file, &folder, name)?;
-    let (stem, extension) = match name.rfind('.') {
-        Some(dot) if dot > 0 => (&name[..dot], &name[dot..]),
-        _ => (name, ""),
+    // The reports first, named after the place the file will take, then the move: a crash in
+    // between leaves the file in the inbox, and the next attempt writes the same reports again.
+    let target = free_name(&folder, name);
+    let target_name = target
+        .file_name()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned();
+    let (stem, extension) = match target_name.rfind('.') {
+        Some(dot) if dot > 0 => (&target_name[..dot], &target_name[dot..]),
+        _ => (target_name.as_str(), ""),
     };
-    let lines_path = free_name(&folder, &format!("{stem}.rejected{extension}"));
+    let lines_path = folder.join(format!("{stem}.rejected{extension}"));
     write_file(&lines_path, &lines)?;
     let mut text = format!(
         "{name}: {} accepted, {} unchanged, {} rejected\n\
@@ -291,5 +305,8 @@ fn reject_lines(
     for rejection in &report.rejected {
         text.push_str(&format!("{name}:{rejection}\n"));
     }
-    write_file(&report_path(&target), text.as_bytes())
+    write_file(&report_path(&target), text.as_bytes())?;
+    crate::crashpoint::reached("spool-before-move");
+    move_into(file, &folder, name)?;
+    Ok(())
 }
