@@ -10,10 +10,11 @@ use chrono::{DateTime, NaiveDate, Utc};
 use tokio::sync::{mpsc, oneshot};
 
 use super::metrics::Metrics;
+use super::spool::Kind;
 use crate::batch;
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::intake::{self, IntakeError, IntakeReport, Ledger, Source};
+use crate::intake::{self, IntakeError, IntakeReport, Ledger, Source, StockFile};
 use crate::releaselog;
 use crate::store::{StateByte, Store};
 use crate::wire::BatchDoc;
@@ -133,6 +134,31 @@ impl Engine {
         }
         self.publish_states();
         result
+    }
+
+    /// Takes in one input of a kind, in one commit; `mark` as in
+    /// [`intake::import_orders_from`].
+    pub fn import(
+        &mut self,
+        source: Source,
+        kind: Kind,
+        mark: Option<&str>,
+    ) -> Result<IntakeReport, JobError> {
+        let identity = self.config.identity;
+        self.with_ledger(|store, ledger, _| {
+            Ok(match kind {
+                Kind::Items => intake::import_items_from(store, ledger, source, mark)?,
+                Kind::Receipts => {
+                    intake::import_stock_from(store, ledger, source, StockFile::Receive, mark)?
+                }
+                Kind::Counts => {
+                    intake::import_stock_from(store, ledger, source, StockFile::Count, mark)?
+                }
+                Kind::Orders => {
+                    intake::import_orders_from(store, ledger, &[source], identity, mark)?.remove(0)
+                }
+            })
+        })
     }
 
     /// An order's state, by id.

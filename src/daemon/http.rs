@@ -25,9 +25,10 @@ use tokio::sync::mpsc;
 
 use super::engine::{JobError, Queue};
 use super::metrics::Metrics;
+use super::spool::Kind;
 use crate::cli::{self, StateFilter};
 use crate::clock::Clock;
-use crate::intake::{self, IntakeReport, Source, StockFile};
+use crate::intake::{self, IntakeReport, Source};
 use crate::wire::{CancelDoc, ErrorBody, ErrorDetail, OrderRow, PlanRecord};
 
 /// Largest request body: an input file sent by the command line, or orders posted.
@@ -243,50 +244,7 @@ async fn post_items(
     query: Result<Query<Named>, axum::extract::rejection::QueryRejection>,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let name = name_of(query);
-    let bytes = body_of(body)?;
-    let report = api
-        .queue
-        .run(move |engine| {
-            let report = engine.with_ledger(|store, ledger, _| {
-                let source = Source::Bytes {
-                    name: &name,
-                    bytes: &bytes,
-                };
-                Ok(intake::import_items_from(store, ledger, source, None)?)
-            })?;
-            engine.metrics.intake("api", &report);
-            super::log_rejections("api", &report);
-            Ok(report)
-        })
-        .await?;
-    Ok(intake_answer(report))
-}
-
-async fn post_stock(
-    api: Api,
-    name: PathBuf,
-    bytes: Bytes,
-    kind: StockFile,
-) -> Result<Response, ApiError> {
-    let report = api
-        .queue
-        .run(move |engine| {
-            let report = engine.with_ledger(|store, ledger, _| {
-                let source = Source::Bytes {
-                    name: &name,
-                    bytes: &bytes,
-                };
-                Ok(intake::import_stock_from(
-                    store, ledger, source, kind, None,
-                )?)
-            })?;
-            engine.metrics.intake("api", &report);
-            super::log_rejections("api", &report);
-            Ok(report)
-        })
-        .await?;
-    Ok(intake_answer(report))
+    post_file(api, name_of(query), body_of(body)?, Kind::Items).await
 }
 
 async fn post_receipts(
@@ -294,7 +252,7 @@ async fn post_receipts(
     query: Result<Query<Named>, axum::extract::rejection::QueryRejection>,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response, ApiError> {
-    post_stock(api, name_of(query), body_of(body)?, StockFile::Receive).await
+    post_file(api, name_of(query), body_of(body)?, Kind::Receipts).await
 }
 
 async fn post_counts(
@@ -302,7 +260,30 @@ async fn post_counts(
     query: Result<Query<Named>, axum::extract::rejection::QueryRejection>,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response, ApiError> {
-    post_stock(api, name_of(query), body_of(body)?, StockFile::Count).await
+    post_file(api, name_of(query), body_of(body)?, Kind::Counts).await
+}
+
+/// A catalogue or stock file sent whole, taken in alone.
+async fn post_file(
+    api: Api,
+    name: PathBuf,
+    bytes: Bytes,
+    kind: Kind,
+) -> Result<Response, ApiError> {
+    let report = api
+        .queue
+        .run(move |engine| {
+            let source = Source::Bytes {
+                name: &name,
+                bytes: &bytes,
+            };
+            let report = engine.import(source, kind, None)?;
+            engine.metrics.intake("api", &report);
+            super::log_rejections("api", &report);
+            Ok(report)
+        })
+        .await?;
+    Ok(intake_answer(report))
 }
 
 async fn cancel_order(

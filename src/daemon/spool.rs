@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 
 use super::engine::{Engine, JobError};
 use crate::files;
-use crate::intake::{self, IntakeReport, Source, StockFile};
+use crate::intake::{IntakeReport, Source};
 
 /// What a spool file holds, told by its name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -156,24 +156,7 @@ pub fn take_in(engine: &mut Engine, file: &Path, kind: Option<Kind>) -> Result<O
             })?
         }
         None => {
-            let identity = engine.config.identity;
-            let result = engine.with_ledger(|store, ledger, _| {
-                let source = Source::File(file);
-                let mark = Some(mark.as_str());
-                Ok(match kind {
-                    Kind::Items => intake::import_items_from(store, ledger, source, mark)?,
-                    Kind::Receipts => {
-                        intake::import_stock_from(store, ledger, source, StockFile::Receive, mark)?
-                    }
-                    Kind::Counts => {
-                        intake::import_stock_from(store, ledger, source, StockFile::Count, mark)?
-                    }
-                    Kind::Orders => {
-                        intake::import_orders_from(store, ledger, &[source], identity, mark)?
-                            .remove(0)
-                    }
-                })
-            });
+            let result = engine.import(Source::File(file), kind, Some(&mark));
             match result {
                 Ok(report) => report,
                 Err(JobError::Refused(why)) => {
