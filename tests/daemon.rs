@@ -457,3 +457,103 @@ fn order_posts_waiting_together_share_one_commit() {
     drop(queue);
     thread.join().unwrap();
 }
+
+/// Hostile input through the API and the spool: every piece is refused with a reason, nothing
+/// else changes, and the daemon keeps answering.
+#[test]
+fn hostile_input_is_refused_and_the_daemon_stays_up() {
+    let w = Warehouse::new();
+    let clock = Clock::manual(at("2026-11-30T10:00:00-08:00"));
+    let d = Running::start(&w, &clock);
+    assert_eq!(
+        d.send(Method::POST, "/v1/items?name=items.csv", ITEMS)
+            .status,
+        StatusCode::OK
+    );
+    let long_line = format!("{{\"order_id\": \"{}\"}}", "x".repeat(2 << 20));
+    let bodies: Vec<(&str, Vec<u8>)> = vec![
+        ("empty", Vec::new()),
+        ("not JSON", b"{not json".to_vec()),
+        ("invalid UTF-8", vec![0xff, 0xfe, b'{', b'}']),
+        ("a number", b"42".to_vec()),
+        ("a line of 2 MiB", long_line.into_bytes()),
+        (
+            "float money",
+            shirt_order("F-1", "Ana Ruiz", "1 Market St")
+                .replace("\"20.00\"", "20.0")
+                .into_bytes(),
+        ),
+        (
+            "a quantity that overflows",
+            shirt_order("F-2", "Ana Ruiz", "1 Market St")
+                .replace("\"qty\":1", "\"qty\":99999999999999999999999")
+                .into_bytes(),
+        ),
+        (
+            "a date without an offset",
+            shirt_order("F-3", "Ana Ruiz", "1 Market St")
+                .replace("2026-11-30T09:00:00-08:00", "2026-11-30T09:00:00")
+                .into_bytes(),
+        ),
+        (
+            "a formula in a name",
+            shirt_order("F-4", "=HYPERLINK(\"x\")", "1 Market St").into_bytes(),
+        ),
+        (
+            "a control character in a street",
+            shirt_order("F-5", "Ana Ruiz", "1 Market\u{7} St").into_bytes(),
+        ),
+    ];
+    for (what, body) in bodies {
+        let response = d
+            .client
+            .send(
+                Method::POST,
+                "/v1/orders?name=hostile",
+                "application/x-ndjson",
+                body,
+            )
+            .expect("the API answers");
+        let status = response.status;
+        let text = d.body(response);
+        if what == "empty" {
+            assert_eq!(status, StatusCode::OK, "{what}: {text}");
+            continue;
+        }
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{what}: {text}");
+        let report: IntakeReport = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            (report.accepted, report.rejected.len()),
+            (0, 1),
+            "{what}: {text}"
+        );
+        assert!(!report.rejected[0].message.is_empty(), "{what}");
+    }
+    // Files refused whole: a CSV without its header, binary bytes, a name of no known kind.
+    for (name, text) in [
+        ("items-2.csv", "TSHIRT,shirt,6109.10.0012,MX,\n"),
+        ("stock-receive-2.csv", "\u{0}\u{1}\u{2}"),
+        ("notes.txt", "hello"),
+    ] {
+        drop_into_spool(&w, name, text);
+        let report = w.path("spool/rejected").join(format!("{name}.report.txt"));
+        d.wait_for(name, || exists(&report));
+        let report = std::fs::read_to_string(report).unwrap();
+        assert!(
+            report.contains("nothing of this file was applied"),
+            "{report}"
+        );
+    }
+    let bad_cancel = d.send(Method::POST, "/v1/orders/%FF%FE/cancel", "");
+    assert_eq!(bad_cancel.status, StatusCode::BAD_REQUEST);
+    let error: ErrorBody = serde_json::from_slice(&d.client.body(bad_cancel).unwrap()).unwrap();
+    assert_eq!(error.error.code, "bad-request");
+    assert_eq!(
+        d.body(d.send(Method::GET, "/healthz", "")),
+        r#"{"status":"ok"}"#
+    );
+    let listed = d.body(d.send(Method::GET, "/v1/orders", ""));
+    assert_eq!(listed, "", "no order was taken in");
+    d.stop();
+    w.assert_store_sound("2026-11-30T10:00:00-08:00");
+}

@@ -286,10 +286,19 @@ async fn post_file(
     Ok(intake_answer(report))
 }
 
+/// The order id of the path; one that is not UTF-8 is a bad request.
+fn order_id_of(
+    path: Result<Path<String>, axum::extract::rejection::PathRejection>,
+) -> Result<String, ApiError> {
+    path.map(|Path(order_id)| order_id)
+        .map_err(|rejection| ApiError::bad_request(rejection.body_text()))
+}
+
 async fn cancel_order(
     State(api): State<Api>,
-    Path(order_id): Path<String>,
+    path: Result<Path<String>, axum::extract::rejection::PathRejection>,
 ) -> Result<Response, ApiError> {
+    let order_id = order_id_of(path)?;
     let doc = api
         .queue
         .run(move |engine| {
@@ -313,8 +322,9 @@ async fn cancel_order(
 
 async fn get_order(
     State(api): State<Api>,
-    Path(order_id): Path<String>,
+    path: Result<Path<String>, axum::extract::rejection::PathRejection>,
 ) -> Result<Response, ApiError> {
+    let order_id = order_id_of(path)?;
     let row = api
         .queue
         .run(move |engine| match engine.order_state(&order_id)? {
