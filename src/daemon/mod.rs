@@ -134,12 +134,6 @@ pub async fn run(
     let engine = Engine::new(store, config.clone(), clock.clone(), metrics.clone())
         .context("loading the store")?;
     engine.write_due();
-    if let Ok(Some(day)) = engine.store.last_day() {
-        if let Ok(releases) = engine.store.releases_of(day) {
-            let value = releases.iter().map(|release| release.value_usd).sum();
-            metrics.set_day(day, releases.len() as u64, value);
-        }
-    }
     let last_trigger = engine.store.last_trigger().context("reading the store")?;
     let (queue, engine_thread) = engine::start(engine);
 
@@ -185,6 +179,23 @@ pub async fn run(
         "border-release is ready"
     );
     systemd::ready();
+    // The last batched day's figures, after readiness: a day can hold many releases.
+    tokio::spawn({
+        let queue = queue.clone();
+        async move {
+            let _ = queue
+                .run(|engine| {
+                    if let Ok(Some(day)) = engine.store.last_day() {
+                        if let Ok(releases) = engine.store.releases_of(day) {
+                            let value = releases.iter().map(|release| release.value_usd).sum();
+                            engine.metrics.set_day(day, releases.len() as u64, value);
+                        }
+                    }
+                    Ok(())
+                })
+                .await;
+        }
+    });
 
     let mut hangups = if options.reload_on_sighup {
         Some(
