@@ -304,6 +304,9 @@ fn examine<'a>(
     policy: &Policy,
     rules: &Rules<'_>,
 ) -> Result<Examined, HoldReason> {
+    // Of the lines' exclusions, the first in the documented order (origin, goods, flag),
+    // whatever the order of the lines.
+    let mut excluded: Option<HoldReason> = None;
     for line in &order.lines {
         let sku = skus.get(line.sku.as_str()).unwrap_or_else(|| {
             panic!(
@@ -312,8 +315,13 @@ fn examine<'a>(
             )
         });
         if let Some(reason) = sku.excluded {
-            return Err(reason);
+            if excluded.is_none_or(|earlier| rank(reason) < rank(earlier)) {
+                excluded = Some(reason);
+            }
         }
+    }
+    if let Some(reason) = excluded {
+        return Err(reason);
     }
     let conversion = conversions
         .entry(order.currency.as_str())
@@ -330,6 +338,17 @@ fn examine<'a>(
         lines_usd: valuation.lines_usd,
         fx: conversion.fx().cloned(),
     })
+}
+
+/// Where a hold reason stands in the documented order: origin, goods, flag, rate, over-limit.
+fn rank(reason: HoldReason) -> u8 {
+    match reason {
+        HoldReason::ExcludedOrigin => 0,
+        HoldReason::ExcludedGoods => 1,
+        HoldReason::ExcludedFlag => 2,
+        HoldReason::NoRate => 3,
+        HoldReason::OverLimit => 4,
+    }
 }
 
 /// The recipient key of an order. Under `customer-id`, an order stored before the rule was

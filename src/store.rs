@@ -196,6 +196,21 @@ impl Store {
         Ok(store)
     }
 
+    /// Opens the store, waiting up to `patience` while it is locked: sled lets go of its lock
+    /// only once its background threads have ended, a moment after the store is dropped (by
+    /// this process, or by a daemon that just stopped).
+    pub fn open_waiting(path: &Path, patience: std::time::Duration) -> Result<Store> {
+        let start = crate::clock::monotonic();
+        loop {
+            match Store::open(path) {
+                Err(StoreError::Locked { .. }) if start.elapsed() < patience => {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                result => return result,
+            }
+        }
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -1439,7 +1454,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("data");
         drop(Store::open(&path).unwrap());
-        let store = Store::open(&path).unwrap();
+        let store = Store::open_waiting(&path, std::time::Duration::from_secs(5)).unwrap();
         let mut commit = Commit::new();
         commit.put_stock("A", &StockLevel::default());
         store.commit(commit).unwrap();

@@ -17,6 +17,7 @@ use border_release::clock::Clock;
 use border_release::config::{self, Api, Listen};
 use border_release::daemon::{self, Listener, Options};
 use border_release::intake::IntakeReport;
+use border_release::store::Store;
 use border_release::wire::{BatchDoc, CancelDoc, ErrorBody};
 use chrono::{DateTime, Utc};
 use hyper::{Method, StatusCode};
@@ -26,6 +27,7 @@ const TOKEN: &str = "test-token-0123456789abcdef";
 
 /// A daemon running on its own thread and runtime, and a client of its API.
 struct Running {
+    data: std::path::PathBuf,
     client: Client,
     address: std::net::SocketAddr,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -36,6 +38,7 @@ impl Running {
     fn start(w: &Warehouse, clock: &Clock) -> Running {
         std::fs::write(w.path("api-token"), format!("{TOKEN}\n")).unwrap();
         let config = config::load(&w.config()).expect("the test config loads");
+        let data = config.paths.data.clone();
         let options = Options {
             tick: Duration::from_millis(20),
             stop_deadline: Duration::from_secs(10),
@@ -63,6 +66,7 @@ impl Running {
         };
         let client = Client::new(&api, "in-process test".into()).unwrap();
         let running = Running {
+            data,
             client,
             address,
             stop: Some(stop),
@@ -86,6 +90,8 @@ impl Running {
             .join()
             .expect("the daemon thread");
         result.expect("the daemon stops cleanly");
+        // The store's lock goes a moment after the store: wait for it, as a new process would.
+        drop(Store::open_waiting(&self.data, Duration::from_secs(5)).expect("the store is free"));
     }
 
     fn send(&self, method: Method, path: &str, body: &str) -> Response {

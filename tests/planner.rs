@@ -326,6 +326,34 @@ fn an_order_with_one_excluded_line_is_held_whole_with_the_reason() {
 }
 
 #[test]
+fn lines_excluded_for_different_reasons_give_the_first_reason_in_the_documented_order() {
+    // Origin before goods before flag, whatever the order of the lines.
+    let lines_in_both_orders = [
+        [("LIQUOR", 1, "10.00"), ("LAMP", 1, "10.00")],
+        [("LAMP", 1, "10.00"), ("LIQUOR", 1, "10.00")],
+    ];
+    for lines in lines_in_both_orders {
+        let plan = World::new()
+            .with_item("LIQUOR", "2208.40.0000", "MX", vec![ItemFlag::Adcvd])
+            .with_item("LAMP", "9405.11.4010", "CN", vec![])
+            .with_orders([order("SO-1", "2026-11-23T09:00:00Z", &ana(), &lines)])
+            .plan();
+        assert_eq!(outcome(&plan, "SO-1"), Held(ExcludedOrigin), "{lines:?}");
+    }
+    let plan = World::new()
+        .with_item("BOLT", "7317.00.5502", "VN", vec![ItemFlag::Adcvd])
+        .with_item("LIQUOR", "2208.40.0000", "MX", vec![])
+        .with_orders([order(
+            "SO-1",
+            "2026-11-23T09:00:00Z",
+            &ana(),
+            &[("BOLT", 1, "10.00"), ("LIQUOR", 1, "10.00")],
+        )])
+        .plan();
+    assert_eq!(outcome(&plan, "SO-1"), Held(ExcludedGoods));
+}
+
+#[test]
 fn an_order_in_a_currency_without_a_rate_on_the_day_is_held_no_rate() {
     let cases = [
         ("EUR", "no rate was ever configured"),

@@ -125,7 +125,9 @@ pub async fn run(
     let token = Arc::new(RwLock::new(crate::client::read_token(
         &config.api.token_file,
     )?));
-    let store = Store::open(&config.paths.data).context("opening the store")?;
+    // A daemon that has just stopped may hold the store's lock for a moment longer.
+    let store = Store::open_waiting(&config.paths.data, Duration::from_secs(2))
+        .context("opening the store")?;
     spool::prepare(&config.paths.spool)
         .with_context(|| format!("paths.spool {}", config.paths.spool.display()))?;
     let metrics = Arc::new(Metrics::default());
