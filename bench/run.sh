@@ -6,6 +6,8 @@
 #   bash bench/run.sh plan N     # `plan --day D --json` over a store holding N pending orders
 #   bash bench/run.sh batch N    # `batch --day D` over a store holding N pending orders
 #   bash bench/run.sh growth     # intake, plan and batch at 10k, 100k and 1M orders
+#   bash bench/run.sh api N [C]  # `serve` taking N orders posted one per request over C connections
+#   bash bench/run.sh startup N  # `serve` over a store holding N pending orders, until /healthz is 200
 #
 # The workload (examples/workload.rs: N orders for 0.3 x N recipients, 5000 SKUs, seed 1, for the
 # release day 2026-12-01) is generated once into var/bench/<N>/ and reused while its parameters
@@ -15,13 +17,40 @@
 # reports the median wall time and the highest peak RSS. The page cache is warm: the workload
 # was just read or copied.
 #
+# `api` starts `border-release serve` on a fresh copy of the store holding the items and stock,
+# with its API on a Unix socket (BENCH_API_LISTEN=tcp: a free loopback port) and a token file of
+# its own, and runs the `apiload` example: N orders of the workload, each posted alone as
+# `POST /v1/orders` over C keep-alive connections (default 64; a comma-separated list, e.g.
+# 16,64,256, gives a row each), each connection sending its next order once the last one is
+# answered. It reports the rate, the latencies (p50, p99, max; of the run with the median rate),
+# the posts per group commit from /metrics, the daemon's CPU time and its peak RSS (VmHWM)
+# just before SIGTERM; once the daemon has stopped, the store must hold the N orders.
+# `startup` starts `serve` on a fresh copy of the store holding the N orders and times it from
+# the spawn until GET /healthz answers 200 (asked every 2 ms), then reads its peak RSS and the
+# orders it counts, and stops it (BENCH_DROP_CACHES=1: the page cache is dropped before each
+# start, when this user may). The load generator and the daemon share the machine's cores.
+# BENCH_API_STORED=M: `api` starts from the store holding the M orders of the M-order workload,
+# and posts the N-order workload's orders under ids it does not hold (`A-...` for `W-...`).
+#
+# Stores of more than BENCH_IMPORT_PART orders (default 1000000) are prepared by importing the
+# workload in parts of that many orders, so that preparing 10M needs the memory of 1M.
+#
+# The binaries are found in CARGO_TARGET_DIR when it is set (a relative one is taken from the
+# folder this was started in, as cargo does), else in target/.
+#
 # Progress goes to standard error; the table goes to standard output, ready to paste.
 set -euo pipefail
+if [ -n "${CARGO_TARGET_DIR:-}" ]; then
+  export CARGO_TARGET_DIR=$(realpath -m -- "$CARGO_TARGET_DIR")
+fi
 cd "$(dirname "$0")/.."
 root=$PWD
 
 day=2026-12-01
 repeats=${BENCH_REPEATS:-3}
+import_part=${BENCH_IMPORT_PART:-1000000}
+api_listen=${BENCH_API_LISTEN:-unix}
+api_stored=${BENCH_API_STORED:-}
 skus=5000
 seed=1
 
@@ -49,9 +78,28 @@ case $what in
     sizes=(10000 100000 1000000)
     kinds=(intake plan batch)
     ;;
+  api)
+    [ $# -eq 2 ] || [ $# -eq 3 ] || usage
+    [[ $2 =~ ^[1-9][0-9]*$ ]] || die "the number of orders must be a whole number, not '$2'"
+    sizes=("$2")
+    kinds=(api)
+    IFS=, read -r -a concurrencies <<<"${3:-64}"
+    for c in "${concurrencies[@]}"; do
+      [[ $c =~ ^[1-9][0-9]*$ ]] || die "the concurrency must be a whole number (or a comma-separated list), not '${3:-}'"
+    done
+    ;;
+  startup)
+    [ $# -eq 2 ] || usage
+    [[ $2 =~ ^[1-9][0-9]*$ ]] || die "the number of orders must be a whole number, not '$2'"
+    sizes=("$2")
+    kinds=(startup)
+    ;;
   *) usage ;;
 esac
 [[ $repeats =~ ^[1-9][0-9]*$ ]] || die "BENCH_REPEATS must be a whole number, not '$repeats'"
+[[ $import_part =~ ^[1-9][0-9]*$ ]] || die "BENCH_IMPORT_PART must be a whole number, not '$import_part'"
+case $api_listen in unix | tcp) ;; *) die "BENCH_API_LISTEN must be unix or tcp, not '$api_listen'" ;; esac
+[[ $api_stored =~ ^([1-9][0-9]*)?$ ]] || die "BENCH_API_STORED must be a whole number, not '$api_stored'"
 
 if [ ! -x /usr/bin/time ]; then
   die "/usr/bin/time is missing: install it (Debian/Ubuntu: sudo apt-get install time)"
@@ -63,10 +111,17 @@ export BORDER_RELEASE_FAKE_NOW="${day}T07:00:00-08:00"
 
 # --- build ------------------------------------------------------------------------------------
 
-say "== cargo build --release --locked --bin border-release --example workload"
-cargo build --release --locked --quiet --bin border-release --example workload
-br_bin=$root/target/release/border-release
-workload_bin=$root/target/release/examples/workload
+say "== cargo build --release --locked --bin border-release --example workload --example apiload"
+cargo build --release --locked --quiet --bin border-release --example workload --example apiload
+# Where cargo put them: CARGO_TARGET_DIR, a cargo config's build.target-dir, or target/.
+target_dir=$(cargo metadata --format-version 1 --no-deps --locked |
+  sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
+[ -n "$target_dir" ] || die "cargo metadata did not name the target directory"
+br_bin=$target_dir/release/border-release
+workload_bin=$target_dir/release/examples/workload
+apiload_bin=$target_dir/release/examples/apiload
+[ -x "$br_bin" ] && [ -x "$workload_bin" ] && [ -x "$apiload_bin" ] ||
+  die "the binaries are not in $target_dir/release"
 build_id=$(sha256sum "$br_bin" | cut -c1-16)
 
 # --- the machine ------------------------------------------------------------------------------
@@ -124,6 +179,7 @@ prepare() {
 
   local templates=$dir/templates
   local stamp="$params border-release=$build_id"
+  if [ "$n" -gt "$import_part" ]; then stamp="$stamp import-part=$import_part"; fi
   if [ "$(cat "$templates/stamp" 2>/dev/null)" != "$stamp" ]; then
     say "== template stores for $n orders (new workload or new build of border-release)"
     rm -rf "$templates"
@@ -131,7 +187,18 @@ prepare() {
     take_in "$templates/stocked" "items.csv" items import "$dir/items.csv"
     take_in "$templates/stocked" "stock.csv" stock receive "$dir/stock.csv"
     cp -a "$templates/stocked" "$templates/loaded"
-    take_in "$templates/loaded" "orders.jsonl" orders import "$dir/orders.jsonl"
+    if [ "$n" -le "$import_part" ]; then
+      take_in "$templates/loaded" "orders.jsonl" orders import "$dir/orders.jsonl"
+    else
+      # In parts, so that preparing a large store needs the memory of one part.
+      mkdir -p "$templates/parts"
+      split -l "$import_part" -d -a 4 --additional-suffix=.jsonl "$dir/orders.jsonl" "$templates/parts/orders-"
+      local part
+      for part in "$templates/parts"/orders-*.jsonl; do
+        take_in "$templates/loaded" "$(basename "$part")" orders import "$part"
+      done
+      rm -rf "$templates/parts"
+    fi
     printf '%s\n' "$stamp" >"$templates/stamp"
   fi
 }
@@ -142,7 +209,7 @@ prepare() {
 # do not also pay for the copy.
 fresh_store() {
   rm -rf "$dir/run"
-  cp -a "$dir/templates/$1" "$dir/run"
+  cp -a "${2:-$dir}/templates/$1" "$dir/run"
   sync
 }
 
@@ -194,20 +261,229 @@ measure() {
   rm -rf "$dir/run" "$dir/run.out" "$dir/run.err" "$dir/time.out"
 }
 
+# --- the daemon -------------------------------------------------------------------------------
+
+serve_pid=
+# A daemon left running by a failed run is stopped.
+stop_left_daemon() {
+  if [ -n "$serve_pid" ]; then
+    kill -TERM "$serve_pid" 2>/dev/null || true
+    wait "$serve_pid" 2>/dev/null || true
+  fi
+}
+trap stop_left_daemon EXIT
+
+# A loopback port nothing listens on.
+free_port() {
+  local port
+  while :; do
+    port=$((20000 + RANDOM % 40000))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      echo "$port"
+      return
+    fi
+  done
+}
+
+# Starts `serve` on the store at $dir/run, with its API on $listen and the token file
+# $dir/run/api-token; sets $serve_pid, $serve_started (µs since the epoch, at the spawn) and
+# $serve_ready (µs since the epoch, when /healthz first answered 200).
+start_daemon() {
+  local run=$dir/run
+  (umask 077 && printf 'bench-%s\n' "$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')" >"$run/api-token")
+  case $api_listen in
+    unix) listen=unix:$run/api.sock ;;
+    tcp) listen=127.0.0.1:$(free_port) ;;
+  esac
+  serve_started=${EPOCHREALTIME/./}
+  BORDER_RELEASE__PATHS__DATA=$run/data BORDER_RELEASE__PATHS__LOGS=$run/logs \
+    BORDER_RELEASE__PATHS__SPOOL=$run/spool BORDER_RELEASE__API__LISTEN=$listen \
+    BORDER_RELEASE__API__TOKEN_FILE=$run/api-token \
+    "$br_bin" --config "$dir/border-release.toml" serve 2>"$run/serve.log" &
+  serve_pid=$!
+  # Whichever ends first: the wait for /healthz, or the daemon (which then failed to start).
+  "$apiload_bin" --wait-healthz "$listen" 600 &
+  local waiter=$! ended= status=0
+  wait -n -p ended "$waiter" "$serve_pid" || status=$?
+  serve_ready=${EPOCHREALTIME/./}
+  if [ "$ended" != "$waiter" ]; then
+    kill "$waiter" 2>/dev/null || true
+    serve_pid=
+    cat "$run/serve.log" >&2
+    die "the daemon exited with $status before it answered /healthz"
+  fi
+  if [ "$status" -ne 0 ]; then
+    cat "$run/serve.log" >&2
+    die "the daemon did not answer /healthz"
+  fi
+}
+
+# Stops the daemon with SIGTERM; sets $stop_s, the time it took to exit.
+stop_daemon() {
+  local from=${EPOCHREALTIME/./} status=0
+  kill -TERM "$serve_pid"
+  wait "$serve_pid" || status=$?
+  local to=${EPOCHREALTIME/./}
+  serve_pid=
+  stop_s=$(awk -v us=$((to - from)) 'BEGIN { printf "%.2f", us / 1e6 }')
+  if [ "$status" -ne 0 ]; then
+    cat "$dir/run/serve.log" >&2
+    die "the daemon exited with $status"
+  fi
+}
+
+# The daemon's peak RSS in KiB, and its CPU time (user + system) in seconds.
+daemon_hwm_kib() { awk '/^VmHWM:/ { print $2 }' "/proc/$serve_pid/status"; }
+daemon_cpu_s() {
+  awk -v tck="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); printf "%.2f", ($12 + $13) / tck }' \
+    "/proc/$serve_pid/stat"
+}
+
+# One value of the Prometheus text in $1: the sum of the samples of metric $2.
+metric() {
+  awk -v name="$2" '$1 == name || index($1, name "{") == 1 { sum += $NF } END { printf "%.0f", sum }' <<<"$1"
+}
+
+# A field of the key=value line in $1.
+field() { tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p"; }
+
+median_of() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+
+# N orders posted through the API over $1 connections, $repeats times; sets $row.
+measure_api() {
+  local c=$1
+  local i rates=() lines=() rss_max=0 cpus=() per_commit=() status
+  local orders_file=$dir/orders.jsonl expected=$n
+  if [ -n "$api_stored" ]; then
+    # The same orders under ids the stored workload does not have.
+    orders_file=$dir/orders-api.jsonl
+    if [ ! -s "$orders_file" ] || [ "$orders_file" -ot "$dir/orders.jsonl" ]; then
+      sed 's/^{"order_id":"W-/{"order_id":"A-/' "$dir/orders.jsonl" >"$orders_file"
+    fi
+    expected=$((n + api_stored))
+  fi
+  for ((i = 1; i <= repeats; i++)); do
+    if [ -n "$api_stored" ]; then
+      fresh_store loaded "$root/var/bench/$api_stored"
+    else
+      fresh_store stocked
+    fi
+    start_daemon
+    status=0
+    /usr/bin/time -f '%U %S' -o "$dir/time.out" \
+      "$apiload_bin" "$listen" "$dir/run/api-token" "$orders_file" "$n" "$c" \
+      >"$dir/apiload.out" || status=$?
+    local line metrics posts commits rss cpu stored
+    line=$(tail -n 1 "$dir/apiload.out")
+    metrics=$("$apiload_bin" --get "$listen" /metrics)
+    posts=$(metric "$metrics" border_release_api_order_posts_total)
+    commits=$(metric "$metrics" border_release_api_order_commits_total)
+    rss=$(daemon_hwm_kib)
+    cpu=$(daemon_cpu_s)
+    stop_daemon
+    if [ "$status" -ne 0 ]; then
+      say "$line"
+      die "apiload exited with $status (see above); the daemon's log is $dir/run/serve.log"
+    fi
+    stored=$(br "$dir/run" orders list --json 2>/dev/null | wc -l)
+    [ "$stored" -eq "$expected" ] || die "the store holds $stored orders after the run, not $expected"
+    [ "$(field "$line" accepted)" -eq "$n" ] || die "not every order was accepted: $line"
+    local load_cpu
+    load_cpu=$(awk '{ printf "%.2f", $1 + $2 }' "$dir/time.out")
+    rates+=("$(field "$line" orders_per_s)")
+    lines+=("$line")
+    cpus+=("$cpu/$load_cpu")
+    per_commit+=("$(awk -v p="$posts" -v c="$commits" 'BEGIN { printf "%.1f", c ? p / c : 0 }')")
+    if [ "$rss" -gt "$rss_max" ]; then rss_max=$rss; fi
+    say "   run $i: $line; $posts posts in $commits commits; daemon CPU $cpu s, apiload CPU $load_cpu s; peak RSS $((rss / 1024)) MiB; stop ${stop_s} s; store holds $stored orders"
+  done
+  local median pick=0
+  median=$(median_of "${rates[@]}")
+  for ((i = 0; i < repeats; i++)); do
+    if [ "${rates[i]}" = "$median" ]; then pick=$i; break; fi
+  done
+  local line=${lines[pick]}
+  rss_mib=$(awk -v k="$rss_max" 'BEGIN { printf "%.0f", k / 1024 }')
+  local label="api ($api_listen)"
+  [ -z "$api_stored" ] || label="api ($api_listen, onto $api_stored stored)"
+  row="| $label | $n | $c | $median | ${rates[*]} | $(field "$line" p50_ms) | $(field "$line" p99_ms) | $(field "$line" max_ms) | ${per_commit[pick]} | ${cpus[pick]} | $rss_mib | $commit | $today | $machine |"
+  rm -rf "$dir/run" "$dir/apiload.out" "$dir/time.out"
+}
+
+# `serve` over the N stored orders, $repeats times, until /healthz answers 200; sets $row.
+measure_startup() {
+  local i times=() rss_max=0 stops=() counted
+  for ((i = 1; i <= repeats; i++)); do
+    fresh_store loaded
+    if [ "${BENCH_DROP_CACHES:-0}" = 1 ]; then
+      sync
+      echo 3 >/proc/sys/vm/drop_caches || die "BENCH_DROP_CACHES=1, but the page cache cannot be dropped by this user"
+    fi
+    start_daemon
+    local rss metrics wall
+    rss=$(daemon_hwm_kib)
+    wall=$(awk -v us=$((serve_ready - serve_started)) 'BEGIN { printf "%.3f", us / 1e6 }')
+    metrics=$("$apiload_bin" --get "$listen" /metrics)
+    counted=$(metric "$metrics" border_release_orders)
+    stop_daemon
+    [ "$counted" -eq "$n" ] || die "the daemon counts $counted orders, not $n"
+    times+=("$wall")
+    stops+=("$stop_s")
+    if [ "$rss" -gt "$rss_max" ]; then rss_max=$rss; fi
+    say "   run $i: /healthz 200 after $wall s, peak RSS $((rss / 1024)) MiB, $counted orders counted; stopped in $stop_s s"
+  done
+  rss_mib=$(awk -v k="$rss_max" 'BEGIN { printf "%.0f", k / 1024 }')
+  local cache=warm
+  [ "${BENCH_DROP_CACHES:-0}" = 1 ] && cache=cold
+  row="| startup | $n | $wl_recipients | $(median_of "${times[@]}") | ${times[*]} | $rss_mib | page cache $cache; store $(du -sm "$dir/templates/loaded/data" | cut -f1) MiB; SIGTERM to exit $(median_of "${stops[@]}") s | $commit | $today | $machine |"
+  rm -rf "$dir/run"
+}
+
 # --- the table --------------------------------------------------------------------------------
 
 rows=()
+if [ -n "$api_stored" ] && [ "$what" = api ]; then
+  prepare "$api_stored"
+fi
 for n in "${sizes[@]}"; do
   prepare "$n"
   for kind in "${kinds[@]}"; do
-    say "== $kind, $n orders, $wl_recipients recipients ($repeats runs)"
-    measure "$kind"
-    rows+=("| $kind | $n | $wl_recipients | $median | $runs | $rss_mib | $notes | $commit | $today | $machine |")
+    case $kind in
+      api)
+        for c in "${concurrencies[@]}"; do
+          say "== api ($api_listen), $n orders over $c connections ($repeats runs)"
+          measure_api "$c"
+          rows+=("$row")
+        done
+        ;;
+      startup)
+        say "== startup, $n stored orders ($repeats runs)"
+        measure_startup
+        rows+=("$row")
+        ;;
+      *)
+        say "== $kind, $n orders, $wl_recipients recipients ($repeats runs)"
+        measure "$kind"
+        rows+=("| $kind | $n | $wl_recipients | $median | $runs | $rss_mib | $notes | $commit | $today | $machine |")
+        ;;
+    esac
   done
 done
 
 printf '\nMachine: %s; date %s; commit %s; BORDER_RELEASE_FAKE_NOW=%s\n\n' \
   "$machine" "$today" "$commit" "$BORDER_RELEASE_FAKE_NOW"
-echo "| benchmark | orders | recipients | wall s (median of $repeats) | runs s | peak RSS MiB | notes | commit | date | machine |"
-echo "| --- | ---: | ---: | ---: | --- | ---: | --- | --- | --- | --- |"
+case $what in
+  api)
+    echo "| benchmark | orders | connections | orders/s (median of $repeats) | runs orders/s | p50 ms | p99 ms | max ms | posts per commit | CPU s, daemon/apiload | peak RSS MiB | commit | date | machine |"
+    echo "| --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | --- | ---: | --- | --- | --- |"
+    ;;
+  startup)
+    echo "| benchmark | orders | recipients | to /healthz 200, s (median of $repeats) | runs s | peak RSS MiB | notes | commit | date | machine |"
+    echo "| --- | ---: | ---: | ---: | --- | ---: | --- | --- | --- | --- |"
+    ;;
+  *)
+    echo "| benchmark | orders | recipients | wall s (median of $repeats) | runs s | peak RSS MiB | notes | commit | date | machine |"
+    echo "| --- | ---: | ---: | ---: | --- | ---: | --- | --- | --- | --- |"
+    ;;
+esac
 printf '%s\n' "${rows[@]}"
