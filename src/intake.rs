@@ -340,9 +340,7 @@ fn check_orders(
     identity: IdentityRule,
     items: &HashMap<String, Item>,
 ) -> Numbered<(String, EncodedOrder)> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, usize::from)
-        .clamp(1, PARSE_THREADS_MAX);
+    let threads = crate::machine::cores().clamp(1, PARSE_THREADS_MAX);
     let check = |part: Numbered<String>| -> Numbered<(String, EncodedOrder)> {
         part.into_iter()
             .map(|(line_no, line)| {

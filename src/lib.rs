@@ -16,6 +16,7 @@ pub mod daemon;
 pub mod files;
 pub mod identity;
 pub mod intake;
+pub mod machine;
 pub mod model;
 pub mod money;
 pub mod planner;

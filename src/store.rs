@@ -120,7 +120,7 @@ pub struct Store {
     db: sled::Db,
     path: PathBuf,
     /// Blob files already fsynced: sled never rewrites one, so each is synced once.
-    synced_blobs: Mutex<HashSet<PathBuf>>,
+    synced_blobs: Mutex<SyncedBlobs>,
     chunk_cache: Mutex<HashMap<Ordinal, std::sync::Arc<Vec<Order>>>>,
 }
 
@@ -174,7 +174,7 @@ impl Store {
         let store = Store {
             db,
             path: path.to_owned(),
-            synced_blobs: Mutex::new(HashSet::new()),
+            synced_blobs: Mutex::new(SyncedBlobs::default()),
             chunk_cache: Mutex::new(HashMap::new()),
         };
         match store.get::<u32>(FORMAT_KEY)? {
@@ -404,9 +404,7 @@ impl Store {
                 }
                 Ok(open)
             };
-        let threads = std::thread::available_parallelism()
-            .map_or(1, usize::from)
-            .clamp(1, DECODE_THREADS_MAX);
+        let threads = crate::machine::cores().clamp(1, DECODE_THREADS_MAX);
         let per_thread = chunks.len().div_ceil(threads).max(1);
         let parts: Vec<Result<Vec<(Ordinal, Order)>>> = std::thread::scope(|scope| {
             let handles: Vec<_> = chunks
@@ -596,23 +594,37 @@ impl Store {
     }
 
     /// fsyncs sled's files: the log and config always, each blob file once, and the folders.
+    /// fsyncs what a commit may have written: the `db` file always; `conf` once; new blob files
+    /// and the folders, when their entries changed. A folder whose modification time is the
+    /// one seen before its last listing has no new entry since: the commits that add files
+    /// are this process's own, made one at a time, so none is added during a listing.
     fn sync_files(&self) -> std::io::Result<()> {
-        for name in ["db", "conf"] {
-            sync_if_exists(&self.path.join(name))?;
+        sync_if_exists(&self.path.join("db"))?;
+        let mut synced = self.synced_blobs.lock().expect("blob list lock");
+        if !synced.conf {
+            sync_if_exists(&self.path.join("conf"))?;
+            synced.conf = true;
         }
         let blobs = self.path.join("blobs");
-        if blobs.is_dir() {
-            let mut synced = self.synced_blobs.lock().expect("blob list lock");
-            for entry in fs::read_dir(&blobs)? {
-                let path = entry?.path();
-                if !synced.contains(&path) {
-                    sync_if_exists(&path)?;
-                    synced.insert(path);
+        if let Some(modified) = modified(&blobs)? {
+            if synced.blobs_modified != Some(modified) {
+                for entry in fs::read_dir(&blobs)? {
+                    let path = entry?.path();
+                    if !synced.files.contains(&path) {
+                        sync_if_exists(&path)?;
+                        synced.files.insert(path);
+                    }
                 }
+                crate::files::sync_dir(&blobs)?;
+                synced.blobs_modified = Some(modified);
             }
-            crate::files::sync_dir(&blobs)?;
         }
-        crate::files::sync_dir(&self.path)
+        let store_modified = modified(&self.path)?;
+        if store_modified.is_none() || synced.store_modified != store_modified {
+            crate::files::sync_dir(&self.path)?;
+            synced.store_modified = store_modified;
+        }
+        Ok(())
     }
 
     fn sled_error(&self, source: sled::Error) -> StoreError {
@@ -628,6 +640,25 @@ impl Store {
             key: String::from_utf8_lossy(key).into_owned(),
             message,
         }
+    }
+}
+
+/// What is known to be on disk already: sled never rewrites a blob file, and `conf` only when
+/// the store is made, so each is synced once; a folder is synced again when it changes.
+#[derive(Default)]
+struct SyncedBlobs {
+    conf: bool,
+    files: HashSet<PathBuf>,
+    blobs_modified: Option<std::time::SystemTime>,
+    store_modified: Option<std::time::SystemTime>,
+}
+
+/// A folder's modification time, or `None` when it does not exist.
+fn modified(dir: &Path) -> std::io::Result<Option<std::time::SystemTime>> {
+    match fs::metadata(dir) {
+        Ok(metadata) => metadata.modified().map(Some),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(error) => Err(error),
     }
 }
 

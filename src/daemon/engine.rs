@@ -254,9 +254,25 @@ impl Engine {
         match result {
             Ok(reports) => {
                 self.metrics.order_commit(posts.len());
+                let (mut accepted, mut unchanged, mut rejected) = (0, 0, 0);
+                for report in &reports {
+                    self.metrics.intake("api", report);
+                    super::log_rejected_lines("api", report);
+                    accepted += report.accepted;
+                    unchanged += report.unchanged;
+                    rejected += report.rejected.len();
+                }
+                // One event per commit: at thousands of posts a second, one per post would
+                // flood the journal, which then drops the service's messages.
+                tracing::info!(
+                    source = "api",
+                    posts = posts.len(),
+                    accepted,
+                    unchanged,
+                    rejected,
+                    "orders posted through the API taken in"
+                );
                 for (post, report) in posts.into_iter().zip(reports) {
-                    self.metrics.intake("api", &report);
-                    super::log_rejections("api", &report);
                     let _ = post.reply.send(Ok(report));
                 }
             }

@@ -502,9 +502,23 @@ async fn schedule_batches(
     }
 }
 
-/// One event per rejected line. A reason about the recipient may quote a name or an address,
-/// so it is logged at debug level only; the report (or the API's answer) always has it.
+/// One event per rejected line, and one for the input. A reason about the recipient may quote a
+/// name or an address, so it is logged at debug level only; the report (or the API's answer)
+/// always has it.
 pub fn log_rejections(source: &str, report: &IntakeReport) {
+    log_rejected_lines(source, report);
+    tracing::info!(
+        source,
+        file = %report.file.display(),
+        accepted = report.accepted,
+        unchanged = report.unchanged,
+        rejected = report.rejected.len(),
+        "input taken in"
+    );
+}
+
+/// One event per rejected line only: orders posted one by one are summed up per commit.
+pub fn log_rejected_lines(source: &str, report: &IntakeReport) {
     for rejection in &report.rejected {
         let field = rejection.field.as_deref().unwrap_or("");
         let personal = field.starts_with("recipient");
@@ -531,14 +545,6 @@ pub fn log_rejections(source: &str, report: &IntakeReport) {
             );
         }
     }
-    tracing::info!(
-        source,
-        file = %report.file.display(),
-        accepted = report.accepted,
-        unchanged = report.unchanged,
-        rejected = report.rejected.len(),
-        "input taken in"
-    );
 }
 
 fn log_spool(name: &str, kind: &str, outcome: &spool::Outcome) {
