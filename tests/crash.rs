@@ -454,3 +454,65 @@ fn logged_releases(w: &Warehouse, day: &str) -> std::collections::BTreeMap<Strin
     }
     releases
 }
+
+/// A disk that refuses a commit's writes (here a file size limit, which fails a write with
+/// EFBIG the way a full disk fails it with ENOSPC): the command reports the error and exits 1,
+/// nothing of the file is acknowledged or visible, and the same file goes in whole once the
+/// disk takes writes again.
+#[test]
+fn a_commit_the_disk_refuses_is_reported_and_changes_nothing() {
+    if std::process::Command::new("bash")
+        .arg("-c")
+        .arg("true")
+        .status()
+        .is_err()
+    {
+        eprintln!("skipped: no bash to set the file size limit with");
+        return;
+    }
+    let w = Warehouse::with_items(NOW);
+    let file = w.file("orders.jsonl", &orders_for(30_000));
+    // Two of sled's 512 KiB segments: the store opens, and the commit's writes run out.
+    let limited =
+        format!("trap '' XFSZ; ulimit -f 1024; exec \"$0\" --config \"$1\" orders import \"$2\"");
+    let output = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(limited)
+        .arg(assert_cmd::cargo::cargo_bin("border-release"))
+        .arg(w.config())
+        .arg(&file)
+        .current_dir(w.dir.path())
+        .env("BORDER_RELEASE_FAKE_NOW", NOW)
+        .env_remove("BORDER_RELEASE_CRASH_AT")
+        .output()
+        .expect("run bash");
+    let err = support::stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{err}");
+    assert!(err.contains("File too large"), "{err}");
+    assert_eq!(
+        w.orders(NOW).len(),
+        0,
+        "nothing of the refused commit is visible"
+    );
+    w.assert_store_sound(NOW);
+    w.ok(NOW, &["orders", "import", file.to_str().unwrap()]);
+    assert_eq!(w.orders(NOW).len(), 30_000);
+    w.assert_store_sound(NOW);
+}
+
+/// `count` orders to as many people.
+fn orders_for(count: usize) -> String {
+    (0..count)
+        .map(|i| {
+            order(
+                &format!("D-{i:05}"),
+                "2026-11-30T10:00:00-08:00",
+                &format!("Person {i}"),
+                &format!("{i} Main St"),
+                "USD",
+                &[("TSHIRT", 1, "10.00")],
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
