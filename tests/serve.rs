@@ -247,6 +247,22 @@ fn the_daemon_takes_in_the_spool_answers_commands_reloads_and_stops() {
     assert!(status.success(), "{status:?}\n{}", daemon.log());
     assert!(daemon.log().contains("stopped"), "{}", daemon.log());
     assert!(!daemon.socket.exists(), "the socket is removed at stop");
+    // The daemon's log (at its default level) names orders, files and releases, never a
+    // consignee's name or street.
+    let log = daemon.log();
+    for personal in [
+        "Ana Ruiz",
+        "1200 Market St",
+        "Bea Dee",
+        "7 Palm Ave",
+        "Cy Young",
+    ] {
+        assert!(
+            !log.contains(personal),
+            "{personal:?} in the daemon's log:\n{log}"
+        );
+    }
+    assert!(log.contains("release committed"), "{log}");
 
     // With the daemon gone, commands open the store themselves: the store is sound, and each
     // read-only command prints what it printed through the daemon.
