@@ -217,6 +217,22 @@ fn a_day_in_the_daemon() {
         report.contains("line 2: order S-2: recipient.name"),
         "{report}"
     );
+    // What the spool keeps holds names and addresses: owner-only, like the store and the logs.
+    for kept in [
+        "spool/done/stock-count-1.csv",
+        "spool/rejected/orders-1.jsonl",
+        "spool/rejected/orders-1.jsonl.report.txt",
+        "spool/rejected/orders-1.rejected.jsonl",
+        "spool/done",
+        "spool/rejected",
+    ] {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(w.path(kept))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0, "{kept} is open to others: {mode:o}");
+    }
     let again = std::fs::read_to_string(w.path("spool/rejected/orders-1.rejected.jsonl")).unwrap();
     assert_eq!(again.trim(), spooled[1]);
 
