@@ -5,16 +5,27 @@ use std::fs;
 use std::io::{self, BufWriter};
 use std::path::{Path, PathBuf};
 
-/// Creates `path` and its missing parents, owner-only. An existing folder is left as it is.
+/// Creates `path` and its missing parents, owner-only, and fsyncs the folders that gained an
+/// entry, so that the new folders survive power loss. An existing folder is left as it is.
 pub fn create_private_dir(path: &Path) -> io::Result<()> {
     use std::os::unix::fs::DirBuilderExt;
     if path.is_dir() {
         return Ok(());
     }
+    let missing: Vec<&Path> = path.ancestors().take_while(|dir| !dir.exists()).collect();
     fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
-        .create(path)
+        .create(path)?;
+    for created in missing {
+        if let Some(parent) = created
+            .parent()
+            .filter(|parent| !parent.as_os_str().is_empty())
+        {
+            sync_dir(parent)?;
+        }
+    }
+    Ok(())
 }
 
 /// Replaces `path` with what `write` streams through a buffer: written to a temporary file

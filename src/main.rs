@@ -73,6 +73,8 @@ fn serve(config_file: &Path) -> anyhow::Result<ExitCode> {
         }
         result
     });
+    // A job abandoned at the stop deadline is not waited for.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(500));
     if let Err(error) = &result {
         tracing::error!(error = %format!("{error:#}"), "border-release stopped on an error");
     }

@@ -594,37 +594,38 @@ impl Store {
     }
 
     /// fsyncs sled's files: the log and config always, each blob file once, and the folders.
-    /// fsyncs what a commit may have written: the `db` file always; `conf` once; new blob files
-    /// and the folders, when their entries changed. A folder whose modification time is the
-    /// one seen before its last listing has no new entry since: the commits that add files
-    /// are this process's own, made one at a time, so none is added during a listing.
+    /// fsyncs what a commit may have written, blobs before the log that points to them: every
+    /// blob file not yet synced (sled writes blobs without syncing them, some from its own
+    /// background thread), again when one synced at the last commit has grown since (it was
+    /// still being written), then the `blobs` folder, the `db` file, `conf` once per process,
+    /// and the store's folder.
     fn sync_files(&self) -> std::io::Result<()> {
-        sync_if_exists(&self.path.join("db"))?;
         let mut synced = self.synced_blobs.lock().expect("blob list lock");
+        let blobs = self.path.join("blobs");
+        if blobs.is_dir() {
+            let recent = std::mem::take(&mut synced.recent);
+            for entry in fs::read_dir(&blobs)? {
+                let entry = entry?;
+                let name = entry.file_name();
+                let recent_size = recent.get(&name).copied();
+                if synced.files.contains(&name) && recent_size.is_none() {
+                    continue;
+                }
+                let size = entry.metadata()?.len();
+                if recent_size != Some(size) {
+                    sync_if_exists(&entry.path())?;
+                    synced.recent.insert(name.clone(), size);
+                }
+                synced.files.insert(name);
+            }
+            crate::files::sync_dir(&blobs)?;
+        }
+        sync_if_exists(&self.path.join("db"))?;
         if !synced.conf {
             sync_if_exists(&self.path.join("conf"))?;
             synced.conf = true;
         }
-        let blobs = self.path.join("blobs");
-        if let Some(modified) = modified(&blobs)? {
-            if synced.blobs_modified != Some(modified) {
-                for entry in fs::read_dir(&blobs)? {
-                    let path = entry?.path();
-                    if !synced.files.contains(&path) {
-                        sync_if_exists(&path)?;
-                        synced.files.insert(path);
-                    }
-                }
-                crate::files::sync_dir(&blobs)?;
-                synced.blobs_modified = Some(modified);
-            }
-        }
-        let store_modified = modified(&self.path)?;
-        if store_modified.is_none() || synced.store_modified != store_modified {
-            crate::files::sync_dir(&self.path)?;
-            synced.store_modified = store_modified;
-        }
-        Ok(())
+        crate::files::sync_dir(&self.path)
     }
 
     fn sled_error(&self, source: sled::Error) -> StoreError {
@@ -643,23 +644,15 @@ impl Store {
     }
 }
 
-/// What is known to be on disk already: sled never rewrites a blob file, and `conf` only when
-/// the store is made, so each is synced once; a folder is synced again when it changes.
+/// What is known to be on disk already: sled never rewrites a finished blob file, and `conf`
+/// only when the store is opened, so each is synced once; a blob synced at the last commit is
+/// looked at again, in case it was still being written.
 #[derive(Default)]
 struct SyncedBlobs {
     conf: bool,
-    files: HashSet<PathBuf>,
-    blobs_modified: Option<std::time::SystemTime>,
-    store_modified: Option<std::time::SystemTime>,
-}
-
-/// A folder's modification time, or `None` when it does not exist.
-fn modified(dir: &Path) -> std::io::Result<Option<std::time::SystemTime>> {
-    match fs::metadata(dir) {
-        Ok(metadata) => metadata.modified().map(Some),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(error) => Err(error),
-    }
+    files: HashSet<std::ffi::OsString>,
+    /// Blobs synced at the last commit, with their sizes then.
+    recent: HashMap<std::ffi::OsString, u64>,
 }
 
 /// Makes the files and folders under `dir` owner-only: sled creates them readable by all, and

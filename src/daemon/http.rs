@@ -33,6 +33,8 @@ use crate::wire::{CancelDoc, ErrorBody, ErrorDetail, OrderRow, PlanRecord};
 
 /// Largest request body: an input file sent by the command line, or orders posted.
 pub const BODY_BYTES_MAX: usize = 512 << 20;
+/// How long the engine waits for a client to take the next chunk of a streamed answer.
+const READER_PATIENCE: std::time::Duration = std::time::Duration::from_secs(30);
 /// Bytes of a streamed answer gathered before they are sent.
 const CHUNK_BYTES: usize = 256 << 10;
 
@@ -522,13 +524,28 @@ impl ChunkWriter {
         if self.buffer.is_empty() {
             return Ok(());
         }
-        let chunk = Bytes::from(std::mem::replace(
+        let mut chunk = Bytes::from(std::mem::replace(
             &mut self.buffer,
             Vec::with_capacity(CHUNK_BYTES),
         ));
-        self.sender
-            .blocking_send(chunk)
-            .map_err(|_| std::io::Error::other("the client went away"))
+        // The engine waits for a slow reader, but not for one that has stopped reading: every
+        // other job waits behind it.
+        let start = crate::clock::monotonic();
+        loop {
+            match self.sender.try_send(chunk) {
+                Ok(()) => return Ok(()),
+                Err(mpsc::error::TrySendError::Closed(_)) => {
+                    return Err(std::io::Error::other("the client went away"))
+                }
+                Err(mpsc::error::TrySendError::Full(again)) => {
+                    if start.elapsed() > READER_PATIENCE {
+                        return Err(std::io::Error::other("the client stopped reading"));
+                    }
+                    chunk = again;
+                    std::thread::sleep(std::time::Duration::from_millis(2));
+                }
+            }
+        }
     }
 
     fn finish(mut self) -> std::io::Result<()> {

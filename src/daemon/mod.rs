@@ -449,15 +449,28 @@ async fn schedule_batches(
         }
         None => schedule.next_after(last.unwrap_or_else(|| clock.now()).max(clock.now())),
     };
+    let mut in_force = {
+        let current = config.borrow_and_update().clone();
+        (current.schedule.batch.clone(), current.warehouse.timezone)
+    };
     loop {
         if config.has_changed().unwrap_or(false) {
             let current = config.borrow_and_update().clone();
-            match BatchSchedule::new(&current.schedule.batch, current.warehouse.timezone) {
-                Ok(new) => {
-                    schedule = new;
-                    next = schedule.next_after(clock.now());
+            let wanted = (current.schedule.batch.clone(), current.warehouse.timezone);
+            // Only a new schedule moves the next trigger; one already due still runs first.
+            if wanted != in_force {
+                match BatchSchedule::new(&wanted.0, wanted.1) {
+                    Ok(new) => {
+                        schedule = new;
+                        let due = next.filter(|trigger| *trigger <= clock.now());
+                        next = due.or_else(|| {
+                            schedule
+                                .next_after(last.unwrap_or_else(|| clock.now()).max(clock.now()))
+                        });
+                        in_force = wanted;
+                    }
+                    Err(error) => tracing::error!(%error, "schedule.batch of the reloaded config"),
                 }
-                Err(error) => tracing::error!(%error, "schedule.batch of the reloaded config"),
             }
         }
         let now = clock.now();
@@ -465,6 +478,17 @@ async fn schedule_batches(
             Some(trigger) if trigger <= now => {
                 let result = queue
                     .run(move |engine| {
+                        let zone = engine.config.warehouse.timezone;
+                        let trigger_day = trigger.with_timezone(&zone).date_naive();
+                        let today = engine.clock.today(zone);
+                        if trigger_day < today {
+                            tracing::warn!(
+                                trigger = %trigger,
+                                %trigger_day,
+                                %today,
+                                "the batch of a past day's trigger runs for today: a past day cannot be batched"
+                            );
+                        }
                         let doc = engine.batch(None, Some(trigger));
                         if doc.is_err() {
                             engine.metrics.batch_failed();
