@@ -99,6 +99,10 @@ pub enum StoreError {
         found: u32,
         supported: u32,
     },
+    /// A commit could not be made durable: what this process holds may be ahead of the disk,
+    /// and a later sync that seems to succeed proves nothing about the failed one.
+    #[error("store at {path}: an earlier commit could not be made durable, so nothing more is written; restart to go on from what is on disk")]
+    Unsynced { path: PathBuf },
 }
 
 impl StoreError {
@@ -121,6 +125,8 @@ pub struct Store {
     path: PathBuf,
     /// Blob files already fsynced: sled never rewrites one, so each is synced once.
     synced_blobs: Mutex<SyncedBlobs>,
+    /// Set when a commit's flush or fsync failed; every later commit is refused.
+    unsynced: std::sync::atomic::AtomicBool,
     chunk_cache: Mutex<HashMap<Ordinal, std::sync::Arc<Vec<Order>>>>,
 }
 
@@ -175,6 +181,7 @@ impl Store {
             db,
             path: path.to_owned(),
             synced_blobs: Mutex::new(SyncedBlobs::default()),
+            unsynced: std::sync::atomic::AtomicBool::new(false),
             chunk_cache: Mutex::new(HashMap::new()),
         };
         match store.get::<u32>(FORMAT_KEY)? {
@@ -216,14 +223,36 @@ impl Store {
     }
 
     /// Applies `commit` atomically and makes it durable before returning.
+    /// A failed flush or fsync is never retried as if it could succeed: the store refuses every
+    /// later commit ([`StoreError::Unsynced`]), and the process must start again from the disk.
     pub fn commit(&self, commit: Commit) -> Result<()> {
+        use std::sync::atomic::Ordering;
+        if self.unsynced.load(Ordering::SeqCst) {
+            return Err(StoreError::Unsynced {
+                path: self.path.clone(),
+            });
+        }
         self.apply(commit)?;
         crate::crashpoint::reached("store-after-apply");
-        self.db.flush().map_err(|source| self.sled_error(source))?;
-        self.sync_files().map_err(|source| StoreError::Io {
-            path: self.path.clone(),
-            source,
-        })
+        let synced = self
+            .db
+            .flush()
+            .map_err(|source| self.sled_error(source))
+            .and_then(|_| {
+                self.sync_files().map_err(|source| StoreError::Io {
+                    path: self.path.clone(),
+                    source,
+                })
+            });
+        if synced.is_err() {
+            self.unsynced.store(true, Ordering::SeqCst);
+        }
+        synced
+    }
+
+    /// Whether a commit failed to reach the disk (see [`Store::commit`]).
+    pub fn is_unsynced(&self) -> bool {
+        self.unsynced.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Applies `commit` atomically without waiting for the disk: for bookkeeping that is safe

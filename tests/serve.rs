@@ -499,6 +499,84 @@ fn the_daemon_speaks_the_systemd_notify_protocol() {
     assert!(daemon.wait_for_exit(STOP_DEADLINE).success());
 }
 
+/// A disk that refuses the daemon's writes (a file size limit: EFBIG, as a full disk gives
+/// ENOSPC): the command that sent the orders is told and exits 1, the daemon says it is unhealthy
+/// (so that systemd's watchdog restarts it) instead of acknowledging anything more, and once
+/// started again on a disk that takes writes, nothing of the refused commit is there and the
+/// same orders go in whole.
+#[test]
+fn a_daemon_whose_disk_refuses_a_commit_acknowledges_nothing_and_says_it_is_unhealthy() {
+    if Command::new("bash").arg("-c").arg("true").status().is_err() {
+        eprintln!("skipped: no bash to set the file size limit with");
+        return;
+    }
+    let w = daemon_warehouse();
+    fs::write(w.path("api-token"), format!("{TOKEN}\n")).expect("write the token file");
+    drop_in_spool_now(&w, "items-1.csv", ITEMS);
+    drop(Daemon::start(&w));
+    let orders: Vec<String> = (0..30_000)
+        .map(|n| {
+            order(
+                &format!("F-{n:05}"),
+                "2026-11-29T09:00:00-08:00",
+                &format!("Buyer {n}"),
+                &format!("{n} Cedar St"),
+                "USD",
+                &[("TSHIRT", 1, "10.00")],
+            )
+        })
+        .collect();
+    let file = w.file("orders-big.jsonl", &orders.join("\n"));
+
+    // The daemon under a file size limit of two of sled's 512 KiB segments.
+    let mut limited = Command::new("bash");
+    limited
+        .arg("-c")
+        .arg("trap '' XFSZ; ulimit -f 1024; exec \"$@\"")
+        .arg("bash")
+        .arg(assert_cmd::cargo::cargo_bin("border-release"))
+        .arg("--config")
+        .arg(w.config())
+        .arg("serve")
+        .current_dir(w.dir.path())
+        .env_remove("BORDER_RELEASE_CRASH_AT")
+        .env_remove("NOTIFY_SOCKET")
+        .env("BORDER_RELEASE_FAKE_NOW", NOW)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(fs::File::create(w.path("limited.log")).unwrap());
+    let mut daemon = Daemon {
+        child: limited.spawn().expect("start the limited daemon"),
+        log: w.path("limited.log"),
+        socket: w.path("api.sock"),
+    };
+    daemon.wait_for_log("border-release is ready");
+    let output = w.run_at(NOW, &["orders", "import", file.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    assert!(
+        stderr(&output).contains("File too large"),
+        "{}",
+        describe(&output)
+    );
+    let (status, body) = daemon.get("/healthz", None);
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("failing"), "{body}");
+    drop(daemon);
+
+    let daemon = Daemon::start(&w);
+    assert_eq!(via_daemon(&w, &["orders", "list", "--json"]), "");
+    via_daemon(&w, &["orders", "import", file.to_str().unwrap()]);
+    assert_eq!(
+        via_daemon(&w, &["orders", "list", "--json"])
+            .lines()
+            .count(),
+        30_000
+    );
+    drop(daemon);
+    let check = w.run_at(NOW, &["check-store"]);
+    assert!(check.status.success(), "{}", describe(&check));
+}
+
 /// Writes a file straight into the inbox before a daemon runs.
 fn drop_in_spool_now(w: &Warehouse, name: &str, contents: &str) {
     fs::create_dir_all(w.path("spool/inbox")).expect("make the inbox");

@@ -113,7 +113,9 @@ impl Engine {
                 )));
                 JobError::Failed("the store cannot be read; see the daemon's log".into())
             })?;
-            self.metrics.set_failing(None);
+            if !self.store.is_unsynced() {
+                self.metrics.set_failing(None);
+            }
             self.ledger = Some(ledger);
         }
         Ok(self.ledger.as_mut().expect("loaded above"))
@@ -131,6 +133,7 @@ impl Engine {
         let result = work(&self.store, ledger, &config);
         if matches!(result, Err(JobError::Failed(_))) {
             self.ledger = None;
+            self.check_synced();
         }
         self.publish_states();
         result
@@ -159,6 +162,17 @@ impl Engine {
                 }
             })
         })
+    }
+
+    /// After a commit that could not be made durable, the daemon is unhealthy: it writes
+    /// nothing more, `/healthz` says why, and the watchdog keep-alives stop, so that systemd
+    /// starts it again from what is on disk.
+    pub fn check_synced(&self) {
+        if self.store.is_unsynced() {
+            let why = "a commit could not be made durable (disk full or failing?); nothing more is written until the daemon restarts";
+            tracing::error!(reason = why, "the store is unhealthy");
+            self.metrics.set_failing(Some(why.to_owned()));
+        }
     }
 
     /// An order's state, by id.
@@ -200,7 +214,10 @@ impl Engine {
                 | batch::BatchError::EarlierDay { .. }
                 | batch::BatchError::NoPolicy { .. }),
             ) => return Err(JobError::Conflict(error.to_string())),
-            Err(error) => return Err(JobError::failed(error)),
+            Err(error) => {
+                self.check_synced();
+                return Err(JobError::failed(error));
+            }
         };
         let doc = BatchDoc::new(committed, &config);
         self.metrics
