@@ -223,8 +223,9 @@ impl Store {
     }
 
     /// Applies `commit` atomically and makes it durable before returning.
-    /// A failed flush or fsync is never retried as if it could succeed: the store refuses every
-    /// later commit ([`StoreError::Unsynced`]), and the process must start again from the disk.
+    /// A failed write, flush or fsync is never retried as if it could succeed: the store refuses
+    /// every later commit ([`StoreError::Unsynced`]), and the process must start again from the
+    /// disk.
     pub fn commit(&self, commit: Commit) -> Result<()> {
         use std::sync::atomic::Ordering;
         if self.unsynced.load(Ordering::SeqCst) {
@@ -232,7 +233,11 @@ impl Store {
                 path: self.path.clone(),
             });
         }
-        self.apply(commit)?;
+        if let Err(error) = self.apply(commit) {
+            // sled keeps an I/O error and gives it back from then on: nothing more is written.
+            self.unsynced.store(true, Ordering::SeqCst);
+            return Err(error);
+        }
         crate::crashpoint::reached("store-after-apply");
         let synced = self
             .db

@@ -12,9 +12,11 @@
 //! committed. A file that cannot be read, or whose CSV header is wrong, is rejected whole and
 //! nothing of it is applied.
 //!
-//! The commit records the file (its name, size and modification time) with its report, so
-//! that a restart between the commit and the move neither applies the file twice nor loses its
-//! report.
+//! A file is first moved from the inbox into `processing/`, where nobody else writes, so that a
+//! file replaced in the inbox under the same name is a new file, taken in on its own. The commit
+//! records the file (its name, size, modification time and a hash of its bytes) with its
+//! report, so that a restart between the commit and the move neither applies the file twice nor
+//! loses its report; files left in `processing/` by a stop are taken in first at the next start.
 
 use std::fs;
 use std::io::{self, BufRead, Write};
@@ -76,28 +78,42 @@ pub fn rejected(spool: &Path) -> PathBuf {
     spool.join("rejected")
 }
 
+pub fn processing(spool: &Path) -> PathBuf {
+    spool.join("processing")
+}
+
 /// Creates the spool's folders where missing.
 pub fn prepare(spool: &Path) -> io::Result<()> {
-    for folder in [inbox(spool), done(spool), rejected(spool)] {
+    for folder in [
+        inbox(spool),
+        processing(spool),
+        done(spool),
+        rejected(spool),
+    ] {
         files::create_private_dir(&folder)?;
     }
     Ok(())
 }
 
-/// The files waiting in the inbox, in the order to take them in: by kind, then by name.
+/// The files waiting, in the order to take them in: those a stop left in `processing/` first,
+/// then the inbox's, each by kind, then by name.
 pub fn waiting(spool: &Path) -> io::Result<Vec<(Option<Kind>, PathBuf)>> {
-    let mut found = Vec::new();
-    for entry in fs::read_dir(inbox(spool))? {
-        let entry = entry?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if in_progress(&name) || !entry.file_type()?.is_file() {
-            continue;
+    let mut all = Vec::new();
+    for folder in [processing(spool), inbox(spool)] {
+        let mut found = Vec::new();
+        for entry in fs::read_dir(folder)? {
+            let entry = entry?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if in_progress(&name) || !entry.file_type()?.is_file() {
+                continue;
+            }
+            found.push((Kind::of(&name), entry.path()));
         }
-        found.push((Kind::of(&name), entry.path()));
+        // Unknown kinds last, so that they do not hold up the others.
+        found.sort_by(|a, b| (a.0.is_none(), a.0, &a.1).cmp(&(b.0.is_none(), b.0, &b.1)));
+        all.extend(found);
     }
-    // Unknown kinds last, so that they do not hold up the others.
-    found.sort_by(|a, b| (a.0.is_none(), a.0, &a.1).cmp(&(b.0.is_none(), b.0, &b.1)));
-    Ok(found)
+    Ok(all)
 }
 
 /// What became of a spool file.
@@ -129,6 +145,14 @@ pub fn take_in(engine: &mut Engine, file: &Path, kind: Option<Kind>) -> Result<O
         .file_name()
         .map(|name| name.to_string_lossy().into_owned())
         .unwrap_or_default();
+    // Out of the inbox first: from here on the file is the daemon's alone.
+    let taken;
+    let file = if file.parent() == Some(processing(&spool).as_path()) {
+        file
+    } else {
+        taken = move_into(file, &processing(&spool), &name).map_err(io_failed)?;
+        taken.as_path()
+    };
     let Some(kind) = kind else {
         let why = format!(
             "{name}: not a known kind of file; names start with items, stock-receive or \
@@ -139,10 +163,11 @@ pub fn take_in(engine: &mut Engine, file: &Path, kind: Option<Kind>) -> Result<O
     };
     let metadata = fs::metadata(file).map_err(io_failed)?;
     let mark = format!(
-        "spool/{name}/{}/{}.{:09}",
+        "spool/{name}/{}/{}.{:09}/{:016x}",
         metadata.len(),
         metadata.mtime(),
-        metadata.mtime_nsec()
+        metadata.mtime_nsec(),
+        content_hash(file).map_err(io_failed)?
     );
     let stored = engine
         .store
@@ -174,6 +199,24 @@ pub fn take_in(engine: &mut Engine, file: &Path, kind: Option<Kind>) -> Result<O
     } else {
         reject_lines(&spool, file, &name, kind, &report).map_err(io_failed)?;
         Ok(Outcome::Partly(report))
+    }
+}
+
+/// FNV-1a of a file's bytes: two files that differ only in content have different marks.
+fn content_hash(file: &Path) -> io::Result<u64> {
+    use std::io::Read;
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut reader = fs::File::open(file)?;
+    let mut buffer = vec![0u8; 1 << 20];
+    loop {
+        let read = reader.read(&mut buffer)?;
+        if read == 0 {
+            return Ok(hash);
+        }
+        for byte in &buffer[..read] {
+            hash ^= u64::from(*byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
     }
 }
 
