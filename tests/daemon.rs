@@ -579,3 +579,84 @@ fn hostile_input_is_refused_and_the_daemon_stays_up() {
     d.stop();
     w.assert_store_sound("2026-11-30T10:00:00-08:00");
 }
+
+/// A scheduled batch that fails (here: the day before's release files cannot be written, so
+/// the batch refuses to run) is tried again a minute later, for the same trigger, until it
+/// succeeds; it is not put off to the next day's trigger.
+#[test]
+fn a_failed_scheduled_batch_is_tried_again_until_it_succeeds() {
+    let w = Warehouse::new();
+    // `logs` is a file, not a folder: no release file can be written.
+    std::fs::write(w.path("logs"), "in the way").unwrap();
+    let clock = Clock::manual(at("2026-11-30T10:00:00-08:00"));
+    let d = Running::start(&w, &clock);
+    assert_eq!(
+        d.send(Method::POST, "/v1/items?name=items.csv", ITEMS)
+            .status,
+        StatusCode::OK
+    );
+    let stock = d.send(
+        Method::POST,
+        "/v1/stock/receive?name=s.csv",
+        "sku,qty\nTSHIRT,10\n",
+    );
+    assert_eq!(stock.status, StatusCode::OK);
+    let first = shirt_order("T-1", "Ana Ruiz", "1 Market St");
+    assert_eq!(
+        d.send(Method::POST, "/v1/orders", &first).status,
+        StatusCode::OK
+    );
+
+    // Day one: the batch commits; its files are due.
+    clock.set(at("2026-12-01T06:00:00-08:00"));
+    d.wait_for("the first batch", || {
+        d.metric("border_release_batches_total{outcome=\"committed\"}")
+            .as_deref()
+            == Some("1")
+    });
+    let late = order(
+        "T-2",
+        "2026-12-01T09:00:00-08:00",
+        "Luis Vega",
+        "3 Market St",
+        "USD",
+        &[("TSHIRT", 1, "20.00")],
+    );
+    assert_eq!(
+        d.send(Method::POST, "/v1/orders", &late).status,
+        StatusCode::OK
+    );
+
+    // Day two: the files of day one still cannot be written, so the batch fails, and again a
+    // minute later.
+    clock.set(at("2026-12-02T06:00:00-08:00"));
+    d.wait_for("a failed batch", || {
+        d.metric("border_release_batches_total{outcome=\"failed\"}")
+            .as_deref()
+            == Some("1")
+    });
+    clock.set(at("2026-12-02T06:01:01-08:00"));
+    d.wait_for("the batch tried again", || {
+        d.metric("border_release_batches_total{outcome=\"failed\"}")
+            .as_deref()
+            == Some("2")
+    });
+
+    // The way is cleared: the next try writes day one's files and commits day two's batch.
+    std::fs::remove_file(w.path("logs")).unwrap();
+    clock.set(at("2026-12-02T06:02:02-08:00"));
+    d.wait_for("the batch to succeed", || {
+        d.metric("border_release_batches_total{outcome=\"committed\"}")
+            .as_deref()
+            == Some("2")
+    });
+    assert_eq!(
+        support::read_jsonl(&w.path("logs/releases/2026-12-01.jsonl")).len(),
+        1
+    );
+    let day_two = support::read_jsonl(&w.path("logs/releases/2026-12-02.jsonl"));
+    assert_eq!(day_two.len(), 1);
+    assert_eq!(day_two[0]["orders"][0], "T-2");
+    d.stop();
+    w.assert_store_sound("2026-12-02T07:00:00-08:00");
+}

@@ -346,26 +346,33 @@ pub fn start(mut engine: Engine) -> (Queue, std::thread::JoinHandle<()>) {
             let mut next = receiver.blocking_recv();
             while let Some(job) = next.take() {
                 engine.metrics.engine_busy(true);
-                match job {
-                    Job::Run(work) => work(&mut engine),
-                    Job::Orders(first) => {
-                        let mut bytes = first.bytes.len();
-                        let mut posts = vec![first];
-                        while posts.len() < GROUP_POSTS_MAX && bytes < GROUP_BYTES_MAX {
-                            match receiver.try_recv() {
-                                Ok(Job::Orders(post)) => {
-                                    bytes += post.bytes.len();
-                                    posts.push(post);
+                // A job that panics (a bug) fails alone: its caller is told the daemon could
+                // not answer, the ledger is loaded again, and the next job runs.
+                let outcome =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match job {
+                        Job::Run(work) => work(&mut engine),
+                        Job::Orders(first) => {
+                            let mut bytes = first.bytes.len();
+                            let mut posts = vec![first];
+                            while posts.len() < GROUP_POSTS_MAX && bytes < GROUP_BYTES_MAX {
+                                match receiver.try_recv() {
+                                    Ok(Job::Orders(post)) => {
+                                        bytes += post.bytes.len();
+                                        posts.push(post);
+                                    }
+                                    Ok(other) => {
+                                        next = Some(other);
+                                        break;
+                                    }
+                                    Err(_) => break,
                                 }
-                                Ok(other) => {
-                                    next = Some(other);
-                                    break;
-                                }
-                                Err(_) => break,
                             }
+                            engine.import_posts(posts);
                         }
-                        engine.import_posts(posts);
-                    }
+                    }));
+                if outcome.is_err() {
+                    tracing::error!("a job of the engine panicked; its caller was not answered");
+                    engine.ledger = None;
                 }
                 engine.metrics.engine_busy(false);
                 if next.is_none() {

@@ -61,6 +61,8 @@ impl Options {
 
 /// From SIGTERM to exit, at most; the unit's `TimeoutStopSec` is 30 s.
 pub const STOP_DEADLINE: Duration = Duration::from_secs(20);
+/// How long a scheduled batch that failed waits before it is tried again.
+const BATCH_RETRY: Duration = Duration::from_secs(60);
 /// How long a spool file that failed on a store error waits before it is tried again.
 const SPOOL_RETRY: Duration = Duration::from_secs(30);
 
@@ -449,6 +451,8 @@ async fn schedule_batches(
         }
         None => schedule.next_after(last.unwrap_or_else(|| clock.now()).max(clock.now())),
     };
+    // When a failed scheduled batch is tried again.
+    let mut retry_at: Option<DateTime<Utc>> = None;
     let mut in_force = {
         let current = config.borrow_and_update().clone();
         (current.schedule.batch.clone(), current.warehouse.timezone)
@@ -475,7 +479,8 @@ async fn schedule_batches(
         }
         let now = clock.now();
         match next {
-            Some(trigger) if trigger <= now => {
+            Some(trigger) if trigger <= now && retry_at.is_none_or(|at| at <= now) => {
+                retry_at = None;
                 let result = queue
                     .run(move |engine| {
                         let zone = engine.config.warehouse.timezone;
@@ -502,19 +507,36 @@ async fn schedule_batches(
                         last = Some(trigger);
                     }
                     Err(JobError::Stopping) => return,
-                    Err(error) => {
-                        tracing::error!(trigger = %trigger, %error, "the scheduled batch failed; it runs again at the next trigger");
+                    Err(error @ JobError::Conflict(_)) => {
+                        tracing::error!(trigger = %trigger, %error, "the scheduled batch was refused; the next trigger runs as usual");
                         last = Some(trigger);
                     }
+                    Err(error) => {
+                        // A failure (the store, the release files) is tried again, for the same
+                        // trigger, until it succeeds or the next trigger comes.
+                        tracing::error!(trigger = %trigger, %error, retry_seconds = BATCH_RETRY.as_secs(), "the scheduled batch failed; it is tried again");
+                        let retry = clock.now()
+                            + chrono::Duration::from_std(BATCH_RETRY).unwrap_or_default();
+                        let following = schedule.next_after(trigger);
+                        if following.is_none_or(|following| retry < following) {
+                            retry_at = Some(retry);
+                        } else {
+                            last = Some(trigger);
+                        }
+                    }
                 }
-                next = schedule.next_after(last.unwrap_or(now).max(clock.now()));
+                next = match retry_at {
+                    Some(_) => Some(trigger),
+                    None => schedule.next_after(last.unwrap_or(now).max(clock.now())),
+                };
                 if let Some(next) = next {
                     tracing::info!(next = %next, "next scheduled batch");
                 }
             }
             _ => {
-                let wait = next
-                    .and_then(|trigger| (trigger - now).to_std().ok())
+                let wake = retry_at.or(next);
+                let wait = wake
+                    .and_then(|wake| (wake - now).to_std().ok())
                     .unwrap_or(tick)
                     .min(tick);
                 tokio::select! {
