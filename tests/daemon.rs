@@ -456,9 +456,11 @@ fn order_posts_waiting_together_share_one_commit() {
             .map(|n| {
                 let queue = queue.clone();
                 let line = shirt_order(&format!("G-{n}"), &format!("Buyer {n}"), "1 Elm St");
-                tokio::spawn(
-                    async move { queue.post_orders("api".into(), line.into_bytes()).await },
-                )
+                tokio::spawn(async move {
+                    queue
+                        .post_orders("api".into(), line.into_bytes().into())
+                        .await
+                })
             })
             .collect();
         busy.await.unwrap().unwrap();

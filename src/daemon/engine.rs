@@ -29,7 +29,7 @@ pub const QUEUE_MAX: usize = 16 * 1024;
 /// Orders posted to the API, waiting for their commit.
 pub struct OrderPost {
     pub name: PathBuf,
-    pub bytes: Vec<u8>,
+    pub bytes: axum::body::Bytes,
     pub reply: oneshot::Sender<Result<IntakeReport, JobError>>,
 }
 
@@ -325,7 +325,7 @@ impl Queue {
     pub async fn post_orders(
         &self,
         name: PathBuf,
-        bytes: Vec<u8>,
+        bytes: axum::body::Bytes,
     ) -> Result<IntakeReport, JobError> {
         let (reply, answer) = oneshot::channel();
         let post = OrderPost { name, bytes, reply };

@@ -45,6 +45,21 @@ pub struct Api {
     pub metrics: Arc<Metrics>,
     pub token: Arc<RwLock<String>>,
     pub clock: Clock,
+    /// Kibibytes of request bodies the daemon may hold at once (`BODIES_KIB_MAX`).
+    pub bodies: Arc<tokio::sync::Semaphore>,
+}
+
+/// Request bodies held at once, at most, in KiB: a request waits for its share before its body
+/// is read, so that many large requests at once slow down instead of exhausting memory.
+pub const BODIES_KIB_MAX: usize = 1 << 20;
+
+/// A request's share of the body budget: its declared length, or the largest body when it
+/// declares none.
+pub fn body_share(content_length: Option<u64>) -> u32 {
+    let bytes = content_length
+        .unwrap_or(BODY_BYTES_MAX as u64)
+        .min(BODY_BYTES_MAX as u64);
+    u32::try_from(bytes.div_ceil(1024).max(1)).unwrap_or(u32::MAX)
 }
 
 pub fn router(api: Api) -> Router {
@@ -60,6 +75,7 @@ pub fn router(api: Api) -> Router {
         .route("/batch", post(batch))
         .route("/store/check", get(check_store))
         .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))
+        .route_layer(middleware::from_fn_with_state(api.clone(), within_budget))
         .route_layer(middleware::from_fn_with_state(api.clone(), authorize));
     Router::new()
         .route("/healthz", get(healthz))
@@ -88,6 +104,12 @@ impl ApiError {
 
     fn bad_request(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, "bad-request", message)
+    }
+}
+
+impl JobError {
+    fn into_api_error(self) -> ApiError {
+        self.into()
     }
 }
 
@@ -149,6 +171,23 @@ async fn authorize(
         )
         .into_response();
     }
+    next.run(request).await
+}
+
+/// Holds the request's share of the body budget until its answer is made.
+async fn within_budget(State(api): State<Api>, request: Request, next: Next) -> Response {
+    let content_length = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse().ok());
+    let Ok(_share) = api
+        .bodies
+        .acquire_many_owned(body_share(content_length))
+        .await
+    else {
+        return JobError::Stopping.into_api_error().into_response();
+    };
     next.run(request).await
 }
 
@@ -237,7 +276,7 @@ async fn post_orders(
 ) -> Result<Response, ApiError> {
     let name = name_of(query);
     let bytes = body_of(body)?;
-    let report = api.queue.post_orders(name, bytes.to_vec()).await?;
+    let report = api.queue.post_orders(name, bytes).await?;
     Ok(intake_answer(report))
 }
 
@@ -581,5 +620,22 @@ impl hyper::body::Body for ChannelBody {
         self.0
             .poll_recv(context)
             .map(|chunk| chunk.map(|bytes| Ok(Frame::data(bytes))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_body_takes_its_kibibytes_of_the_budget_and_one_without_a_length_the_most() {
+        assert_eq!(body_share(Some(0)), 1);
+        assert_eq!(body_share(Some(1)), 1);
+        assert_eq!(body_share(Some(1024)), 1);
+        assert_eq!(body_share(Some(1025)), 2);
+        assert_eq!(body_share(None), (BODY_BYTES_MAX / 1024) as u32);
+        assert_eq!(body_share(Some(u64::MAX)), (BODY_BYTES_MAX / 1024) as u32);
+        // The largest body fits the budget, so that it can ever be taken.
+        assert!(body_share(None) as usize <= BODIES_KIB_MAX);
     }
 }

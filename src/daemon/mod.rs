@@ -148,6 +148,7 @@ pub async fn run(
         metrics: metrics.clone(),
         token: token.clone(),
         clock: clock.clone(),
+        bodies: Arc::new(tokio::sync::Semaphore::new(http::BODIES_KIB_MAX)),
     };
     let address = listener.address();
     let server = tokio::spawn(serve(listener, http::router(api), stopping_rx.clone()));
