@@ -662,3 +662,27 @@ fn a_failed_scheduled_batch_is_tried_again_until_it_succeeds() {
     d.stop();
     w.assert_store_sound("2026-12-02T07:00:00-08:00");
 }
+
+/// Files of one kind waiting together are taken in in the order they arrived, not by name: of
+/// two stock counts, the later one stands, whatever their names.
+#[test]
+fn spool_files_of_a_kind_are_taken_in_the_order_they_arrived() {
+    let w = Warehouse::new();
+    std::fs::create_dir_all(w.path("spool/inbox")).unwrap();
+    drop_into_spool(&w, "items-1.csv", ITEMS);
+    drop_into_spool(&w, "stock-count-9.csv", "sku,qty\nTSHIRT,5\n");
+    std::thread::sleep(Duration::from_millis(50));
+    drop_into_spool(&w, "stock-count-10.csv", "sku,qty\nTSHIRT,7\n");
+    let clock = Clock::manual(at("2026-11-30T10:00:00-08:00"));
+    let d = Running::start(&w, &clock);
+    d.wait_for("both counts", || {
+        exists(&w.path("spool/done/stock-count-9.csv"))
+            && exists(&w.path("spool/done/stock-count-10.csv"))
+    });
+    let stock = d.body(d.send(Method::GET, "/v1/stock", ""));
+    assert!(
+        stock.contains(r#""sku":"TSHIRT","on_hand":7"#),
+        "the later count stands: {stock}"
+    );
+    d.stop();
+}

@@ -96,7 +96,8 @@ pub fn prepare(spool: &Path) -> io::Result<()> {
 }
 
 /// The files waiting, in the order to take them in: those a stop left in `processing/` first,
-/// then the inbox's, each by kind, then by name.
+/// then the inbox's, each by kind, then in the order they arrived (so that of two stock counts
+/// the later one is applied last), then by name.
 pub fn waiting(spool: &Path) -> io::Result<Vec<(Option<Kind>, PathBuf)>> {
     let mut all = Vec::new();
     for folder in [processing(spool), inbox(spool)] {
@@ -107,11 +108,14 @@ pub fn waiting(spool: &Path) -> io::Result<Vec<(Option<Kind>, PathBuf)>> {
             if in_progress(&name) || !entry.file_type()?.is_file() {
                 continue;
             }
-            found.push((Kind::of(&name), entry.path()));
+            // Renamed into the inbox when it arrived: its change time tells when.
+            let metadata = entry.metadata()?;
+            let arrived = (metadata.ctime(), metadata.ctime_nsec());
+            found.push((Kind::of(&name), arrived, entry.path()));
         }
         // Unknown kinds last, so that they do not hold up the others.
-        found.sort_by(|a, b| (a.0.is_none(), a.0, &a.1).cmp(&(b.0.is_none(), b.0, &b.1)));
-        all.extend(found);
+        found.sort_by(|a, b| (a.0.is_none(), a.0, a.1, &a.2).cmp(&(b.0.is_none(), b.0, b.1, &b.2)));
+        all.extend(found.into_iter().map(|(kind, _, path)| (kind, path)));
     }
     Ok(all)
 }
