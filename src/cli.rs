@@ -16,7 +16,7 @@ use crate::batch::{self, Summary};
 use crate::client::Client;
 use crate::clock::{Clock, FAKE_NOW_VAR};
 use crate::config::{self, Config};
-use crate::intake::{self, Cancelled, IntakeReport, StockFile};
+use crate::intake::{self, IntakeReport, StockFile};
 use crate::model::OrderState;
 use crate::releaselog;
 use crate::store::{Store, StoreError};
@@ -173,7 +173,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
     let store = match Store::open(&config.paths.data) {
         Ok(store) => store,
-        // The daemon has the store: the command goes through it.
         // The daemon has the store, or keeps it where only it may read: the command goes
         // through the daemon.
         Err(locked @ (StoreError::Locked { .. } | StoreError::Io { .. }))
@@ -289,21 +288,14 @@ impl Daemon {
         let mut out = std::io::stdout().lock();
         match command {
             Command::CheckConfig | Command::Serve => unreachable!("handled before the store"),
-            Command::CheckStore => {
-                let response = client.send(Method::GET, "/v1/store/check", "text/plain", vec![])?;
-                check_result(client.json(response)?)
-            }
+            Command::CheckStore => check_result(client.json(client.get("/v1/store/check")?)?),
             Command::Items(ItemsCommand::Import { file }) => self.upload("/v1/items", &file),
             Command::Stock(StockCommand::Receive { file }) => {
                 self.upload("/v1/stock/receive", &file)
             }
             Command::Stock(StockCommand::Count { file }) => self.upload("/v1/stock/count", &file),
             Command::Stock(StockCommand::List(json)) => {
-                let response = client.send(Method::GET, "/v1/stock", "text/plain", vec![])?;
-                if !response.status.is_success() {
-                    return Err(client.error(response));
-                }
-                let body = client.body(response)?;
+                let body = client.body(client.get("/v1/stock")?)?;
                 for line in body.split(|byte| *byte == b'\n').filter(|l| !l.is_empty()) {
                     let row: StockRow = serde_json::from_slice(line)
                         .context("the daemon answered with unexpected JSON")?;
@@ -322,10 +314,7 @@ impl Daemon {
                     Some(state) => format!("/v1/orders?state={}", state.word()),
                     None => "/v1/orders".to_owned(),
                 };
-                let response = client.send(Method::GET, &path, "text/plain", vec![])?;
-                if !response.status.is_success() {
-                    return Err(client.error(response));
-                }
+                let response = client.get(&path)?;
                 if json.json {
                     client.copy_body(response, &mut out)?;
                 } else {
@@ -339,15 +328,7 @@ impl Daemon {
                 Ok(ExitCode::SUCCESS)
             }
             Command::Plan(args) => {
-                let response = client.send(
-                    Method::GET,
-                    &day_path("/v1/plan", args.day),
-                    "text/plain",
-                    vec![],
-                )?;
-                if !response.status.is_success() {
-                    return Err(client.error(response));
-                }
+                let response = client.get(&day_path("/v1/plan", args.day))?;
                 if args.json {
                     client.copy_body(response, &mut out)?;
                 } else {
@@ -532,15 +513,6 @@ fn print_order_row(row: &OrderRow, json: bool, out: &mut impl Write) -> anyhow::
     Ok(())
 }
 
-impl CancelDoc {
-    pub fn new(order_id: String, cancelled: Cancelled) -> CancelDoc {
-        CancelDoc {
-            order_id,
-            cancelled: cancelled == Cancelled::Now,
-        }
-    }
-}
-
 fn print_cancel(doc: &CancelDoc, out: &mut impl Write) -> anyhow::Result<ExitCode> {
     if doc.cancelled {
         writeln!(out, "order {} cancelled", doc.order_id)?;
@@ -548,22 +520,6 @@ fn print_cancel(doc: &CancelDoc, out: &mut impl Write) -> anyhow::Result<ExitCod
         writeln!(out, "order {} was already cancelled", doc.order_id)?;
     }
     Ok(ExitCode::SUCCESS)
-}
-
-impl BatchDoc {
-    pub fn new(committed: batch::Committed, config: &Config) -> BatchDoc {
-        let logs = &config.paths.logs;
-        let day = committed.summary.day;
-        BatchDoc {
-            summary: committed.summary,
-            release_log: releaselog::log_path(logs, day),
-            manifest: releaselog::manifest_path(logs, day),
-            files_error: committed
-                .files
-                .err()
-                .map(|error| format!("{:#}", anyhow::Error::from(error))),
-        }
-    }
 }
 
 fn batch_result(doc: &BatchDoc, json: bool, out: &mut impl Write) -> anyhow::Result<ExitCode> {

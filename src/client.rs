@@ -95,6 +95,16 @@ impl Client {
             })
     }
 
+    /// A GET whose answer must be a success; an error answer's message is the error.
+    pub fn get(&self, path_and_query: &str) -> anyhow::Result<Response> {
+        let response = self.send(Method::GET, path_and_query, "text/plain", vec![])?;
+        if response.status.is_success() {
+            Ok(response)
+        } else {
+            Err(self.error(response))
+        }
+    }
+
     /// The whole body.
     pub fn body(&self, response: Response) -> anyhow::Result<Bytes> {
         self.runtime

@@ -197,6 +197,15 @@ impl Ledger {
         &self.states
     }
 
+    pub fn items(&self) -> &HashMap<String, Item> {
+        &self.items
+    }
+
+    /// The item catalogue, which item imports change.
+    pub fn items_mut(&mut self) -> &mut HashMap<String, Item> {
+        &mut self.items
+    }
+
     pub fn index(&self) -> &IdIndex {
         &self.index
     }
@@ -226,40 +235,41 @@ pub fn import_orders_from(
     applied: Option<&str>,
 ) -> Result<Vec<IntakeReport>, IntakeError> {
     let mut reports = Vec::with_capacity(sources.len());
-    // Orders accepted so far, encoded, with their sources and lines, and their places in
-    // `accepted` by the hash of their id.
-    let mut accepted: Vec<EncodedOrder> = Vec::new();
-    let mut accepted_lines: Vec<(usize, usize)> = Vec::new();
-    let mut in_call = IdIndex::default();
+    let mut accepted = Accepted::default();
     for (source_no, source) in sources.iter().enumerate() {
         let mut report = IntakeReport::new(source.name());
         let mut lines = Lines::open(source)?;
         while let Some(batch) = lines.next_batch()? {
-            check_order_batch(
-                store,
-                ledger,
-                batch,
-                identity,
-                source_no,
-                &mut report,
-                &mut accepted,
-                &mut accepted_lines,
-                &mut in_call,
-            )?;
+            for (line_no, checked) in check_orders(batch, identity, &ledger.items) {
+                match checked {
+                    Ok((order_id, encoded)) => accepted.offer(
+                        store,
+                        &ledger.index,
+                        (source_no, line_no),
+                        order_id,
+                        encoded,
+                        &mut report,
+                    )?,
+                    Err(mut rejection) => {
+                        rejection.line = line_no;
+                        report.rejected.push(rejection);
+                    }
+                }
+            }
         }
         reports.push(report);
     }
-    for (source_no, _) in &accepted_lines {
+    for (source_no, _) in &accepted.lines {
         reports[*source_no].accepted += 1;
     }
     let mut commit = Commit::new();
     if let (Some(applied), [report]) = (applied, reports.as_slice()) {
         commit.mark_applied(applied, &report.to_json());
     }
-    if !accepted.is_empty() {
+    if !accepted.orders.is_empty() {
         commit.add_orders(
             store.next_ordinal()?,
-            &accepted,
+            &accepted.orders,
             &mut ledger.index,
             &mut ledger.states,
         );
@@ -270,63 +280,60 @@ pub fn import_orders_from(
     Ok(reports)
 }
 
-/// Checks one batch of lines of one source against the ledger and the orders accepted so far.
-#[allow(clippy::too_many_arguments)]
-fn check_order_batch(
-    store: &Store,
-    ledger: &Ledger,
-    batch: Numbered<String>,
-    identity: IdentityRule,
-    source_no: usize,
-    report: &mut IntakeReport,
-    accepted: &mut Vec<EncodedOrder>,
-    accepted_lines: &mut Vec<(usize, usize)>,
-    in_call: &mut IdIndex,
-) -> Result<(), IntakeError> {
-    {
-        for (line_no, checked) in check_orders(batch, identity, &ledger.items) {
-            let (order_id, encoded) = match checked {
-                Ok(checked) => checked,
-                Err(mut rejection) => {
-                    rejection.line = line_no;
-                    report.rejected.push(rejection);
-                    continue;
-                }
-            };
-            let reject = |message: String| Rejection {
-                line: line_no,
-                order_id: Some(order_id.clone()),
-                field: Some("order_id".to_owned()),
-                message,
-            };
-            let earlier = in_call.candidates(encoded.id_hash).find_map(|place| {
-                let earlier = accepted[place as usize].decode();
-                (earlier.order_id == order_id).then_some((accepted_lines[place as usize], earlier))
-            });
-            if let Some(((first_source, first_line), earlier)) = earlier {
-                if earlier == encoded.decode() {
-                    report.unchanged += 1;
-                } else if first_source == source_no {
-                    report.rejected.push(reject(format!(
-                        "already on line {first_line} of this file with other content"
-                    )));
-                } else {
-                    report.rejected.push(reject(TAKEN_OTHERWISE.into()));
-                }
-                continue;
+/// The orders accepted so far in one intake, encoded, with the (source, line) each came from,
+/// and their places by the hash of their id.
+#[derive(Default)]
+struct Accepted {
+    orders: Vec<EncodedOrder>,
+    lines: Vec<(usize, usize)>,
+    index: IdIndex,
+}
+
+impl Accepted {
+    /// Accepts a checked order unless its id was taken in before, earlier in this intake or
+    /// in the store: the same order again is unchanged, other content under its id rejected.
+    fn offer(
+        &mut self,
+        store: &Store,
+        stored: &IdIndex,
+        (source_no, line_no): (usize, usize),
+        order_id: String,
+        encoded: EncodedOrder,
+        report: &mut IntakeReport,
+    ) -> Result<(), StoreError> {
+        let reject = |message: String| Rejection {
+            line: line_no,
+            order_id: Some(order_id.clone()),
+            field: Some("order_id".to_owned()),
+            message,
+        };
+        let earlier = self.index.candidates(encoded.id_hash).find_map(|place| {
+            let earlier = self.orders[place as usize].decode();
+            (earlier.order_id == order_id).then_some((self.lines[place as usize], earlier))
+        });
+        if let Some(((first_source, first_line), earlier)) = earlier {
+            if earlier == encoded.decode() {
+                report.unchanged += 1;
+            } else if first_source == source_no {
+                report.rejected.push(reject(format!(
+                    "already on line {first_line} of this file with other content"
+                )));
+            } else {
+                report.rejected.push(reject(TAKEN_OTHERWISE.into()));
             }
-            match store.find_order(&ledger.index, &order_id)? {
-                Some((_, stored)) if stored == encoded.decode() => report.unchanged += 1,
-                Some(_) => report.rejected.push(reject(TAKEN_OTHERWISE.into())),
-                None => {
-                    in_call.insert(encoded.id_hash, accepted.len() as u64);
-                    accepted.push(encoded);
-                    accepted_lines.push((source_no, line_no));
-                }
+            return Ok(());
+        }
+        match store.find_order(stored, &order_id)? {
+            Some((_, found)) if found == encoded.decode() => report.unchanged += 1,
+            Some(_) => report.rejected.push(reject(TAKEN_OTHERWISE.into())),
+            None => {
+                self.index.insert(encoded.id_hash, self.orders.len() as u64);
+                self.orders.push(encoded);
+                self.lines.push((source_no, line_no));
             }
         }
+        Ok(())
     }
-    Ok(())
 }
 
 const TAKEN_OTHERWISE: &str =
@@ -405,13 +412,13 @@ fn check_order(
 /// Takes in an item catalogue file (CSV `sku,description,hts,origin,flags`). Items already in
 /// the catalogue are replaced.
 pub fn import_items(store: &Store, file: &Path) -> Result<IntakeReport, IntakeError> {
-    import_items_from(store, &mut Ledger::load(store)?, Source::File(file), None)
+    import_items_from(store, &mut store.items()?, Source::File(file), None)
 }
 
 /// Takes in an item catalogue from any source; see [`import_orders_from`] for `applied`.
 pub fn import_items_from(
     store: &Store,
-    ledger: &mut Ledger,
+    items: &mut HashMap<String, Item>,
     source: Source,
     applied: Option<&str>,
 ) -> Result<IntakeReport, IntakeError> {
@@ -439,7 +446,7 @@ pub fn import_items_from(
             continue;
         }
         seen.insert(item.sku.clone(), line_no);
-        if ledger.items.get(&item.sku) == Some(&item) {
+        if items.get(&item.sku) == Some(&item) {
             report.unchanged += 1;
             continue;
         }
@@ -452,7 +459,7 @@ pub fn import_items_from(
     }
     commit_intake(store, commit)?;
     for item in changed {
-        ledger.items.insert(item.sku.clone(), item);
+        items.insert(item.sku.clone(), item);
     }
     Ok(report)
 }
@@ -464,19 +471,18 @@ pub fn import_stock(
     file: &Path,
     kind: StockFile,
 ) -> Result<IntakeReport, IntakeError> {
-    import_stock_from(store, &Ledger::load(store)?, Source::File(file), kind, None)
+    import_stock_from(store, &store.items()?, Source::File(file), kind, None)
 }
 
 /// Takes in a stock file from any source; see [`import_orders_from`] for `applied`.
 pub fn import_stock_from(
     store: &Store,
-    ledger: &Ledger,
+    items: &HashMap<String, Item>,
     source: Source,
     kind: StockFile,
     applied: Option<&str>,
 ) -> Result<IntakeReport, IntakeError> {
     let rows = read_csv(source, &["sku", "qty"])?;
-    let items = &ledger.items;
     let mut report = IntakeReport::new(source.name());
     let mut levels: BTreeMap<String, StockLevel> = BTreeMap::new();
     let mut counted: HashMap<String, usize> = HashMap::new();

@@ -6,8 +6,11 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::batch::{Planned, Summary};
+use crate::batch::{Committed, Planned, Summary};
+use crate::config::Config;
+use crate::intake::Cancelled;
 use crate::model::{OrderState, Release, Verdict};
+use crate::releaselog;
 use crate::releaselog::ReleaseRecord;
 
 /// Every error the API returns: `{"error": {"code": "...", "message": "..."}}`.
@@ -37,11 +40,36 @@ pub struct BatchDoc {
     pub files_error: Option<String>,
 }
 
+impl BatchDoc {
+    pub fn new(committed: Committed, config: &Config) -> BatchDoc {
+        let logs = &config.paths.logs;
+        let day = committed.summary.day;
+        BatchDoc {
+            summary: committed.summary,
+            release_log: releaselog::log_path(logs, day),
+            manifest: releaselog::manifest_path(logs, day),
+            files_error: committed
+                .files
+                .err()
+                .map(|error| format!("{:#}", anyhow::Error::from(error))),
+        }
+    }
+}
+
 /// What `orders cancel` did: `cancelled` is false when the order was already cancelled.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CancelDoc {
     pub order_id: String,
     pub cancelled: bool,
+}
+
+impl CancelDoc {
+    pub fn new(order_id: String, cancelled: Cancelled) -> CancelDoc {
+        CancelDoc {
+            order_id,
+            cancelled: cancelled == Cancelled::Now,
+        }
+    }
 }
 
 /// One line of `stock list --json`.

@@ -122,6 +122,13 @@ impl Running {
             .find_map(|text| text.strip_prefix(&format!("{line} ")).map(str::to_owned))
     }
 
+    /// Waits until a metric line has this value.
+    fn wait_for_metric(&self, line: &str, value: &str) {
+        self.wait_for(&format!("{line} {value}"), || {
+            self.metric(line).as_deref() == Some(value)
+        });
+    }
+
     fn wait_for(&self, what: &str, mut done: impl FnMut() -> bool) {
         let start = Instant::now();
         while !done() {
@@ -318,11 +325,7 @@ fn a_day_in_the_daemon() {
     d.wait_for("the scheduled batch", || exists(&log));
     let releases = support::read_jsonl(&log);
     assert_eq!(releases.len(), 65);
-    d.wait_for("the batch metrics", || {
-        d.metric("border_release_batches_total{outcome=\"committed\"}")
-            .as_deref()
-            == Some("1")
-    });
+    d.wait_for_metric("border_release_batches_total{outcome=\"committed\"}", "1");
     clock.set(at("2026-12-01T06:00:30-08:00"));
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(
@@ -611,11 +614,7 @@ fn a_failed_scheduled_batch_is_tried_again_until_it_succeeds() {
 
     // Day one: the batch commits; its files are due.
     clock.set(at("2026-12-01T06:00:00-08:00"));
-    d.wait_for("the first batch", || {
-        d.metric("border_release_batches_total{outcome=\"committed\"}")
-            .as_deref()
-            == Some("1")
-    });
+    d.wait_for_metric("border_release_batches_total{outcome=\"committed\"}", "1");
     let late = order(
         "T-2",
         "2026-12-01T09:00:00-08:00",
@@ -632,26 +631,14 @@ fn a_failed_scheduled_batch_is_tried_again_until_it_succeeds() {
     // Day two: the files of day one still cannot be written, so the batch fails, and again a
     // minute later.
     clock.set(at("2026-12-02T06:00:00-08:00"));
-    d.wait_for("a failed batch", || {
-        d.metric("border_release_batches_total{outcome=\"failed\"}")
-            .as_deref()
-            == Some("1")
-    });
+    d.wait_for_metric("border_release_batches_total{outcome=\"failed\"}", "1");
     clock.set(at("2026-12-02T06:01:01-08:00"));
-    d.wait_for("the batch tried again", || {
-        d.metric("border_release_batches_total{outcome=\"failed\"}")
-            .as_deref()
-            == Some("2")
-    });
+    d.wait_for_metric("border_release_batches_total{outcome=\"failed\"}", "2");
 
     // The way is cleared: the next try writes day one's files and commits day two's batch.
     std::fs::remove_file(w.path("logs")).unwrap();
     clock.set(at("2026-12-02T06:02:02-08:00"));
-    d.wait_for("the batch to succeed", || {
-        d.metric("border_release_batches_total{outcome=\"committed\"}")
-            .as_deref()
-            == Some("2")
-    });
+    d.wait_for_metric("border_release_batches_total{outcome=\"committed\"}", "2");
     assert_eq!(
         support::read_jsonl(&w.path("logs/releases/2026-12-01.jsonl")).len(),
         1

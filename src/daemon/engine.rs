@@ -150,13 +150,21 @@ impl Engine {
         let identity = self.config.identity;
         self.with_ledger(|store, ledger, _| {
             Ok(match kind {
-                Kind::Items => intake::import_items_from(store, ledger, source, mark)?,
-                Kind::Receipts => {
-                    intake::import_stock_from(store, ledger, source, StockFile::Receive, mark)?
-                }
-                Kind::Counts => {
-                    intake::import_stock_from(store, ledger, source, StockFile::Count, mark)?
-                }
+                Kind::Items => intake::import_items_from(store, ledger.items_mut(), source, mark)?,
+                Kind::Receipts => intake::import_stock_from(
+                    store,
+                    ledger.items(),
+                    source,
+                    StockFile::Receive,
+                    mark,
+                )?,
+                Kind::Counts => intake::import_stock_from(
+                    store,
+                    ledger.items(),
+                    source,
+                    StockFile::Count,
+                    mark,
+                )?,
                 Kind::Orders => {
                     intake::import_orders_from(store, ledger, &[source], identity, mark)?.remove(0)
                 }

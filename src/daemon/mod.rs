@@ -358,7 +358,9 @@ async fn watch_spool(
     tick: Duration,
     mut stopping: watch::Receiver<bool>,
 ) {
-    let mut failed: std::collections::HashMap<PathBuf, tokio::time::Instant> =
+    // Files that failed on a store error, by name (they may have moved into processing/), and
+    // when.
+    let mut failed: std::collections::HashMap<std::ffi::OsString, std::time::Instant> =
         std::collections::HashMap::new();
     loop {
         let current = config.borrow_and_update().clone();
@@ -370,17 +372,18 @@ async fn watch_spool(
                     if *stopping.borrow() {
                         return;
                     }
+                    let file_name = file.file_name().unwrap_or_default().to_owned();
                     if failed
-                        .get(&file)
+                        .get(&file_name)
                         .is_some_and(|at| at.elapsed() < SPOOL_RETRY)
                     {
                         continue;
                     }
+                    let kind_word = kind.map_or("unknown", spool::Kind::word);
                     let path = file.clone();
                     let result = queue
                         .run(move |engine| {
                             let outcome = spool::take_in(engine, &path, kind)?;
-                            let kind_word = kind.map_or("unknown", spool::Kind::word);
                             engine.metrics.spool_file(kind_word, outcome.word());
                             if let spool::Outcome::Done(report) | spool::Outcome::Partly(report) =
                                 &outcome
@@ -393,19 +396,15 @@ async fn watch_spool(
                         })
                         .await;
                     let name = file.display().to_string();
-                    let kind_word = kind.map_or("unknown", spool::Kind::word);
                     match result {
                         Ok(outcome) => {
-                            failed.remove(&file);
+                            failed.remove(&file_name);
                             log_spool(&name, kind_word, &outcome);
                         }
                         Err(JobError::Stopping) => return,
                         Err(error) => {
-                            tracing::error!(file = %name, %error, "spool file left in the inbox, to be tried again");
-                            failed.insert(
-                                file,
-                                tokio::time::Instant::from_std(crate::clock::monotonic()),
-                            );
+                            tracing::error!(file = %name, %error, retry_seconds = SPOOL_RETRY.as_secs(), "spool file left in the spool, to be tried again");
+                            failed.insert(file_name, crate::clock::monotonic());
                         }
                     }
                 }
