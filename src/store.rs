@@ -121,10 +121,17 @@ type Result<T> = std::result::Result<T, StoreError>;
 
 /// The store, opened by this process alone.
 pub struct Store {
-    db: sled::Db,
+    /// Always `Some` until the store is dropped (see `Drop`).
+    db: Option<sled::Db>,
     path: PathBuf,
     /// Blob files already fsynced: sled never rewrites one, so each is synced once.
     synced_blobs: Mutex<SyncedBlobs>,
+    /// sled's log file, open from the moment the store is: Linux reports a failed writeback
+    /// to every descriptor that was open on the file when it failed, once, and to none opened
+    /// later. sled's background thread fsyncs the log too and only logs a failure, so a
+    /// descriptor opened per commit could be told "synced" about bytes that never reached the
+    /// disk; this one hears of every failure since the store was opened.
+    log_file: fs::File,
     /// Set when a commit's flush or fsync failed; every later commit is refused.
     unsynced: std::sync::atomic::AtomicBool,
     chunk_cache: Mutex<HashMap<Ordinal, std::sync::Arc<Vec<Order>>>>,
@@ -173,12 +180,15 @@ impl Store {
                     source,
                 },
             })?;
-        restrict_tree(path).map_err(|source| StoreError::Io {
+        let io_error = |source| StoreError::Io {
             path: path.to_owned(),
             source,
-        })?;
+        };
+        restrict_tree(path).map_err(io_error)?;
+        let log_file = fs::File::open(path.join("db")).map_err(io_error)?;
         let store = Store {
-            db,
+            db: Some(db),
+            log_file,
             path: path.to_owned(),
             synced_blobs: Mutex::new(SyncedBlobs::default()),
             unsynced: std::sync::atomic::AtomicBool::new(false),
@@ -222,6 +232,10 @@ impl Store {
         &self.path
     }
 
+    fn db(&self) -> &sled::Db {
+        self.db.as_ref().expect("the store is open until dropped")
+    }
+
     /// Applies `commit` atomically and makes it durable before returning.
     /// A failed write, flush or fsync is never retried as if it could succeed: the store refuses
     /// every later commit ([`StoreError::Unsynced`]), and the process must start again from the
@@ -240,7 +254,7 @@ impl Store {
         }
         crate::crashpoint::reached("store-after-apply");
         let synced = self
-            .db
+            .db()
             .flush()
             .map_err(|source| self.sled_error(source))
             .and_then(|_| {
@@ -272,7 +286,7 @@ impl Store {
         }
         // Stored chunks may change: lookups read them afresh.
         self.chunk_cache.lock().expect("chunk cache lock").clear();
-        self.db
+        self.db()
             .apply_batch(commit.batch)
             .map_err(|source| self.sled_error(source))
     }
@@ -397,7 +411,7 @@ impl Store {
         };
         let (start, _) = self.chunk_of(first_open)?;
         let mut chunks = Vec::new();
-        for entry in self.db.range(ordinal_key(ORDER_PREFIX, start)..) {
+        for entry in self.db().range(ordinal_key(ORDER_PREFIX, start)..) {
             let (key, bytes) = entry.map_err(|source| self.sled_error(source))?;
             if !key.starts_with(ORDER_PREFIX.as_bytes()) {
                 break;
@@ -504,7 +518,7 @@ impl Store {
 
     /// The release and day an order went out in, searching the newest days first.
     fn release_of(&self, order_id: &str) -> Result<Option<(String, NaiveDate)>> {
-        for entry in self.db.scan_prefix(RELEASE_PREFIX.as_bytes()).rev() {
+        for entry in self.db().scan_prefix(RELEASE_PREFIX.as_bytes()).rev() {
             let (key, bytes) = entry.map_err(|source| self.sled_error(source))?;
             let chunk: Vec<Release> =
                 decode(&bytes).map_err(|message| self.corrupt(&key, message))?;
@@ -565,7 +579,7 @@ impl Store {
     fn chunk_of(&self, ordinal: Ordinal) -> Result<(Ordinal, std::sync::Arc<Vec<Order>>)> {
         let bound = ordinal_key(ORDER_PREFIX, ordinal);
         let found = self
-            .db
+            .db()
             .range(..=bound.clone())
             .next_back()
             .transpose()
@@ -606,7 +620,11 @@ impl Store {
     }
 
     fn get<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>> {
-        match self.db.get(key).map_err(|source| self.sled_error(source))? {
+        match self
+            .db()
+            .get(key)
+            .map_err(|source| self.sled_error(source))?
+        {
             None => Ok(None),
             Some(bytes) => decode(&bytes)
                 .map(Some)
@@ -619,7 +637,7 @@ impl Store {
         prefix: &str,
     ) -> impl Iterator<Item = Result<(String, T)>> + 'a {
         let skip = prefix.len();
-        self.db.scan_prefix(prefix.as_bytes()).map(move |entry| {
+        self.db().scan_prefix(prefix.as_bytes()).map(move |entry| {
             let (key, bytes) = entry.map_err(|source| self.sled_error(source))?;
             let value = decode(&bytes).map_err(|message| self.corrupt(&key, message))?;
             let name = String::from_utf8_lossy(&key[skip..]).into_owned();
@@ -627,7 +645,6 @@ impl Store {
         })
     }
 
-    /// fsyncs sled's files: the log and config always, each blob file once, and the folders.
     /// fsyncs what a commit may have written, blobs before the log that points to them: every
     /// blob file not yet synced (sled writes blobs without syncing them, some from its own
     /// background thread), again when one synced at the last commit has grown since (it was
@@ -654,7 +671,7 @@ impl Store {
             }
             crate::files::sync_dir(&blobs)?;
         }
-        sync_if_exists(&self.path.join("db"))?;
+        self.log_file.sync_all()?;
         if !synced.conf {
             sync_if_exists(&self.path.join("conf"))?;
             synced.conf = true;
@@ -674,6 +691,26 @@ impl Store {
             path: self.path.clone(),
             key: String::from_utf8_lossy(key).into_owned(),
             message,
+        }
+    }
+}
+
+impl Drop for Store {
+    /// sled flushes and fsyncs its log as it closes, and panics if that fails. What a lazy
+    /// commit left unflushed is flushed here first; if that fails, or a commit failed before
+    /// (Linux then reports the failed writeback to sled's descriptor too), the store is left
+    /// to the end of the process instead of closed: nothing more must be written, and what
+    /// was lost was either reported already or safe to lose.
+    fn drop(&mut self) {
+        if !self.is_unsynced() {
+            let flushed = self.db().flush().is_ok() && self.log_file.sync_all().is_ok();
+            if !flushed {
+                self.unsynced
+                    .store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+        }
+        if self.is_unsynced() {
+            std::mem::forget(self.db.take());
         }
     }
 }

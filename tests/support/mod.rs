@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod powerloss;
+
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
