@@ -570,7 +570,11 @@ fn intake_result(report: IntakeReport) -> anyhow::Result<ExitCode> {
         println!("{report}");
         Ok(ExitCode::SUCCESS)
     } else {
-        eprintln!("{report}");
+        // A line per rejected input line, which may be millions: buffered, since standard
+        // error is not.
+        let mut err = std::io::BufWriter::with_capacity(1 << 16, std::io::stderr().lock());
+        writeln!(err, "{report}")?;
+        err.flush()?;
         Ok(ExitCode::from(EXIT_REJECTED))
     }
 }

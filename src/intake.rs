@@ -1192,6 +1192,20 @@ fn read_csv(source: Source, columns: &[&str]) -> Result<Numbered<Vec<String>>, I
         let line_no = record
             .position()
             .map_or(line_no, |position| position.line() as usize);
+        if record.as_slice().len() > LINE_BYTES_MAX {
+            // Held while read (CSV files are catalogues and counts, read whole), but refused
+            // like an overlong line of orders.
+            let rejection = line_rejection(format!("longer than {LINE_BYTES_MAX} bytes"));
+            if !header_seen {
+                return Err(IntakeError::Format {
+                    file: file.to_owned(),
+                    line: line_no,
+                    message: rejection.message,
+                });
+            }
+            rows.push((line_no, Err(rejection)));
+            continue;
+        }
         if record
             .iter()
             .all(|field| field.iter().all(u8::is_ascii_whitespace))

@@ -122,3 +122,104 @@ fn an_empty_or_blank_file_changes_nothing() {
         .contains("0 accepted, 0 unchanged, 0 rejected"));
     assert!(w.orders(NOW).is_empty());
 }
+
+/// Files of 100 MB: one line without an end (orders, items, stock), and lines of arbitrary
+/// bytes. Each is refused line by line with the line named, nothing of it is taken in, the
+/// orders already stored are untouched, and a good file goes in afterwards.
+#[test]
+fn files_of_a_hundred_megabytes_are_refused_line_by_line_and_change_nothing() {
+    const SIZE: usize = 100 << 20;
+    let w = Warehouse::with_items(NOW);
+    let good = order(
+        "KEPT-1",
+        "2026-11-30T10:00:00-08:00",
+        "Ana Ruiz",
+        "1 Main St",
+        "USD",
+        &[("TSHIRT", 1, "10.00")],
+    );
+    let kept = w.file("kept.jsonl", &good);
+    w.ok(NOW, &["orders", "import", kept.to_str().unwrap()]);
+    let before = w.orders(NOW);
+
+    // One line of 100 MB, for each kind of input.
+    let endless = "x".repeat(SIZE);
+    for (kind, args, header) in [
+        ("orders", ["orders", "import"], ""),
+        (
+            "items",
+            ["items", "import"],
+            "sku,description,hts,origin,flags\n",
+        ),
+        ("stock", ["stock", "receive"], "sku,qty\n"),
+    ] {
+        let file = w.file(&format!("endless-{kind}"), &format!("{header}{endless}"));
+        let output = w.run_at(NOW, &[args[0], args[1], file.to_str().unwrap()]);
+        let err = stderr(&output);
+        assert!(
+            matches!(output.status.code(), Some(1) | Some(3)),
+            "{kind}: exit {:?}\n{}",
+            output.status.code(),
+            err.chars().take(2000).collect::<String>()
+        );
+        assert!(
+            err.contains("line") && err.len() < 64 << 10,
+            "{kind}: the long line is named, not echoed: {}",
+            err.chars().take(2000).collect::<String>()
+        );
+    }
+    drop(endless);
+
+    // 100 MB of arbitrary bytes (a fixed xorshift stream), in lines of about 4 KiB.
+    let mut bytes = Vec::with_capacity(SIZE);
+    let mut state: u64 = 0x5eed_1234_abcd_0001;
+    while bytes.len() < SIZE {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        for byte in state.to_le_bytes() {
+            bytes.push(if byte == b'\n' || state % 4096 == 0 {
+                b'\n'
+            } else {
+                byte
+            });
+        }
+    }
+    let noise = w.path("noise.jsonl");
+    std::fs::write(&noise, &bytes).unwrap();
+    drop(bytes);
+    let output = w.run_at(NOW, &["orders", "import", noise.to_str().unwrap()]);
+    let err = stderr(&output);
+    assert_eq!(
+        output.status.code(),
+        Some(3),
+        "{}",
+        err.chars().take(2000).collect::<String>()
+    );
+    assert!(
+        err.contains("noise.jsonl:line 1:"),
+        "{}",
+        err.chars().take(2000).collect::<String>()
+    );
+    assert!(
+        err.contains("noise.jsonl: 0 accepted, 0 unchanged, "),
+        "{}",
+        err.chars().take(2000).collect::<String>()
+    );
+
+    assert_eq!(w.orders(NOW), before, "nothing else changed");
+    w.assert_store_sound(NOW);
+    let more = w.file(
+        "more.jsonl",
+        &order(
+            "KEPT-2",
+            "2026-11-30T10:00:00-08:00",
+            "Ben Ode",
+            "2 Main St",
+            "USD",
+            &[("TSHIRT", 1, "10.00")],
+        ),
+    );
+    w.ok(NOW, &["orders", "import", more.to_str().unwrap()]);
+    assert_eq!(w.orders(NOW).len(), 2);
+}

@@ -122,14 +122,22 @@ fn power_lost_at_random_moments_breaks_no_invariant() {
         let mut receipt = None;
         let ended = match random.below(10) {
             0..=4 => {
-                let count = 1 + random.below(150) as usize;
+                // Now and then a file large enough for sled to keep its chunks as blob files.
+                let count = if random.below(8) == 0 {
+                    1_500 + random.below(1_500) as usize
+                } else {
+                    1 + random.below(150) as usize
+                };
                 let ids: BTreeSet<String> = (next_id..next_id + count)
                     .map(|n| format!("Q-{n:05}"))
                     .collect();
-                let file = w.file(
-                    &format!("orders-{round}.jsonl"),
-                    &orders("Q", next_id..next_id + count),
-                );
+                let numbers = next_id..next_id + count;
+                let text = if count > 150 {
+                    large_orders("Q", numbers)
+                } else {
+                    orders("Q", numbers)
+                };
+                let file = w.file(&format!("orders-{round}.jsonl"), &text);
                 next_id += count;
                 intake = Some(ids);
                 disk.settle();
@@ -211,8 +219,9 @@ fn power_lost_at_random_moments_breaks_no_invariant() {
         }
         released = now_released;
     }
+    let blobs = std::fs::read_dir(w.path("data/blobs")).map_or(0, |dir| dir.count());
     eprintln!(
-        "power cuts: {rounds} rounds, {kills} killed, {lost_files} files lost bytes or vanished, {} orders acknowledged, {} orders released, seed {seed}: no invariant broken",
+        "power cuts: {rounds} rounds, {kills} killed, {lost_files} files lost bytes or vanished, {} orders acknowledged, {} orders released, {blobs} blob files in the store, seed {seed}: no invariant broken",
         acknowledged.len(),
         released.len()
     );
@@ -341,6 +350,31 @@ fn orders(prefix: &str, numbers: std::ops::Range<usize>) -> String {
                 &format!("{} Main St", n % 40),
                 "USD",
                 &[("TSHIRT", 1 + (n % 3) as u32, "100.00")],
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Orders of three lines to long addresses: chunks of them are large enough for sled to keep
+/// as blob files.
+fn large_orders(prefix: &str, numbers: std::ops::Range<usize>) -> String {
+    numbers
+        .map(|n| {
+            order(
+                &format!("{prefix}-{n:05}"),
+                "2026-11-30T10:00:00-08:00",
+                &format!("Person {} of the long-named household", n % 40),
+                &format!(
+                    "{} Main Street, Building {n}, Floor 3, Suite 300, Rear Entrance",
+                    n % 40
+                ),
+                "USD",
+                &[
+                    ("TSHIRT", 1, "10.00"),
+                    ("JEANS", 1, "20.00"),
+                    ("BOOTS", 1, "30.00"),
+                ],
             )
         })
         .collect::<Vec<_>>()

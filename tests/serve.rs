@@ -699,6 +699,67 @@ fn post(socket: &Path, path: &str, body: &str) -> u16 {
         .unwrap_or_else(|| panic!("not an HTTP answer: {answer:?}"))
 }
 
+/// A file of 100 MB of arbitrary bytes and one of a single endless line, dropped in the spool:
+/// each is rejected with its report, nothing of them is taken in, and the daemon stays up and
+/// takes in the next good file.
+#[test]
+fn files_of_a_hundred_megabytes_in_the_spool_leave_the_daemon_up() {
+    const SIZE: usize = 100 << 20;
+    let w = daemon_warehouse();
+    fs::write(w.path("api-token"), format!("{TOKEN}\n")).expect("write the token file");
+    drop_in_spool_now(&w, "items-1.csv", ITEMS);
+    let mut daemon = Daemon::start(&w);
+    let mut bytes = Vec::with_capacity(SIZE);
+    let mut state: u64 = 0x0dd_b175_f00d;
+    while bytes.len() < SIZE {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        bytes.extend(
+            state
+                .to_le_bytes()
+                .map(|byte| if state % 4096 == 0 { b'\n' } else { byte }),
+        );
+    }
+    let inbox = w.path("spool/inbox");
+    fs::write(inbox.join("orders-noise.jsonl.tmp"), &bytes).expect("write noise");
+    fs::rename(
+        inbox.join("orders-noise.jsonl.tmp"),
+        inbox.join("orders-noise.jsonl"),
+    )
+    .unwrap();
+    drop(bytes);
+    fs::write(
+        inbox.join("stock-receive-endless.csv.tmp"),
+        format!("sku,qty\n{}", "9".repeat(SIZE)),
+    )
+    .unwrap();
+    fs::rename(
+        inbox.join("stock-receive-endless.csv.tmp"),
+        inbox.join("stock-receive-endless.csv"),
+    )
+    .unwrap();
+    daemon.wait_for_file(&w.path("spool/rejected/orders-noise.jsonl.report.txt"));
+    daemon.wait_for_file(&w.path("spool/rejected/stock-receive-endless.csv.report.txt"));
+    let report = read(&w.path("spool/rejected/orders-noise.jsonl.report.txt"));
+    assert!(
+        report.contains("orders-noise.jsonl: 0 accepted, 0 unchanged, "),
+        "{}",
+        &report[..report.len().min(2000)]
+    );
+    let report = read(&w.path("spool/rejected/stock-receive-endless.csv.report.txt"));
+    assert!(
+        report.contains("line 2") && report.contains("longer than"),
+        "{report}"
+    );
+    assert_eq!(daemon.get("/healthz", None).0, 200);
+    drop_in_spool(&w, "orders-1.jsonl", &extra_orders());
+    daemon.wait_for_file(&w.path("spool/rejected/orders-1.jsonl.report.txt"));
+    let listed = via_daemon(&w, &["orders", "list", "--json"]);
+    assert_eq!(listed.lines().count(), 1, "{listed}");
+    assert!(listed.contains(r#""order_id":"D1""#), "{listed}");
+}
+
 /// Writes a file straight into the inbox before a daemon runs.
 fn drop_in_spool_now(w: &Warehouse, name: &str, contents: &str) {
     fs::create_dir_all(w.path("spool/inbox")).expect("make the inbox");
