@@ -14,7 +14,7 @@ use crate::config::Config;
 use crate::model::{HoldReason, Order, Release, Verdict, WaitReason};
 use crate::planner::{self, Claim, Plan, PlanBroken, Rules, Snapshot};
 use crate::releaselog::{self, LogError};
-use crate::store::{Commit, Ordinal, StateByte, States, Store, StoreError};
+use crate::store::{Commit, OpenOrders, Ordinal, StateByte, States, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BatchError {
@@ -87,8 +87,7 @@ pub fn plan_day(
         .in_force(day)
         .ok_or(BatchError::NoPolicy { day })?;
     let states = store.states()?;
-    let (ordinals, orders): (Vec<Ordinal>, Vec<Order>) =
-        store.open_orders(&states)?.into_iter().unzip();
+    let OpenOrders { ordinals, orders } = store.open_orders(&states)?;
     let items = store.items()?;
     let on_hand: HashMap<String, u64> = store
         .stock()?

@@ -403,11 +403,14 @@ impl Store {
         Ok(Some((ordinal, order, state)))
     }
 
-    /// Every open (pending or held) order, with its ordinal, in intake order. Chunks are
-    /// decoded on as many threads as the machine has cores (at most `DECODE_THREADS_MAX`).
-    pub fn open_orders(&self, states: &States) -> Result<Vec<(Ordinal, Order)>> {
+    /// Every open (pending or held) order, in intake order, with their ordinals beside them.
+    /// Chunks are decoded on as many threads as the machine has cores (at most
+    /// `DECODE_THREADS_MAX`), each into a vector of its exact size, counted from the state
+    /// bytes beforehand: the orders of a large batch take hundreds of megabytes, and growing
+    /// or joining vectors of them copies them again into freshly zeroed pages.
+    pub fn open_orders(&self, states: &States) -> Result<OpenOrders> {
         let Some(first_open) = states.first_open() else {
-            return Ok(Vec::new());
+            return Ok(OpenOrders::default());
         };
         let (start, _) = self.chunk_of(first_open)?;
         let mut chunks = Vec::new();
@@ -431,42 +434,72 @@ impl Store {
             .map(|(first, _, _)| *first)
             .chain(std::iter::once(next))
             .collect();
-        let chunks: Vec<(Ordinal, sled::IVec, sled::IVec)> = chunks
+        let chunks: Vec<OrderChunk> = chunks
             .into_iter()
             .zip(ends)
             .filter(|((first, _, _), end)| states.may_hold_open(*first, *end))
-            .map(|(chunk, _)| chunk)
+            .map(|((first, key, bytes), end)| OrderChunk {
+                first,
+                open: states.open_between(first, end),
+                key,
+                bytes,
+            })
             .collect();
-        let decode_part =
-            |part: &[(Ordinal, sled::IVec, sled::IVec)]| -> Result<Vec<(Ordinal, Order)>> {
-                let mut open = Vec::new();
-                for (first, key, bytes) in part {
-                    let orders: Vec<Order> =
-                        decode(bytes).map_err(|message| self.corrupt(key, message))?;
-                    for (offset, order) in orders.into_iter().enumerate() {
-                        let ordinal = first + offset as Ordinal;
-                        if let StateByte::Open(_) = self.state_of(states, ordinal)? {
-                            open.push((ordinal, order));
-                        }
+        let total: usize = chunks.iter().map(|chunk| chunk.open).sum();
+        let decode_part = |part: &[OrderChunk], capacity: usize| -> Result<OpenOrders> {
+            let mut open = OpenOrders {
+                ordinals: Vec::with_capacity(capacity),
+                orders: Vec::with_capacity(capacity),
+            };
+            for chunk in part {
+                let orders: Vec<Order> =
+                    decode(&chunk.bytes).map_err(|message| self.corrupt(&chunk.key, message))?;
+                for (offset, order) in orders.into_iter().enumerate() {
+                    let ordinal = chunk.first + offset as Ordinal;
+                    if let StateByte::Open(_) = self.state_of(states, ordinal)? {
+                        open.ordinals.push(ordinal);
+                        open.orders.push(order);
                     }
                 }
-                Ok(open)
-            };
+            }
+            Ok(open)
+        };
+        // Parts of about equal numbers of open orders; the first part's vectors have room for
+        // all of them, so that only the later parts are moved once into them.
         let threads = crate::machine::cores().clamp(1, DECODE_THREADS_MAX);
-        let per_thread = chunks.len().div_ceil(threads).max(1);
-        let parts: Vec<Result<Vec<(Ordinal, Order)>>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = chunks
-                .chunks(per_thread)
-                .map(|part| scope.spawn(move || decode_part(part)))
+        let per_thread = total.div_ceil(threads).max(1);
+        let mut parts: Vec<(&[OrderChunk], usize)> = Vec::new();
+        let (mut from, mut count) = (0, 0);
+        for (at, chunk) in chunks.iter().enumerate() {
+            count += chunk.open;
+            if count >= per_thread || at + 1 == chunks.len() {
+                parts.push((&chunks[from..=at], count));
+                (from, count) = (at + 1, 0);
+            }
+        }
+        let decoded: Vec<Result<OpenOrders>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = parts
+                .iter()
+                .enumerate()
+                .map(|(at, (part, count))| {
+                    let capacity = if at == 0 { total } else { *count };
+                    scope.spawn(move || decode_part(part, capacity))
+                })
                 .collect();
             handles
                 .into_iter()
                 .map(|handle| handle.join().expect("a decoding thread panicked"))
                 .collect()
         });
-        let mut open = Vec::new();
-        for part in parts {
-            open.extend(part?);
+        let mut decoded = decoded.into_iter();
+        let mut open = match decoded.next() {
+            Some(first) => first?,
+            None => OpenOrders::default(),
+        };
+        for part in decoded {
+            let part = part?;
+            open.ordinals.extend(part.ordinals);
+            open.orders.extend(part.orders);
         }
         Ok(open)
     }
@@ -762,6 +795,31 @@ fn open_state(verdict: Option<Verdict>) -> OrderState {
     }
 }
 
+/// The open orders of the store, in intake order, and their ordinals at the same places.
+#[derive(Debug, Default)]
+pub struct OpenOrders {
+    pub ordinals: Vec<Ordinal>,
+    pub orders: Vec<Order>,
+}
+
+impl OpenOrders {
+    pub fn len(&self) -> usize {
+        self.orders.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.orders.is_empty()
+    }
+}
+
+/// A stored order chunk to decode, with how many of its orders are open.
+struct OrderChunk {
+    first: Ordinal,
+    open: usize,
+    key: sled::IVec,
+    bytes: sled::IVec,
+}
+
 /// An order encoded for the store, with the hash of its id: intake keeps accepted orders this
 /// way, which takes a fraction of the memory of the decoded orders.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -1006,6 +1064,26 @@ impl States {
             .filter(|byte| counts[*byte as usize] > 0)
             .filter_map(|byte| Some((StateByte::decode(byte)?, counts[byte as usize])))
             .collect()
+    }
+
+    /// How many orders in `from..to` are open.
+    pub fn open_between(&self, from: Ordinal, to: Ordinal) -> usize {
+        let mut count = 0;
+        let mut ordinal = from;
+        while ordinal < to {
+            let block_no = ordinal / STATE_BLOCK_ORDERS;
+            let start = (ordinal % STATE_BLOCK_ORDERS) as usize;
+            let end = start + (to - ordinal).min(STATE_BLOCK_ORDERS - start as u64) as usize;
+            if let Some(block) = self.blocks.get(&block_no) {
+                let present = &block[start.min(block.len())..end.min(block.len())];
+                count += present
+                    .iter()
+                    .filter(|byte| matches!(StateByte::decode(**byte), Some(StateByte::Open(_))))
+                    .count();
+            }
+            ordinal += (end - start) as u64;
+        }
+        count
     }
 
     /// Whether an order in `from..to` is open, or has no valid byte (so that reading it reports
@@ -1415,7 +1493,9 @@ mod tests {
         let states = store.states().unwrap();
         let open = store.open_orders(&states).unwrap();
         assert_eq!(open.len(), 1498);
-        assert_eq!(open[0].0, 2);
+        assert_eq!(open.ordinals.len(), 1498);
+        assert_eq!(open.ordinals[0], 2);
+        assert_eq!(open.orders[0], orders[2]);
         assert_eq!(
             store.order("SO-00000").unwrap().unwrap().2,
             OrderState::Cancelled
@@ -1495,12 +1575,7 @@ mod tests {
             states.may_hold_open(2000, 2001),
             "a missing byte must be read to be reported"
         );
-        let open: Vec<Ordinal> = store
-            .open_orders(&states)
-            .unwrap()
-            .into_iter()
-            .map(|(ordinal, _)| ordinal)
-            .collect();
+        let open: Vec<Ordinal> = store.open_orders(&states).unwrap().ordinals;
         assert_eq!(open.len(), 1 + 400);
         assert_eq!(open[0], 3);
         assert_eq!(open[1], 1600);
