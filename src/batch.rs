@@ -5,14 +5,14 @@
 //! Days run in order: a day before today, or before the last day batched, is refused; the same
 //! day again is a later wave, which only adds what the day's earlier releases still allow.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 
 use crate::config::Config;
 use crate::model::{HoldReason, Order, Release, Verdict, WaitReason};
-use crate::planner::{self, Claim, Plan, PlanBroken, Rules, Snapshot};
+use crate::planner::{self, Claim, Places, Plan, PlanBroken, Rules, Snapshot};
 use crate::releaselog::{self, LogError};
 use crate::store::{Commit, OpenOrders, Ordinal, StateByte, States, Store, StoreError};
 
@@ -36,6 +36,8 @@ pub enum BatchError {
 #[derive(Debug, Clone)]
 pub struct Planned {
     pub plan: Plan,
+    /// Where the plan's orders are among `orders`.
+    pub places: Places,
     pub value_limit_usd: Decimal,
     pub releases_per_recipient_per_day: u32,
     /// Releases of the day committed by earlier waves.
@@ -109,10 +111,11 @@ pub fn plan_day(
         identity: config.identity,
         at,
     };
-    let plan = planner::plan(&snapshot, day, policy, &rules);
+    let (plan, places) = planner::plan_placed(&snapshot, day, policy, &rules);
     planner::verify(&plan, &snapshot, policy)?;
     Ok(Planned {
         plan,
+        places,
         value_limit_usd: policy.value_limit_usd,
         releases_per_recipient_per_day: policy.releases_per_recipient_per_day,
         releases_before: earlier.len() as u32,
@@ -148,6 +151,7 @@ pub fn run(
     let summary = summarise(&planned);
     let Planned {
         plan,
+        places,
         earlier,
         orders,
         ordinals,
@@ -155,28 +159,14 @@ pub fn run(
         ..
     } = planned;
 
-    // Each examined order's new state byte, found by id; then the orders are freed, before the
-    // commit is encoded and the files are written.
-    let released: HashSet<&str> = plan
-        .releases
-        .iter()
-        .flat_map(|release| release.orders.iter().map(String::as_str))
-        .collect();
-    let verdict_of: HashMap<&str, Verdict> = plan
-        .verdicts
-        .iter()
-        .map(|(order_id, verdict)| (order_id.as_str(), *verdict))
-        .collect();
-    for (order, ordinal) in orders.iter().zip(&ordinals) {
-        let id = order.order_id.as_str();
-        if released.contains(id) {
-            states.set(*ordinal, StateByte::Released);
-        } else if let Some(verdict) = verdict_of.get(id) {
-            states.set(*ordinal, StateByte::Open(Some(*verdict)));
-        }
+    // Each examined order's new state byte, by its place among the open orders; then the orders
+    // are freed, before the commit is encoded and the files are written.
+    for place in &places.released {
+        states.set(ordinals[*place], StateByte::Released);
     }
-    drop(released);
-    drop(verdict_of);
+    for (place, (_, verdict)) in places.verdicts.iter().zip(&plan.verdicts) {
+        states.set(ordinals[*place], StateByte::Open(Some(*verdict)));
+    }
     drop(orders);
 
     let mut commit = Commit::new();

@@ -72,6 +72,17 @@ pub struct Plan {
     pub stock_taken: BTreeMap<String, u64>,
 }
 
+/// Where the orders a plan examined are among the snapshot's orders, so that the batch sets
+/// their states without finding them by id. Not part of the plan: the same plan comes from the
+/// same orders in any order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Places {
+    /// The place of each order of the plan's `verdicts`, in the same order.
+    pub verdicts: Vec<usize>,
+    /// The places of the released orders, in order of service.
+    pub released: Vec<usize>,
+}
+
 /// The instant of `day`'s cutoff in the warehouse's zone.
 /// A cutoff that a daylight-saving change skips moves to the first instant after the gap;
 /// one that happens twice is the earlier of the two.
@@ -106,13 +117,26 @@ fn first_instant_at_or_after(local: chrono::NaiveDateTime, zone: Tz) -> DateTime
 
 /// Plans the release batch for `day` under `policy`, the one in force on that day.
 pub fn plan(snapshot: &Snapshot<'_>, day: NaiveDate, policy: &Policy, rules: &Rules<'_>) -> Plan {
-    let mut candidates: Vec<&Order> = snapshot
+    plan_placed(snapshot, day, policy, rules).0
+}
+
+/// [`plan`], with where the orders it examined are in the snapshot.
+pub fn plan_placed(
+    snapshot: &Snapshot<'_>,
+    day: NaiveDate,
+    policy: &Policy,
+    rules: &Rules<'_>,
+) -> (Plan, Places) {
+    let mut candidates: Vec<(usize, &Order)> = snapshot
         .orders
         .iter()
-        .filter(|order| order.placed_at < rules.cutoff)
+        .enumerate()
+        .filter(|(_, order)| order.placed_at < rules.cutoff)
         .collect();
     let not_due = snapshot.orders.len() - candidates.len();
-    candidates.sort_unstable_by(|a, b| (a.placed_at, &a.order_id).cmp(&(b.placed_at, &b.order_id)));
+    candidates.sort_unstable_by(|(_, a), (_, b)| {
+        (a.placed_at, &a.order_id).cmp(&(b.placed_at, &b.order_id))
+    });
 
     // Facts looked up for every line, worked out once per SKU and currency.
     let skus: FastMap<&str, Sku> = snapshot
@@ -143,13 +167,16 @@ pub fn plan(snapshot: &Snapshot<'_>, day: NaiveDate, policy: &Policy, rules: &Ru
     let mut fx_by_release: Vec<BTreeSet<FxUsed>> = Vec::new();
     let mut release_of_recipient: FastMap<String, usize> = FastMap::default();
     let mut verdicts = Vec::new();
+    let mut verdict_orders = Vec::new();
+    let mut released_orders = Vec::new();
     let mut need: BTreeMap<&str, u64> = BTreeMap::new();
 
-    for order in candidates {
+    for (place, order) in candidates {
         let examined = match examine(order, &skus, &mut conversions, day, policy, rules) {
             Ok(examined) => examined,
             Err(reason) => {
                 verdicts.push((order.order_id.clone(), Verdict::Held(reason)));
+                verdict_orders.push(place);
                 continue;
             }
         };
@@ -170,6 +197,7 @@ pub fn plan(snapshot: &Snapshot<'_>, day: NaiveDate, policy: &Policy, rules: &Ru
                 order.order_id.clone(),
                 Verdict::Waiting(WaitReason::DailyLimit),
             ));
+            verdict_orders.push(place);
             continue;
         }
         need.clear();
@@ -181,6 +209,7 @@ pub fn plan(snapshot: &Snapshot<'_>, day: NaiveDate, policy: &Policy, rules: &Ru
             .all(|(sku, qty)| on_hand.get(sku).copied().unwrap_or(0) >= *qty);
         if !in_stock {
             verdicts.push((order.order_id.clone(), Verdict::Waiting(WaitReason::Stock)));
+            verdict_orders.push(place);
             continue;
         }
         for (sku, qty) in &need {
@@ -214,6 +243,7 @@ pub fn plan(snapshot: &Snapshot<'_>, day: NaiveDate, policy: &Policy, rules: &Ru
         };
         let release = &mut releases[index];
         release.orders.push(order.order_id.clone());
+        released_orders.push(place);
         release.value_usd += examined.value_usd;
         let currency = currencies
             .entry(order.currency.as_str())
@@ -240,7 +270,7 @@ pub fn plan(snapshot: &Snapshot<'_>, day: NaiveDate, policy: &Policy, rules: &Ru
         release.fx = fx.into_iter().collect();
     }
 
-    Plan {
+    let plan = Plan {
         day,
         policy: policy.name.clone(),
         lane: policy.lane.clone(),
@@ -251,7 +281,12 @@ pub fn plan(snapshot: &Snapshot<'_>, day: NaiveDate, policy: &Policy, rules: &Ru
             .into_iter()
             .map(|(sku, qty)| (sku.to_owned(), qty))
             .collect(),
-    }
+    };
+    let places = Places {
+        verdicts: verdict_orders,
+        released: released_orders,
+    };
+    (plan, places)
 }
 
 /// A SKU of the catalogue, with what the policy says of it and the facts a release line records.
