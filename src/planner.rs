@@ -11,7 +11,7 @@
 //! recipient's total for the day stays within the limit, and every line is in stock; stock is
 //! taken at that moment. Otherwise it waits, with the reason. Orders ship whole or not at all.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use chrono::{DateTime, LocalResult, NaiveDate, NaiveTime, TimeZone, Utc};
@@ -127,16 +127,27 @@ pub fn plan_placed(
     policy: &Policy,
     rules: &Rules<'_>,
 ) -> (Plan, Places) {
-    let mut candidates: Vec<(usize, &Order)> = snapshot
+    // Sorted as (instant, place) pairs, which sit together in memory, going to the orders
+    // themselves only to break a tie by id.
+    let mut service: Vec<(DateTime<Utc>, usize)> = snapshot
         .orders
         .iter()
         .enumerate()
         .filter(|(_, order)| order.placed_at < rules.cutoff)
+        .map(|(place, order)| (order.placed_at, place))
         .collect();
-    let not_due = snapshot.orders.len() - candidates.len();
-    candidates.sort_unstable_by(|(_, a), (_, b)| {
-        (a.placed_at, &a.order_id).cmp(&(b.placed_at, &b.order_id))
+    let not_due = snapshot.orders.len() - service.len();
+    service.sort_unstable_by(|(a_at, a), (b_at, b)| {
+        a_at.cmp(b_at).then_with(|| {
+            snapshot.orders[*a]
+                .order_id
+                .cmp(&snapshot.orders[*b].order_id)
+        })
     });
+    let candidates: Vec<(usize, &Order)> = service
+        .into_iter()
+        .map(|(_, place)| (place, &snapshot.orders[place]))
+        .collect();
 
     // Facts looked up for every line, worked out once per SKU and currency.
     let skus: FastMap<&str, Sku> = snapshot
@@ -153,7 +164,6 @@ pub fn plan_placed(
             (sku.as_str(), facts)
         })
         .collect();
-    let mut conversions: FastMap<&str, Option<Conversion>> = FastMap::default();
     let mut currencies: FastMap<&str, Arc<str>> = FastMap::default();
     let mut on_hand: FastMap<&str, u64> = snapshot
         .on_hand
@@ -163,16 +173,28 @@ pub fn plan_placed(
     // Release ids are `<day>-<sequence>` (`model::release_id`); the day is formatted once.
     let day_prefix = day.format("%Y-%m-%d").to_string();
     let mut stock_taken: FastMap<&str, u64> = FastMap::default();
-    let mut releases: Vec<Release> = Vec::new();
-    let mut fx_by_release: Vec<BTreeSet<FxUsed>> = Vec::new();
+    // Sized once for the most they can hold: growing vectors of hundreds of thousands of
+    // releases copies them into fresh pages again and again (pages never written to take no
+    // memory).
+    let most = candidates.len();
+    let mut releases: Vec<Release> = Vec::with_capacity(most);
+    let mut fx_by_release: Vec<BTreeSet<FxUsed>> = Vec::with_capacity(most);
     let mut release_of_recipient: FastMap<String, usize> = FastMap::default();
-    let mut verdicts = Vec::new();
-    let mut verdict_orders = Vec::new();
-    let mut released_orders = Vec::new();
+    let mut verdicts = Vec::with_capacity(most);
+    let mut verdict_orders = Vec::with_capacity(most);
+    let mut released_orders = Vec::with_capacity(most);
     let mut need: BTreeMap<&str, u64> = BTreeMap::new();
 
-    for (place, order) in candidates {
-        let examined = match examine(order, &skus, &mut conversions, day, policy, rules) {
+    // Candidates are examined on their own (exclusions, rate, value, recipient key) a block at
+    // a time on every core, since none of that depends on the orders served before them; then
+    // served in order.
+    let examined_blocks = candidates.chunks(EXAMINE_BLOCK_ORDERS).flat_map(|block| {
+        block
+            .iter()
+            .zip(examine_all(block, &skus, day, policy, rules))
+    });
+    for (&(place, order), examined) in examined_blocks {
+        let examined = match examined {
             Ok(examined) => examined,
             Err(reason) => {
                 verdicts.push((order.order_id.clone(), Verdict::Held(reason)));
@@ -330,6 +352,50 @@ struct Examined {
     fx: Option<FxUsed>,
 }
 
+/// Examines every candidate, in order, on as many threads as the machine has cores; each
+/// thread looks up the rate of a currency once.
+fn examine_all<'a>(
+    candidates: &[(usize, &'a Order)],
+    skus: &FastMap<&str, Sku>,
+    day: NaiveDate,
+    policy: &Policy,
+    rules: &Rules<'a>,
+) -> Vec<Result<Examined, HoldReason>> {
+    let threads = crate::machine::cores().clamp(1, EXAMINE_THREADS_MAX);
+    let per_thread = candidates.len().div_ceil(threads).max(1);
+    let parts: Vec<Vec<Result<Examined, HoldReason>>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = candidates
+            .chunks(per_thread)
+            .map(|part| {
+                scope.spawn(move || {
+                    let mut conversions: FastMap<&str, Option<Conversion>> = FastMap::default();
+                    part.iter()
+                        .map(|(_, order)| {
+                            examine(order, skus, &mut conversions, day, policy, rules)
+                        })
+                        .collect()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|handle| handle.join().expect("an examining thread panicked"))
+            .collect()
+    });
+    let mut all = Vec::with_capacity(candidates.len());
+    for part in parts {
+        all.extend(part);
+    }
+    all
+}
+
+/// Most threads examining candidates.
+const EXAMINE_THREADS_MAX: usize = 4;
+
+/// Candidates examined together before they are served: enough to keep the threads busy,
+/// few enough that their recipient keys and values take little memory.
+const EXAMINE_BLOCK_ORDERS: usize = 32 * 1024;
+
 /// Checks one order against the policy on its own: exclusions, rate, its own value.
 fn examine<'a>(
     order: &'a Order,
@@ -337,7 +403,7 @@ fn examine<'a>(
     conversions: &mut FastMap<&'a str, Option<Conversion>>,
     day: NaiveDate,
     policy: &Policy,
-    rules: &Rules<'_>,
+    rules: &Rules<'a>,
 ) -> Result<Examined, HoldReason> {
     // Of the lines' exclusions, the first in the documented order (origin, goods, flag),
     // whatever the order of the lines.
@@ -363,6 +429,7 @@ fn examine<'a>(
         .or_insert_with(|| rules.rates.on(&order.currency, day))
         .as_ref()
         .ok_or(HoldReason::NoRate)?;
+
     let valuation = money::value_order(order, conversion).ok_or(HoldReason::OverLimit)?;
     if valuation.total_usd > policy.value_limit_usd {
         return Err(HoldReason::OverLimit);
@@ -412,11 +479,17 @@ pub fn verify(plan: &Plan, snapshot: &Snapshot<'_>, policy: &Policy) -> Result<(
         day: plan.day,
         message,
     };
-    let mut seen = HashSet::new();
-    let mut per_recipient: HashMap<&str, Claim> = HashMap::new();
+    let orders: usize = plan
+        .releases
+        .iter()
+        .map(|release| release.orders.len())
+        .sum();
+    let mut seen: FastMap<&str, ()> = FastMap::with_capacity_and_hasher(orders, Default::default());
+    let mut per_recipient: FastMap<&str, Claim> =
+        FastMap::with_capacity_and_hasher(plan.releases.len(), Default::default());
     for release in &plan.releases {
         for order_id in &release.orders {
-            if !seen.insert(order_id.as_str()) {
+            if seen.insert(order_id.as_str(), ()).is_some() {
                 return Err(broken(format!("order {order_id} planned twice")));
             }
         }
@@ -452,7 +525,7 @@ pub fn verify(plan: &Plan, snapshot: &Snapshot<'_>, policy: &Policy) -> Result<(
         }
     }
     for (order_id, _) in &plan.verdicts {
-        if seen.contains(order_id.as_str()) {
+        if seen.contains_key(order_id.as_str()) {
             return Err(broken(format!("order {order_id} both released and not")));
         }
     }
