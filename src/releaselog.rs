@@ -88,14 +88,8 @@ pub fn write_day(logs: &Path, day: NaiveDate, parts: &[&[Release]]) -> Result<()
         let manifest = scope.spawn(|| {
             files::write_temporary(&manifest_file, |writer| write_manifest(releases(), writer))
         });
-        files::replace_durably_with(&log_file, |writer| {
-            for release in releases() {
-                serde_json::to_writer(&mut *writer, &ReleaseRecord::from(release))?;
-                writer.write_all(b"\n")?;
-            }
-            Ok(())
-        })
-        .map_err(io_error(&log_file))?;
+        files::replace_durably_with(&log_file, |writer| write_log(releases(), writer))
+            .map_err(io_error(&log_file))?;
         manifest
             .join()
             .expect("the manifest thread panicked")
@@ -112,7 +106,259 @@ pub fn manifest(releases: &[Release]) -> Vec<u8> {
     bytes
 }
 
+/// Writes release log lines, byte for byte what `serde_json` writes for [`ReleaseRecord`]
+/// followed by a newline, without building the record: a large day has hundreds of megabytes.
+fn write_log<'a>(
+    releases: impl Iterator<Item = &'a Release>,
+    out: &mut impl Write,
+) -> std::io::Result<()> {
+    let mut line = Vec::with_capacity(4096);
+    let mut dates = Dates::default();
+    for release in releases {
+        line.clear();
+        log_line(release, &mut dates, &mut line);
+        out.write_all(&line)?;
+    }
+    Ok(())
+}
+
+/// The release log line of one release, newline included (see [`write_log`]).
+fn log_line(release: &Release, dates: &mut Dates, out: &mut Vec<u8>) {
+    let consignee = &release.consignee;
+    let address = &consignee.address;
+    out.extend_from_slice(b"{\"release_id\":");
+    json_str(out, &release.release_id);
+    out.extend_from_slice(b",\"day\":");
+    json_str(out, dates.day(release.day));
+    out.extend_from_slice(b",\"policy\":");
+    json_str(out, &release.policy);
+    out.extend_from_slice(b",\"lane\":");
+    json_str(out, &release.lane);
+    out.extend_from_slice(b",\"recipient_key\":");
+    json_str(out, &release.recipient_key);
+    out.extend_from_slice(b",\"consignee\":{\"name\":");
+    json_str(out, &consignee.name);
+    if let Some(customer_id) = &consignee.customer_id {
+        out.extend_from_slice(b",\"customer_id\":");
+        json_str(out, customer_id);
+    }
+    out.extend_from_slice(b",\"address\":{\"line1\":");
+    json_str(out, &address.line1);
+    out.extend_from_slice(b",\"line2\":");
+    match &address.line2 {
+        Some(line2) => json_str(out, line2),
+        None => out.extend_from_slice(b"null"),
+    }
+    out.extend_from_slice(b",\"city\":");
+    json_str(out, &address.city);
+    out.extend_from_slice(b",\"state\":");
+    json_str(out, &address.state);
+    out.extend_from_slice(b",\"postal_code\":");
+    json_str(out, &address.postal_code);
+    out.extend_from_slice(b",\"country\":");
+    json_str(out, &address.country);
+    out.extend_from_slice(b"}},\"orders\":[");
+    for (at, order_id) in release.orders.iter().enumerate() {
+        if at > 0 {
+            out.push(b',');
+        }
+        json_str(out, order_id);
+    }
+    out.extend_from_slice(b"],\"lines\":[");
+    for (at, line) in release.lines.iter().enumerate() {
+        if at > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"{\"order_id\":");
+        json_str(out, &line.order_id);
+        out.extend_from_slice(b",\"sku\":");
+        json_str(out, &line.sku);
+        out.extend_from_slice(b",\"qty\":");
+        out.extend_from_slice(line.qty.to_string().as_bytes());
+        out.extend_from_slice(b",\"description\":");
+        json_str(out, &line.description);
+        out.extend_from_slice(b",\"hts\":");
+        json_str(out, &line.hts);
+        out.extend_from_slice(b",\"origin\":");
+        json_str(out, &line.origin);
+        out.extend_from_slice(b",\"value_usd\":");
+        json_str(out, DecimalText::new(line.value_usd).as_str());
+        out.extend_from_slice(b",\"currency\":");
+        json_str(out, &line.currency);
+        out.extend_from_slice(b",\"unit_price\":");
+        json_str(out, DecimalText::new(line.unit_price).as_str());
+        out.push(b'}');
+    }
+    out.extend_from_slice(b"],\"value_usd\":");
+    json_str(out, DecimalText::new(release.value_usd).as_str());
+    out.extend_from_slice(b",\"fx\":[");
+    for (at, fx) in release.fx.iter().enumerate() {
+        if at > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"{\"currency\":");
+        json_str(out, &fx.currency);
+        out.extend_from_slice(b",\"usd\":");
+        json_str(out, DecimalText::new(fx.usd).as_str());
+        out.extend_from_slice(b",\"from\":");
+        json_str(out, dates.day(fx.from));
+        out.push(b'}');
+    }
+    out.extend_from_slice(b"],\"released_at\":");
+    json_str(out, dates.instant(release.released_at));
+    out.extend_from_slice(b"}\n");
+}
+
+/// Days and instants as the release log writes them, formatted once while they repeat (every
+/// release of a batch has the same day and instant).
+#[derive(Default)]
+struct Dates {
+    day: Option<(NaiveDate, String)>,
+    instant: Option<(chrono::DateTime<chrono::Utc>, String)>,
+}
+
+impl Dates {
+    fn day(&mut self, day: NaiveDate) -> &str {
+        if self.day.as_ref().is_none_or(|(known, _)| *known != day) {
+            self.day = Some((day, day.to_string()));
+        }
+        &self.day.as_ref().expect("just set").1
+    }
+
+    fn instant(&mut self, at: chrono::DateTime<chrono::Utc>) -> &str {
+        if self.instant.as_ref().is_none_or(|(known, _)| *known != at) {
+            self.instant = Some((at, at.to_rfc3339_opts(SecondsFormat::Secs, true)));
+        }
+        &self.instant.as_ref().expect("just set").1
+    }
+}
+
+/// A JSON string as `serde_json` writes it: `"` and `\` escaped, the control characters
+/// below 0x20 as `\b`, `\t`, `\n`, `\f`, `\r` or `\u00XX` (lower-case hex), everything else as it is.
+fn json_str(out: &mut Vec<u8>, text: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push(b'"');
+    let bytes = text.as_bytes();
+    let mut start = 0;
+    for (at, &byte) in bytes.iter().enumerate() {
+        let short: &[u8] = match byte {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0x08 => b"\\b",
+            0x0c => b"\\f",
+            0x00..=0x1f => b"",
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[start..at]);
+        if short.is_empty() {
+            out.extend_from_slice(b"\\u00");
+            out.push(HEX[usize::from(byte >> 4)]);
+            out.push(HEX[usize::from(byte & 0xf)]);
+        } else {
+            out.extend_from_slice(short);
+        }
+        start = at + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+    out.push(b'"');
+}
+
+/// Writes the manifest, byte for byte what the `csv` crate's default writer writes for the
+/// same records, without its per-field state machine: a large day has millions of rows.
 fn write_manifest<'a>(
+    releases: impl Iterator<Item = &'a Release>,
+    out: &mut impl Write,
+) -> std::io::Result<()> {
+    let mut row = Vec::with_capacity(4096);
+    for (at, column) in MANIFEST_COLUMNS.iter().enumerate() {
+        if at > 0 {
+            row.push(b',');
+        }
+        csv_field(&mut row, column);
+    }
+    row.push(b'\n');
+    out.write_all(&row)?;
+    let mut dates = Dates::default();
+    for release in releases {
+        let day = dates.day(release.day).to_owned();
+        let address = &release.consignee.address;
+        row.clear();
+        for line in &release.lines {
+            let fx = release
+                .fx
+                .iter()
+                .find(|fx| *fx.currency == *line.currency)
+                .map_or(rust_decimal::Decimal::ONE, |fx| fx.usd);
+            let qty = line.qty.to_string();
+            let (unit_price, fx, value_usd) = (
+                DecimalText::new(line.unit_price),
+                DecimalText::new(fx),
+                DecimalText::new(line.value_usd),
+            );
+            let fields: [&str; 21] = [
+                release.release_id.as_str(),
+                &day,
+                &release.policy,
+                &release.lane,
+                &release.consignee.name,
+                &address.line1,
+                address.line2.as_deref().unwrap_or(""),
+                &address.city,
+                &address.state,
+                &address.postal_code,
+                &address.country,
+                &line.order_id,
+                &line.sku,
+                &line.description,
+                &qty,
+                &line.hts,
+                &line.origin,
+                &line.currency,
+                unit_price.as_str(),
+                fx.as_str(),
+                value_usd.as_str(),
+            ];
+            for (at, field) in fields.iter().enumerate() {
+                if at > 0 {
+                    row.push(b',');
+                }
+                csv_field(&mut row, field);
+            }
+            row.push(b'\n');
+        }
+        out.write_all(&row)?;
+    }
+    Ok(())
+}
+
+/// A CSV field as the `csv` crate's default writer writes it: in double quotes, with each
+/// double quote doubled, when it holds a comma, a double quote, a carriage return or a line
+/// feed; as it is otherwise.
+fn csv_field(out: &mut Vec<u8>, field: &str) {
+    let bytes = field.as_bytes();
+    if !bytes
+        .iter()
+        .any(|byte| matches!(byte, b',' | b'"' | b'\r' | b'\n'))
+    {
+        out.extend_from_slice(bytes);
+        return;
+    }
+    out.push(b'"');
+    for &byte in bytes {
+        if byte == b'"' {
+            out.push(b'"');
+        }
+        out.push(byte);
+    }
+    out.push(b'"');
+}
+
+/// The manifest as the `csv` crate writes it: what [`write_manifest`] must match.
+#[cfg(test)]
+fn write_manifest_with_csv<'a>(
     releases: impl Iterator<Item = &'a Release>,
     out: &mut impl Write,
 ) -> std::io::Result<()> {
@@ -366,6 +612,76 @@ mod tests {
     fn a_manifest_has_a_row_per_release_line() {
         let manifest = String::from_utf8(manifest(&[release()])).unwrap();
         insta::assert_snapshot!(manifest);
+    }
+
+    /// The log line and manifest rows of `release` as written here, and as `serde_json` and the
+    /// `csv` crate write them.
+    fn written_both_ways(releases: &[Release]) -> [(Vec<u8>, Vec<u8>); 2] {
+        let mut log = Vec::new();
+        write_log(releases.iter(), &mut log).unwrap();
+        let mut log_reference = Vec::new();
+        for release in releases {
+            serde_json::to_writer(&mut log_reference, &ReleaseRecord::from(release)).unwrap();
+            log_reference.push(b'\n');
+        }
+        let mut manifest = Vec::new();
+        write_manifest(releases.iter(), &mut manifest).unwrap();
+        let mut manifest_reference = Vec::new();
+        write_manifest_with_csv(releases.iter(), &mut manifest_reference).unwrap();
+        [(log, log_reference), (manifest, manifest_reference)]
+    }
+
+    fn assert_written_as_the_crates_write(releases: &[Release]) {
+        let [(log, log_reference), (manifest, manifest_reference)] = written_both_ways(releases);
+        assert_eq!(
+            String::from_utf8_lossy(&log),
+            String::from_utf8_lossy(&log_reference)
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&manifest),
+            String::from_utf8_lossy(&manifest_reference)
+        );
+    }
+
+    #[test]
+    fn the_files_are_written_byte_for_byte_as_serde_json_and_csv_write_them() {
+        let plain = release();
+        let mut awkward = release();
+        awkward.release_id = "2026-11-24-000002".into();
+        awkward.consignee.name = "Zoë \"Z\" O'Brien, Jr.\\ \u{1f600}\u{7f}".into();
+        awkward.consignee.customer_id = Some("c-\n\r\t\u{8}\u{c}\u{0}\u{1f}".into());
+        awkward.consignee.address.line2 = None;
+        awkward.consignee.address.line1 = "1 \"Main\", St\r\nApt 4".into();
+        awkward.orders.push("SO,\"3\"".into());
+        awkward.lines[0].description = "A \"quoted\", two-line\ndescription\\".into();
+        awkward.lines[1].value_usd = dec("-0.50");
+        awkward.fx.clear();
+        let mut empty = release();
+        empty.release_id = "2026-11-24-000003".into();
+        empty.orders.clear();
+        empty.lines.clear();
+        empty.consignee.address.line2 = Some(String::new());
+        assert_written_as_the_crates_write(&[plain, awkward, empty]);
+        assert_written_as_the_crates_write(&[]);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_text_is_written_as_serde_json_and_csv_write_it(
+            name in "\\PC*",
+            line1 in ".*",
+            control in "[\\x00-\\x1f\\x7f\",\\\\\r\n a-z]*",
+        ) {
+            let mut release = release();
+            release.consignee.name = name;
+            release.consignee.address.line1 = line1;
+            release.consignee.address.city = control.clone();
+            release.lines[0].description = control.as_str().into();
+            let [(log, log_reference), (manifest, manifest_reference)] =
+                written_both_ways(&[release]);
+            proptest::prop_assert_eq!(log, log_reference);
+            proptest::prop_assert_eq!(manifest, manifest_reference);
+        }
     }
 
     #[test]
