@@ -695,7 +695,13 @@ impl Store {
                 if synced.files.contains(&name) && recent_size.is_none() {
                     continue;
                 }
-                let size = entry.metadata()?.len();
+                // sled's own thread removes blobs it no longer points to, also while this
+                // lists them: a blob gone since the listing needs no sync.
+                let size = match entry.metadata() {
+                    Ok(metadata) => metadata.len(),
+                    Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(error) => return Err(error),
+                };
                 if recent_size != Some(size) {
                     sync_if_exists(&entry.path())?;
                     synced.recent.insert(name.clone(), size);
