@@ -185,6 +185,9 @@ impl Store {
             source,
         };
         restrict_tree(path).map_err(io_error)?;
+        // sled writes a new snapshot as it opens and removes the old one without syncing the
+        // folder: both are made durable before anything is written on top of them.
+        crate::files::sync_dir(path).map_err(io_error)?;
         let log_file = fs::File::open(path.join("db")).map_err(io_error)?;
         let store = Store {
             db: Some(db),

@@ -63,6 +63,11 @@ impl Disk {
             .env("LD_PRELOAD", shim())
             .env("POWERLOSS_ROOT", &self.root)
             .env("POWERLOSS_RECORD", self.record.path());
+        // `journal`: names are durable with any fsync, as on ext4 or XFS; by default only once
+        // their folder is fsynced.
+        if let Some(model) = std::env::var_os("BORDER_RELEASE_POWER_DIRS") {
+            command.env("POWERLOSS_DIRS", model);
+        }
     }
 
     /// Counts what is now in the root as durable, from here on: for work done between runs by

@@ -12,6 +12,12 @@
  * is not a durability barrier (it neither writes metadata nor flushes the disk's cache), so it
  * records nothing; sync and syncfs are not used by the product and record nothing either.
  *
+ * POWERLOSS_DIRS=journal records every folder under the root at each successful fsync, as a
+ * journalling filesystem (ext4, XFS) makes names durable with any fsync; by default a name is
+ * durable only once its own folder is fsynced, the strict reading of POSIX.
+ * POWERLOSS_STOP_AFTER=N kills the process (SIGKILL) right after the Nth recorded fsync.
+ * POWERLOSS_TRACE=<file> appends a line per fsync under the root: thread, path, size.
+ *
  * POWERLOSS_FAIL_FSYNC=N makes the Nth fsync or fdatasync under the root that has something
  * to write (see is_clean) fail with EIO
  * (without syncing anything), as a disk that fails a write does; POWERLOSS_FAIL_WHEN=<path>
@@ -26,6 +32,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +43,7 @@
 
 static atomic_long fsync_count;
 static atomic_int failed_on_cue;
+static atomic_long recorded_count;
 
 static int under_root(int fd, char *path, size_t size) {
     const char *root = getenv("POWERLOSS_ROOT");
@@ -202,6 +210,29 @@ static void mark_clean(const struct stat *st) {
     pthread_mutex_unlock(&clean_lock);
 }
 
+/* Records every folder under `path` (for POWERLOSS_DIRS=journal: names durable with any fsync,
+ * as a journalling filesystem commits them). */
+static void record_tree(const char *path) {
+    struct stat st;
+    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
+        return;
+    record_dir(path, &st);
+    DIR *dir = opendir(path);
+    if (!dir)
+        return;
+    struct dirent *entry;
+    while ((entry = readdir(dir)) != NULL) {
+        if (strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0)
+            continue;
+        if (entry->d_type == DT_DIR) {
+            char child[PATH_MAX];
+            snprintf(child, sizeof child, "%s/%s", path, entry->d_name);
+            record_tree(child);
+        }
+    }
+    closedir(dir);
+}
+
 static int synced_alone(int fd, int (*real)(int), const char *path, const struct stat *st);
 
 /*
@@ -250,6 +281,14 @@ static int synced_alone(int fd, int (*real)(int), const char *path, const struct
         return -1;
     }
     int result = real(fd);
+    const char *trace = getenv("POWERLOSS_TRACE");
+    FILE *out = trace ? fopen(trace, "a") : NULL;
+    if (out) {
+        char name[16] = "";
+        pthread_getname_np(pthread_self(), name, sizeof name);
+        fprintf(out, "%s fsync %s size %ld result %d\n", name, path, (long)st->st_size, result);
+        fclose(out);
+    }
     if (result != 0 || failed_before(st))
         return result;
     int saved = errno;
@@ -258,6 +297,11 @@ static int synced_alone(int fd, int (*real)(int), const char *path, const struct
         record_file(fd, st);
     else if (S_ISDIR(st->st_mode))
         record_dir(path, st);
+    if (getenv("POWERLOSS_DIRS") && strcmp(getenv("POWERLOSS_DIRS"), "journal") == 0)
+        record_tree(getenv("POWERLOSS_ROOT"));
+    const char *stop_after = getenv("POWERLOSS_STOP_AFTER");
+    if (stop_after && atomic_fetch_add(&recorded_count, 1) + 1 >= atol(stop_after))
+        kill(getpid(), SIGKILL);
     errno = saved;
     return result;
 }
