@@ -214,7 +214,7 @@ fresh_store() {
 }
 
 # Runs one measured command $repeats times; sets $median (s), $runs (s, in run order),
-# $rss_mib (the highest peak RSS) and $notes.
+# $cpu_median (user + system CPU s, median), $rss_mib (the highest peak RSS) and $notes.
 measure() {
   local kind=$1
   local template cmd=() stdout_to
@@ -223,26 +223,29 @@ measure() {
     plan) template=loaded; cmd=(plan --day "$day" --json); stdout_to=/dev/null ;;
     batch) template=loaded; cmd=(batch --day "$day"); stdout_to=$dir/run.out ;;
   esac
-  local times=() rss_max=0 i status
+  local times=() cpus=() rss_max=0 i status
   for ((i = 1; i <= repeats; i++)); do
     fresh_store "$template"
     status=0
     BORDER_RELEASE__PATHS__DATA=$dir/run/data BORDER_RELEASE__PATHS__LOGS=$dir/run/logs \
-      /usr/bin/time -f '%e %M' -o "$dir/time.out" \
+      /usr/bin/time -f '%e %M %U %S' -o "$dir/time.out" \
       "$br_bin" --config "$dir/border-release.toml" "${cmd[@]}" \
       >"$stdout_to" 2>"$dir/run.err" || status=$?
     if [ "$status" -ne 0 ]; then
       cat "$dir/run.err" >&2
       die "$kind of $n orders exited with $status"
     fi
-    local wall rss
-    read -r wall rss < <(tail -n 1 "$dir/time.out")
+    local wall rss user sys cpu
+    read -r wall rss user sys < <(tail -n 1 "$dir/time.out")
+    cpu=$(awk -v u="$user" -v s="$sys" 'BEGIN { printf "%.2f", u + s }')
     times+=("$wall")
+    cpus+=("$cpu")
     if [ "$rss" -gt "$rss_max" ]; then rss_max=$rss; fi
-    say "   run $i: ${wall} s, peak RSS $((rss / 1024)) MiB"
+    say "   run $i: ${wall} s, CPU ${cpu} s (user ${user}, system ${sys}), peak RSS $((rss / 1024)) MiB"
   done
   runs=${times[*]}
   median=$(printf '%s\n' "${times[@]}" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
+  cpu_median=$(printf '%s\n' "${cpus[@]}" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
   rss_mib=$(awk -v k="$rss_max" 'BEGIN { printf "%.0f", k / 1024 }')
 
   case $kind in
@@ -464,7 +467,7 @@ for n in "${sizes[@]}"; do
       *)
         say "== $kind, $n orders, $wl_recipients recipients ($repeats runs)"
         measure "$kind"
-        rows+=("| $kind | $n | $wl_recipients | $median | $runs | $rss_mib | $notes | $commit | $today | $machine |")
+        rows+=("| $kind | $n | $wl_recipients | $median | $runs | $cpu_median | $rss_mib | $notes | $commit | $today | $machine |")
         ;;
     esac
   done
@@ -482,8 +485,8 @@ case $what in
     echo "| --- | ---: | ---: | ---: | --- | ---: | --- | --- | --- | --- |"
     ;;
   *)
-    echo "| benchmark | orders | recipients | wall s (median of $repeats) | runs s | peak RSS MiB | notes | commit | date | machine |"
-    echo "| --- | ---: | ---: | ---: | --- | ---: | --- | --- | --- | --- |"
+    echo "| benchmark | orders | recipients | wall s (median of $repeats) | runs s | CPU s, user + system (median) | peak RSS MiB | notes | commit | date | machine |"
+    echo "| --- | ---: | ---: | ---: | --- | ---: | ---: | --- | --- | --- | --- |"
     ;;
 esac
 printf '%s\n' "${rows[@]}"
