@@ -272,20 +272,32 @@ fn write_manifest<'a>(
     releases: impl Iterator<Item = &'a Release>,
     out: &mut impl Write,
 ) -> std::io::Result<()> {
-    let mut row = Vec::with_capacity(4096);
-    for (at, column) in MANIFEST_COLUMNS.iter().enumerate() {
-        if at > 0 {
-            row.push(b',');
+    let mut rows = Vec::with_capacity(ROWS_BUFFER_BYTES + 4096);
+    write_csv_row(&mut rows, &MANIFEST_COLUMNS);
+    for_each_manifest_row(releases, |fields| {
+        write_csv_row(&mut rows, fields);
+        if rows.len() >= ROWS_BUFFER_BYTES {
+            out.write_all(&rows)?;
+            rows.clear();
         }
-        csv_field(&mut row, column);
-    }
-    row.push(b'\n');
-    out.write_all(&row)?;
+        Ok(())
+    })?;
+    out.write_all(&rows)
+}
+
+/// How many bytes of manifest rows are gathered before they are written.
+const ROWS_BUFFER_BYTES: usize = 64 << 10;
+
+/// Gives `row` the fields of each manifest row, in the order of [`MANIFEST_COLUMNS`]: a row
+/// per line of each release.
+fn for_each_manifest_row<'a>(
+    releases: impl Iterator<Item = &'a Release>,
+    mut row: impl FnMut(&[&str; MANIFEST_COLUMNS.len()]) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     let mut dates = Dates::default();
     for release in releases {
         let day = dates.day(release.day).to_owned();
         let address = &release.consignee.address;
-        row.clear();
         for line in &release.lines {
             let fx = release
                 .fx
@@ -298,7 +310,7 @@ fn write_manifest<'a>(
                 DecimalText::new(fx),
                 DecimalText::new(line.value_usd),
             );
-            let fields: [&str; 21] = [
+            row(&[
                 release.release_id.as_str(),
                 &day,
                 &release.policy,
@@ -320,18 +332,21 @@ fn write_manifest<'a>(
                 unit_price.as_str(),
                 fx.as_str(),
                 value_usd.as_str(),
-            ];
-            for (at, field) in fields.iter().enumerate() {
-                if at > 0 {
-                    row.push(b',');
-                }
-                csv_field(&mut row, field);
-            }
-            row.push(b'\n');
+            ])?;
         }
-        out.write_all(&row)?;
     }
     Ok(())
+}
+
+/// One CSV row, its fields as [`csv_field`] writes them, ended by a line feed.
+fn write_csv_row(out: &mut Vec<u8>, fields: &[&str]) {
+    for (at, field) in fields.iter().enumerate() {
+        if at > 0 {
+            out.push(b',');
+        }
+        csv_field(out, field);
+    }
+    out.push(b'\n');
 }
 
 /// A CSV field as the `csv` crate's default writer writes it: in double quotes, with each
@@ -364,46 +379,9 @@ fn write_manifest_with_csv<'a>(
 ) -> std::io::Result<()> {
     let mut writer = csv::Writer::from_writer(out);
     writer.write_record(MANIFEST_COLUMNS)?;
-    for release in releases {
-        let day = release.day.to_string();
-        let address = &release.consignee.address;
-        for line in &release.lines {
-            let fx = release
-                .fx
-                .iter()
-                .find(|fx| *fx.currency == *line.currency)
-                .map_or(rust_decimal::Decimal::ONE, |fx| fx.usd);
-            let qty = line.qty.to_string();
-            let (unit_price, fx, value_usd) = (
-                DecimalText::new(line.unit_price),
-                DecimalText::new(fx),
-                DecimalText::new(line.value_usd),
-            );
-            writer.write_record([
-                release.release_id.as_str(),
-                &day,
-                &release.policy,
-                &release.lane,
-                &release.consignee.name,
-                &address.line1,
-                address.line2.as_deref().unwrap_or(""),
-                &address.city,
-                &address.state,
-                &address.postal_code,
-                &address.country,
-                &line.order_id,
-                &line.sku,
-                &line.description,
-                &qty,
-                &line.hts,
-                &line.origin,
-                &line.currency,
-                unit_price.as_str(),
-                fx.as_str(),
-                value_usd.as_str(),
-            ])?;
-        }
-    }
+    for_each_manifest_row(releases, |fields| {
+        writer.write_record(fields).map_err(std::io::Error::from)
+    })?;
     writer.flush()
 }
 

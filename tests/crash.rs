@@ -4,7 +4,7 @@
 
 mod support;
 
-use support::{order, Warehouse};
+use support::{order, Seeded, Warehouse};
 
 const NOW: &str = "2026-12-01T07:00:00-08:00";
 const DAY: &str = "2026-12-01";
@@ -196,29 +196,9 @@ fn a_second_wave_aborted_at_any_point_adds_its_releases_once() {
     }
 }
 
-/// A small deterministic generator (xorshift), so that a failing run is repeated by its seed.
-struct Seeded(u64);
-
-impl Seeded {
-    fn below(&mut self, bound: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % bound
-    }
-}
-
 /// Starts the binary, its clock pinned at `now`, without waiting for it.
 fn spawn(w: &Warehouse, now: &str, args: &[&str]) -> std::process::Child {
-    std::process::Command::new(assert_cmd::cargo::cargo_bin("border-release"))
-        .current_dir(w.dir.path())
-        .env_remove("BORDER_RELEASE_CONFIG")
-        .env_remove("BORDER_RELEASE_CRASH_AT")
-        .env("BORDER_RELEASE_FAKE_NOW", now)
-        .arg("--config")
-        .arg(w.config())
-        .args(args)
-        .stdin(std::process::Stdio::null())
+    w.process(now, args)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()

@@ -13,7 +13,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use support::powerloss::Disk;
-use support::{order, Warehouse};
+use support::{order, Seeded, Warehouse};
 
 const NOW: &str = "2026-12-01T07:00:00-08:00";
 const DAY: &str = "2026-12-01";
@@ -252,7 +252,7 @@ fn a_failed_fsync_fails_the_command_and_is_never_taken_for_success() {
                 w.ok(NOW, &["orders", "import", path(&file)]);
             }
             let mut disk = Disk::new(w.dir.path());
-            let mut command = cli(&w, NOW, &args);
+            let mut command = w.process(NOW, &args);
             disk.watch(&mut command);
             command.env("POWERLOSS_FAIL_FSYNC", nth.to_string());
             let output = command.output().unwrap();
@@ -386,23 +386,9 @@ fn large_orders(prefix: &str, numbers: std::ops::Range<usize>) -> String {
         .join("\n")
 }
 
-fn cli(w: &Warehouse, now: &str, args: &[&str]) -> Command {
-    let mut command = Command::new(assert_cmd::cargo::cargo_bin("border-release"));
-    command
-        .current_dir(w.dir.path())
-        .env_remove("BORDER_RELEASE_CONFIG")
-        .env_remove("BORDER_RELEASE_CRASH_AT")
-        .env("BORDER_RELEASE_FAKE_NOW", now)
-        .arg("--config")
-        .arg(w.config())
-        .args(args)
-        .stdin(Stdio::null());
-    command
-}
-
 /// Runs a command with the recorder.
 fn watched(w: &Warehouse, disk: &Disk, now: &str, args: &[&str]) -> Output {
-    let mut command = cli(w, now, args);
+    let mut command = w.process(now, args);
     disk.watch(&mut command);
     command.output().expect("run border-release")
 }
@@ -424,7 +410,7 @@ fn run_or_kill(
     args: &[&str],
     delay: Duration,
 ) -> Option<Output> {
-    let mut command = cli(w, now, args);
+    let mut command = w.process(now, args);
     disk.watch(&mut command);
     let mut child = command
         .stdout(Stdio::piped())
@@ -508,16 +494,4 @@ fn describe(output: &Output) -> String {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     )
-}
-
-/// A small deterministic generator (xorshift), so that a failing run is repeated by its seed.
-struct Seeded(u64);
-
-impl Seeded {
-    fn below(&mut self, bound: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % bound
-    }
 }

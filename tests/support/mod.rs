@@ -129,6 +129,23 @@ usd = "0.0541"
         command
     }
 
+    /// The binary as a plain command with the clock pinned at `now`, standard input closed:
+    /// for tests that spawn it, kill it or preload into it.
+    pub fn process(&self, now: &str, args: &[&str]) -> std::process::Command {
+        let mut command =
+            std::process::Command::new(assert_cmd::cargo::cargo_bin("border-release"));
+        command
+            .current_dir(self.dir.path())
+            .env_remove("BORDER_RELEASE_CONFIG")
+            .env_remove("BORDER_RELEASE_CRASH_AT")
+            .env("BORDER_RELEASE_FAKE_NOW", now)
+            .arg("--config")
+            .arg(self.config())
+            .args(args)
+            .stdin(std::process::Stdio::null());
+        command
+    }
+
     /// Runs and expects exit code `code`, returning stdout.
     pub fn expect(&self, now: &str, args: &[&str], code: i32) -> String {
         let output = self.run_at(now, args);
@@ -250,3 +267,15 @@ BOOTS,Leather ankle boots,6403.91.6075,MX,
 TEQUILA,Tequila 750 ml,2208.90.4000,MX,irc-tax
 RADIO,Portable radio,8527.12.0000,CN,
 ";
+
+/// A small deterministic generator (xorshift), so that a failing run is repeated by its seed.
+pub struct Seeded(pub u64);
+
+impl Seeded {
+    pub fn below(&mut self, bound: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % bound
+    }
+}
