@@ -495,3 +495,62 @@ fn describe(output: &Output) -> String {
         String::from_utf8_lossy(&output.stderr)
     )
 }
+
+/// The promise for large commits, which sled 0.34 breaks (RELIABILITY.md, "Power loss"): in a
+/// store that large intakes have filled, one more large intake is stopped right after each of
+/// its fsyncs in turn (`POWERLOSS_STOP_AFTER`), and power fails there; the store must open and
+/// hold that intake whole or not at all. Ignored in the suite because it fails today;
+/// `cargo test --release --locked --test powerloss -- --ignored --nocapture` runs it, and
+/// `BORDER_RELEASE_POWER_PASSES` sets how many passes over the fsyncs it makes (default 3).
+#[test]
+#[ignore = "fails with sled 0.34, whose blob files are not synced (RELIABILITY.md)"]
+fn a_large_intake_survives_power_loss_after_any_of_its_fsyncs() {
+    let passes = env_number("BORDER_RELEASE_POWER_PASSES").unwrap_or(3);
+    let template = prepared();
+    for part in 0..40 {
+        let file = template.file(
+            &format!("fill-{part}.jsonl"),
+            &large_orders("F", part * 2_000..(part + 1) * 2_000),
+        );
+        template.ok(NOW, &["orders", "import", path(&file)]);
+    }
+    let stored = template.orders(NOW).len();
+    let file = template.file("last.jsonl", &large_orders("L", 0..2_000));
+    let mut failures = Vec::new();
+    let mut points = 0;
+    for pass in 1..=passes {
+        for nth in 1.. {
+            let w = copy_of(&template);
+            let mut disk = Disk::new(w.dir.path());
+            let mut command = w.process(NOW, &["orders", "import", path(&file)]);
+            disk.watch(&mut command);
+            let output = command
+                .env("POWERLOSS_STOP_AFTER", nth.to_string())
+                .output()
+                .unwrap();
+            disk.lose_power();
+            points += 1;
+            let listed = w.run_at(NOW, &["orders", "list", "--json"]);
+            let count = String::from_utf8_lossy(&listed.stdout).lines().count();
+            if !listed.status.success() {
+                failures.push(format!(
+                    "pass {pass}, fsync {nth}: the store cannot be read: {}",
+                    String::from_utf8_lossy(&listed.stderr).trim()
+                ));
+            } else if count != stored && count != stored + 2_000 {
+                failures.push(format!(
+                    "pass {pass}, fsync {nth}: {} of the intake's 2,000 orders",
+                    count as i64 - stored as i64
+                ));
+            }
+            if output.status.code().is_some() {
+                break; // the intake ended before its nth fsync
+            }
+        }
+    }
+    eprintln!(
+        "{points} stopping points over {passes} passes, {} broken",
+        failures.len()
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
