@@ -415,21 +415,7 @@ fn a_daemon_killed_at_random_moments_keeps_what_it_acknowledged() {
         }
     }
     // A last, clean run takes in whatever the kills left in the inbox.
-    let mut daemon = Daemon::start(&w);
-    daemon.wait_until("the inbox to empty", || {
-        file_names(&w.path("spool/inbox")).is_empty()
-    });
-    let listed = via_daemon(&w, &["orders", "list", "--json"]);
-    for order_id in &acknowledged {
-        let needle = format!(r#""order_id":"{order_id}""#);
-        assert_eq!(listed.matches(&needle).count(), 1, "{order_id}");
-    }
-    let stock = via_daemon(&w, &["stock", "list", "--json"]);
-    let expected = format!(r#"{{"sku":"JEANS","on_hand":{}}}"#, 3 * rounds);
-    assert!(stock.contains(&expected), "each receipt once: {stock}");
-    drop(daemon);
-    let check = w.run_at(NOW, &["check-store"]);
-    assert!(check.status.success(), "{}", describe(&check));
+    assert_each_once(&w, &acknowledged, 3 * rounds);
     eprintln!(
         "{rounds} kills; {} of {} imported orders acknowledged",
         acknowledged.len(),
@@ -743,26 +729,33 @@ fn a_daemon_losing_power_keeps_what_it_acknowledged_and_takes_each_spool_file_on
         acknowledged.extend(poster.join().expect("poster"));
         lost += disk.lose_power();
     }
-    let mut daemon = Daemon::start(&w);
-    daemon.wait_until("the spool to be taken in", || {
-        file_names(&w.path("spool/inbox")).is_empty()
-            && file_names(&w.path("spool/processing")).is_empty()
-    });
-    let listed = via_daemon(&w, &["orders", "list", "--json"]);
-    for order_id in &acknowledged {
-        let needle = format!(r#""order_id":"{order_id}""#);
-        assert_eq!(listed.matches(&needle).count(), 1, "{order_id}");
-    }
-    let stock = via_daemon(&w, &["stock", "list", "--json"]);
-    let expected = format!(r#"{{"sku":"JEANS","on_hand":{}}}"#, 3 * rounds);
-    assert!(stock.contains(&expected), "each receipt once: {stock}");
-    drop(daemon);
-    let check = w.run_at(NOW, &["check-store"]);
-    assert!(check.status.success(), "{}", describe(&check));
+    assert_each_once(&w, &acknowledged, 3 * rounds);
     eprintln!(
         "{rounds} power cuts: {} posts acknowledged, all there once; {rounds} receipts added once; {lost} files lost bytes or vanished",
         acknowledged.len()
     );
+}
+
+/// Starts the daemon once more, lets it take in what its spool holds, and checks that every
+/// acknowledged order is stored once, that the receipts added `jeans` in all (each once), and
+/// that every invariant holds.
+fn assert_each_once(w: &Warehouse, acknowledged: &[String], jeans: usize) {
+    let mut daemon = Daemon::start(w);
+    daemon.wait_until("the spool to be taken in", || {
+        file_names(&w.path("spool/inbox")).is_empty()
+            && file_names(&w.path("spool/processing")).is_empty()
+    });
+    let listed = via_daemon(w, &["orders", "list", "--json"]);
+    for order_id in acknowledged {
+        let needle = format!(r#""order_id":"{order_id}""#);
+        assert_eq!(listed.matches(&needle).count(), 1, "{order_id}");
+    }
+    let stock = via_daemon(w, &["stock", "list", "--json"]);
+    let expected = format!(r#"{{"sku":"JEANS","on_hand":{jeans}}}"#);
+    assert!(stock.contains(&expected), "each receipt once: {stock}");
+    drop(daemon);
+    let check = w.run_at(NOW, &["check-store"]);
+    assert!(check.status.success(), "{}", describe(&check));
 }
 
 /// Like [`post`] of an order, but `None` when the daemon goes away before answering.
