@@ -170,21 +170,8 @@ fn files_of_a_hundred_megabytes_are_refused_line_by_line_and_change_nothing() {
     }
     drop(endless);
 
-    // 100 MB of arbitrary bytes (a fixed xorshift stream), in lines of about 4 KiB.
-    let mut bytes = Vec::with_capacity(SIZE);
-    let mut state: u64 = 0x5eed_1234_abcd_0001;
-    while bytes.len() < SIZE {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        for byte in state.to_le_bytes() {
-            bytes.push(if byte == b'\n' || state % 4096 == 0 {
-                b'\n'
-            } else {
-                byte
-            });
-        }
-    }
+    // 100 MB of arbitrary bytes in lines of about 4 KiB.
+    let bytes = support::noise(SIZE, 0x5eed_1234_abcd_0001);
     let noise = w.path("noise.jsonl");
     std::fs::write(&noise, &bytes).unwrap();
     drop(bytes);

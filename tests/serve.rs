@@ -804,18 +804,7 @@ fn files_of_a_hundred_megabytes_in_the_spool_leave_the_daemon_up() {
     fs::write(w.path("api-token"), format!("{TOKEN}\n")).expect("write the token file");
     drop_in_spool_now(&w, "items-1.csv", ITEMS);
     let mut daemon = Daemon::start(&w);
-    let mut bytes = Vec::with_capacity(SIZE);
-    let mut state: u64 = 0x0dd_b175_f00d;
-    while bytes.len() < SIZE {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        bytes.extend(
-            state
-                .to_le_bytes()
-                .map(|byte| if state % 4096 == 0 { b'\n' } else { byte }),
-        );
-    }
+    let bytes = support::noise(SIZE, 0x0dd_b175_f00d);
     let inbox = w.path("spool/inbox");
     fs::write(inbox.join("orders-noise.jsonl.tmp"), &bytes).expect("write noise");
     fs::rename(

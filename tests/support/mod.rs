@@ -114,15 +114,7 @@ usd = "0.0541"
     }
 
     fn command(&self, now: &str, args: &[&str], crash_at: Option<&str>) -> Command {
-        let mut command = Command::cargo_bin("border-release").expect("binary built");
-        command
-            .current_dir(self.dir.path())
-            .env_remove("BORDER_RELEASE_CONFIG")
-            .env_remove("BORDER_RELEASE_CRASH_AT")
-            .env("BORDER_RELEASE_FAKE_NOW", now)
-            .arg("--config")
-            .arg(self.config())
-            .args(args);
+        let mut command = Command::from_std(self.process(now, args));
         if let Some(point) = crash_at {
             command.env("BORDER_RELEASE_CRASH_AT", point);
         }
@@ -278,4 +270,20 @@ impl Seeded {
         self.0 ^= self.0 << 17;
         self.0 % bound
     }
+}
+
+/// `size` bytes of arbitrary bytes from a fixed xorshift stream, cut into lines of about 4 KiB:
+/// a hostile input file.
+pub fn noise(size: usize, seed: u64) -> Vec<u8> {
+    let mut random = Seeded(seed.max(1));
+    let mut bytes = Vec::with_capacity(size + 8);
+    while bytes.len() < size {
+        let word = random.below(u64::MAX);
+        let line_ends = word % 4096 == 0;
+        bytes.extend(
+            word.to_le_bytes()
+                .map(|byte| if line_ends { b'\n' } else { byte }),
+        );
+    }
+    bytes
 }
