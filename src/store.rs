@@ -68,6 +68,9 @@ pub const RELEASE_CHUNK_MAX: usize = 128;
 /// Most threads decoding order chunks.
 pub const DECODE_THREADS_MAX: usize = 4;
 
+/// Open orders decoded together before the stored bytes of the next ones are read.
+const DECODE_GROUP_ORDERS: usize = 64 * 1024;
+
 /// Decoded order chunks kept for lookups by ordinal.
 const CHUNK_CACHE_MAX: usize = 64;
 
@@ -407,16 +410,57 @@ impl Store {
     }
 
     /// Every open (pending or held) order, in intake order, with their ordinals beside them.
-    /// Chunks are decoded on as many threads as the machine has cores (at most
-    /// `DECODE_THREADS_MAX`), each into a vector of its exact size, counted from the state
-    /// bytes beforehand: the orders of a large batch take hundreds of megabytes, and growing
-    /// or joining vectors of them copies them again into freshly zeroed pages.
+    ///
+    /// The chunks are read and decoded a group at a time (about `DECODE_GROUP_ORDERS` open
+    /// orders), each group on as many threads as the machine has cores (at most
+    /// `DECODE_THREADS_MAX`), and the stored bytes of a group are freed before the next is read:
+    /// the orders of a large batch take hundreds of megabytes decoded, and holding their stored
+    /// bytes as well would add hundreds more. The result is sized once, from the state bytes:
+    /// growing vectors of orders copies them again into freshly zeroed pages.
     pub fn open_orders(&self, states: &States) -> Result<OpenOrders> {
+        self.open_orders_in_groups(states, DECODE_GROUP_ORDERS)
+    }
+
+    fn open_orders_in_groups(&self, states: &States, group_orders: usize) -> Result<OpenOrders> {
         let Some(first_open) = states.first_open() else {
             return Ok(OpenOrders::default());
         };
         let (start, _) = self.chunk_of(first_open)?;
-        let mut chunks = Vec::new();
+        let next = self.next_ordinal()?;
+        let total = states.open_between(start, next);
+        let mut open = OpenOrders {
+            ordinals: Vec::with_capacity(total),
+            orders: Vec::with_capacity(total),
+        };
+        let mut group: Vec<OrderChunk> = Vec::new();
+        let mut group_open = 0;
+        // A chunk ends where the next one starts, so each is kept until the next is read.
+        let mut previous: Option<(Ordinal, sled::IVec, sled::IVec)> = None;
+        let mut take = |previous: Option<(Ordinal, sled::IVec, sled::IVec)>,
+                        end: Ordinal,
+                        last: bool|
+         -> Result<()> {
+            // Only chunks that hold an open order are decoded: an old held order must not make
+            // every batch decode every order taken in since.
+            if let Some((first, key, bytes)) = previous {
+                if states.may_hold_open(first, end) {
+                    let chunk_open = states.open_between(first, end);
+                    group_open += chunk_open;
+                    group.push(OrderChunk {
+                        first,
+                        open: chunk_open,
+                        key,
+                        bytes,
+                    });
+                }
+            }
+            if group_open >= group_orders || (last && !group.is_empty()) {
+                self.decode_group(&group, group_open, states, &mut open)?;
+                group.clear();
+                group_open = 0;
+            }
+            Ok(())
+        };
         for entry in self.db().range(ordinal_key(ORDER_PREFIX, start)..) {
             let (key, bytes) = entry.map_err(|source| self.sled_error(source))?;
             if !key.starts_with(ORDER_PREFIX.as_bytes()) {
@@ -426,31 +470,24 @@ impl Store {
                 ORDER_PREFIX,
                 &String::from_utf8_lossy(&key[ORDER_PREFIX.len()..]),
             )?;
-            chunks.push((first, key, bytes));
+            take(previous.take(), first, false)?;
+            previous = Some((first, key, bytes));
         }
-        // Only chunks that hold an open order are decoded: an old held order must not make every
-        // batch decode every order taken in since.
-        let next = self.next_ordinal()?;
-        let ends: Vec<Ordinal> = chunks
-            .iter()
-            .skip(1)
-            .map(|(first, _, _)| *first)
-            .chain(std::iter::once(next))
-            .collect();
-        let chunks: Vec<OrderChunk> = chunks
-            .into_iter()
-            .zip(ends)
-            .filter(|((first, _, _), end)| states.may_hold_open(*first, *end))
-            .map(|((first, key, bytes), end)| OrderChunk {
-                first,
-                open: states.open_between(first, end),
-                key,
-                bytes,
-            })
-            .collect();
-        let total: usize = chunks.iter().map(|chunk| chunk.open).sum();
+        take(previous, next, true)?;
+        Ok(open)
+    }
+
+    /// Decodes the open orders of `chunks` (`count` of them) on as many threads as the machine
+    /// has cores, and appends them to `open` in intake order.
+    fn decode_group(
+        &self,
+        chunks: &[OrderChunk],
+        count: usize,
+        states: &States,
+        open: &mut OpenOrders,
+    ) -> Result<()> {
         let decode_part = |part: &[OrderChunk], capacity: usize| -> Result<OpenOrders> {
-            let mut open = OpenOrders {
+            let mut decoded = OpenOrders {
                 ordinals: Vec::with_capacity(capacity),
                 orders: Vec::with_capacity(capacity),
             };
@@ -460,51 +497,41 @@ impl Store {
                 for (offset, order) in orders.into_iter().enumerate() {
                     let ordinal = chunk.first + offset as Ordinal;
                     if let StateByte::Open(_) = self.state_of(states, ordinal)? {
-                        open.ordinals.push(ordinal);
-                        open.orders.push(order);
+                        decoded.ordinals.push(ordinal);
+                        decoded.orders.push(order);
                     }
                 }
             }
-            Ok(open)
+            Ok(decoded)
         };
-        // Parts of about equal numbers of open orders; the first part's vectors have room for
-        // all of them, so that only the later parts are moved once into them.
+        // Parts of about equal numbers of open orders.
         let threads = crate::machine::cores().clamp(1, DECODE_THREADS_MAX);
-        let per_thread = total.div_ceil(threads).max(1);
+        let per_thread = count.div_ceil(threads).max(1);
         let mut parts: Vec<(&[OrderChunk], usize)> = Vec::new();
-        let (mut from, mut count) = (0, 0);
+        let (mut from, mut part_open) = (0, 0);
         for (at, chunk) in chunks.iter().enumerate() {
-            count += chunk.open;
-            if count >= per_thread || at + 1 == chunks.len() {
-                parts.push((&chunks[from..=at], count));
-                (from, count) = (at + 1, 0);
+            part_open += chunk.open;
+            if part_open >= per_thread || at + 1 == chunks.len() {
+                parts.push((&chunks[from..=at], part_open));
+                (from, part_open) = (at + 1, 0);
             }
         }
         let decoded: Vec<Result<OpenOrders>> = std::thread::scope(|scope| {
             let handles: Vec<_> = parts
                 .iter()
-                .enumerate()
-                .map(|(at, (part, count))| {
-                    let capacity = if at == 0 { total } else { *count };
-                    scope.spawn(move || decode_part(part, capacity))
-                })
+                .map(|(part, part_open)| scope.spawn(move || decode_part(part, *part_open)))
                 .collect();
             handles
                 .into_iter()
                 .map(|handle| handle.join().expect("a decoding thread panicked"))
                 .collect()
         });
-        let mut decoded = decoded.into_iter();
-        let mut open = match decoded.next() {
-            Some(first) => first?,
-            None => OpenOrders::default(),
-        };
         for part in decoded {
             let part = part?;
             open.ordinals.extend(part.ordinals);
             open.orders.extend(part.orders);
         }
-        Ok(open)
+        Ok(())
     }
 
     /// Every accepted order with its state, in intake order.
@@ -1588,6 +1615,15 @@ mod tests {
         assert_eq!(open.len(), 1 + 400);
         assert_eq!(open[0], 3);
         assert_eq!(open[1], 1600);
+        // Decoded a group at a time, of any size, the orders are the same, in the same order.
+        let whole = store.open_orders_in_groups(&states, usize::MAX).unwrap();
+        for group_orders in [1, 100, 511, 512, 513, 1000] {
+            let grouped = store.open_orders_in_groups(&states, group_orders).unwrap();
+            assert_eq!(grouped.ordinals, whole.ordinals, "groups of {group_orders}");
+            assert_eq!(grouped.orders, whole.orders, "groups of {group_orders}");
+        }
+        assert_eq!(whole.ordinals, open);
+        assert_eq!(whole.orders[1].order_id, "SO-01600");
     }
 
     #[test]
