@@ -106,15 +106,17 @@ fn consignee(recipient: u64) -> Consignee {
             "{} {}",
             FIRST[pick(FIRST.len(), 0)],
             LAST[pick(LAST.len(), 4)]
-        ),
-        customer_id: Some(format!("C-{recipient:07}")),
+        )
+        .into(),
+        customer_id: Some(format!("C-{recipient:07}").into()),
         address: Address {
             line1: format!(
                 "{} {}",
                 1 + recipient % 9000,
                 STREETS[pick(STREETS.len(), 2)]
-            ),
-            line2: (recipient % 5 == 0).then(|| format!("Apt {}", recipient % 400)),
+            )
+            .into(),
+            line2: (recipient % 5 == 0).then(|| format!("Apt {}", recipient % 400).into()),
             city: city.into(),
             state: state.into(),
             postal_code: postal_code.into(),
@@ -199,7 +201,7 @@ fn orders() -> Vec<Order> {
                         Decimal::new(cents, 2)
                     };
                     OrderLine {
-                        sku: sku(sku_index),
+                        sku: sku(sku_index).into(),
                         qty,
                         unit_price,
                     }
@@ -210,7 +212,7 @@ fn orders() -> Vec<Order> {
                 recipient.name = recipient.name.to_uppercase();
             }
             Order {
-                order_id: format!("W-{:08}", index + 1),
+                order_id: format!("W-{:08}", index + 1).into(),
                 placed_at: start + chrono::Duration::seconds(offset),
                 recipient,
                 currency: if mxn { "MXN" } else { "USD" }.into(),
@@ -225,7 +227,7 @@ fn on_hand(orders: &[Order]) -> HashMap<String, u64> {
     let mut demand: HashMap<String, u64> = HashMap::new();
     for order in orders {
         for line in &order.lines {
-            *demand.entry(line.sku.clone()).or_default() += u64::from(line.qty.min(3));
+            *demand.entry(line.sku.to_string()).or_default() += u64::from(line.qty.min(3));
         }
     }
     demand

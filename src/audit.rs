@@ -59,7 +59,7 @@ pub fn audit(store: &Store, timeline: &Timeline, logs: &Path) -> Result<Audit, S
     let mut released_in: HashMap<String, String> = HashMap::new();
     for (order, state) in &states {
         if let OrderState::Released { release_id, .. } = state {
-            released_in.insert(order.order_id.clone(), release_id.clone());
+            released_in.insert(order.order_id.to_string(), release_id.clone());
         }
     }
     let orders = states.len();
@@ -78,15 +78,17 @@ pub fn audit(store: &Store, timeline: &Timeline, logs: &Path) -> Result<Audit, S
         release_ids
             .entry(release.day)
             .or_default()
-            .push(release.release_id.clone());
+            .push(release.release_id.to_string());
         for order_id in &release.orders {
-            if let Some(first) = in_release.insert(order_id.clone(), release.release_id.clone()) {
+            if let Some(first) =
+                in_release.insert(order_id.to_string(), release.release_id.to_string())
+            {
                 violation(format!(
                     "order {order_id} is in releases {first} and {}",
                     release.release_id
                 ));
             }
-            match released_in.get(order_id) {
+            match released_in.get(order_id.as_str()) {
                 Some(id) if *id == release.release_id => {}
                 Some(id) => violation(format!(
                     "order {order_id} is in release {} but marked released in {id}",
@@ -110,7 +112,7 @@ pub fn audit(store: &Store, timeline: &Timeline, logs: &Path) -> Result<Audit, S
         }
         let entry = per_recipient_day
             .entry((release.day, release.recipient_key.clone()))
-            .or_insert((0, Decimal::ZERO, release.policy.clone()));
+            .or_insert((0, Decimal::ZERO, release.policy.to_string()));
         entry.0 += 1;
         entry.1 += release.value_usd;
     }

@@ -20,7 +20,9 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 
 use crate::identity::{self, IdentityRule};
-use crate::model::{Address, Consignee, Item, ItemFlag, Order, OrderLine, OrderState, StockLevel};
+use crate::model::{
+    Address, Consignee, Item, ItemFlag, Order, OrderLine, OrderState, StockLevel, Text,
+};
 use crate::store::{Commit, EncodedOrder, IdIndex, StateByte, States, Store, StoreError};
 
 /// Lines parsed together, across threads, before their orders are checked against the store.
@@ -393,11 +395,11 @@ fn check_order(
         .lines
         .iter()
         .enumerate()
-        .find(|(_, line)| !items.contains_key(&line.sku))
+        .find(|(_, line)| !items.contains_key(line.sku.as_str()))
     {
         return Err(Rejection {
             line: 0,
-            order_id: Some(order.order_id.clone()),
+            order_id: Some(order.order_id.to_string()),
             field: Some(format!("lines[{at}].sku")),
             message: format!(
                 "unknown SKU {:?}: import it with the item catalogue first",
@@ -406,7 +408,7 @@ fn check_order(
         });
     }
     let encoded = EncodedOrder::new(&order);
-    Ok((order.order_id, encoded))
+    Ok((order.order_id.into_string(), encoded))
 }
 
 /// Takes in an item catalogue file (CSV `sku,description,hts,origin,flags`). Items already in
@@ -867,27 +869,27 @@ pub fn parse_order(text: &str, identity: IdentityRule) -> Result<Order, Rejectio
         let unit_price =
             parse_price(&line.unit_price).map_err(|m| rejection(id, &field("unit_price"), m))?;
         lines.push(OrderLine {
-            sku,
+            sku: sku.into(),
             qty: line.qty as u32,
             unit_price,
         });
     }
     Ok(Order {
-        order_id,
+        order_id: order_id.into(),
         placed_at,
         recipient: Consignee {
-            name,
-            customer_id,
+            name: name.into(),
+            customer_id: customer_id.map(Text::from),
             address: Address {
-                line1,
-                line2,
-                city,
-                state,
-                postal_code,
-                country,
+                line1: line1.into(),
+                line2: line2.map(Text::from),
+                city: city.into(),
+                state: state.into(),
+                postal_code: postal_code.into(),
+                country: country.into(),
             },
         },
-        currency,
+        currency: currency.into(),
         lines,
     })
 }

@@ -19,7 +19,9 @@ use chrono_tz::Tz;
 use rust_decimal::Decimal;
 
 use crate::identity::{self, IdentityRule};
-use crate::model::{FxUsed, HoldReason, Item, Order, Release, ReleaseLine, Verdict, WaitReason};
+use crate::model::{
+    FxUsed, HoldReason, Item, Order, Release, ReleaseLine, Text, Verdict, WaitReason,
+};
 use crate::money::{self, Conversion, Rates};
 use crate::policy::Policy;
 
@@ -65,7 +67,7 @@ pub struct Plan {
     /// New releases, numbered in the order their first order was served.
     pub releases: Vec<Release>,
     /// Every candidate that does not ship, with why, in order of service.
-    pub verdicts: Vec<(String, Verdict)>,
+    pub verdicts: Vec<(Text, Verdict)>,
     /// Open orders placed at or after the cutoff: not examined on this day.
     pub not_due: usize,
     /// Units taken per SKU.
@@ -246,10 +248,10 @@ pub fn plan_placed(
             None => {
                 let seq = snapshot.releases_before + releases.len() as u32 + 1;
                 releases.push(Release {
-                    release_id: format!("{day_prefix}-{seq:06}"),
+                    release_id: compact_str::format_compact!("{day_prefix}-{seq:06}"),
                     day,
-                    policy: policy.name.clone(),
-                    lane: policy.lane.clone(),
+                    policy: policy.name.as_str().into(),
+                    lane: policy.lane.as_str().into(),
                     recipient_key: examined.recipient_key.clone(),
                     consignee: order.recipient.clone(),
                     orders: Vec::new(),

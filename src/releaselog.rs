@@ -14,7 +14,7 @@ use chrono::{NaiveDate, SecondsFormat};
 use serde::Serialize;
 
 use crate::files;
-use crate::model::{Consignee, Release};
+use crate::model::{Consignee, Release, Text};
 use crate::money::DecimalText;
 use crate::store::{Commit, Store, StoreError};
 
@@ -419,7 +419,7 @@ pub struct ReleaseRecord<'a> {
     lane: &'a str,
     recipient_key: &'a str,
     consignee: ConsigneeRecord<'a>,
-    orders: &'a [String],
+    orders: &'a [Text],
     lines: Vec<LineRecord<'a>>,
     value_usd: Amount,
     fx: Vec<FxRecord<'a>>,
@@ -638,7 +638,7 @@ mod tests {
         empty.release_id = "2026-11-24-000003".into();
         empty.orders.clear();
         empty.lines.clear();
-        empty.consignee.address.line2 = Some(String::new());
+        empty.consignee.address.line2 = Some(Text::default());
         assert_written_as_the_crates_write(&[plain, awkward, empty]);
         assert_written_as_the_crates_write(&[]);
     }
@@ -651,9 +651,9 @@ mod tests {
             control in "[\\x00-\\x1f\\x7f\",\\\\\r\n a-z]*",
         ) {
             let mut release = release();
-            release.consignee.name = name;
-            release.consignee.address.line1 = line1;
-            release.consignee.address.city = control.clone();
+            release.consignee.name = name.into();
+            release.consignee.address.line1 = line1.into();
+            release.consignee.address.city = control.as_str().into();
             release.lines[0].description = control.as_str().into();
             let [(log, log_reference), (manifest, manifest_reference)] =
                 written_both_ways(&[release]);

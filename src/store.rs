@@ -541,7 +541,10 @@ impl Store {
         for release in self.releases() {
             let release = release?;
             for order_id in &release.orders {
-                released.insert(order_id.clone(), (release.release_id.clone(), release.day));
+                released.insert(
+                    order_id.to_string(),
+                    (release.release_id.to_string(), release.day),
+                );
             }
         }
         let mut out = Vec::new();
@@ -552,7 +555,7 @@ impl Store {
                 let state = match self.state_of(&states, first + offset as Ordinal)? {
                     StateByte::Open(verdict) => open_state(verdict),
                     StateByte::Cancelled => OrderState::Cancelled,
-                    StateByte::Released => match released.remove(&order.order_id) {
+                    StateByte::Released => match released.remove(order.order_id.as_str()) {
                         Some((release_id, day)) => OrderState::Released { release_id, day },
                         None => {
                             return Err(self.corrupt(
@@ -589,7 +592,7 @@ impl Store {
                 .iter()
                 .find(|release| release.orders.iter().any(|id| id == order_id))
             {
-                return Ok(Some((release.release_id.clone(), release.day)));
+                return Ok(Some((release.release_id.to_string(), release.day)));
             }
         }
         Ok(None)
@@ -1296,7 +1299,7 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> std::result::Result<T, Strin
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Address, Consignee, FxUsed, OrderLine, ReleaseLine, Verdict};
+    use crate::model::{Address, Consignee, FxUsed, OrderLine, ReleaseLine, Text, Verdict};
     use rust_decimal::Decimal;
     use std::str::FromStr;
 
@@ -1454,7 +1457,7 @@ mod tests {
 
     fn order_numbered(n: usize) -> Order {
         let mut order = sample_order();
-        order.order_id = format!("SO-{n:05}");
+        order.order_id = compact_str::format_compact!("SO-{n:05}");
         order
     }
 
@@ -1539,7 +1542,7 @@ mod tests {
         assert_eq!(
             store.order("SO-00001").unwrap().unwrap().2,
             OrderState::Released {
-                release_id: release.release_id.clone(),
+                release_id: release.release_id.to_string(),
                 day: release.day
             }
         );
@@ -1567,7 +1570,7 @@ mod tests {
         commit.put_releases(&[release(1_000_000), release(1_000_001)]);
         commit.put_releases(&[release(2)]);
         store.commit(commit).unwrap();
-        let ids: Vec<String> = store
+        let ids: Vec<Text> = store
             .releases_of(day)
             .unwrap()
             .into_iter()

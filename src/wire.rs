@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::batch::{Committed, Planned, Summary};
 use crate::config::Config;
 use crate::intake::Cancelled;
-use crate::model::{OrderState, Release, Verdict};
+use crate::model::{OrderState, Release, Text, Verdict};
 use crate::releaselog;
 use crate::releaselog::ReleaseRecord;
 
@@ -163,7 +163,7 @@ impl Serialize for ReleaseRecords<'_> {
 
 /// The held (or the waiting) candidates of a plan, as `{"order_id", "reason"}` objects.
 struct VerdictRecords<'a> {
-    verdicts: &'a [(String, Verdict)],
+    verdicts: &'a [(Text, Verdict)],
     held: bool,
 }
 
@@ -174,10 +174,7 @@ impl Serialize for VerdictRecords<'_> {
 }
 
 /// The held (or the waiting) verdicts as rows.
-fn verdict_rows(
-    verdicts: &[(String, Verdict)],
-    held: bool,
-) -> impl Iterator<Item = VerdictRow> + '_ {
+fn verdict_rows(verdicts: &[(Text, Verdict)], held: bool) -> impl Iterator<Item = VerdictRow> + '_ {
     verdicts.iter().filter_map(move |(order_id, verdict)| {
         let reason = match verdict {
             Verdict::Held(reason) if held => reason.word(),
@@ -185,7 +182,7 @@ fn verdict_rows(
             _ => return None,
         };
         Some(VerdictRow {
-            order_id: order_id.clone(),
+            order_id: order_id.to_string(),
             reason: reason.to_owned(),
         })
     })
@@ -210,13 +207,13 @@ impl PlanDoc {
                 .releases
                 .iter()
                 .map(|release| ReleaseBrief {
-                    release_id: release.release_id.clone(),
+                    release_id: release.release_id.to_string(),
                     value_usd: release.value_usd.to_string(),
                     recipient_key: release.recipient_key.clone(),
                     consignee: ConsigneeBrief {
-                        name: release.consignee.name.clone(),
+                        name: release.consignee.name.to_string(),
                     },
-                    orders: release.orders.clone(),
+                    orders: release.orders.iter().map(Text::to_string).collect(),
                 })
                 .collect(),
             held: verdict_rows(&plan.verdicts, true).collect(),

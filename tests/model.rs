@@ -1188,7 +1188,7 @@ fn compare(model: &Model, real: &Warehouse) -> Result<(), TestCaseError> {
 /// A release as the model describes one.
 fn as_model(release: &Release) -> ModelRelease {
     ModelRelease {
-        release_id: release.release_id.clone(),
+        release_id: release.release_id.to_string(),
         day: release.day,
         recipient: recipient_of(&release.consignee.name),
         orders: release.orders.iter().map(|id| order_id(id)).collect(),
@@ -1241,7 +1241,7 @@ fn open_orders(store: &Store) -> Result<HashSet<String>, TestCaseError> {
         .map_err(fail)?
         .into_iter()
         .filter(|(_, state)| matches!(state, OrderState::Pending(_) | OrderState::Held(_)))
-        .map(|(order, _)| order.order_id)
+        .map(|(order, _)| order.order_id.into_string())
         .collect())
 }
 
@@ -1260,7 +1260,7 @@ proptest! {
             let released_before: HashSet<String> = real
                 .store()
                 .releases()
-                .map(|release| release.map(|release| release.release_id))
+                .map(|release| release.map(|release| release.release_id.into_string()))
                 .collect::<Result<_, _>>()
                 .map_err(fail)?;
             apply(op, &mut model, &mut real)
@@ -1268,12 +1268,12 @@ proptest! {
                 .map_err(|error| TestCaseError::fail(format!("step {step}, {op:?}: {error}")))?;
             for release in real.store().releases() {
                 let release = release.map_err(fail)?;
-                if released_before.contains(&release.release_id) {
+                if released_before.contains(release.release_id.as_str()) {
                     continue;
                 }
                 for id in &release.orders {
                     prop_assert!(
-                        open_before.contains(id),
+                        open_before.contains(id.as_str()),
                         "step {}: {} released in {} but was not open", step, id, release.release_id
                     );
                 }

@@ -489,16 +489,21 @@ fn a_later_wave_with_two_releases_per_day_ships_only_what_the_claim_leaves() {
         "Luis had both his releases"
     );
     assert_eq!(outcome(&plan, "SO-4"), Ships);
-    let ids: Vec<(&str, &[String])> = plan
+    let ids: Vec<(&str, Vec<&str>)> = plan
         .releases
         .iter()
-        .map(|r| (r.release_id.as_str(), r.orders.as_slice()))
+        .map(|r| {
+            (
+                r.release_id.as_str(),
+                r.orders.iter().map(|id| id.as_str()).collect(),
+            )
+        })
         .collect();
     assert_eq!(
         ids,
         [
-            ("2026-11-24-000004", &["SO-2".to_owned()][..]),
-            ("2026-11-24-000005", &["SO-4".to_owned()][..])
+            ("2026-11-24-000004", vec!["SO-2"]),
+            ("2026-11-24-000005", vec!["SO-4"])
         ]
     );
     assert_eq!(plan.releases[0].value_usd, usd("100.00"));
@@ -1186,15 +1191,15 @@ impl DrawnOrder {
         // Pesos are drawn twenty times larger so that they weigh about as much in dollars.
         let scale = if self.currency == "MXN" { 20 } else { 1 };
         Order {
-            order_id: format!("SO-{index:02}"),
+            order_id: format!("SO-{index:02}").into(),
             placed_at: at("2026-11-23T20:00:00Z") + Duration::hours(2 * self.slot),
             recipient: spellings[self.spelling % spellings.len()].clone(),
-            currency: self.currency.to_owned(),
+            currency: self.currency.into(),
             lines: self
                 .lines
                 .iter()
                 .map(|&(sku, qty, cents)| OrderLine {
-                    sku: sku.to_owned(),
+                    sku: sku.into(),
                     qty,
                     unit_price: price(cents * scale),
                 })
