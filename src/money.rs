@@ -108,25 +108,11 @@ pub fn round_usd(amount: Decimal) -> Decimal {
     amount.round_dp_with_strategy(USD_SCALE, RoundingStrategy::MidpointAwayFromZero)
 }
 
-/// An order valued in US dollars: each line's value, in line order, and their sum.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Valuation {
-    pub lines_usd: Vec<Decimal>,
-    pub total_usd: Decimal,
-}
-
-/// Values an order line by line. `None` only on arithmetic overflow.
-pub fn value_order(order: &Order, conversion: &Conversion) -> Option<Valuation> {
-    let mut lines_usd = Vec::with_capacity(order.lines.len());
-    let mut total_usd = Decimal::ZERO;
-    for line in &order.lines {
-        let value = line_value_usd(line.qty, line.unit_price, conversion)?;
-        total_usd = total_usd.checked_add(value)?;
-        lines_usd.push(value);
-    }
-    Some(Valuation {
-        lines_usd,
-        total_usd,
+/// An order's value in US dollars: the sum of its lines' values, each rounded to the cent
+/// ([`line_value_usd`]). `None` only on arithmetic overflow.
+pub fn value_order(order: &Order, conversion: &Conversion) -> Option<Decimal> {
+    order.lines.iter().try_fold(Decimal::ZERO, |total, line| {
+        total.checked_add(line_value_usd(line.qty, line.unit_price, conversion)?)
     })
 }
 
@@ -338,8 +324,12 @@ mod tests {
                 },
             ],
         };
-        let valuation = value_order(&order, &Conversion::Usd).unwrap();
-        assert_eq!(valuation.lines_usd, vec![dec("0.01"), dec("0.01")]);
-        assert_eq!(valuation.total_usd, dec("0.02"));
+        for line in &order.lines {
+            assert_eq!(
+                line_value_usd(line.qty, line.unit_price, &Conversion::Usd),
+                Some(dec("0.01"))
+            );
+        }
+        assert_eq!(value_order(&order, &Conversion::Usd), Some(dec("0.02")));
     }
 }

@@ -166,30 +166,29 @@ pub fn plan_placed(
             (sku.as_str(), facts)
         })
         .collect();
-    let mut currencies: FastMap<&str, Arc<str>> = FastMap::default();
     let mut on_hand: FastMap<&str, u64> = snapshot
         .on_hand
         .iter()
         .map(|(sku, qty)| (sku.as_str(), *qty))
         .collect();
-    // Release ids are `<day>-<sequence>` (`model::release_id`); the day is formatted once.
-    let day_prefix = day.format("%Y-%m-%d").to_string();
     let mut stock_taken: FastMap<&str, u64> = FastMap::default();
     // Sized once for the most they can hold: growing vectors of hundreds of thousands of
-    // releases copies them into fresh pages again and again (pages never written to take no
+    // entries copies them into fresh pages again and again (pages never written to take no
     // memory).
     let most = candidates.len();
-    let mut releases: Vec<Release> = Vec::with_capacity(most);
-    let mut fx_by_release: Vec<BTreeSet<FxUsed>> = Vec::with_capacity(most);
-    let mut release_of_recipient: FastMap<String, usize> = FastMap::default();
+    let mut opened: Vec<Opened> = Vec::with_capacity(most);
+    let mut release_of_recipient: FastMap<String, u32> = FastMap::default();
     let mut verdicts = Vec::with_capacity(most);
     let mut verdict_orders = Vec::with_capacity(most);
-    let mut released_orders = Vec::with_capacity(most);
+    // Each released order's place and release (its index among the new ones), in order of
+    // service.
+    let mut served: Vec<(usize, u32)> = Vec::with_capacity(most);
     let mut need: BTreeMap<&str, u64> = BTreeMap::new();
 
-    // Candidates are examined on their own (exclusions, rate, value, recipient key) a block at
-    // a time on every core, since none of that depends on the orders served before them; then
-    // served in order.
+    // First the decisions, in order of service: which orders ship, in which release. Candidates
+    // are examined on their own (exclusions, rate, value, recipient key) a block at a time on
+    // every core, since none of that depends on the orders served before them; then served in
+    // order. The releases themselves are built afterwards, each at its final size.
     let examined_blocks = candidates.chunks(EXAMINE_BLOCK_ORDERS).flat_map(|block| {
         block
             .iter()
@@ -212,8 +211,8 @@ pub fn plan_placed(
             claim.copied().unwrap_or_default()
         };
         let current = release_of_recipient.get(&examined.recipient_key).copied();
-        let value_today =
-            prior.value_usd + current.map_or(Decimal::ZERO, |index| releases[index].value_usd);
+        let value_today = prior.value_usd
+            + current.map_or(Decimal::ZERO, |index| opened[index as usize].value_usd);
         let release_left =
             current.is_some() || prior.releases < policy.releases_per_recipient_per_day;
         if !release_left || value_today + examined.value_usd > policy.value_limit_usd {
@@ -246,53 +245,41 @@ pub fn plan_placed(
         let index = match current {
             Some(index) => index,
             None => {
-                let seq = snapshot.releases_before + releases.len() as u32 + 1;
-                releases.push(Release {
-                    release_id: compact_str::format_compact!("{day_prefix}-{seq:06}"),
-                    day,
-                    policy: policy.name.as_str().into(),
-                    lane: policy.lane.as_str().into(),
-                    recipient_key: examined.recipient_key.clone(),
-                    consignee: order.recipient.clone(),
-                    orders: Vec::new(),
-                    lines: Vec::new(),
+                let index = opened.len() as u32;
+                release_of_recipient.insert(examined.recipient_key.clone(), index);
+                opened.push(Opened {
+                    recipient_key: examined.recipient_key,
                     value_usd: Decimal::ZERO,
-                    fx: Vec::new(),
-                    released_at: rules.at,
+                    orders: 0,
+                    fx: BTreeSet::new(),
                 });
-                fx_by_release.push(BTreeSet::new());
-                release_of_recipient.insert(examined.recipient_key, releases.len() - 1);
-                releases.len() - 1
+                index
             }
         };
-        let release = &mut releases[index];
-        release.orders.push(order.order_id.clone());
-        released_orders.push(place);
+        let release = &mut opened[index as usize];
         release.value_usd += examined.value_usd;
-        let currency = currencies
-            .entry(order.currency.as_str())
-            .or_insert_with(|| Arc::from(order.currency.as_str()));
-        for (line, value_usd) in order.lines.iter().zip(examined.lines_usd) {
-            let facts = &skus[line.sku.as_str()];
-            release.lines.push(ReleaseLine {
-                order_id: order.order_id.clone(),
-                sku: facts.sku.clone(),
-                qty: line.qty,
-                description: facts.description.clone(),
-                hts: facts.hts.clone(),
-                origin: facts.origin.clone(),
-                currency: currency.clone(),
-                unit_price: line.unit_price,
-                value_usd,
-            });
-        }
+        release.orders += 1;
         if let Some(fx) = examined.fx {
-            fx_by_release[index].insert(fx);
+            release.fx.insert(fx);
         }
+        served.push((place, index));
     }
-    for (release, fx) in releases.iter_mut().zip(fx_by_release) {
-        release.fx = fx.into_iter().collect();
-    }
+    drop(release_of_recipient);
+
+    let releases = build_releases(
+        opened,
+        &served,
+        &skus,
+        &Frame {
+            orders: snapshot.orders,
+            day,
+            policy,
+            rules,
+            first_seq: snapshot.releases_before + 1,
+            day_prefix: day.format("%Y-%m-%d").to_string(),
+        },
+    );
+    let released_orders = served.into_iter().map(|(place, _)| place).collect();
 
     let plan = Plan {
         day,
@@ -350,8 +337,167 @@ impl std::hash::Hasher for Fnv {
 struct Examined {
     recipient_key: String,
     value_usd: Decimal,
-    lines_usd: Vec<Decimal>,
     fx: Option<FxUsed>,
+}
+
+/// A release opened while serving: what deciding the next orders needs of it.
+struct Opened {
+    recipient_key: String,
+    value_usd: Decimal,
+    /// How many orders it has.
+    orders: u32,
+    fx: BTreeSet<FxUsed>,
+}
+
+/// What building the releases reads besides the decisions.
+struct Frame<'a> {
+    orders: &'a [Order],
+    day: NaiveDate,
+    policy: &'a Policy,
+    rules: &'a Rules<'a>,
+    /// The sequence number of the first new release.
+    first_seq: u32,
+    /// The day as release ids show it (`model::release_id`), formatted once.
+    day_prefix: String,
+}
+
+/// Builds the releases decided while serving (`served`: each released order's place and release,
+/// in order of service), each with its orders in order of service and its lines valued, every
+/// vector at its final size; on as many threads as the machine has cores, each building a run
+/// of consecutive releases.
+fn build_releases(
+    opened: Vec<Opened>,
+    served: &[(usize, u32)],
+    skus: &FastMap<&str, Sku>,
+    frame: &Frame<'_>,
+) -> Vec<Release> {
+    // The places of each release's orders, release after release: a counting sort of `served`
+    // by release, which keeps the order of service within each.
+    let mut starts: Vec<usize> = Vec::with_capacity(opened.len() + 1);
+    let mut start = 0;
+    for release in &opened {
+        starts.push(start);
+        start += release.orders as usize;
+    }
+    starts.push(start);
+    let mut places = vec![0usize; served.len()];
+    let mut next = starts.clone();
+    for &(place, release) in served {
+        places[next[release as usize]] = place;
+        next[release as usize] += 1;
+    }
+    drop(next);
+
+    let threads = crate::machine::cores().clamp(1, EXAMINE_THREADS_MAX);
+    let per_thread = opened.len().div_ceil(threads).max(1);
+    let total = opened.len();
+    let mut parts: Vec<(usize, Vec<Opened>)> = Vec::new();
+    let mut rest = opened;
+    while rest.len() > per_thread {
+        let tail = rest.split_off(rest.len() - per_thread);
+        parts.push((rest.len(), tail));
+    }
+    parts.push((0, rest));
+    parts.reverse();
+    let (starts, places) = (&starts, &places);
+    let built: Vec<Vec<Release>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = parts
+            .into_iter()
+            .enumerate()
+            .map(|(at, (first, part))| {
+                // The first part's vector has room for every release, so that only the later
+                // parts are moved once into it.
+                let capacity = if at == 0 { total } else { part.len() };
+                scope.spawn(move || {
+                    let mut conversions = FastMap::default();
+                    let mut releases = Vec::with_capacity(capacity);
+                    for (offset, release) in part.into_iter().enumerate() {
+                        let index = first + offset;
+                        let own = &places[starts[index]..starts[index + 1]];
+                        releases.push(build_release(
+                            index,
+                            release,
+                            own,
+                            skus,
+                            &mut conversions,
+                            frame,
+                        ));
+                    }
+                    releases
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|handle| handle.join().expect("a release-building thread panicked"))
+            .collect()
+    });
+    let mut built = built.into_iter();
+    let mut releases = built.next().unwrap_or_default();
+    for part in built {
+        releases.extend(part);
+    }
+    releases
+}
+
+/// The `index`th new release, of the orders at `places`.
+fn build_release<'a>(
+    index: usize,
+    opened: Opened,
+    places: &[usize],
+    skus: &FastMap<&str, Sku>,
+    conversions: &mut FastMap<&'a str, (Conversion, Arc<str>)>,
+    frame: &Frame<'a>,
+) -> Release {
+    let orders = frame.orders;
+    let line_count = places.iter().map(|&place| orders[place].lines.len()).sum();
+    let mut lines = Vec::with_capacity(line_count);
+    let mut order_ids = Vec::with_capacity(places.len());
+    for &place in places {
+        let order = &orders[place];
+        order_ids.push(order.order_id.clone());
+        let (conversion, currency) =
+            conversions
+                .entry(order.currency.as_str())
+                .or_insert_with(|| {
+                    let conversion = frame
+                        .rules
+                        .rates
+                        .on(&order.currency, frame.day)
+                        .expect("a served order's currency has a rate");
+                    (conversion, Arc::from(order.currency.as_str()))
+                });
+        for line in &order.lines {
+            let facts = &skus[line.sku.as_str()];
+            let value_usd = money::line_value_usd(line.qty, line.unit_price, conversion)
+                .expect("a served order was valued");
+            lines.push(ReleaseLine {
+                order_id: order.order_id.clone(),
+                sku: facts.sku.clone(),
+                qty: line.qty,
+                description: facts.description.clone(),
+                hts: facts.hts.clone(),
+                origin: facts.origin.clone(),
+                currency: currency.clone(),
+                unit_price: line.unit_price,
+                value_usd,
+            });
+        }
+    }
+    let seq = frame.first_seq + index as u32;
+    Release {
+        release_id: compact_str::format_compact!("{}-{seq:06}", frame.day_prefix),
+        day: frame.day,
+        policy: frame.policy.name.as_str().into(),
+        lane: frame.policy.lane.as_str().into(),
+        recipient_key: opened.recipient_key,
+        consignee: orders[places[0]].recipient.clone(),
+        orders: order_ids,
+        lines,
+        value_usd: opened.value_usd,
+        fx: opened.fx.into_iter().collect(),
+        released_at: frame.rules.at,
+    }
 }
 
 /// Examines every candidate, in order, on as many threads as the machine has cores; each
@@ -432,14 +578,13 @@ fn examine<'a>(
         .as_ref()
         .ok_or(HoldReason::NoRate)?;
 
-    let valuation = money::value_order(order, conversion).ok_or(HoldReason::OverLimit)?;
-    if valuation.total_usd > policy.value_limit_usd {
+    let value_usd = money::value_order(order, conversion).ok_or(HoldReason::OverLimit)?;
+    if value_usd > policy.value_limit_usd {
         return Err(HoldReason::OverLimit);
     }
     Ok(Examined {
         recipient_key: recipient_key(rules.identity, order),
-        value_usd: valuation.total_usd,
-        lines_usd: valuation.lines_usd,
+        value_usd,
         fx: conversion.fx().cloned(),
     })
 }
