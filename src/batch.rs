@@ -1,6 +1,7 @@
 //! The release batch: reads a snapshot from the store, plans the day, checks the plan, commits
-//! it in one atomic and durable store commit, then writes the day's release log and manifest from
-//! what was committed.
+//! it in one atomic and durable store commit, and writes the day's release log and manifest from
+//! the same releases: under temporary names while the commit is made, put in place once it is
+//! durable, so that the files never show a release the store does not hold.
 //!
 //! Days run in order: a day before today, or before the last day batched, is refused; the same
 //! day again is a later wave, which only adds what the day's earlier releases still allow.
@@ -169,24 +170,22 @@ pub fn run(
     }
     drop(orders);
 
-    let mut commit = Commit::new();
-    commit.put_releases(&plan.releases);
-    commit.put_states(&states);
-    for (sku, taken) in &plan.stock_taken {
-        let mut level = store.stock_level(sku)?;
-        level.released += taken;
-        commit.put_stock(sku, &level);
+    // The day's files are written under temporary names while the commit is encoded and made
+    // (one is mostly formatting, the other mostly sled and the disk), and put in place only once
+    // the commit is durable.
+    let parts: [&[Release]; 2] = [&earlier, &plan.releases];
+    let (committed, prepared) = std::thread::scope(|scope| {
+        let prepared = scope.spawn(|| releaselog::prepare_day(&config.paths.logs, day, &parts));
+        let committed = commit_plan(store, &plan, &states, day, trigger);
+        let prepared = prepared.join().expect("the release files thread panicked");
+        (committed, prepared)
+    });
+    if let Err(error) = committed {
+        if let Ok(prepared) = prepared {
+            prepared.discard();
+        }
+        return Err(error);
     }
-    let last = store.last_day()?;
-    if last.is_none_or(|last| last < day) {
-        commit.set_last_day(day);
-    }
-    commit.mark_logs_due(day);
-    if let Some(trigger) = trigger {
-        commit.set_last_trigger(trigger);
-    }
-    crate::crashpoint::reached("batch-before-commit");
-    store.commit(commit)?;
     crate::crashpoint::reached("batch-after-commit");
     for release in &plan.releases {
         tracing::info!(
@@ -205,9 +204,38 @@ pub fn run(
         );
     }
 
-    let files =
-        releaselog::write_committed(store, &config.paths.logs, day, &[&earlier, &plan.releases]);
+    let files = prepared.and_then(|prepared| releaselog::put_committed_in_place(store, prepared));
     Ok(Committed { summary, files })
+}
+
+/// Commits a plan in one durable store commit: its releases, the new state of every order it
+/// examined, the stock it took, the day, and the files of the day marked as due.
+fn commit_plan(
+    store: &Store,
+    plan: &Plan,
+    states: &States,
+    day: NaiveDate,
+    trigger: Option<DateTime<Utc>>,
+) -> Result<(), BatchError> {
+    let mut commit = Commit::new();
+    commit.put_releases(&plan.releases);
+    commit.put_states(states);
+    for (sku, taken) in &plan.stock_taken {
+        let mut level = store.stock_level(sku)?;
+        level.released += taken;
+        commit.put_stock(sku, &level);
+    }
+    let last = store.last_day()?;
+    if last.is_none_or(|last| last < day) {
+        commit.set_last_day(day);
+    }
+    commit.mark_logs_due(day);
+    if let Some(trigger) = trigger {
+        commit.set_last_trigger(trigger);
+    }
+    crate::crashpoint::reached("batch-before-commit");
+    store.commit(commit)?;
+    Ok(())
 }
 
 /// Per recipient, what the day's committed releases already gave. This is the seam where the

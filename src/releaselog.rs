@@ -62,7 +62,14 @@ pub fn write_committed(
     day: NaiveDate,
     parts: &[&[Release]],
 ) -> Result<(), LogError> {
-    write_day(logs, day, parts)?;
+    put_committed_in_place(store, prepare_day(logs, day, parts)?)
+}
+
+/// Puts in place the files of a day prepared from its committed releases, and clears the mark
+/// that says they are due.
+pub fn put_committed_in_place(store: &Store, prepared: Prepared) -> Result<(), LogError> {
+    let day = prepared.day;
+    prepared.put_in_place()?;
     crate::crashpoint::reached("logs-after-write");
     let mut commit = Commit::new();
     commit.clear_logs_due(day);
@@ -74,29 +81,67 @@ pub fn write_committed(
 /// Writes the release log and manifest of `day` from its committed releases, given in parts
 /// (for example the day's earlier waves, then the releases just committed).
 pub fn write_day(logs: &Path, day: NaiveDate, parts: &[&[Release]]) -> Result<(), LogError> {
+    prepare_day(logs, day, parts)?.put_in_place()
+}
+
+/// A day's release log and manifest, written and fsynced under temporary names beside their
+/// own, and not yet in place: [`Prepared::put_in_place`] renames them over the day's files.
+#[derive(Debug)]
+pub struct Prepared {
+    day: NaiveDate,
+    /// The temporary file and the file it replaces, release log first.
+    files: [(PathBuf, PathBuf); 2],
+}
+
+/// Writes the release log and manifest of `day` from the given releases under temporary names,
+/// side by side, and fsyncs them. The batch does this while its commit is being made, and puts
+/// them in place once the commit is durable.
+pub fn prepare_day(
+    logs: &Path,
+    day: NaiveDate,
+    parts: &[&[Release]],
+) -> Result<Prepared, LogError> {
     let dir = releases_dir(logs);
-    let io_error = |path: &Path| {
-        let path = path.to_owned();
-        move |source| LogError::Io { path, source }
-    };
     files::create_private_dir(&dir).map_err(io_error(&dir))?;
     let releases = || parts.iter().flat_map(|part| part.iter());
     let log_file = log_path(logs, day);
     let manifest_file = manifest_path(logs, day);
-    // The two files are written side by side; the release log is renamed into place first.
-    let manifest_written = std::thread::scope(|scope| {
+    let (log_written, manifest_written) = std::thread::scope(|scope| {
         let manifest = scope.spawn(|| {
             files::write_temporary(&manifest_file, |writer| write_manifest(releases(), writer))
         });
-        files::replace_durably_with(&log_file, |writer| write_log(releases(), writer))
-            .map_err(io_error(&log_file))?;
-        manifest
-            .join()
-            .expect("the manifest thread panicked")
-            .map_err(io_error(&manifest_file))
-    })?;
-    crate::crashpoint::reached("logs-after-release-log");
-    files::rename_durably(&manifest_written, &manifest_file).map_err(io_error(&manifest_file))
+        let log = files::write_temporary(&log_file, |writer| write_log(releases(), writer));
+        let manifest = manifest.join().expect("the manifest thread panicked");
+        (log, manifest)
+    });
+    let log_written = log_written.map_err(io_error(&log_file))?;
+    let manifest_written = manifest_written.map_err(io_error(&manifest_file))?;
+    Ok(Prepared {
+        day,
+        files: [(log_written, log_file), (manifest_written, manifest_file)],
+    })
+}
+
+impl Prepared {
+    /// Renames the release log into place, then the manifest, each durably.
+    pub fn put_in_place(self) -> Result<(), LogError> {
+        let [(log_written, log_file), (manifest_written, manifest_file)] = self.files;
+        files::rename_durably(&log_written, &log_file).map_err(io_error(&log_file))?;
+        crate::crashpoint::reached("logs-after-release-log");
+        files::rename_durably(&manifest_written, &manifest_file).map_err(io_error(&manifest_file))
+    }
+
+    /// Removes the temporary files, for releases that were not committed after all.
+    pub fn discard(self) {
+        for (written, _) in self.files {
+            let _ = std::fs::remove_file(written);
+        }
+    }
+}
+
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> LogError {
+    let path = path.to_owned();
+    move |source| LogError::Io { path, source }
 }
 
 /// The manifest CSV of some releases, header first.
