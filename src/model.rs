@@ -267,7 +267,7 @@ pub fn release_id(day: NaiveDate, seq: u32) -> Text {
 /// How amounts are serialised: as decimal strings in text formats (`"19.99"`, never a float),
 /// and as their scale and mantissa in binary ones (a few bytes with variable-length integers),
 /// which encode and decode without formatting or parsing text.
-mod amount {
+pub(crate) mod amount {
     use rust_decimal::Decimal;
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 

@@ -16,6 +16,7 @@
 //! | `ids/<first ordinal>` | the id hashes of the same orders, for the id index |
 //! | `state/<block>` | one state byte per order for `STATE_BLOCK_ORDERS` consecutive ordinals |
 //! | `release/<day>/<first sequence>` | up to `RELEASE_CHUNK_MAX` consecutive releases of the day (sequence in ten digits) |
+//! | `release-items/<day>/<first sequence>` | the item facts the release lines of one wave name, each once |
 //!
 //! Ordinals number accepted orders from 0 in intake order; numbers in keys are fixed-width hex
 //! or decimal so that keys sort numerically.
@@ -27,7 +28,10 @@
 //! million orders rewrites a few hundred kilobytes of state, not a million keys.
 //!
 //! **Encoding.** Every value starts with a one-byte format version, then bincode (variable-length
-//! integers). A version this build does not know is an error, never a guess. Order ids are
+//! integers). A version this build does not know is an error, never a guess. Release chunks and
+//! item tables written by layout 2 have format version 2 (see `release_chunk`): a wave's lines
+//! name their item facts in its table instead of repeating them; layout 1's whole releases
+//! (format version 1) are still read. Order ids are
 //! indexed by their 64-bit FNV-1a hash; a hash shared by two ids is resolved by reading the
 //! orders themselves.
 //!
@@ -47,11 +51,18 @@ use serde::Serialize;
 
 use crate::model::{HoldReason, Item, Order, OrderState, Release, StockLevel, Verdict, WaitReason};
 
-/// The layout version written to `meta/format`.
-pub const LAYOUT_VERSION: u32 = 1;
+mod release_chunk;
+
+/// The layout version written to `meta/format`: 2 since releases are stored in format version 2
+/// (see `release_chunk`). A store of layout 1 is read as it is, and marked 2 by the first batch
+/// that stores releases the new way.
+pub const LAYOUT_VERSION: u32 = 2;
 
 /// The format version that starts every stored value.
 pub const VALUE_VERSION: u8 = 1;
+
+/// The format version of release chunks and item tables written by layout 2.
+pub const RELEASE_VALUE_VERSION: u8 = 2;
 
 /// Memory sled may use for its page cache.
 pub const CACHE_BYTES_MAX: u64 = 128 * 1024 * 1024;
@@ -63,7 +74,7 @@ pub const ORDER_CHUNK_MAX: usize = 512;
 pub const STATE_BLOCK_ORDERS: u64 = 64 * 1024;
 
 /// Most releases in one stored chunk.
-pub const RELEASE_CHUNK_MAX: usize = 128;
+pub const RELEASE_CHUNK_MAX: usize = 256;
 
 /// Most threads decoding order chunks.
 pub const DECODE_THREADS_MAX: usize = 4;
@@ -159,6 +170,7 @@ const ORDER_PREFIX: &str = "order/";
 const IDS_PREFIX: &str = "ids/";
 const STATE_PREFIX: &str = "state/";
 const RELEASE_PREFIX: &str = "release/";
+const RELEASE_ITEMS_PREFIX: &str = "release-items/";
 
 impl Store {
     /// Opens (or creates) the store in `path`. Fails with [`StoreError::Locked`] when another
@@ -586,13 +598,20 @@ impl Store {
     fn release_of(&self, order_id: &str) -> Result<Option<(String, NaiveDate)>> {
         for entry in self.db().scan_prefix(RELEASE_PREFIX.as_bytes()).rev() {
             let (key, bytes) = entry.map_err(|source| self.sled_error(source))?;
-            let chunk: Vec<Release> =
-                decode(&bytes).map_err(|message| self.corrupt(&key, message))?;
-            if let Some(release) = chunk
-                .iter()
-                .find(|release| release.orders.iter().any(|id| id == order_id))
-            {
-                return Ok(Some((release.release_id.to_string(), release.day)));
+            let found = match self.release_chunk_of(&key, &bytes)? {
+                ReleaseChunk::Whole(chunk) => chunk
+                    .into_iter()
+                    .find(|release| release.orders.iter().any(|id| id == order_id))
+                    .map(|release| (release.release_id.to_string(), release.day)),
+                ReleaseChunk::Stored(chunk) => chunk
+                    .releases
+                    .iter()
+                    .find(|release| release.orders.iter().any(|id| id == order_id))
+                    .and_then(|release| u32::try_from(release.seq).ok())
+                    .map(|seq| (crate::model::release_id(chunk.day, seq).into(), chunk.day)),
+            };
+            if found.is_some() {
+                return Ok(found);
             }
         }
         Ok(None)
@@ -601,20 +620,103 @@ impl Store {
     /// The committed releases of `day`, in release id order.
     pub fn releases_of(&self, day: NaiveDate) -> Result<Vec<Release>> {
         let prefix = format!("{RELEASE_PREFIX}{}/", day.format("%Y-%m-%d"));
+        let mut tables = HashMap::new();
         let mut releases = Vec::new();
-        for entry in self.scan::<Vec<Release>>(&prefix) {
-            releases.extend(entry?.1);
+        for entry in self.db().scan_prefix(prefix.as_bytes()) {
+            let (key, bytes) = entry.map_err(|source| self.sled_error(source))?;
+            releases.extend(self.releases_in(&key, &bytes, &mut tables)?);
         }
         Ok(releases)
     }
 
     /// Every committed release, by release id.
     pub fn releases(&self) -> impl Iterator<Item = Result<Release>> + '_ {
-        self.scan::<Vec<Release>>(RELEASE_PREFIX)
-            .flat_map(|entry| match entry {
-                Ok((_, chunk)) => chunk.into_iter().map(Ok).collect::<Vec<_>>(),
-                Err(error) => vec![Err(error)],
+        let mut tables = HashMap::new();
+        self.db()
+            .scan_prefix(RELEASE_PREFIX.as_bytes())
+            .flat_map(move |entry| {
+                let releases = entry
+                    .map_err(|source| self.sled_error(source))
+                    .and_then(|(key, bytes)| self.releases_in(&key, &bytes, &mut tables));
+                match releases {
+                    Ok(chunk) => chunk.into_iter().map(Ok).collect::<Vec<_>>(),
+                    Err(error) => vec![Err(error)],
+                }
             })
+    }
+
+    /// A stored release chunk as it was written: whole releases (format version 1), or
+    /// releases that name their item facts in their wave's table (format version 2).
+    fn release_chunk_of(&self, key: &[u8], bytes: &[u8]) -> Result<ReleaseChunk> {
+        match bytes.first() {
+            Some(&RELEASE_VALUE_VERSION) => codec()
+                .deserialize(&bytes[1..])
+                .map(ReleaseChunk::Stored)
+                .map_err(|error| {
+                    self.corrupt(
+                        key,
+                        format!("format version {RELEASE_VALUE_VERSION}: {error}"),
+                    )
+                }),
+            _ => decode(bytes)
+                .map(ReleaseChunk::Whole)
+                .map_err(|message| self.corrupt(key, message)),
+        }
+    }
+
+    /// The whole releases of a stored chunk; `tables` keeps the item tables already read.
+    fn releases_in(
+        &self,
+        key: &[u8],
+        bytes: &[u8],
+        tables: &mut HashMap<(NaiveDate, u64), release_chunk::Facts>,
+    ) -> Result<Vec<Release>> {
+        let chunk = match self.release_chunk_of(key, bytes)? {
+            ReleaseChunk::Whole(releases) => return Ok(releases),
+            ReleaseChunk::Stored(chunk) => chunk,
+        };
+        let facts = match tables.entry((chunk.day, chunk.items)) {
+            std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
+            std::collections::hash_map::Entry::Vacant(entry) => {
+                entry.insert(self.release_items(key, chunk.day, chunk.items)?)
+            }
+        };
+        release_chunk::decode(chunk, facts).map_err(|message| self.corrupt(key, message))
+    }
+
+    /// The item table of the wave of `day` whose first release has sequence number `first`, for
+    /// the release chunk stored under `chunk_key`.
+    fn release_items(
+        &self,
+        chunk_key: &[u8],
+        day: NaiveDate,
+        first: u64,
+    ) -> Result<release_chunk::Facts> {
+        let items_key = release_items_key(day, first);
+        let bytes = self
+            .db()
+            .get(&items_key)
+            .map_err(|source| self.sled_error(source))?
+            .ok_or_else(|| {
+                self.corrupt(chunk_key, "the item table of its wave is missing".into())
+            })?;
+        let items: Vec<release_chunk::ItemFacts> = match bytes.split_first() {
+            Some((&RELEASE_VALUE_VERSION, payload)) => {
+                codec().deserialize(payload).map_err(|error| {
+                    self.corrupt(
+                        &items_key,
+                        format!("format version {RELEASE_VALUE_VERSION}: {error}"),
+                    )
+                })?
+            }
+            _ => {
+                return Err(self.corrupt(
+                    &items_key,
+                    format!("an item table must have format version {RELEASE_VALUE_VERSION}"),
+                ))
+            }
+        };
+        Ok(release_chunk::facts(items))
     }
 
     /// The last release day a batch ran for.
@@ -832,6 +934,12 @@ fn open_state(verdict: Option<Verdict>) -> OrderState {
         Some(Verdict::Waiting(reason)) => OrderState::Pending(Some(reason)),
         Some(Verdict::Held(reason)) => OrderState::Held(reason),
     }
+}
+
+/// A stored release chunk, as written (see [`Store::release_chunk_of`]).
+enum ReleaseChunk {
+    Whole(Vec<Release>),
+    Stored(release_chunk::Chunk),
 }
 
 /// The open orders of the store, in intake order, and their ordinals at the same places.
@@ -1206,20 +1314,28 @@ impl Commit {
         }
     }
 
-    /// Stores releases of one day, numbered consecutively, in chunks.
+    /// Stores the releases of one wave, numbered consecutively, in chunks: in format version 2
+    /// when they allow it (see `release_chunk`), with the wave's item table, and the store marked
+    /// as layout 2 in the same commit; else in format version 1.
     pub fn put_releases(&mut self, releases: &[Release]) {
+        if let Some(wave) = release_chunk::encode(releases, RELEASE_CHUNK_MAX) {
+            let day = releases[0].day;
+            self.put_versioned(
+                &release_items_key(day, wave.first),
+                RELEASE_VALUE_VERSION,
+                &wave.items,
+            );
+            for (first, chunk) in &wave.chunks {
+                self.put_versioned(&release_key(day, *first), RELEASE_VALUE_VERSION, chunk);
+            }
+            self.put(FORMAT_KEY, &LAYOUT_VERSION);
+            return;
+        }
         for chunk in releases.chunks(RELEASE_CHUNK_MAX) {
             let first = &chunk[0];
-            // Keyed by the sequence at a fixed width of ten digits, so that the keys sort
-            // numerically even past the six digits a release id shows.
-            let sequence: u64 = first
-                .release_id
-                .rsplit('-')
-                .next()
-                .and_then(|digits| digits.parse().ok())
+            let sequence = release_chunk::sequence_of(&first.release_id)
                 .expect("release ids end in their sequence number");
-            let name = format!("{}/{sequence:010}", first.day.format("%Y-%m-%d"));
-            self.put(&key(RELEASE_PREFIX, &name), chunk);
+            self.put(&release_key(first.day, sequence), chunk);
         }
     }
 
@@ -1251,6 +1367,16 @@ impl Commit {
         self.batch.insert(key, encode(value));
         self.writes += 1;
     }
+
+    /// Like `put`, with another format version than [`VALUE_VERSION`] first.
+    fn put_versioned<T: Serialize + ?Sized>(&mut self, key: &[u8], version: u8, value: &T) {
+        let mut bytes = vec![version];
+        codec()
+            .serialize_into(&mut bytes, value)
+            .expect("in-memory bincode encoding cannot fail");
+        self.batch.insert(key, bytes);
+        self.writes += 1;
+    }
 }
 
 fn key(prefix: &str, name: &str) -> Vec<u8> {
@@ -1262,6 +1388,24 @@ fn key(prefix: &str, name: &str) -> Vec<u8> {
 
 fn ordinal_key(prefix: &str, ordinal: Ordinal) -> Vec<u8> {
     key(prefix, &format!("{ordinal:016x}"))
+}
+
+/// The key of the release chunk whose first release has sequence number `first`: the number at
+/// a fixed width of ten digits, so that the keys sort numerically even past the six digits a
+/// release id shows.
+fn release_key(day: NaiveDate, first: u64) -> Vec<u8> {
+    key(
+        RELEASE_PREFIX,
+        &format!("{}/{first:010}", day.format("%Y-%m-%d")),
+    )
+}
+
+/// The key of the item table of the wave whose first release has sequence number `first`.
+fn release_items_key(day: NaiveDate, first: u64) -> Vec<u8> {
+    key(
+        RELEASE_ITEMS_PREFIX,
+        &format!("{}/{first:010}", day.format("%Y-%m-%d")),
+    )
 }
 
 fn logs_due_key(day: NaiveDate) -> Vec<u8> {
@@ -1310,29 +1454,149 @@ mod tests {
         name: &str,
         value: T,
     ) {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/store-v1")
-            .join(format!("{name}.hex"));
-        if std::env::var_os("BORDER_RELEASE_WRITE_FIXTURES").is_some() && !path.exists() {
-            fs::create_dir_all(path.parent().unwrap()).unwrap();
-            let hex: String = encode(&value)
-                .iter()
-                .map(|byte| format!("{byte:02x}"))
-                .collect();
-            fs::write(&path, hex + "\n").unwrap();
-        }
-        let text =
-            fs::read_to_string(&path).unwrap_or_else(|error| panic!("{}: {error}", path.display()));
-        let text = text.trim();
-        let bytes: Vec<u8> = (0..text.len())
-            .step_by(2)
-            .map(|at| u8::from_str_radix(&text[at..at + 2], 16).expect("hex"))
-            .collect();
+        let bytes = fixture_bytes(&format!("store-v1/{name}"), &encode(&value));
         assert_eq!(bytes[0], 1, "{name}: fixture is not format version 1");
         assert_eq!(
             decode::<T>(&bytes).unwrap(),
             value,
             "{name}: version 1 bytes decode differently"
+        );
+    }
+
+    /// The bytes kept in `tests/fixtures/<name>.hex`, written from `fresh` when
+    /// `BORDER_RELEASE_WRITE_FIXTURES` is set and the file is missing.
+    fn fixture_bytes(name: &str, fresh: &[u8]) -> Vec<u8> {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures")
+            .join(format!("{name}.hex"));
+        if std::env::var_os("BORDER_RELEASE_WRITE_FIXTURES").is_some() && !path.exists() {
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            let hex: String = fresh.iter().map(|byte| format!("{byte:02x}")).collect();
+            fs::write(&path, hex + "\n").unwrap();
+        }
+        let text =
+            fs::read_to_string(&path).unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+        let text = text.trim();
+        (0..text.len())
+            .step_by(2)
+            .map(|at| u8::from_str_radix(&text[at..at + 2], 16).expect("hex"))
+            .collect()
+    }
+
+    /// A second release of the sample's day: two orders in dollars, one of them with two lines,
+    /// and a SKU the first release shares.
+    fn second_release() -> Release {
+        let mut release = sample_release();
+        release.release_id = "2026-11-24-000002".into();
+        release.recipient_key = "luis gomez|55 elm st|chula vista|CA|91910".into();
+        release.consignee.name = "Luis Gomez".into();
+        release.orders = vec!["SO-2001".into(), "SO-2002".into()];
+        let line = |order_id: &str, sku: &str, description: &str, cents: i64| ReleaseLine {
+            order_id: order_id.into(),
+            sku: sku.into(),
+            qty: 1,
+            description: description.into(),
+            hts: "6109.10.0012".into(),
+            origin: "MX".into(),
+            currency: "USD".into(),
+            unit_price: Decimal::new(cents, 2),
+            value_usd: Decimal::new(cents, 2),
+        };
+        release.lines = vec![
+            line("SO-2001", "TSHIRT-M", "Cotton T-shirt", 1999),
+            line("SO-2002", "TSHIRT-L", "Cotton T-shirt, large", 2199),
+            line("SO-2002", "TSHIRT-M", "Cotton T-shirt", 1999),
+        ];
+        release.value_usd = dec("61.97");
+        release.fx.clear();
+        release
+    }
+
+    /// A release chunk and its wave's item table as format version 2 writes them, kept in
+    /// `tests/fixtures/store-v2/`: they must read back as the same releases for as long as
+    /// such stores may exist, and this build must still write them byte for byte.
+    #[test]
+    fn version_2_release_chunks_still_decode() {
+        let releases = vec![sample_release(), second_release()];
+        let wave = release_chunk::encode(&releases, RELEASE_CHUNK_MAX).expect("format 2 applies");
+        assert_eq!(wave.items.len(), 2, "one entry per SKU");
+        let versioned = |value: &dyn Fn(&mut Vec<u8>)| {
+            let mut bytes = vec![RELEASE_VALUE_VERSION];
+            value(&mut bytes);
+            bytes
+        };
+        let items = versioned(&|bytes| codec().serialize_into(bytes, &wave.items).unwrap());
+        let chunk = versioned(&|bytes| codec().serialize_into(bytes, &wave.chunks[0].1).unwrap());
+        let items_kept = fixture_bytes("store-v2/release-items", &items);
+        let chunk_kept = fixture_bytes("store-v2/release-chunk", &chunk);
+        assert_eq!(items, items_kept, "the item table is written another way");
+        assert_eq!(
+            chunk, chunk_kept,
+            "the release chunk is written another way"
+        );
+
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let day = day("2026-11-24");
+        let mut commit = Commit::new();
+        commit.batch.insert(release_items_key(day, 1), items_kept);
+        commit.batch.insert(release_key(day, 1), chunk_kept);
+        commit.writes += 2;
+        store.commit(commit).unwrap();
+        assert_eq!(store.releases_of(day).unwrap(), releases);
+        assert_eq!(
+            store.release_of("SO-2002").unwrap(),
+            Some(("2026-11-24-000002".to_owned(), day))
+        );
+    }
+
+    #[test]
+    fn releases_are_read_back_whole_in_either_format() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let monday = day("2026-11-24");
+        // A wave in format 1, as a layout-1 store holds it, then one in format 2.
+        let first = sample_release();
+        let mut commit = Commit::new();
+        commit.put(&release_key(monday, 1), std::slice::from_ref(&first));
+        store.commit(commit).unwrap();
+        let mut second = second_release();
+        second.lines[1].currency = "MXN".into();
+        let mut third = second_release();
+        third.release_id = "2026-11-24-000003".into();
+        third.orders = vec!["SO-3001".into(), "SO-2001".into()];
+        third.lines[0].order_id = "SO-3001".into();
+        let mut commit = Commit::new();
+        commit.put_releases(&[second.clone(), third.clone()]);
+        store.commit(commit).unwrap();
+        assert_eq!(store.get::<u32>(FORMAT_KEY).unwrap(), Some(LAYOUT_VERSION));
+        let all = vec![first.clone(), second.clone(), third.clone()];
+        assert_eq!(store.releases_of(monday).unwrap(), all);
+        let every: Vec<Release> = store.releases().collect::<Result<_>>().unwrap();
+        assert_eq!(every, all);
+        assert_eq!(
+            store.release_of("SO-3001").unwrap(),
+            Some(("2026-11-24-000003".to_owned(), monday))
+        );
+
+        // Releases that share no policy, or whose id is not their sequence's, are stored in
+        // format 1, and read back the same.
+        let mut odd_policy = sample_release();
+        odd_policy.release_id = "2026-11-25-000001".into();
+        odd_policy.day = day("2026-11-25");
+        let mut other = odd_policy.clone();
+        other.release_id = "2026-11-25-000002".into();
+        other.policy = "informal-entry".into();
+        assert!(release_chunk::encode(&[odd_policy.clone(), other.clone()], 8).is_none());
+        let mut odd_id = odd_policy.clone();
+        odd_id.release_id = "2026-11-25-03".into();
+        assert!(release_chunk::encode(&[odd_id], 8).is_none());
+        let mut commit = Commit::new();
+        commit.put_releases(&[odd_policy.clone(), other.clone()]);
+        store.commit(commit).unwrap();
+        assert_eq!(
+            store.releases_of(odd_policy.day).unwrap(),
+            vec![odd_policy, other]
         );
     }
 
@@ -1402,7 +1666,7 @@ mod tests {
 
     #[test]
     fn version_1_values_still_decode() {
-        fixture("layout", LAYOUT_VERSION);
+        fixture("layout", 1_u32);
         fixture("ordinal", 1_234_567_u64);
         fixture("day", day("2026-11-24"));
         fixture(
