@@ -108,7 +108,7 @@ pub fn audit(store: &Store, timeline: &Timeline, logs: &Path) -> Result<Audit, S
             ));
         }
         for line in &release.lines {
-            *released_units.entry(line.sku.to_string()).or_default() += u64::from(line.qty);
+            *released_units.entry(line.item.sku.clone()).or_default() += u64::from(line.qty);
         }
         let entry = per_recipient_day
             .entry((release.day, release.recipient_key.clone()))

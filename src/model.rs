@@ -223,21 +223,96 @@ pub struct FxUsed {
     pub from: NaiveDate,
 }
 
-/// One shipped order line, valued in US dollars, with the item facts at release time.
+/// What a release line records about its item: the catalogue's facts when the line ships, kept
+/// with the release so that later catalogue changes do not alter it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ItemFacts {
+    pub sku: String,
+    pub description: String,
+    pub hts: String,
+    pub origin: String,
+}
+
+/// One shipped order line, valued in US dollars, with the item facts at release time.
+///
+/// The facts and the currency are shared between the lines of one SKU or currency: a batch makes
+/// millions of lines. Stored and serialised as the flat record of [`FlatReleaseLine`].
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReleaseLine {
     pub order_id: Text,
-    // Shared between the lines of one SKU or currency: a batch makes millions of lines.
-    pub sku: Arc<str>,
+    pub item: Arc<ItemFacts>,
     pub qty: u32,
-    pub description: Arc<str>,
-    pub hts: Arc<str>,
-    pub origin: Arc<str>,
     pub currency: Arc<str>,
-    #[serde(with = "amount")]
     pub unit_price: Decimal,
-    #[serde(with = "amount")]
     pub value_usd: Decimal,
+}
+
+/// A release line as stored by format version 1 and serialised: its fields one after another.
+#[derive(Serialize)]
+struct FlatReleaseLine<'a> {
+    order_id: &'a str,
+    sku: &'a str,
+    qty: u32,
+    description: &'a str,
+    hts: &'a str,
+    origin: &'a str,
+    currency: &'a str,
+    #[serde(with = "amount")]
+    unit_price: Decimal,
+    #[serde(with = "amount")]
+    value_usd: Decimal,
+}
+
+/// [`FlatReleaseLine`] read back.
+#[derive(Deserialize)]
+struct OwnedReleaseLine {
+    order_id: Text,
+    sku: String,
+    qty: u32,
+    description: String,
+    hts: String,
+    origin: String,
+    currency: String,
+    #[serde(with = "amount")]
+    unit_price: Decimal,
+    #[serde(with = "amount")]
+    value_usd: Decimal,
+}
+
+impl Serialize for ReleaseLine {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        FlatReleaseLine {
+            order_id: &self.order_id,
+            sku: &self.item.sku,
+            qty: self.qty,
+            description: &self.item.description,
+            hts: &self.item.hts,
+            origin: &self.item.origin,
+            currency: &self.currency,
+            unit_price: self.unit_price,
+            value_usd: self.value_usd,
+        }
+        .serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for ReleaseLine {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<ReleaseLine, D::Error> {
+        let line = OwnedReleaseLine::deserialize(deserializer)?;
+        Ok(ReleaseLine {
+            order_id: line.order_id,
+            item: Arc::new(ItemFacts {
+                sku: line.sku,
+                description: line.description,
+                hts: line.hts,
+                origin: line.origin,
+            }),
+            qty: line.qty,
+            currency: Arc::from(line.currency),
+            unit_price: line.unit_price,
+            value_usd: line.value_usd,
+        })
+    }
 }
 
 /// One consolidated shipment to one recipient on one day, as planned.

@@ -20,7 +20,7 @@ use rust_decimal::Decimal;
 
 use crate::identity::{self, IdentityRule};
 use crate::model::{
-    FxUsed, HoldReason, Item, Order, Release, ReleaseLine, Text, Verdict, WaitReason,
+    FxUsed, HoldReason, Item, ItemFacts, Order, Release, ReleaseLine, Text, Verdict, WaitReason,
 };
 use crate::money::{self, Conversion, Rates};
 use crate::policy::Policy;
@@ -158,10 +158,12 @@ pub fn plan_placed(
         .map(|(sku, item)| {
             let facts = Sku {
                 excluded: policy.excludes(item),
-                sku: Arc::from(sku.as_str()),
-                description: Arc::from(item.description.as_str()),
-                hts: Arc::from(item.hts.as_str()),
-                origin: Arc::from(item.origin.as_str()),
+                facts: Arc::new(ItemFacts {
+                    sku: sku.clone(),
+                    description: item.description.clone(),
+                    hts: item.hts.clone(),
+                    origin: item.origin.clone(),
+                }),
             };
             (sku.as_str(), facts)
         })
@@ -303,10 +305,7 @@ pub fn plan_placed(
 /// A SKU of the catalogue, with what the policy says of it and the facts a release line records.
 struct Sku {
     excluded: Option<HoldReason>,
-    sku: Arc<str>,
-    description: Arc<str>,
-    hts: Arc<str>,
-    origin: Arc<str>,
+    facts: Arc<ItemFacts>,
 }
 
 /// A hash map for the planner's many small lookups: FNV-1a instead of SipHash, since its keys
@@ -473,11 +472,8 @@ fn build_release<'a>(
                 .expect("a served order was valued");
             lines.push(ReleaseLine {
                 order_id: order.order_id.clone(),
-                sku: facts.sku.clone(),
+                item: facts.facts.clone(),
                 qty: line.qty,
-                description: facts.description.clone(),
-                hts: facts.hts.clone(),
-                origin: facts.origin.clone(),
                 currency: currency.clone(),
                 unit_price: line.unit_price,
                 value_usd,

@@ -217,15 +217,15 @@ fn log_line(release: &Release, dates: &mut Dates, out: &mut Vec<u8>) {
         out.extend_from_slice(b"{\"order_id\":");
         json_str(out, &line.order_id);
         out.extend_from_slice(b",\"sku\":");
-        json_str(out, &line.sku);
+        json_str(out, &line.item.sku);
         out.extend_from_slice(b",\"qty\":");
         out.extend_from_slice(line.qty.to_string().as_bytes());
         out.extend_from_slice(b",\"description\":");
-        json_str(out, &line.description);
+        json_str(out, &line.item.description);
         out.extend_from_slice(b",\"hts\":");
-        json_str(out, &line.hts);
+        json_str(out, &line.item.hts);
         out.extend_from_slice(b",\"origin\":");
-        json_str(out, &line.origin);
+        json_str(out, &line.item.origin);
         out.extend_from_slice(b",\"value_usd\":");
         json_str(out, DecimalText::new(line.value_usd).as_str());
         out.extend_from_slice(b",\"currency\":");
@@ -368,11 +368,11 @@ fn for_each_manifest_row<'a>(
                 &address.postal_code,
                 &address.country,
                 &line.order_id,
-                &line.sku,
-                &line.description,
+                &line.item.sku,
+                &line.item.description,
                 &qty,
-                &line.hts,
-                &line.origin,
+                &line.item.hts,
+                &line.item.origin,
                 &line.currency,
                 unit_price.as_str(),
                 fx.as_str(),
@@ -523,11 +523,11 @@ impl<'a> From<&'a Release> for ReleaseRecord<'a> {
                 .iter()
                 .map(|line| LineRecord {
                     order_id: &line.order_id,
-                    sku: &line.sku,
+                    sku: &line.item.sku,
                     qty: line.qty,
-                    description: &line.description,
-                    hts: &line.hts,
-                    origin: &line.origin,
+                    description: &line.item.description,
+                    hts: &line.item.hts,
+                    origin: &line.item.origin,
                     value_usd: Amount(line.value_usd),
                     currency: &line.currency,
                     unit_price: Amount(line.unit_price),
@@ -561,7 +561,7 @@ fn consignee_record(consignee: &Consignee) -> ConsigneeRecord<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Address, FxUsed, ReleaseLine};
+    use crate::model::{Address, FxUsed, ItemFacts, ReleaseLine};
     use rust_decimal::Decimal;
     use std::fs;
     use std::str::FromStr;
@@ -580,11 +580,13 @@ mod tests {
     ) -> ReleaseLine {
         ReleaseLine {
             order_id: order_id.into(),
-            sku: sku.into(),
+            item: std::sync::Arc::new(ItemFacts {
+                sku: sku.into(),
+                description: format!("Description of {sku}, with a comma"),
+                hts: "6109.10.0012".into(),
+                origin: "MX".into(),
+            }),
             qty,
-            description: format!("Description of {sku}, with a comma").into(),
-            hts: "6109.10.0012".into(),
-            origin: "MX".into(),
             currency: currency.into(),
             unit_price: dec(price),
             value_usd: dec(usd),
@@ -676,7 +678,8 @@ mod tests {
         awkward.consignee.address.line2 = None;
         awkward.consignee.address.line1 = "1 \"Main\", St\r\nApt 4".into();
         awkward.orders.push("SO,\"3\"".into());
-        awkward.lines[0].description = "A \"quoted\", two-line\ndescription\\".into();
+        std::sync::Arc::make_mut(&mut awkward.lines[0].item).description =
+            "A \"quoted\", two-line\ndescription\\".into();
         awkward.lines[1].value_usd = dec("-0.50");
         awkward.fx.clear();
         let mut empty = release();
@@ -699,7 +702,7 @@ mod tests {
             release.consignee.name = name.into();
             release.consignee.address.line1 = line1.into();
             release.consignee.address.city = control.as_str().into();
-            release.lines[0].description = control.as_str().into();
+            std::sync::Arc::make_mut(&mut release.lines[0].item).description = control.clone();
             let [(log, log_reference), (manifest, manifest_reference)] =
                 written_both_ways(&[release]);
             proptest::prop_assert_eq!(log, log_reference);

@@ -700,7 +700,7 @@ impl Store {
             .ok_or_else(|| {
                 self.corrupt(chunk_key, "the item table of its wave is missing".into())
             })?;
-        let items: Vec<release_chunk::ItemFacts> = match bytes.split_first() {
+        let items: Vec<crate::model::ItemFacts> = match bytes.split_first() {
             Some((&RELEASE_VALUE_VERSION, payload)) => {
                 codec().deserialize(payload).map_err(|error| {
                     self.corrupt(
@@ -1493,11 +1493,13 @@ mod tests {
         release.orders = vec!["SO-2001".into(), "SO-2002".into()];
         let line = |order_id: &str, sku: &str, description: &str, cents: i64| ReleaseLine {
             order_id: order_id.into(),
-            sku: sku.into(),
+            item: std::sync::Arc::new(crate::model::ItemFacts {
+                sku: sku.into(),
+                description: description.into(),
+                hts: "6109.10.0012".into(),
+                origin: "MX".into(),
+            }),
             qty: 1,
-            description: description.into(),
-            hts: "6109.10.0012".into(),
-            origin: "MX".into(),
             currency: "USD".into(),
             unit_price: Decimal::new(cents, 2),
             value_usd: Decimal::new(cents, 2),
@@ -1645,11 +1647,13 @@ mod tests {
             orders: vec![order.order_id.clone()],
             lines: vec![ReleaseLine {
                 order_id: order.order_id.clone(),
-                sku: "TSHIRT-M".into(),
+                item: std::sync::Arc::new(crate::model::ItemFacts {
+                    sku: "TSHIRT-M".into(),
+                    description: "Cotton T-shirt".into(),
+                    hts: "6109.10.0012".into(),
+                    origin: "MX".into(),
+                }),
                 qty: 2,
-                description: "Cotton T-shirt".into(),
-                hts: "6109.10.0012".into(),
-                origin: "MX".into(),
                 currency: "MXN".into(),
                 unit_price: dec("369.50"),
                 value_usd: dec("39.98"),

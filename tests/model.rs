@@ -1198,7 +1198,7 @@ fn as_model(release: &Release) -> ModelRelease {
             .map(|line| {
                 (
                     order_id(&line.order_id),
-                    item_sku(&line.sku),
+                    item_sku(&line.item.sku),
                     line.qty,
                     line.value_usd,
                 )

@@ -850,7 +850,7 @@ proptest! {
         let plan = world.plan_unchecked();
         let mut needed: BTreeMap<String, u64> = BTreeMap::new();
         for line in plan.releases.iter().flat_map(|r| r.lines.iter()) {
-            *needed.entry(line.sku.to_string()).or_default() += u64::from(line.qty);
+            *needed.entry(line.item.sku.clone()).or_default() += u64::from(line.qty);
         }
         prop_assert_eq!(&plan.stock_taken, &needed);
         for (sku, taken) in &plan.stock_taken {
@@ -885,7 +885,7 @@ proptest! {
             let actual: Vec<_> = release
                 .lines
                 .iter()
-                .map(|l| (l.order_id.as_str(), &*l.sku, l.qty, l.unit_price, l.value_usd))
+                .map(|l| (l.order_id.as_str(), l.item.sku.as_str(), l.qty, l.unit_price, l.value_usd))
                 .collect();
             prop_assert_eq!(actual, expected, "release {}", &release.release_id);
             // A rate is recorded exactly when an order in pesos is in the release.

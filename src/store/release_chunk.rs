@@ -15,7 +15,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::model::{self, Consignee, FxUsed, Release, ReleaseLine, Text};
+use crate::model::{self, Consignee, FxUsed, ItemFacts, Release, ReleaseLine, Text};
 
 /// Consecutive releases of one wave.
 #[derive(Debug, Serialize, Deserialize)]
@@ -60,20 +60,11 @@ pub(super) struct StoredLine {
     pub value_usd: Decimal,
 }
 
-/// One entry of a wave's item table: what a release line records about its item when it ships.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(super) struct ItemFacts {
-    pub sku: String,
-    pub description: String,
-    pub hts: String,
-    pub origin: String,
-}
-
 /// The releases of one wave as stored: the item table, and the chunks with the sequence
 /// number of their first release.
-pub(super) struct Wave {
+pub(super) struct Wave<'a> {
     pub first: u64,
-    pub items: Vec<ItemFacts>,
+    pub items: Vec<&'a ItemFacts>,
     pub chunks: Vec<(u64, Chunk)>,
 }
 
@@ -84,7 +75,7 @@ pub(super) fn sequence_of(release_id: &str) -> Option<u64> {
 
 /// Encodes the releases of one wave, `chunk_max` to a chunk; `None` when they cannot be stored
 /// in this format (see the module's documentation) or there are none.
-pub(super) fn encode<'a>(releases: &'a [Release], chunk_max: usize) -> Option<Wave> {
+pub(super) fn encode<'a>(releases: &'a [Release], chunk_max: usize) -> Option<Wave<'a>> {
     let first = releases.first()?;
     let mut seqs = Vec::with_capacity(releases.len());
     for release in releases {
@@ -103,25 +94,19 @@ pub(super) fn encode<'a>(releases: &'a [Release], chunk_max: usize) -> Option<Wa
 
     // Item facts by SKU; a SKU whose facts differ between lines (which one batch never makes)
     // gets an entry for each.
-    let mut items: Vec<ItemFacts> = Vec::new();
+    let mut items: Vec<&ItemFacts> = Vec::new();
     let mut by_sku: HashMap<&str, Vec<u32>> = HashMap::new();
     let mut item_of = |line: &'a ReleaseLine| -> u32 {
-        let places = by_sku.entry(&line.sku).or_default();
-        let same = |facts: &ItemFacts| {
-            *facts.description == *line.description
-                && *facts.hts == *line.hts
-                && *facts.origin == *line.origin
+        let places = by_sku.entry(&line.item.sku).or_default();
+        let same = |place: &&u32| {
+            let facts = items[**place as usize];
+            std::ptr::eq(facts, &*line.item) || *facts == *line.item
         };
-        if let Some(place) = places.iter().find(|&&place| same(&items[place as usize])) {
+        if let Some(place) = places.iter().find(same) {
             return *place;
         }
         let place = items.len() as u32;
-        items.push(ItemFacts {
-            sku: line.sku.to_string(),
-            description: line.description.to_string(),
-            hts: line.hts.to_string(),
-            origin: line.origin.to_string(),
-        });
+        items.push(&line.item);
         places.push(place);
         place
     };
@@ -185,20 +170,10 @@ pub(super) fn encode<'a>(releases: &'a [Release], chunk_max: usize) -> Option<Wa
 }
 
 /// An item table ready to be shared by the lines that name it.
-pub(super) type Facts = Vec<[Arc<str>; 4]>;
+pub(super) type Facts = Vec<Arc<ItemFacts>>;
 
 pub(super) fn facts(items: Vec<ItemFacts>) -> Facts {
-    items
-        .into_iter()
-        .map(|item| {
-            [
-                Arc::from(item.sku),
-                Arc::from(item.description),
-                Arc::from(item.hts),
-                Arc::from(item.origin),
-            ]
-        })
-        .collect()
+    items.into_iter().map(Arc::new).collect()
 }
 
 /// The releases of a chunk, whole, with their lines' facts from the wave's item table. An error
@@ -222,15 +197,14 @@ pub(super) fn decode(chunk: Chunk, facts: &Facts) -> Result<Vec<Release>, String
                     stored.orders.len()
                 )
             })?;
-            let [sku, description, hts, origin] =
-                facts.get(line.item as usize).ok_or_else(|| {
-                    format!(
-                        "release {} names item {} of {}",
-                        stored.seq,
-                        line.item,
-                        facts.len()
-                    )
-                })?;
+            let item = facts.get(line.item as usize).ok_or_else(|| {
+                format!(
+                    "release {} names item {} of {}",
+                    stored.seq,
+                    line.item,
+                    facts.len()
+                )
+            })?;
             let currency = currencies.get(line.currency as usize).ok_or_else(|| {
                 format!(
                     "release {} names currency {} of {}",
@@ -241,11 +215,8 @@ pub(super) fn decode(chunk: Chunk, facts: &Facts) -> Result<Vec<Release>, String
             })?;
             lines.push(ReleaseLine {
                 order_id: order_id.clone(),
-                sku: sku.clone(),
+                item: item.clone(),
                 qty: line.qty,
-                description: description.clone(),
-                hts: hts.clone(),
-                origin: origin.clone(),
                 currency: currency.clone(),
                 unit_price: line.unit_price,
                 value_usd: line.value_usd,
