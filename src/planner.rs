@@ -267,6 +267,7 @@ pub fn plan_placed(
         served.push((place, index));
     }
     drop(release_of_recipient);
+    drop(candidates);
 
     let releases = build_releases(
         opened,
@@ -387,42 +388,25 @@ fn build_releases(
     }
     drop(next);
 
+    // The orders and lines of each release are built on every core, a run of consecutive
+    // releases each; the releases themselves are then put together in one vector of their final
+    // size (joining vectors of whole releases would hold a copy of part of them).
     let threads = crate::machine::cores().clamp(1, EXAMINE_THREADS_MAX);
     let per_thread = opened.len().div_ceil(threads).max(1);
-    let total = opened.len();
-    let mut parts: Vec<(usize, Vec<Opened>)> = Vec::new();
-    let mut rest = opened;
-    while rest.len() > per_thread {
-        let tail = rest.split_off(rest.len() - per_thread);
-        parts.push((rest.len(), tail));
-    }
-    parts.push((0, rest));
-    parts.reverse();
     let (starts, places) = (&starts, &places);
-    let built: Vec<Vec<Release>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = parts
-            .into_iter()
-            .enumerate()
-            .map(|(at, (first, part))| {
-                // The first part's vector has room for every release, so that only the later
-                // parts are moved once into it.
-                let capacity = if at == 0 { total } else { part.len() };
+    let built: Vec<Vec<Contents>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..opened.len())
+            .step_by(per_thread)
+            .map(|first| {
+                let end = (first + per_thread).min(opened.len());
                 scope.spawn(move || {
                     let mut conversions = FastMap::default();
-                    let mut releases = Vec::with_capacity(capacity);
-                    for (offset, release) in part.into_iter().enumerate() {
-                        let index = first + offset;
-                        let own = &places[starts[index]..starts[index + 1]];
-                        releases.push(build_release(
-                            index,
-                            release,
-                            own,
-                            skus,
-                            &mut conversions,
-                            frame,
-                        ));
-                    }
-                    releases
+                    (first..end)
+                        .map(|index| {
+                            let own = &places[starts[index]..starts[index + 1]];
+                            contents(own, skus, &mut conversions, frame)
+                        })
+                        .collect::<Vec<Contents>>()
                 })
             })
             .collect();
@@ -431,23 +415,38 @@ fn build_releases(
             .map(|handle| handle.join().expect("a release-building thread panicked"))
             .collect()
     });
-    let mut built = built.into_iter();
-    let mut releases = built.next().unwrap_or_default();
-    for part in built {
-        releases.extend(part);
+    let mut releases = Vec::with_capacity(opened.len());
+    let contents = built.into_iter().flatten();
+    for (index, (release, (orders, lines))) in opened.into_iter().zip(contents).enumerate() {
+        let seq = frame.first_seq + index as u32;
+        releases.push(Release {
+            release_id: compact_str::format_compact!("{}-{seq:06}", frame.day_prefix),
+            day: frame.day,
+            policy: frame.policy.name.as_str().into(),
+            lane: frame.policy.lane.as_str().into(),
+            recipient_key: release.recipient_key,
+            consignee: frame.orders[places[starts[index]]].recipient.clone(),
+            orders,
+            lines,
+            value_usd: release.value_usd,
+            fx: release.fx.into_iter().collect(),
+            released_at: frame.rules.at,
+        });
     }
     releases
 }
 
-/// The `index`th new release, of the orders at `places`.
-fn build_release<'a>(
-    index: usize,
-    opened: Opened,
+/// A release's order ids and lines.
+type Contents = (Vec<Text>, Vec<ReleaseLine>);
+
+/// The order ids and lines of the release of the orders at `places`, each vector at its final
+/// size.
+fn contents<'a>(
     places: &[usize],
     skus: &FastMap<&str, Sku>,
     conversions: &mut FastMap<&'a str, (Conversion, Arc<str>)>,
     frame: &Frame<'a>,
-) -> Release {
+) -> Contents {
     let orders = frame.orders;
     let line_count = places.iter().map(|&place| orders[place].lines.len()).sum();
     let mut lines = Vec::with_capacity(line_count);
@@ -480,20 +479,7 @@ fn build_release<'a>(
             });
         }
     }
-    let seq = frame.first_seq + index as u32;
-    Release {
-        release_id: compact_str::format_compact!("{}-{seq:06}", frame.day_prefix),
-        day: frame.day,
-        policy: frame.policy.name.as_str().into(),
-        lane: frame.policy.lane.as_str().into(),
-        recipient_key: opened.recipient_key,
-        consignee: orders[places[0]].recipient.clone(),
-        orders: order_ids,
-        lines,
-        value_usd: opened.value_usd,
-        fx: opened.fx.into_iter().collect(),
-        released_at: frame.rules.at,
-    }
+    (order_ids, lines)
 }
 
 /// Examines every candidate, in order, on as many threads as the machine has cores; each
