@@ -189,83 +189,98 @@ pub fn plan_placed(
 
     // First the decisions, in order of service: which orders ship, in which release. Candidates
     // are examined on their own (exclusions, rate, value, recipient key) a block at a time on
-    // every core, since none of that depends on the orders served before them; then served in
-    // order. The releases themselves are built afterwards, each at its final size.
-    let examined_blocks = candidates.chunks(EXAMINE_BLOCK_ORDERS).flat_map(|block| {
-        block
-            .iter()
-            .zip(examine_all(block, &skus, day, policy, rules))
-    });
-    for (&(place, order), examined) in examined_blocks {
-        let examined = match examined {
-            Ok(examined) => examined,
-            Err(reason) => {
-                verdicts.push((order.order_id.clone(), Verdict::Held(reason)));
+    // the other cores, since none of that depends on the orders served before them, while the
+    // block before is served in order on this one. The releases themselves are built
+    // afterwards, each at its final size.
+    let examiners = crate::machine::cores()
+        .saturating_sub(1)
+        .clamp(1, EXAMINE_THREADS_MAX);
+    std::thread::scope(|scope| {
+        let (sender, receiver) = std::sync::mpsc::sync_channel(EXAMINED_BLOCKS_AHEAD);
+        let (blocks, skus) = (&candidates, &skus);
+        scope.spawn(move || {
+            for block in blocks.chunks(EXAMINE_BLOCK_ORDERS) {
+                let examined = examine_all(block, skus, day, policy, rules, examiners);
+                if sender.send(examined).is_err() {
+                    break;
+                }
+            }
+        });
+        let examined_blocks = candidates
+            .chunks(EXAMINE_BLOCK_ORDERS)
+            .zip(receiver)
+            .flat_map(|(block, examined)| block.iter().zip(examined));
+        for (&(place, order), examined) in examined_blocks {
+            let examined = match examined {
+                Ok(examined) => examined,
+                Err(reason) => {
+                    verdicts.push((order.order_id.clone(), Verdict::Held(reason)));
+                    verdict_orders.push(place);
+                    continue;
+                }
+            };
+            // The first wave of a day has no claims: spare hashing every key.
+            let prior = if snapshot.claims.is_empty() {
+                Claim::default()
+            } else {
+                let claim = snapshot.claims.get(&examined.recipient_key);
+                claim.copied().unwrap_or_default()
+            };
+            let current = release_of_recipient.get(&examined.recipient_key).copied();
+            let value_today = prior.value_usd
+                + current.map_or(Decimal::ZERO, |index| opened[index as usize].value_usd);
+            let release_left =
+                current.is_some() || prior.releases < policy.releases_per_recipient_per_day;
+            if !release_left || value_today + examined.value_usd > policy.value_limit_usd {
+                verdicts.push((
+                    order.order_id.clone(),
+                    Verdict::Waiting(WaitReason::DailyLimit),
+                ));
                 verdict_orders.push(place);
                 continue;
             }
-        };
-        // The first wave of a day has no claims: spare hashing every key.
-        let prior = if snapshot.claims.is_empty() {
-            Claim::default()
-        } else {
-            let claim = snapshot.claims.get(&examined.recipient_key);
-            claim.copied().unwrap_or_default()
-        };
-        let current = release_of_recipient.get(&examined.recipient_key).copied();
-        let value_today = prior.value_usd
-            + current.map_or(Decimal::ZERO, |index| opened[index as usize].value_usd);
-        let release_left =
-            current.is_some() || prior.releases < policy.releases_per_recipient_per_day;
-        if !release_left || value_today + examined.value_usd > policy.value_limit_usd {
-            verdicts.push((
-                order.order_id.clone(),
-                Verdict::Waiting(WaitReason::DailyLimit),
-            ));
-            verdict_orders.push(place);
-            continue;
-        }
-        need.clear();
-        for line in &order.lines {
-            *need.entry(line.sku.as_str()).or_default() += u64::from(line.qty);
-        }
-        let in_stock = need
-            .iter()
-            .all(|(sku, qty)| on_hand.get(sku).copied().unwrap_or(0) >= *qty);
-        if !in_stock {
-            verdicts.push((order.order_id.clone(), Verdict::Waiting(WaitReason::Stock)));
-            verdict_orders.push(place);
-            continue;
-        }
-        for (sku, qty) in &need {
-            if let Some(left) = on_hand.get_mut(sku) {
-                *left -= qty;
+            need.clear();
+            for line in &order.lines {
+                *need.entry(line.sku.as_str()).or_default() += u64::from(line.qty);
             }
-            *stock_taken.entry(sku).or_default() += qty;
-        }
+            let in_stock = need
+                .iter()
+                .all(|(sku, qty)| on_hand.get(sku).copied().unwrap_or(0) >= *qty);
+            if !in_stock {
+                verdicts.push((order.order_id.clone(), Verdict::Waiting(WaitReason::Stock)));
+                verdict_orders.push(place);
+                continue;
+            }
+            for (sku, qty) in &need {
+                if let Some(left) = on_hand.get_mut(sku) {
+                    *left -= qty;
+                }
+                *stock_taken.entry(sku).or_default() += qty;
+            }
 
-        let index = match current {
-            Some(index) => index,
-            None => {
-                let index = opened.len() as u32;
-                release_of_recipient.insert(examined.recipient_key.clone(), index);
-                opened.push(Opened {
-                    recipient_key: examined.recipient_key,
-                    value_usd: Decimal::ZERO,
-                    orders: 0,
-                    fx: BTreeSet::new(),
-                });
-                index
+            let index = match current {
+                Some(index) => index,
+                None => {
+                    let index = opened.len() as u32;
+                    release_of_recipient.insert(examined.recipient_key.clone(), index);
+                    opened.push(Opened {
+                        recipient_key: examined.recipient_key,
+                        value_usd: Decimal::ZERO,
+                        orders: 0,
+                        fx: BTreeSet::new(),
+                    });
+                    index
+                }
+            };
+            let release = &mut opened[index as usize];
+            release.value_usd += examined.value_usd;
+            release.orders += 1;
+            if let Some(fx) = examined.fx {
+                release.fx.insert(fx);
             }
-        };
-        let release = &mut opened[index as usize];
-        release.value_usd += examined.value_usd;
-        release.orders += 1;
-        if let Some(fx) = examined.fx {
-            release.fx.insert(fx);
+            served.push((place, index));
         }
-        served.push((place, index));
-    }
+    });
     drop(release_of_recipient);
     drop(candidates);
 
@@ -482,16 +497,23 @@ fn contents<'a>(
     (order_ids, lines)
 }
 
-/// Examines every candidate, in order, on as many threads as the machine has cores; each
-/// thread looks up the rate of a currency once.
+/// Examines every candidate, in order, on `threads` threads; each thread looks up the rate of a
+/// currency once.
 fn examine_all<'a>(
     candidates: &[(usize, &'a Order)],
     skus: &FastMap<&str, Sku>,
     day: NaiveDate,
     policy: &Policy,
     rules: &Rules<'a>,
+    threads: usize,
 ) -> Vec<Result<Examined, HoldReason>> {
-    let threads = crate::machine::cores().clamp(1, EXAMINE_THREADS_MAX);
+    if threads <= 1 {
+        let mut conversions: FastMap<&str, Option<Conversion>> = FastMap::default();
+        return candidates
+            .iter()
+            .map(|(_, order)| examine(order, skus, &mut conversions, day, policy, rules))
+            .collect();
+    }
     let per_thread = candidates.len().div_ceil(threads).max(1);
     let parts: Vec<Vec<Result<Examined, HoldReason>>> = std::thread::scope(|scope| {
         let handles: Vec<_> = candidates
@@ -525,6 +547,9 @@ const EXAMINE_THREADS_MAX: usize = 4;
 /// Candidates examined together before they are served: enough to keep the threads busy,
 /// few enough that their recipient keys and values take little memory.
 const EXAMINE_BLOCK_ORDERS: usize = 32 * 1024;
+
+/// Blocks examined ahead of the one being served.
+const EXAMINED_BLOCKS_AHEAD: usize = 2;
 
 /// Checks one order against the policy on its own: exclusions, rate, its own value.
 fn examine<'a>(
