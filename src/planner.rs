@@ -129,18 +129,22 @@ pub fn plan_placed(
     policy: &Policy,
     rules: &Rules<'_>,
 ) -> (Plan, Places) {
-    // Sorted as (instant, place) pairs, which sit together in memory, going to the orders
-    // themselves only to break a tie by id.
-    let mut service: Vec<(DateTime<Utc>, usize)> = snapshot
-        .orders
-        .iter()
-        .enumerate()
-        .filter(|(_, order)| order.placed_at < rules.cutoff)
-        .map(|(place, order)| (order.placed_at, place))
-        .collect();
+    // Sorted as (instant, the id's first bytes, place), which sit together in memory, going to
+    // the orders themselves only to break a tie between ids that share their first bytes (many
+    // orders share their second).
+    let mut service: Vec<(DateTime<Utc>, IdPrefix, usize)> =
+        Vec::with_capacity(snapshot.orders.len());
+    service.extend(
+        snapshot
+            .orders
+            .iter()
+            .enumerate()
+            .filter(|(_, order)| order.placed_at < rules.cutoff)
+            .map(|(place, order)| (order.placed_at, id_prefix(&order.order_id), place)),
+    );
     let not_due = snapshot.orders.len() - service.len();
-    service.sort_unstable_by(|(a_at, a), (b_at, b)| {
-        a_at.cmp(b_at).then_with(|| {
+    service.sort_unstable_by(|(a_at, a_id, a), (b_at, b_id, b)| {
+        a_at.cmp(b_at).then_with(|| a_id.cmp(b_id)).then_with(|| {
             snapshot.orders[*a]
                 .order_id
                 .cmp(&snapshot.orders[*b].order_id)
@@ -148,7 +152,7 @@ pub fn plan_placed(
     });
     let candidates: Vec<(usize, &Order)> = service
         .into_iter()
-        .map(|(_, place)| (place, &snapshot.orders[place]))
+        .map(|(_, _, place)| (place, &snapshot.orders[place]))
         .collect();
 
     // Facts looked up for every line, worked out once per SKU and currency.
@@ -185,7 +189,8 @@ pub fn plan_placed(
     // Each released order's place and release (its index among the new ones), in order of
     // service.
     let mut served: Vec<(usize, u32)> = Vec::with_capacity(most);
-    let mut need: BTreeMap<&str, u64> = BTreeMap::new();
+    // Units per SKU of the order being served (an order has a few lines).
+    let mut need: Vec<(&str, u64)> = Vec::new();
 
     // First the decisions, in order of service: which orders ship, in which release. Candidates
     // are examined on their own (exclusions, rate, value, recipient key) a block at a time on
@@ -241,7 +246,11 @@ pub fn plan_placed(
             }
             need.clear();
             for line in &order.lines {
-                *need.entry(line.sku.as_str()).or_default() += u64::from(line.qty);
+                let qty = u64::from(line.qty);
+                match need.iter_mut().find(|(sku, _)| *sku == line.sku.as_str()) {
+                    Some((_, units)) => *units += qty,
+                    None => need.push((line.sku.as_str(), qty)),
+                }
             }
             let in_stock = need
                 .iter()
@@ -316,6 +325,19 @@ pub fn plan_placed(
         released: released_orders,
     };
     (plan, places)
+}
+
+/// The first bytes of an order id, padded with zeros. Two ids whose prefixes differ sort as their
+/// prefixes do (where one id ends, its padding sorts before any byte the other has there, as the
+/// shorter id sorts first); only ids with the same prefix need comparing whole.
+type IdPrefix = [u8; 16];
+
+fn id_prefix(order_id: &str) -> IdPrefix {
+    let mut prefix = [0u8; 16];
+    let bytes = order_id.as_bytes();
+    let len = bytes.len().min(prefix.len());
+    prefix[..len].copy_from_slice(&bytes[..len]);
+    prefix
 }
 
 /// A SKU of the catalogue, with what the policy says of it and the facts a release line records.
@@ -692,4 +714,31 @@ pub fn verify(plan: &Plan, snapshot: &Snapshot<'_>, policy: &Policy) -> Result<(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    proptest::proptest! {
+        /// Ids whose prefixes differ sort as their prefixes do, so that the sort of candidates
+        /// compares whole ids only when the prefixes are the same.
+        #[test]
+        fn id_prefixes_sort_as_the_ids_do(
+            a in "[\\x00-\\x7fé]{0,20}",
+            b in "[\\x00-\\x7fé]{0,20}",
+        ) {
+            let (pa, pb) = (id_prefix(&a), id_prefix(&b));
+            if pa != pb {
+                proptest::prop_assert_eq!(pa.cmp(&pb), a.cmp(&b));
+            }
+        }
+    }
+
+    #[test]
+    fn an_id_prefix_pads_with_zeros() {
+        assert_eq!(&id_prefix("W-1")[..4], b"W-1\0");
+        assert_eq!(id_prefix("0123456789abcdefXYZ"), *b"0123456789abcdef");
+        assert!(id_prefix("AB") < id_prefix("AB\u{1}"));
+    }
 }
