@@ -939,7 +939,7 @@ fn open_state(verdict: Option<Verdict>) -> OrderState {
 /// A stored release chunk, as written (see [`Store::release_chunk_of`]).
 enum ReleaseChunk {
     Whole(Vec<Release>),
-    Stored(release_chunk::Chunk),
+    Stored(release_chunk::StoredChunk),
 }
 
 /// The open orders of the store, in intake order, and their ordinals at the same places.

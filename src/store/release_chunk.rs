@@ -17,9 +17,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{self, Consignee, FxUsed, ItemFacts, Release, ReleaseLine, Text};
 
-/// Consecutive releases of one wave.
+/// Consecutive releases of one wave: written from borrowed releases ([`ReleaseRef`]), read back
+/// as owned ones ([`StoredRelease`]), the same bytes either way.
 #[derive(Debug, Serialize, Deserialize)]
-pub(super) struct Chunk {
+pub(super) struct Chunk<R> {
     pub day: NaiveDate,
     pub policy: Text,
     pub lane: Text,
@@ -29,10 +30,13 @@ pub(super) struct Chunk {
     pub items: u64,
     /// The currencies the lines name by place.
     pub currencies: Vec<Text>,
-    pub releases: Vec<StoredRelease>,
+    pub releases: Vec<R>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+/// A chunk as read back.
+pub(super) type StoredChunk = Chunk<StoredRelease>;
+
+#[derive(Debug, Deserialize)]
 pub(super) struct StoredRelease {
     /// The release id is `model::release_id(day, seq)`.
     pub seq: u64,
@@ -43,6 +47,19 @@ pub(super) struct StoredRelease {
     #[serde(with = "model::amount")]
     pub value_usd: Decimal,
     pub fx: Vec<FxUsed>,
+}
+
+/// A release as written: [`StoredRelease`], borrowing from the release.
+#[derive(Debug, Serialize)]
+pub(super) struct ReleaseRef<'a> {
+    seq: u64,
+    recipient_key: &'a str,
+    consignee: &'a Consignee,
+    orders: &'a [Text],
+    lines: Vec<StoredLine>,
+    #[serde(with = "model::amount")]
+    value_usd: Decimal,
+    fx: &'a [FxUsed],
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -65,7 +82,7 @@ pub(super) struct StoredLine {
 pub(super) struct Wave<'a> {
     pub first: u64,
     pub items: Vec<&'a ItemFacts>,
-    pub chunks: Vec<(u64, Chunk)>,
+    pub chunks: Vec<(u64, Chunk<ReleaseRef<'a>>)>,
 }
 
 /// The sequence number at the end of a release id (`2026-11-24-000001` is 1).
@@ -95,8 +112,10 @@ pub(super) fn encode<'a>(releases: &'a [Release], chunk_max: usize) -> Option<Wa
     // Item facts by SKU; a SKU whose facts differ between lines (which one batch never makes)
     // gets an entry for each.
     let mut items: Vec<&ItemFacts> = Vec::new();
+    // The lines of one batch share one copy of each item's facts: found by its address first.
+    let mut by_address: HashMap<*const ItemFacts, u32> = HashMap::new();
     let mut by_sku: HashMap<&str, Vec<u32>> = HashMap::new();
-    let mut item_of = |line: &'a ReleaseLine| -> u32 {
+    let mut item_by_facts = |line: &'a ReleaseLine| -> u32 {
         let places = by_sku.entry(&line.item.sku).or_default();
         let same = |place: &&u32| {
             let facts = items[**place as usize];
@@ -108,6 +127,14 @@ pub(super) fn encode<'a>(releases: &'a [Release], chunk_max: usize) -> Option<Wa
         let place = items.len() as u32;
         items.push(&line.item);
         places.push(place);
+        place
+    };
+    let mut item_of = |line: &'a ReleaseLine| -> u32 {
+        if let Some(place) = by_address.get(&Arc::as_ptr(&line.item)) {
+            return *place;
+        }
+        let place = item_by_facts(line);
+        by_address.insert(Arc::as_ptr(&line.item), place);
         place
     };
 
@@ -139,14 +166,14 @@ pub(super) fn encode<'a>(releases: &'a [Release], chunk_max: usize) -> Option<Wa
                     value_usd: line.value_usd,
                 });
             }
-            stored.push(StoredRelease {
+            stored.push(ReleaseRef {
                 seq,
-                recipient_key: release.recipient_key.clone(),
-                consignee: release.consignee.clone(),
-                orders: release.orders.clone(),
+                recipient_key: &release.recipient_key,
+                consignee: &release.consignee,
+                orders: &release.orders,
                 lines,
                 value_usd: release.value_usd,
-                fx: release.fx.clone(),
+                fx: &release.fx,
             });
         }
         chunks.push((
@@ -178,7 +205,7 @@ pub(super) fn facts(items: Vec<ItemFacts>) -> Facts {
 
 /// The releases of a chunk, whole, with their lines' facts from the wave's item table. An error
 /// names what does not fit (a place out of range).
-pub(super) fn decode(chunk: Chunk, facts: &Facts) -> Result<Vec<Release>, String> {
+pub(super) fn decode(chunk: StoredChunk, facts: &Facts) -> Result<Vec<Release>, String> {
     let currencies: Vec<Arc<str>> = chunk
         .currencies
         .iter()
