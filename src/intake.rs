@@ -723,7 +723,8 @@ pub fn parse_order(text: &str, identity: IdentityRule) -> Result<Order, Rejectio
             return Err(rejection(order_id_hint(text).as_deref(), &field, message));
         }
     };
-    let order_id = raw.order_id.trim().to_owned();
+    // Text fields are built as `Text` straight from the parsed JSON: most fit in place.
+    let order_id = Text::from(raw.order_id.trim());
     if order_id.is_empty()
         || order_id.chars().count() > ID_CHARS_MAX
         || !order_id.chars().all(|c| c.is_ascii_graphic())
@@ -761,8 +762,10 @@ pub fn parse_order(text: &str, identity: IdentityRule) -> Result<Order, Rejectio
         ));
     }
 
-    let name = text_field(&raw.recipient.name, TEXT_CHARS_MAX)
-        .map_err(|m| rejection(id, "recipient.name", m))?;
+    let name = Text::from(
+        text_field(&raw.recipient.name, TEXT_CHARS_MAX)
+            .map_err(|m| rejection(id, "recipient.name", m))?,
+    );
     if identity::is_placeholder_name(&name) {
         return Err(rejection(
             id,
@@ -772,10 +775,10 @@ pub fn parse_order(text: &str, identity: IdentityRule) -> Result<Order, Rejectio
     }
     let customer_id = match raw.recipient.customer_id.as_deref().map(str::trim) {
         None | Some("") => None,
-        Some(value) => Some(
+        Some(value) => Some(Text::from(
             text_field(value, ID_CHARS_MAX)
                 .map_err(|m| rejection(id, "recipient.customer_id", m))?,
-        ),
+        )),
     };
     if identity == IdentityRule::CustomerId && customer_id.is_none() {
         return Err(rejection(
@@ -785,18 +788,23 @@ pub fn parse_order(text: &str, identity: IdentityRule) -> Result<Order, Rejectio
         ));
     }
     let address = &raw.recipient.address;
-    let line1 = text_field(&address.line1, TEXT_CHARS_MAX)
-        .map_err(|m| rejection(id, "recipient.address.line1", m))?;
+    let line1 = Text::from(
+        text_field(&address.line1, TEXT_CHARS_MAX)
+            .map_err(|m| rejection(id, "recipient.address.line1", m))?,
+    );
     let line2 = match address.line2.as_deref().map(str::trim) {
         None | Some("") => None,
-        Some(value) => Some(
+        Some(value) => Some(Text::from(
             text_field(value, TEXT_CHARS_MAX)
                 .map_err(|m| rejection(id, "recipient.address.line2", m))?,
-        ),
+        )),
     };
-    let city = text_field(&address.city, TEXT_CHARS_MAX)
-        .map_err(|m| rejection(id, "recipient.address.city", m))?;
-    let country = address.country.trim().to_ascii_uppercase();
+    let city = Text::from(
+        text_field(&address.city, TEXT_CHARS_MAX)
+            .map_err(|m| rejection(id, "recipient.address.city", m))?,
+    );
+    let mut country = Text::from(address.country.trim());
+    country.make_ascii_uppercase();
     if country != "US" {
         return Err(rejection(
             id,
@@ -804,7 +812,8 @@ pub fn parse_order(text: &str, identity: IdentityRule) -> Result<Order, Rejectio
             format!("{:?}: only US addresses are released", address.country),
         ));
     }
-    let state = address.state.trim().to_ascii_uppercase();
+    let mut state = Text::from(address.state.trim());
+    state.make_ascii_uppercase();
     if !identity::is_us_state(&state) {
         return Err(rejection(
             id,
@@ -812,7 +821,7 @@ pub fn parse_order(text: &str, identity: IdentityRule) -> Result<Order, Rejectio
             format!("{:?} is not a US state code", address.state),
         ));
     }
-    let postal_code = address.postal_code.trim().to_owned();
+    let postal_code = Text::from(address.postal_code.trim());
     if identity::zip5(&postal_code).is_none() {
         return Err(rejection(
             id,
@@ -823,7 +832,8 @@ pub fn parse_order(text: &str, identity: IdentityRule) -> Result<Order, Rejectio
             ),
         ));
     }
-    let currency = raw.currency.trim().to_ascii_uppercase();
+    let mut currency = Text::from(raw.currency.trim());
+    currency.make_ascii_uppercase();
     if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_alphabetic()) {
         return Err(rejection(
             id,
@@ -848,7 +858,7 @@ pub fn parse_order(text: &str, identity: IdentityRule) -> Result<Order, Rejectio
     let mut lines = Vec::with_capacity(raw.lines.len());
     for (index, line) in raw.lines.iter().enumerate() {
         let field = |name: &str| format!("lines[{index}].{name}");
-        let sku = line.sku.trim().to_owned();
+        let sku = Text::from(line.sku.trim());
         if !valid_sku(&sku) {
             return Err(rejection(
                 id,
@@ -869,27 +879,27 @@ pub fn parse_order(text: &str, identity: IdentityRule) -> Result<Order, Rejectio
         let unit_price =
             parse_price(&line.unit_price).map_err(|m| rejection(id, &field("unit_price"), m))?;
         lines.push(OrderLine {
-            sku: sku.into(),
+            sku,
             qty: line.qty as u32,
             unit_price,
         });
     }
     Ok(Order {
-        order_id: order_id.into(),
+        order_id,
         placed_at,
         recipient: Consignee {
-            name: name.into(),
-            customer_id: customer_id.map(Text::from),
+            name,
+            customer_id,
             address: Address {
-                line1: line1.into(),
-                line2: line2.map(Text::from),
-                city: city.into(),
-                state: state.into(),
-                postal_code: postal_code.into(),
-                country: country.into(),
+                line1,
+                line2,
+                city,
+                state,
+                postal_code,
+                country,
             },
         },
-        currency: currency.into(),
+        currency,
         lines,
     })
 }
@@ -945,8 +955,9 @@ pub fn parse_item(fields: &[String]) -> Result<Item, Rejection> {
             ),
         ));
     }
-    let description =
-        text_field(&fields[1], TEXT_CHARS_MAX).map_err(|m| rejection("description", m))?;
+    let description = text_field(&fields[1], TEXT_CHARS_MAX)
+        .map_err(|m| rejection("description", m))?
+        .to_owned();
     let hts = fields[2].trim().to_owned();
     let digits = hts.bytes().filter(u8::is_ascii_digit).count();
     if !hts.bytes().all(|b| b.is_ascii_digit() || b == b'.')
@@ -1001,7 +1012,7 @@ fn valid_sku(sku: &str) -> bool {
 }
 
 /// A trimmed, non-empty text of at most `chars_max` characters with no control characters.
-fn text_field(value: &str, chars_max: usize) -> Result<String, String> {
+fn text_field(value: &str, chars_max: usize) -> Result<&str, String> {
     let value = value.trim();
     if value.is_empty() {
         return Err("must not be empty".into());
@@ -1018,7 +1029,7 @@ fn text_field(value: &str, chars_max: usize) -> Result<String, String> {
             "starts with {first:?}, which a spreadsheet would run as a formula"
         ));
     }
-    Ok(value.to_owned())
+    Ok(value)
 }
 
 /// First characters that make a spreadsheet cell a formula.
