@@ -114,12 +114,22 @@ pub fn prepare_day(
         let manifest = manifest.join().expect("the manifest thread panicked");
         (log, manifest)
     });
-    let log_written = log_written.map_err(io_error(&log_file))?;
-    let manifest_written = manifest_written.map_err(io_error(&manifest_file))?;
-    Ok(Prepared {
-        day,
-        files: [(log_written, log_file), (manifest_written, manifest_file)],
-    })
+    match (log_written, manifest_written) {
+        (Ok(log_written), Ok(manifest_written)) => Ok(Prepared {
+            day,
+            files: [(log_written, log_file), (manifest_written, manifest_file)],
+        }),
+        // The one written is removed: it may list releases that will not be committed.
+        (Ok(written), Err(error)) => {
+            let _ = std::fs::remove_file(written);
+            Err(io_error(&manifest_file)(error))
+        }
+        (Err(error), Ok(written)) => {
+            let _ = std::fs::remove_file(written);
+            Err(io_error(&log_file)(error))
+        }
+        (Err(error), Err(_)) => Err(io_error(&log_file)(error)),
+    }
 }
 
 impl Prepared {

@@ -607,8 +607,11 @@ impl Store {
                     .releases
                     .iter()
                     .find(|release| release.orders.iter().any(|id| id == order_id))
-                    .and_then(|release| u32::try_from(release.seq).ok())
-                    .map(|seq| (crate::model::release_id(chunk.day, seq).into(), chunk.day)),
+                    .map(|release| {
+                        // As `release_chunk::decode` names it.
+                        let day = chunk.day.format("%Y-%m-%d");
+                        (format!("{day}-{:06}", release.seq), chunk.day)
+                    }),
             };
             if found.is_some() {
                 return Ok(found);
