@@ -229,7 +229,7 @@ fn log_line(release: &Release, dates: &mut Dates, out: &mut Vec<u8>) {
         out.extend_from_slice(b",\"sku\":");
         json_str(out, &line.item.sku);
         out.extend_from_slice(b",\"qty\":");
-        out.extend_from_slice(line.qty.to_string().as_bytes());
+        write!(out, "{}", line.qty).expect("writing to memory cannot fail");
         out.extend_from_slice(b",\"description\":");
         json_str(out, &line.item.description);
         out.extend_from_slice(b",\"hts\":");

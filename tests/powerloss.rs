@@ -288,6 +288,12 @@ fn a_failed_fsync_fails_the_command_and_is_never_taken_for_success() {
                     err.contains("Input/output error"),
                     "{context}: the error is named: {err}"
                 );
+                // Nothing was committed: the day's files, written beside the commit under
+                // temporary names, are gone with it.
+                let written: Vec<_> = std::fs::read_dir(w.path("logs/releases"))
+                    .map(|dir| dir.map(|entry| entry.unwrap().file_name()).collect())
+                    .unwrap_or_default();
+                assert!(written.is_empty(), "{context}: left {written:?}");
             }
             disk.lose_power();
             let check = w.run_at(NOW, &["check-store"]);
