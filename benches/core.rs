@@ -116,7 +116,9 @@ fn consignee(recipient: u64) -> Consignee {
                 STREETS[pick(STREETS.len(), 2)]
             )
             .into(),
-            line2: (recipient % 5 == 0).then(|| format!("Apt {}", recipient % 400).into()),
+            line2: recipient
+                .is_multiple_of(5)
+                .then(|| format!("Apt {}", recipient % 400).into()),
             city: city.into(),
             state: state.into(),
             postal_code: postal_code.into(),
@@ -150,7 +152,7 @@ fn items() -> HashMap<String, Item> {
     (0..SKUS)
         .map(|index| {
             // About 1% under an AD/CVD order, which the policy holds.
-            let flags = if index >= 20 && index % 97 == 0 {
+            let flags = if index >= 20 && index.is_multiple_of(97) {
                 vec![ItemFlag::Adcvd]
             } else {
                 Vec::new()
@@ -159,7 +161,7 @@ fn items() -> HashMap<String, Item> {
                 sku: sku(index),
                 description: format!("Cotton knit T-shirt style {index}"),
                 hts: "6109.10.0012".into(),
-                origin: if index % 20 == 0 { "CN" } else { "MX" }.into(),
+                origin: if index.is_multiple_of(20) { "CN" } else { "MX" }.into(),
                 flags,
             };
             (item.sku.clone(), item)

@@ -471,7 +471,7 @@ fn write_items(w: &mut impl Write, items: &[GenItem]) -> io::Result<()> {
 
 /// One SKU in ten, past the most popular ones, is short of stock.
 fn is_short(seed: u64, index: u64) -> bool {
-    index >= PLAIN_TOP_SKUS && hash(seed, HASH_SHORT, index) % 10 == 0
+    index >= PLAIN_TOP_SKUS && hash(seed, HASH_SHORT, index).is_multiple_of(10)
 }
 
 fn make_stock(seed: u64, demand: &[u64], ratio: Decimal) -> anyhow::Result<Vec<u64>> {

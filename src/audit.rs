@@ -72,8 +72,7 @@ pub fn audit(store: &Store, timeline: &Timeline, logs: &Path) -> Result<Audit, S
     let mut released_units: BTreeMap<String, u64> = BTreeMap::new();
     let mut release_ids: BTreeMap<NaiveDate, Vec<String>> = BTreeMap::new();
     let mut releases = 0;
-    for release in store.releases() {
-        let release = release?;
+    for release in store.releases()? {
         releases += 1;
         release_ids
             .entry(release.day)

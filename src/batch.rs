@@ -171,7 +171,7 @@ pub fn run(
     drop(orders);
 
     // The day's files are written under temporary names while the commit is encoded and made
-    // (one is mostly formatting, the other mostly sled and the disk), and put in place only once
+    // (one is mostly formatting, the other mostly the store and the disk), and put in place only once
     // the commit is durable.
     let parts: [&[Release]; 2] = [&earlier, &plan.releases];
     let (committed, prepared) = std::thread::scope(|scope| {

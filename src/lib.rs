@@ -1,7 +1,7 @@
 //! border-release: daily compliant cross-border releases for a near-border warehouse.
 //!
 //! The crate is a pure core (`policy`, `money`, `identity`, `planner`) surrounded by the edges
-//! that touch the outside world: `config` (TOML), `store` (sled), `intake` (input files),
+//! that touch the outside world: `config` (TOML), `store` (redb), `intake` (input files),
 //! `releaselog` (release logs and manifests), `clock` (the wall clock) and `cli` (the command line).
 //! `ARCHITECTURE.md` at the repository root is the map.
 

@@ -1,51 +1,54 @@
-//! The durable state of the warehouse, on sled. The only module that knows sled and the
-//! on-disk encoding; everything else sees items, stock, orders and releases.
+//! The durable state of the warehouse, in one redb database file. The only module that knows
+//! redb and the on-disk encoding; everything else sees items, stock, orders and releases.
 //!
-//! **Layout.** One sled tree, keys grouped by a prefix, so that one `apply_batch` commits a whole
-//! intake file or a whole batch atomically:
+//! **Layout** (layout version 3): one table per kind of record, all written by one write
+//! transaction per intake file, API group commit or batch, so that each commits whole:
 //!
-//! | key | value |
-//! | --- | --- |
-//! | `meta/format` | the layout version of the store |
-//! | `meta/next-ordinal` | the ordinal the next accepted order gets |
-//! | `meta/last-day` | the last release day batched |
-//! | `meta/logs-due/<day>` | the day's release log and manifest must be written from the store |
-//! | `item/<sku>` | `Item` |
-//! | `stock/<sku>` | `StockLevel` (received, released, adjusted) |
-//! | `order/<first ordinal>` | up to `ORDER_CHUNK_MAX` consecutive orders, as taken in |
-//! | `ids/<first ordinal>` | the id hashes of the same orders, for the id index |
-//! | `state/<block>` | one state byte per order for `STATE_BLOCK_ORDERS` consecutive ordinals |
-//! | `release/<day>/<first sequence>` | up to `RELEASE_CHUNK_MAX` consecutive releases of the day (sequence in ten digits) |
-//! | `release-items/<day>/<first sequence>` | the item facts the release lines of one wave name, each once |
+//! | table | key | value |
+//! | --- | --- | --- |
+//! | `meta` | `format`, `next-ordinal`, `last-day`, `last-trigger` | the layout version, the ordinal the next accepted order gets, the last release day batched, the schedule time of the last scheduled batch |
+//! | `items` | SKU | `Item` |
+//! | `stock` | SKU | `StockLevel` (received, released, adjusted) |
+//! | `orders` | first ordinal | consecutive orders, as taken in (a chunk) |
+//! | `order-ids` | first ordinal | the id hashes of the same orders, for the id index |
+//! | `states` | block number | one state byte per order for `STATE_BLOCK_ORDERS` consecutive ordinals |
+//! | `releases` | (day, first sequence) | up to `RELEASE_CHUNK_MAX` consecutive releases of the day |
+//! | `release-items` | (day, first sequence) | the item facts the release lines of one wave name, each once |
+//! | `logs-due` | day | the day's release log and manifest must be written from the store |
+//! | `applied` | mark | the report of an input already taken in (a spool file) |
 //!
-//! Ordinals number accepted orders from 0 in intake order; numbers in keys are fixed-width hex
-//! or decimal so that keys sort numerically.
+//! Ordinals number accepted orders from 0 in intake order; days are kept as their number of
+//! days from the common era, so that they sort as dates.
 //!
-//! **Why chunks.** sled takes on the order of 100k small writes a second, so a key per order
-//! per phase would cost seconds per million orders. Instead an intake writes its orders in a
-//! few large values, a batch writes its releases the same way, and an order's life (pending,
-//! the reason it waits, held, released, cancelled) is one byte in a state block: a batch over a
-//! million orders rewrites a few hundred kilobytes of state, not a million keys.
+//! **Why chunks.** A record per order per phase would make a batch over a million orders
+//! rewrite a million records. Instead an intake writes its orders in chunks of about
+//! `ORDER_CHUNK_BYTES` each, a batch writes its releases the same way, and an order's life
+//! (pending, the reason it waits, held, released, cancelled) is one byte in a state block: a
+//! batch over a million orders rewrites about a megabyte of state, not a million records.
 //!
 //! **Encoding.** Every value starts with a one-byte format version, then bincode (variable-length
 //! integers). A version this build does not know is an error, never a guess. Release chunks and
-//! item tables written by layout 2 have format version 2 (see `release_chunk`): a wave's lines
-//! name their item facts in its table instead of repeating them; layout 1's whole releases
-//! (format version 1) are still read. Order ids are
-//! indexed by their 64-bit FNV-1a hash; a hash shared by two ids is resolved by reading the
-//! orders themselves.
+//! item tables have format version 2 (see `release_chunk`): a wave's lines name their item
+//! facts in its table instead of repeating them; whole releases (format version 1) are still
+//! read. Order ids are indexed by their 64-bit FNV-1a hash; a hash shared by two ids is
+//! resolved by reading the orders themselves.
 //!
-//! **Durability.** `commit` applies the batch, flushes sled, then fsyncs the store's log file,
-//! every blob file sled wrote since the last commit, and the folders: sled's own flush uses
-//! `sync_file_range`, which does not reach the disk's cache, and it never syncs blob files.
+//! **Durability.** Every commit but one is made with redb's immediate durability: it returns
+//! only once redb has fsynced the file, and redb's commit is atomic (checksummed, with the
+//! previous commit kept until the new one is whole). The one exception is clearing the mark
+//! that a day's files are due, which is safe to lose. The store fsyncs nothing of redb's but the
+//! folder that names the file, once it is opened, so that a new file's name is durable before
+//! anything is acknowledged.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use bincode::Options;
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -53,22 +56,29 @@ use crate::model::{HoldReason, Item, Order, OrderState, Release, StockLevel, Ver
 
 mod release_chunk;
 
-/// The layout version written to `meta/format`: 2 since releases are stored in format version 2
-/// (see `release_chunk`). A store of layout 1 is read as it is, and marked 2 by the first batch
-/// that stores releases the new way.
-pub const LAYOUT_VERSION: u32 = 2;
+/// The layout version kept in `meta/format`: 3 is the redb layout above. (Layouts 1 and 2 were
+/// kept in sled by earlier builds; this build refuses their folders.)
+pub const LAYOUT_VERSION: u32 = 3;
 
 /// The format version that starts every stored value.
 pub const VALUE_VERSION: u8 = 1;
 
-/// The format version of release chunks and item tables written by layout 2.
+/// The format version of release chunks and item tables.
 pub const RELEASE_VALUE_VERSION: u8 = 2;
 
-/// Memory sled may use for its page cache.
-pub const CACHE_BYTES_MAX: u64 = 128 * 1024 * 1024;
+/// The file the store keeps in its folder (`paths.data`).
+pub const FILE_NAME: &str = "store.redb";
 
-/// Most orders in one stored chunk (about 150 bytes each when encoded).
+/// Memory redb may use for its page cache.
+pub const CACHE_BYTES_MAX: usize = 128 * 1024 * 1024;
+
+/// Most orders in one stored chunk.
 pub const ORDER_CHUNK_MAX: usize = 512;
+
+/// Most bytes of one stored order chunk: a chunk is cut before the order that would take it
+/// past this, so that it fills the 64 KiB page redb gives it (redb keeps a large value in a
+/// page of its own, of a power of two of 4 KiB pages).
+pub const ORDER_CHUNK_BYTES: usize = 64 * 1024 - 512;
 
 /// Orders per state block: one byte each.
 pub const STATE_BLOCK_ORDERS: u64 = 64 * 1024;
@@ -88,31 +98,50 @@ const CHUNK_CACHE_MAX: usize = 64;
 /// The position of an accepted order in intake order, from 0.
 pub type Ordinal = u64;
 
+const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+const ITEMS: TableDefinition<&str, &[u8]> = TableDefinition::new("items");
+const STOCK: TableDefinition<&str, &[u8]> = TableDefinition::new("stock");
+const ORDERS: TableDefinition<u64, &[u8]> = TableDefinition::new("orders");
+const ORDER_IDS: TableDefinition<u64, &[u8]> = TableDefinition::new("order-ids");
+const STATES: TableDefinition<u64, &[u8]> = TableDefinition::new("states");
+const RELEASES: TableDefinition<(i32, u64), &[u8]> = TableDefinition::new("releases");
+const RELEASE_ITEMS: TableDefinition<(i32, u64), &[u8]> = TableDefinition::new("release-items");
+const LOGS_DUE: TableDefinition<i32, ()> = TableDefinition::new("logs-due");
+const APPLIED: TableDefinition<&str, &[u8]> = TableDefinition::new("applied");
+
+const FORMAT: &str = "format";
+const NEXT_ORDINAL: &str = "next-ordinal";
+const LAST_DAY: &str = "last-day";
+const LAST_TRIGGER: &str = "last-trigger";
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("the store at {path} is in use by another process (normally the daemon)")]
     Locked { path: PathBuf },
     // The cause is not repeated in these two: it is the error's source, printed after it.
     #[error("store at {path}")]
-    Sled { path: PathBuf, source: sled::Error },
+    Engine { path: PathBuf, source: redb::Error },
     #[error("store at {path}")]
     Io {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("store at {path}: value of key {key} cannot be read: {message}")]
+    #[error("store at {path}: {table} {key} cannot be read: {message}")]
     Corrupt {
         path: PathBuf,
+        table: &'static str,
         key: String,
         message: String,
     },
-    #[error("store at {path}: key {key} has format version {found}; this build reads up to {supported}; upgrade border-release")]
+    #[error("store at {path}: layout version {found}; this build reads version {supported}; upgrade border-release")]
     TooNew {
         path: PathBuf,
-        key: String,
         found: u32,
         supported: u32,
     },
+    /// The folder holds a store this build does not read (an earlier build's).
+    #[error("{path} holds a store written by {writer}, which this build does not read: open it with the build that wrote it, or set paths.data to an empty folder")]
+    Foreign { path: PathBuf, writer: String },
     /// A commit could not be made durable: what this process holds may be ahead of the disk,
     /// and a later sync that seems to succeed proves nothing about the failed one.
     #[error("store at {path}: an earlier commit could not be made durable, so nothing more is written; restart to go on from what is on disk")]
@@ -136,104 +165,101 @@ type Result<T> = std::result::Result<T, StoreError>;
 /// The store, opened by this process alone.
 pub struct Store {
     /// Always `Some` until the store is dropped (see `Drop`).
-    db: Option<sled::Db>,
+    db: Option<redb::Database>,
+    /// The store's folder.
     path: PathBuf,
-    /// Blob files already fsynced: sled never rewrites one, so each is synced once.
-    synced_blobs: Mutex<SyncedBlobs>,
-    /// sled's log file, open from the moment the store is: Linux reports a failed writeback
-    /// to every descriptor that was open on the file when it failed, once, and to none opened
-    /// later. sled's background thread fsyncs the log too and only logs a failure, so a
-    /// descriptor opened per commit could be told "synced" about bytes that never reached the
-    /// disk; this one hears of every failure since the store was opened.
-    log_file: fs::File,
-    /// Set when a commit's flush or fsync failed; every later commit is refused.
-    unsynced: std::sync::atomic::AtomicBool,
-    chunk_cache: Mutex<HashMap<Ordinal, std::sync::Arc<Vec<Order>>>>,
+    /// Set when a commit failed; every later commit is refused.
+    unsynced: AtomicBool,
+    chunk_cache: Mutex<HashMap<Ordinal, Arc<Vec<Order>>>>,
 }
 
-/// Writes to apply together, atomically, with [`Store::commit`].
+/// Writes to apply together, atomically, with [`Store::commit`]: what each table gains (or, for
+/// `logs-due`, loses), in the order given; a later write of a key replaces an earlier one.
 #[derive(Default)]
 pub struct Commit {
-    batch: sled::Batch,
-    writes: usize,
+    meta: Vec<(&'static str, Vec<u8>)>,
+    items: Vec<(String, Vec<u8>)>,
+    stock: Vec<(String, Vec<u8>)>,
+    orders: Vec<(Ordinal, Vec<u8>)>,
+    order_ids: Vec<(Ordinal, Vec<u8>)>,
+    states: Vec<(u64, Vec<u8>)>,
+    releases: Vec<((i32, u64), Vec<u8>)>,
+    release_items: Vec<((i32, u64), Vec<u8>)>,
+    /// A day, and whether its files are now due (or written).
+    logs_due: Vec<(i32, bool)>,
+    applied: Vec<(String, Vec<u8>)>,
 }
 
-const FORMAT_KEY: &[u8] = b"meta/format";
-const NEXT_ORDINAL_KEY: &[u8] = b"meta/next-ordinal";
-const LAST_DAY_KEY: &[u8] = b"meta/last-day";
-const LAST_TRIGGER_KEY: &[u8] = b"meta/last-trigger";
-const APPLIED_PREFIX: &str = "applied/";
-const LOGS_DUE_PREFIX: &str = "meta/logs-due/";
-const ITEM_PREFIX: &str = "item/";
-const STOCK_PREFIX: &str = "stock/";
-const ORDER_PREFIX: &str = "order/";
-const IDS_PREFIX: &str = "ids/";
-const STATE_PREFIX: &str = "state/";
-const RELEASE_PREFIX: &str = "release/";
-const RELEASE_ITEMS_PREFIX: &str = "release-items/";
-
 impl Store {
-    /// Opens (or creates) the store in `path`. Fails with [`StoreError::Locked`] when another
-    /// process has it open.
+    /// Opens (or creates) the store in the folder `path`. Fails with [`StoreError::Locked`] when
+    /// another process has it open, and with [`StoreError::Foreign`] when the folder holds a
+    /// store an earlier build wrote.
     pub fn open(path: &Path) -> Result<Store> {
-        crate::files::create_private_dir(path).map_err(|source| StoreError::Io {
-            path: path.to_owned(),
-            source,
-        })?;
-        let db = sled::Config::new()
-            .path(path)
-            .cache_capacity(CACHE_BYTES_MAX)
-            .open()
-            .map_err(|source| match &source {
-                sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
-                    StoreError::Locked {
-                        path: path.to_owned(),
-                    }
-                }
-                _ => StoreError::Sled {
-                    path: path.to_owned(),
-                    source,
-                },
-            })?;
         let io_error = |source| StoreError::Io {
             path: path.to_owned(),
             source,
         };
-        restrict_tree(path).map_err(io_error)?;
-        // sled writes a new snapshot as it opens and removes the old one without syncing the
-        // folder: both are made durable before anything is written on top of them.
+        crate::files::create_private_dir(path).map_err(io_error)?;
+        let file_path = path.join(FILE_NAME);
+        if !file_path.exists() {
+            if let Some(writer) = foreign_store(path) {
+                return Err(StoreError::Foreign {
+                    path: path.to_owned(),
+                    writer,
+                });
+            }
+        }
+        let file = {
+            use std::os::unix::fs::OpenOptionsExt;
+            fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(0o600)
+                .open(&file_path)
+                .map_err(io_error)?
+        };
+        restrict(&file).map_err(io_error)?;
+        let db = redb::Builder::new()
+            .set_cache_size(CACHE_BYTES_MAX)
+            .create_with_backend(redb::backends::FileBackend::new(file))
+            .map_err(|source| match source {
+                redb::DatabaseError::DatabaseAlreadyOpen => StoreError::Locked {
+                    path: path.to_owned(),
+                },
+                source => StoreError::Engine {
+                    path: path.to_owned(),
+                    source: source.into(),
+                },
+            })?;
+        // The file's name is made durable before anything written in it is acknowledged.
         crate::files::sync_dir(path).map_err(io_error)?;
-        let log_file = fs::File::open(path.join("db")).map_err(io_error)?;
         let store = Store {
             db: Some(db),
-            log_file,
             path: path.to_owned(),
-            synced_blobs: Mutex::new(SyncedBlobs::default()),
-            unsynced: std::sync::atomic::AtomicBool::new(false),
+            unsynced: AtomicBool::new(false),
             chunk_cache: Mutex::new(HashMap::new()),
         };
-        match store.get::<u32>(FORMAT_KEY)? {
-            None => {
-                let mut commit = Commit::default();
-                commit.put(FORMAT_KEY, &LAYOUT_VERSION);
-                store.commit(commit)?;
-            }
+        match store.meta::<u32>(FORMAT)? {
+            None => store.create_tables()?,
+            Some(LAYOUT_VERSION) => {}
             Some(found) if found > LAYOUT_VERSION => {
                 return Err(StoreError::TooNew {
                     path: store.path.clone(),
-                    key: "meta/format".into(),
                     found,
                     supported: LAYOUT_VERSION,
                 });
             }
-            Some(_) => {}
+            Some(found) => {
+                return Err(store.corrupt("meta", FORMAT, format!("unknown layout {found}")));
+            }
         }
         Ok(store)
     }
 
-    /// Opens the store, waiting up to `patience` while it is locked: sled lets go of its lock
-    /// only once its background threads have ended, a moment after the store is dropped (by
-    /// this process, or by a daemon that just stopped).
+    /// Opens the store, waiting up to `patience` while it is locked: a daemon that has just
+    /// been told to stop may hold it a moment longer.
     pub fn open_waiting(path: &Path, patience: std::time::Duration) -> Result<Store> {
         let start = crate::clock::monotonic();
         loop {
@@ -250,86 +276,165 @@ impl Store {
         &self.path
     }
 
-    fn db(&self) -> &sled::Db {
+    fn db(&self) -> &redb::Database {
         self.db.as_ref().expect("the store is open until dropped")
     }
 
+    /// A new store: every table, and the layout version, in one durable commit.
+    fn create_tables(&self) -> Result<()> {
+        let txn = self.db().begin_write().map_err(|e| self.engine(e))?;
+        {
+            let mut meta = txn.open_table(META).map_err(|e| self.engine(e))?;
+            meta.insert(FORMAT, encode(&LAYOUT_VERSION).as_slice())
+                .map_err(|e| self.engine(e))?;
+            macro_rules! create {
+                ($($table:expr),*) => {
+                    $(txn.open_table($table).map_err(|e| self.engine(e))?;)*
+                };
+            }
+            create!(ITEMS, STOCK, APPLIED);
+            create!(ORDERS, ORDER_IDS, STATES);
+            create!(RELEASES, RELEASE_ITEMS);
+            txn.open_table(LOGS_DUE).map_err(|e| self.engine(e))?;
+        }
+        txn.commit().map_err(|e| self.engine(e))
+    }
+
     /// Applies `commit` atomically and makes it durable before returning.
-    /// A failed write, flush or fsync is never retried as if it could succeed: the store refuses
-    /// every later commit ([`StoreError::Unsynced`]), and the process must start again from the
-    /// disk.
+    /// A failed commit is never retried as if it could succeed: the store refuses every later
+    /// commit ([`StoreError::Unsynced`]), and the process must start again from the disk.
     pub fn commit(&self, commit: Commit) -> Result<()> {
-        use std::sync::atomic::Ordering;
-        if self.unsynced.load(Ordering::SeqCst) {
-            return Err(StoreError::Unsynced {
-                path: self.path.clone(),
-            });
-        }
-        if let Err(error) = self.apply(commit) {
-            // sled keeps an I/O error and gives it back from then on: nothing more is written.
-            self.unsynced.store(true, Ordering::SeqCst);
-            return Err(error);
-        }
-        crate::crashpoint::reached("store-after-apply");
-        let synced = self
-            .db()
-            .flush()
-            .map_err(|source| self.sled_error(source))
-            .and_then(|_| {
-                self.sync_files().map_err(|source| StoreError::Io {
-                    path: self.path.clone(),
-                    source,
-                })
-            });
-        if synced.is_err() {
-            self.unsynced.store(true, Ordering::SeqCst);
-        }
-        synced
+        self.write(commit, redb::Durability::Immediate)
     }
 
     /// Whether a commit failed to reach the disk (see [`Store::commit`]).
     pub fn is_unsynced(&self) -> bool {
-        self.unsynced.load(std::sync::atomic::Ordering::SeqCst)
+        self.unsynced.load(Ordering::SeqCst)
     }
 
     /// Applies `commit` atomically without waiting for the disk: for bookkeeping that is safe
-    /// to lose, such as clearing a marker whose work is idempotent.
+    /// to lose, such as clearing a marker whose work is idempotent. A later durable commit
+    /// makes it durable too.
     pub fn commit_lazily(&self, commit: Commit) -> Result<()> {
-        self.apply(commit)
+        self.write(commit, redb::Durability::None)
     }
 
-    fn apply(&self, commit: Commit) -> Result<()> {
-        if commit.writes == 0 {
+    fn write(&self, commit: Commit, durability: redb::Durability) -> Result<()> {
+        if self.is_unsynced() {
+            return Err(StoreError::Unsynced {
+                path: self.path.clone(),
+            });
+        }
+        if commit.is_empty() {
             return Ok(());
         }
         // Stored chunks may change: lookups read them afresh.
         self.chunk_cache.lock().expect("chunk cache lock").clear();
-        self.db()
-            .apply_batch(commit.batch)
-            .map_err(|source| self.sled_error(source))
+        let result = self.apply(commit, durability);
+        if result.is_err() {
+            // redb refuses further writes after a failed commit as well: nothing more is
+            // written by this process.
+            self.unsynced.store(true, Ordering::SeqCst);
+        }
+        result
+    }
+
+    fn apply(&self, commit: Commit, durability: redb::Durability) -> Result<()> {
+        let mut txn = self.db().begin_write().map_err(|e| self.engine(e))?;
+        txn.set_durability(durability)
+            .map_err(|e| self.engine(redb::Error::from(e)))?;
+        {
+            let engine = |error: redb::StorageError| self.engine(error);
+            let open = |error: redb::TableError| self.engine(error);
+            if !commit.meta.is_empty() {
+                let mut table = txn.open_table(META).map_err(open)?;
+                for (key, value) in &commit.meta {
+                    table.insert(*key, value.as_slice()).map_err(engine)?;
+                }
+            }
+            macro_rules! put_all {
+                ($field:ident, $table:expr, $key:ident => $borrowed:expr) => {
+                    if !commit.$field.is_empty() {
+                        let mut table = txn.open_table($table).map_err(open)?;
+                        for ($key, value) in &commit.$field {
+                            table.insert($borrowed, value.as_slice()).map_err(engine)?;
+                        }
+                    }
+                };
+                ($field:ident, $table:expr) => {
+                    put_all!($field, $table, key => key)
+                };
+            }
+            put_all!(items, ITEMS, key => key.as_str());
+            put_all!(stock, STOCK, key => key.as_str());
+            put_all!(applied, APPLIED, key => key.as_str());
+            put_all!(orders, ORDERS);
+            put_all!(order_ids, ORDER_IDS);
+            put_all!(states, STATES);
+            put_all!(releases, RELEASES);
+            put_all!(release_items, RELEASE_ITEMS);
+            if !commit.logs_due.is_empty() {
+                let mut table = txn.open_table(LOGS_DUE).map_err(open)?;
+                for (day, due) in &commit.logs_due {
+                    if *due {
+                        table.insert(day, ()).map_err(engine)?;
+                    } else {
+                        table.remove(day).map_err(engine)?;
+                    }
+                }
+            }
+        }
+        crate::crashpoint::reached("store-after-apply");
+        txn.commit().map_err(|e| self.engine(e))
     }
 
     pub fn item(&self, sku: &str) -> Result<Option<Item>> {
-        self.get(&key(ITEM_PREFIX, sku))
+        let txn = self.read()?;
+        let table = self.table(&txn, ITEMS)?;
+        let found = table.get(sku).map_err(|e| self.engine(e))?;
+        found
+            .map(|bytes| decode(bytes.value()).map_err(|m| self.corrupt("items", sku, m)))
+            .transpose()
     }
 
     pub fn items(&self) -> Result<HashMap<String, Item>> {
-        self.scan::<Item>(ITEM_PREFIX)
-            .map(|entry| entry.map(|(_, item)| (item.sku.clone(), item)))
-            .collect()
+        let txn = self.read()?;
+        let table = self.table(&txn, ITEMS)?;
+        let mut items = HashMap::new();
+        for entry in table.iter().map_err(|e| self.engine(e))? {
+            let (sku, bytes) = entry.map_err(|e| self.engine(e))?;
+            let item: Item =
+                decode(bytes.value()).map_err(|m| self.corrupt("items", sku.value(), m))?;
+            items.insert(item.sku.clone(), item);
+        }
+        Ok(items)
     }
 
     pub fn stock(&self) -> Result<BTreeMap<String, StockLevel>> {
-        self.scan::<StockLevel>(STOCK_PREFIX).collect()
+        let txn = self.read()?;
+        let table = self.table(&txn, STOCK)?;
+        let mut stock = BTreeMap::new();
+        for entry in table.iter().map_err(|e| self.engine(e))? {
+            let (sku, bytes) = entry.map_err(|e| self.engine(e))?;
+            let level = decode(bytes.value()).map_err(|m| self.corrupt("stock", sku.value(), m))?;
+            stock.insert(sku.value().to_owned(), level);
+        }
+        Ok(stock)
     }
 
     pub fn stock_level(&self, sku: &str) -> Result<StockLevel> {
-        Ok(self.get(&key(STOCK_PREFIX, sku))?.unwrap_or_default())
+        let txn = self.read()?;
+        let table = self.table(&txn, STOCK)?;
+        let found = table.get(sku).map_err(|e| self.engine(e))?;
+        Ok(found
+            .map(|bytes| decode(bytes.value()).map_err(|m| self.corrupt("stock", sku, m)))
+            .transpose()?
+            .unwrap_or_default())
     }
 
     /// The ordinal the next accepted order gets.
     pub fn next_ordinal(&self) -> Result<Ordinal> {
-        Ok(self.get(NEXT_ORDINAL_KEY)?.unwrap_or(0))
+        Ok(self.meta(NEXT_ORDINAL)?.unwrap_or(0))
     }
 
     /// The id index of every accepted order.
@@ -340,9 +445,13 @@ impl Store {
             first: HashMap::with_capacity_and_hasher(orders, BuildHashed::default()),
             more: Vec::new(),
         };
-        for entry in self.scan::<Vec<u64>>(IDS_PREFIX) {
-            let (first, hashes) = entry?;
-            let first = self.ordinal_of_key(IDS_PREFIX, &first)?;
+        let txn = self.read()?;
+        let table = self.table(&txn, ORDER_IDS)?;
+        for entry in table.iter().map_err(|e| self.engine(e))? {
+            let (first, bytes) = entry.map_err(|e| self.engine(e))?;
+            let first = first.value();
+            let hashes: Vec<u64> = decode(bytes.value())
+                .map_err(|m| self.corrupt("order-ids", &first.to_string(), m))?;
             for (offset, hash) in hashes.into_iter().enumerate() {
                 index.insert(hash, first + offset as Ordinal);
             }
@@ -352,11 +461,14 @@ impl Store {
 
     /// The state byte of every accepted order.
     pub fn states(&self) -> Result<States> {
+        let txn = self.read()?;
+        let table = self.table(&txn, STATES)?;
         let mut blocks = BTreeMap::new();
-        for entry in self.scan::<Vec<u8>>(STATE_PREFIX) {
-            let (block, bytes) = entry?;
-            let block = u64::from_str_radix(&block, 16)
-                .map_err(|_| self.corrupt(block.as_bytes(), "bad block key".into()))?;
+        for entry in table.iter().map_err(|e| self.engine(e))? {
+            let (block, bytes) = entry.map_err(|e| self.engine(e))?;
+            let block = block.value();
+            let bytes: Vec<u8> =
+                decode(bytes.value()).map_err(|m| self.corrupt("states", &block.to_string(), m))?;
             blocks.insert(block, bytes);
         }
         Ok(States {
@@ -373,7 +485,8 @@ impl Store {
             .and_then(|offset| chunk.get(offset).cloned())
             .ok_or_else(|| {
                 self.corrupt(
-                    &ordinal_key(ORDER_PREFIX, first),
+                    "orders",
+                    &first.to_string(),
                     format!("no order {ordinal} in the chunk"),
                 )
             })
@@ -411,7 +524,8 @@ impl Store {
             StateByte::Released => {
                 let (release_id, day) = self.release_of(&order.order_id)?.ok_or_else(|| {
                     self.corrupt(
-                        order_id.as_bytes(),
+                        "orders",
+                        order_id,
                         "released, but in no stored release".into(),
                     )
                 })?;
@@ -446,46 +560,47 @@ impl Store {
         };
         let mut group: Vec<OrderChunk> = Vec::new();
         let mut group_open = 0;
-        // A chunk ends where the next one starts, so each is kept until the next is read.
-        let mut previous: Option<(Ordinal, sled::IVec, sled::IVec)> = None;
-        let mut take = |previous: Option<(Ordinal, sled::IVec, sled::IVec)>,
-                        end: Ordinal,
-                        last: bool|
-         -> Result<()> {
-            // Only chunks that hold an open order are decoded: an old held order must not make
-            // every batch decode every order taken in since.
-            if let Some((first, key, bytes)) = previous {
-                if states.may_hold_open(first, end) {
-                    let chunk_open = states.open_between(first, end);
-                    group_open += chunk_open;
-                    group.push(OrderChunk {
-                        first,
-                        open: chunk_open,
-                        key,
-                        bytes,
-                    });
+        let mut take =
+            |previous: Option<(Ordinal, &[u8])>, end: Ordinal, last: bool| -> Result<()> {
+                // Only chunks that hold an open order are copied out and decoded: an old held
+                // order must not make every batch decode every order taken in since.
+                if let Some((first, bytes)) = previous {
+                    if states.may_hold_open(first, end) {
+                        let chunk_open = states.open_between(first, end);
+                        group_open += chunk_open;
+                        group.push(OrderChunk {
+                            first,
+                            open: chunk_open,
+                            bytes: bytes.to_vec(),
+                        });
+                    }
                 }
-            }
-            if group_open >= group_orders || (last && !group.is_empty()) {
-                self.decode_group(&group, group_open, states, &mut open)?;
-                group.clear();
-                group_open = 0;
-            }
-            Ok(())
-        };
-        for entry in self.db().range(ordinal_key(ORDER_PREFIX, start)..) {
-            let (key, bytes) = entry.map_err(|source| self.sled_error(source))?;
-            if !key.starts_with(ORDER_PREFIX.as_bytes()) {
-                break;
-            }
-            let first = self.ordinal_of_key(
-                ORDER_PREFIX,
-                &String::from_utf8_lossy(&key[ORDER_PREFIX.len()..]),
+                if group_open >= group_orders || (last && !group.is_empty()) {
+                    self.decode_group(&group, group_open, states, &mut open)?;
+                    group.clear();
+                    group_open = 0;
+                }
+                Ok(())
+            };
+        let txn = self.read()?;
+        let table = self.table(&txn, ORDERS)?;
+        // A chunk ends where the next one starts, so each is kept until the next is read.
+        let mut previous: Option<(Ordinal, redb::AccessGuard<&[u8]>)> = None;
+        for entry in table.range(start..).map_err(|e| self.engine(e))? {
+            let (first, bytes) = entry.map_err(|e| self.engine(e))?;
+            let first = first.value();
+            take(
+                previous.as_ref().map(|(at, bytes)| (*at, bytes.value())),
+                first,
+                false,
             )?;
-            take(previous.take(), first, false)?;
-            previous = Some((first, key, bytes));
+            previous = Some((first, bytes));
         }
-        take(previous, next, true)?;
+        take(
+            previous.as_ref().map(|(at, bytes)| (*at, bytes.value())),
+            next,
+            true,
+        )?;
         Ok(open)
     }
 
@@ -504,8 +619,8 @@ impl Store {
                 orders: Vec::with_capacity(capacity),
             };
             for chunk in part {
-                let orders: Vec<Order> =
-                    decode(&chunk.bytes).map_err(|message| self.corrupt(&chunk.key, message))?;
+                let orders: Vec<Order> = decode(&chunk.bytes)
+                    .map_err(|m| self.corrupt("orders", &chunk.first.to_string(), m))?;
                 for (offset, order) in orders.into_iter().enumerate() {
                     let ordinal = chunk.first + offset as Ordinal;
                     if let StateByte::Open(_) = self.state_of(states, ordinal)? {
@@ -550,8 +665,7 @@ impl Store {
     pub fn order_states(&self) -> Result<Vec<(Order, OrderState)>> {
         let states = self.states()?;
         let mut released: HashMap<String, (String, NaiveDate)> = HashMap::new();
-        for release in self.releases() {
-            let release = release?;
+        for release in self.releases()? {
             for order_id in &release.orders {
                 released.insert(
                     order_id.to_string(),
@@ -560,9 +674,13 @@ impl Store {
             }
         }
         let mut out = Vec::new();
-        for entry in self.scan::<Vec<Order>>(ORDER_PREFIX) {
-            let (first, orders) = entry?;
-            let first = self.ordinal_of_key(ORDER_PREFIX, &first)?;
+        let txn = self.read()?;
+        let table = self.table(&txn, ORDERS)?;
+        for entry in table.iter().map_err(|e| self.engine(e))? {
+            let (first, bytes) = entry.map_err(|e| self.engine(e))?;
+            let first = first.value();
+            let orders: Vec<Order> =
+                decode(bytes.value()).map_err(|m| self.corrupt("orders", &first.to_string(), m))?;
             for (offset, order) in orders.into_iter().enumerate() {
                 let state = match self.state_of(&states, first + offset as Ordinal)? {
                     StateByte::Open(verdict) => open_state(verdict),
@@ -571,7 +689,8 @@ impl Store {
                         Some((release_id, day)) => OrderState::Released { release_id, day },
                         None => {
                             return Err(self.corrupt(
-                                order.order_id.as_bytes(),
+                                "orders",
+                                &order.order_id,
                                 "released, but in no stored release".into(),
                             ))
                         }
@@ -588,7 +707,8 @@ impl Store {
         states.get(ordinal).ok_or_else(|| {
             let block = ordinal / STATE_BLOCK_ORDERS;
             self.corrupt(
-                &key(STATE_PREFIX, &format!("{block:08x}")),
+                "states",
+                &block.to_string(),
                 format!("no valid state byte for order {ordinal}"),
             )
         })
@@ -596,9 +716,11 @@ impl Store {
 
     /// The release and day an order went out in, searching the newest days first.
     fn release_of(&self, order_id: &str) -> Result<Option<(String, NaiveDate)>> {
-        for entry in self.db().scan_prefix(RELEASE_PREFIX.as_bytes()).rev() {
-            let (key, bytes) = entry.map_err(|source| self.sled_error(source))?;
-            let found = match self.release_chunk_of(&key, &bytes)? {
+        let txn = self.read()?;
+        let table = self.table(&txn, RELEASES)?;
+        for entry in table.iter().map_err(|e| self.engine(e))?.rev() {
+            let (key, bytes) = entry.map_err(|e| self.engine(e))?;
+            let found = match self.release_chunk_of(key.value(), bytes.value())? {
                 ReleaseChunk::Whole(chunk) => chunk
                     .into_iter()
                     .find(|release| release.orders.iter().any(|id| id == order_id))
@@ -622,55 +744,72 @@ impl Store {
 
     /// The committed releases of `day`, in release id order.
     pub fn releases_of(&self, day: NaiveDate) -> Result<Vec<Release>> {
-        let prefix = format!("{RELEASE_PREFIX}{}/", day.format("%Y-%m-%d"));
+        let number = day_number(day);
+        let txn = self.read()?;
+        let table = self.table(&txn, RELEASES)?;
+        let items = self.table(&txn, RELEASE_ITEMS)?;
         let mut tables = HashMap::new();
         let mut releases = Vec::new();
-        for entry in self.db().scan_prefix(prefix.as_bytes()) {
-            let (key, bytes) = entry.map_err(|source| self.sled_error(source))?;
-            releases.extend(self.releases_in(&key, &bytes, &mut tables)?);
+        let range = table
+            .range((number, 0)..=(number, u64::MAX))
+            .map_err(|e| self.engine(e))?;
+        for entry in range {
+            let (key, bytes) = entry.map_err(|e| self.engine(e))?;
+            releases.extend(self.releases_in(&items, key.value(), bytes.value(), &mut tables)?);
         }
         Ok(releases)
     }
 
-    /// Every committed release, by release id.
-    pub fn releases(&self) -> impl Iterator<Item = Result<Release>> + '_ {
+    /// Every committed release, by day and release id.
+    pub fn releases(&self) -> Result<Vec<Release>> {
+        let mut all = Vec::new();
+        self.for_each_release(|release| {
+            all.push(release);
+            Ok(())
+        })?;
+        Ok(all)
+    }
+
+    /// Calls `each` with every committed release, by day and release id.
+    pub fn for_each_release(&self, mut each: impl FnMut(Release) -> Result<()>) -> Result<()> {
+        let txn = self.read()?;
+        let table = self.table(&txn, RELEASES)?;
+        let items = self.table(&txn, RELEASE_ITEMS)?;
         let mut tables = HashMap::new();
-        self.db()
-            .scan_prefix(RELEASE_PREFIX.as_bytes())
-            .flat_map(move |entry| {
-                let releases = entry
-                    .map_err(|source| self.sled_error(source))
-                    .and_then(|(key, bytes)| self.releases_in(&key, &bytes, &mut tables));
-                match releases {
-                    Ok(chunk) => chunk.into_iter().map(Ok).collect::<Vec<_>>(),
-                    Err(error) => vec![Err(error)],
-                }
-            })
+        for entry in table.iter().map_err(|e| self.engine(e))? {
+            let (key, bytes) = entry.map_err(|e| self.engine(e))?;
+            for release in self.releases_in(&items, key.value(), bytes.value(), &mut tables)? {
+                each(release)?;
+            }
+        }
+        Ok(())
     }
 
     /// A stored release chunk as it was written: whole releases (format version 1), or
     /// releases that name their item facts in their wave's table (format version 2).
-    fn release_chunk_of(&self, key: &[u8], bytes: &[u8]) -> Result<ReleaseChunk> {
+    fn release_chunk_of(&self, key: (i32, u64), bytes: &[u8]) -> Result<ReleaseChunk> {
         match bytes.first() {
             Some(&RELEASE_VALUE_VERSION) => codec()
                 .deserialize(&bytes[1..])
                 .map(ReleaseChunk::Stored)
                 .map_err(|error| {
                     self.corrupt(
-                        key,
+                        "releases",
+                        &release_key_text(key),
                         format!("format version {RELEASE_VALUE_VERSION}: {error}"),
                     )
                 }),
             _ => decode(bytes)
                 .map(ReleaseChunk::Whole)
-                .map_err(|message| self.corrupt(key, message)),
+                .map_err(|m| self.corrupt("releases", &release_key_text(key), m)),
         }
     }
 
     /// The whole releases of a stored chunk; `tables` keeps the item tables already read.
     fn releases_in(
         &self,
-        key: &[u8],
+        items: &redb::ReadOnlyTable<(i32, u64), &[u8]>,
+        key: (i32, u64),
         bytes: &[u8],
         tables: &mut HashMap<(NaiveDate, u64), release_chunk::Facts>,
     ) -> Result<Vec<Release>> {
@@ -681,40 +820,44 @@ impl Store {
         let facts = match tables.entry((chunk.day, chunk.items)) {
             std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
             std::collections::hash_map::Entry::Vacant(entry) => {
-                entry.insert(self.release_items(key, chunk.day, chunk.items)?)
+                entry.insert(self.release_items(items, key, chunk.day, chunk.items)?)
             }
         };
-        release_chunk::decode(chunk, facts).map_err(|message| self.corrupt(key, message))
+        release_chunk::decode(chunk, facts)
+            .map_err(|m| self.corrupt("releases", &release_key_text(key), m))
     }
 
     /// The item table of the wave of `day` whose first release has sequence number `first`, for
     /// the release chunk stored under `chunk_key`.
     fn release_items(
         &self,
-        chunk_key: &[u8],
+        table: &redb::ReadOnlyTable<(i32, u64), &[u8]>,
+        chunk_key: (i32, u64),
         day: NaiveDate,
         first: u64,
     ) -> Result<release_chunk::Facts> {
-        let items_key = release_items_key(day, first);
-        let bytes = self
-            .db()
-            .get(&items_key)
-            .map_err(|source| self.sled_error(source))?
-            .ok_or_else(|| {
-                self.corrupt(chunk_key, "the item table of its wave is missing".into())
-            })?;
-        let items: Vec<crate::model::ItemFacts> = match bytes.split_first() {
+        let key = (day_number(day), first);
+        let bytes = table.get(key).map_err(|e| self.engine(e))?.ok_or_else(|| {
+            self.corrupt(
+                "releases",
+                &release_key_text(chunk_key),
+                "the item table of its wave is missing".into(),
+            )
+        })?;
+        let items: Vec<crate::model::ItemFacts> = match bytes.value().split_first() {
             Some((&RELEASE_VALUE_VERSION, payload)) => {
                 codec().deserialize(payload).map_err(|error| {
                     self.corrupt(
-                        &items_key,
+                        "release-items",
+                        &release_key_text(key),
                         format!("format version {RELEASE_VALUE_VERSION}: {error}"),
                     )
                 })?
             }
             _ => {
                 return Err(self.corrupt(
-                    &items_key,
+                    "release-items",
+                    &release_key_text(key),
                     format!("an item table must have format version {RELEASE_VALUE_VERSION}"),
                 ))
             }
@@ -722,47 +865,61 @@ impl Store {
         Ok(release_chunk::facts(items))
     }
 
-    /// The last release day a batch ran for.
     /// The report of an input applied under this mark (see [`Commit::mark_applied`]).
     pub fn applied(&self, mark: &str) -> Result<Option<String>> {
-        self.get(&key(APPLIED_PREFIX, mark))
+        let txn = self.read()?;
+        let table = self.table(&txn, APPLIED)?;
+        let found = table.get(mark).map_err(|e| self.engine(e))?;
+        found
+            .map(|bytes| decode(bytes.value()).map_err(|m| self.corrupt("applied", mark, m)))
+            .transpose()
     }
 
     /// The scheduled trigger the last scheduled batch ran for.
     pub fn last_trigger(&self) -> Result<Option<DateTime<Utc>>> {
         Ok(self
-            .get::<i64>(LAST_TRIGGER_KEY)?
+            .meta::<i64>(LAST_TRIGGER)?
             .and_then(DateTime::from_timestamp_micros))
     }
 
+    /// The last release day a batch ran for.
     pub fn last_day(&self) -> Result<Option<NaiveDate>> {
-        self.get(LAST_DAY_KEY)
+        self.meta(LAST_DAY)
     }
 
     /// Days whose release log and manifest must be (re)written from the store.
     pub fn logs_due(&self) -> Result<Vec<NaiveDate>> {
-        self.scan::<NaiveDate>(LOGS_DUE_PREFIX)
-            .map(|entry| entry.map(|(_, day)| day))
-            .collect()
+        let txn = self.read()?;
+        let table = self.table(&txn, LOGS_DUE)?;
+        let mut days = Vec::new();
+        for entry in table.iter().map_err(|e| self.engine(e))? {
+            let (day, _) = entry.map_err(|e| self.engine(e))?;
+            let number = day.value();
+            days.push(NaiveDate::from_num_days_from_ce_opt(number).ok_or_else(|| {
+                self.corrupt("logs-due", &number.to_string(), "not a day".into())
+            })?);
+        }
+        Ok(days)
     }
 
     /// The chunk holding `ordinal`: its first ordinal and its orders.
-    fn chunk_of(&self, ordinal: Ordinal) -> Result<(Ordinal, std::sync::Arc<Vec<Order>>)> {
-        let bound = ordinal_key(ORDER_PREFIX, ordinal);
-        let found = self
-            .db()
-            .range(..=bound.clone())
+    fn chunk_of(&self, ordinal: Ordinal) -> Result<(Ordinal, Arc<Vec<Order>>)> {
+        let txn = self.read()?;
+        let table = self.table(&txn, ORDERS)?;
+        let found = table
+            .range(..=ordinal)
+            .map_err(|e| self.engine(e))?
             .next_back()
             .transpose()
-            .map_err(|source| self.sled_error(source))?
-            .filter(|(key, _)| key.starts_with(ORDER_PREFIX.as_bytes()));
-        let Some((key, bytes)) = found else {
-            return Err(self.corrupt(&bound, "no chunk holds this ordinal".into()));
+            .map_err(|e| self.engine(e))?;
+        let Some((first, bytes)) = found else {
+            return Err(self.corrupt(
+                "orders",
+                &ordinal.to_string(),
+                "no chunk holds this ordinal".into(),
+            ));
         };
-        let first = self.ordinal_of_key(
-            ORDER_PREFIX,
-            &String::from_utf8_lossy(&key[ORDER_PREFIX.len()..]),
-        )?;
+        let first = first.value();
         if let Some(chunk) = self
             .chunk_cache
             .lock()
@@ -771,8 +928,9 @@ impl Store {
         {
             return Ok((first, chunk.clone()));
         }
-        let orders: Vec<Order> = decode(&bytes).map_err(|message| self.corrupt(&key, message))?;
-        let chunk = std::sync::Arc::new(orders);
+        let orders: Vec<Order> =
+            decode(bytes.value()).map_err(|m| self.corrupt("orders", &first.to_string(), m))?;
+        let chunk = Arc::new(orders);
         let mut cache = self.chunk_cache.lock().expect("chunk cache lock");
         if cache.len() >= CHUNK_CACHE_MAX {
             cache.clear();
@@ -781,153 +939,87 @@ impl Store {
         Ok((first, chunk))
     }
 
-    fn ordinal_of_key(&self, prefix: &str, name: &str) -> Result<Ordinal> {
-        u64::from_str_radix(name, 16).map_err(|_| {
-            self.corrupt(
-                format!("{prefix}{name}").as_bytes(),
-                "bad ordinal in key".into(),
-            )
-        })
+    fn meta<T: DeserializeOwned>(&self, name: &str) -> Result<Option<T>> {
+        let txn = self.read()?;
+        let table = match txn.open_table(META) {
+            Ok(table) => table,
+            // A file just created has no tables yet.
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+            Err(error) => return Err(self.engine(error)),
+        };
+        let found = table.get(name).map_err(|e| self.engine(e))?;
+        found
+            .map(|bytes| decode(bytes.value()).map_err(|m| self.corrupt("meta", name, m)))
+            .transpose()
     }
 
-    fn get<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>> {
-        match self
-            .db()
-            .get(key)
-            .map_err(|source| self.sled_error(source))?
-        {
-            None => Ok(None),
-            Some(bytes) => decode(&bytes)
-                .map(Some)
-                .map_err(|message| self.corrupt(key, message)),
-        }
+    fn read(&self) -> Result<redb::ReadTransaction> {
+        self.db().begin_read().map_err(|e| self.engine(e))
     }
 
-    fn scan<'a, T: DeserializeOwned + 'a>(
-        &'a self,
-        prefix: &str,
-    ) -> impl Iterator<Item = Result<(String, T)>> + 'a {
-        let skip = prefix.len();
-        self.db().scan_prefix(prefix.as_bytes()).map(move |entry| {
-            let (key, bytes) = entry.map_err(|source| self.sled_error(source))?;
-            let value = decode(&bytes).map_err(|message| self.corrupt(&key, message))?;
-            let name = String::from_utf8_lossy(&key[skip..]).into_owned();
-            Ok((name, value))
-        })
+    fn table<K: redb::Key + 'static, V: redb::Value + 'static>(
+        &self,
+        txn: &redb::ReadTransaction,
+        table: TableDefinition<K, V>,
+    ) -> Result<redb::ReadOnlyTable<K, V>> {
+        txn.open_table(table).map_err(|e| self.engine(e))
     }
 
-    /// fsyncs what a commit may have written, blobs before the log that points to them: every
-    /// blob file not yet synced (sled writes blobs without syncing them, some from its own
-    /// background thread), again when one synced at the last commit has grown since (it was
-    /// still being written), then the `blobs` folder, the `db` file, `conf` once per process,
-    /// and the store's folder.
-    fn sync_files(&self) -> std::io::Result<()> {
-        let mut synced = self.synced_blobs.lock().expect("blob list lock");
-        let blobs = self.path.join("blobs");
-        if blobs.is_dir() {
-            let recent = std::mem::take(&mut synced.recent);
-            for entry in fs::read_dir(&blobs)? {
-                let entry = entry?;
-                let name = entry.file_name();
-                let recent_size = recent.get(&name).copied();
-                if synced.files.contains(&name) && recent_size.is_none() {
-                    continue;
-                }
-                // sled's own thread removes blobs it no longer points to, also while this
-                // lists them: a blob gone since the listing needs no sync.
-                let size = match entry.metadata() {
-                    Ok(metadata) => metadata.len(),
-                    Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
-                    Err(error) => return Err(error),
-                };
-                if recent_size != Some(size) {
-                    sync_if_exists(&entry.path())?;
-                    synced.recent.insert(name.clone(), size);
-                }
-                synced.files.insert(name);
-            }
-            crate::files::sync_dir(&blobs)?;
-        }
-        self.log_file.sync_all()?;
-        if !synced.conf {
-            sync_if_exists(&self.path.join("conf"))?;
-            synced.conf = true;
-        }
-        crate::files::sync_dir(&self.path)
-    }
-
-    fn sled_error(&self, source: sled::Error) -> StoreError {
-        StoreError::Sled {
+    fn engine(&self, source: impl Into<redb::Error>) -> StoreError {
+        StoreError::Engine {
             path: self.path.clone(),
-            source,
+            source: source.into(),
         }
     }
 
-    fn corrupt(&self, key: &[u8], message: String) -> StoreError {
+    fn corrupt(&self, table: &'static str, key: &str, message: String) -> StoreError {
         StoreError::Corrupt {
             path: self.path.clone(),
-            key: String::from_utf8_lossy(key).into_owned(),
+            table,
+            key: key.to_owned(),
             message,
         }
     }
 }
 
 impl Drop for Store {
-    /// sled flushes and fsyncs its log as it closes, and panics if that fails. What a lazy
-    /// commit left unflushed is flushed here first; if that fails, or a commit failed before
-    /// (Linux then reports the failed writeback to sled's descriptor too), the store is left
-    /// to the end of the process instead of closed: nothing more must be written, and what
-    /// was lost was either reported already or safe to lose.
+    /// redb closes the file cleanly as it is dropped, with a last write and fsync of its own.
+    /// After a failed commit nothing more is written: the database is left to the end of the
+    /// process, and the next open recovers the last durable commit.
     fn drop(&mut self) {
-        if !self.is_unsynced() {
-            let flushed = self.db().flush().is_ok() && self.log_file.sync_all().is_ok();
-            if !flushed {
-                self.unsynced
-                    .store(true, std::sync::atomic::Ordering::SeqCst);
-            }
-        }
         if self.is_unsynced() {
             std::mem::forget(self.db.take());
         }
     }
 }
 
-/// What is known to be on disk already: sled never rewrites a finished blob file, and `conf`
-/// only when the store is opened, so each is synced once; a blob synced at the last commit is
-/// looked at again, in case it was still being written.
-#[derive(Default)]
-struct SyncedBlobs {
-    conf: bool,
-    files: HashSet<std::ffi::OsString>,
-    /// Blobs synced at the last commit, with their sizes then.
-    recent: HashMap<std::ffi::OsString, u64>,
+/// What wrote the store in `folder`, if not this build: an earlier build kept its store in
+/// sled, whose folder holds `conf` and `db`.
+fn foreign_store(folder: &Path) -> Option<String> {
+    let sled = ["conf", "db"]
+        .iter()
+        .all(|name| folder.join(name).is_file());
+    sled.then(|| "an earlier build of border-release (sled files conf and db)".to_owned())
 }
 
-/// Makes the files and folders under `dir` owner-only: sled creates them readable by all, and
-/// they hold names and addresses. The folder itself is created owner-only.
-fn restrict_tree(dir: &Path) -> std::io::Result<()> {
+/// Makes the store's file owner-only: it holds names and addresses.
+fn restrict(file: &fs::File) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
-    for entry in fs::read_dir(dir)? {
-        let entry = entry?;
-        let path = entry.path();
-        let metadata = entry.metadata()?;
-        let private = if metadata.is_dir() { 0o700 } else { 0o600 };
-        if metadata.permissions().mode() & 0o077 != 0 {
-            fs::set_permissions(&path, fs::Permissions::from_mode(private))?;
-        }
-        if metadata.is_dir() {
-            restrict_tree(&path)?;
-        }
+    let mode = file.metadata()?.permissions().mode();
+    if mode & 0o077 != 0 {
+        file.set_permissions(fs::Permissions::from_mode(0o600))?;
     }
     Ok(())
 }
 
-fn sync_if_exists(path: &Path) -> std::io::Result<()> {
-    match fs::File::open(path) {
-        Ok(file) => file.sync_all(),
-        // sled removes old snapshot and blob files on its own schedule.
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(error) => Err(error),
+fn day_number(day: NaiveDate) -> i32 {
+    day.num_days_from_ce()
+}
+
+fn release_key_text((day, first): (i32, u64)) -> String {
+    match NaiveDate::from_num_days_from_ce_opt(day) {
+        Some(day) => format!("{day}/{first}"),
+        None => format!("{day}/{first}"),
     }
 }
 
@@ -966,8 +1058,7 @@ impl OpenOrders {
 struct OrderChunk {
     first: Ordinal,
     open: usize,
-    key: sled::IVec,
-    bytes: sled::IVec,
+    bytes: Vec<u8>,
 }
 
 /// An order encoded for the store, with the hash of its id: intake keeps accepted orders this
@@ -1270,16 +1361,31 @@ impl Commit {
         Commit::default()
     }
 
+    /// Whether the commit writes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.meta.is_empty()
+            && self.items.is_empty()
+            && self.stock.is_empty()
+            && self.orders.is_empty()
+            && self.order_ids.is_empty()
+            && self.states.is_empty()
+            && self.releases.is_empty()
+            && self.release_items.is_empty()
+            && self.logs_due.is_empty()
+            && self.applied.is_empty()
+    }
+
     pub fn put_item(&mut self, item: &Item) {
-        self.put(&key(ITEM_PREFIX, &item.sku), item);
+        self.items.push((item.sku.clone(), encode(item)));
     }
 
     pub fn put_stock(&mut self, sku: &str, level: &StockLevel) {
-        self.put(&key(STOCK_PREFIX, sku), level);
+        self.stock.push((sku.to_owned(), encode(level)));
     }
 
-    /// Stores new orders as pending from `next` on, in chunks, with their id hashes, and
-    /// records them in `index` and `states`. Returns the ordinal after the last one.
+    /// Stores new orders as pending from `next` on, in chunks of at most `ORDER_CHUNK_MAX`
+    /// orders and `ORDER_CHUNK_BYTES` bytes, with their id hashes, and records them in `index`
+    /// and `states`. Returns the ordinal after the last one.
     pub fn add_orders(
         &mut self,
         next: Ordinal,
@@ -1288,7 +1394,20 @@ impl Commit {
         states: &mut States,
     ) -> Ordinal {
         let mut first = next;
-        for chunk in orders.chunks(ORDER_CHUNK_MAX) {
+        let mut rest = orders;
+        while !rest.is_empty() {
+            let mut bytes_taken = 0;
+            let count = rest
+                .iter()
+                .take(ORDER_CHUNK_MAX)
+                .take_while(|order| {
+                    bytes_taken += order.bytes.len();
+                    bytes_taken <= ORDER_CHUNK_BYTES
+                })
+                .count()
+                .max(1);
+            let (chunk, tail) = rest.split_at(count);
+            rest = tail;
             // A chunk is stored as the bincode of `Vec<Order>`: its length, then each order.
             let mut bytes = encode(&(chunk.len() as u64));
             let mut hashes = Vec::with_capacity(chunk.len());
@@ -1298,121 +1417,79 @@ impl Commit {
                 index.insert(order.id_hash, first + offset as Ordinal);
             }
             states.set_range(first, chunk.len() as u64, StateByte::Open(None));
-            self.batch.insert(ordinal_key(ORDER_PREFIX, first), bytes);
-            self.writes += 1;
-            self.put(&ordinal_key(IDS_PREFIX, first), &hashes);
+            self.orders.push((first, bytes));
+            self.order_ids.push((first, encode(&hashes)));
             first += chunk.len() as Ordinal;
         }
-        self.put(NEXT_ORDINAL_KEY, &first);
+        self.meta.push((NEXT_ORDINAL, encode(&first)));
         first
     }
 
     /// Writes the state blocks changed since they were loaded.
     pub fn put_states(&mut self, states: &States) {
         for block_no in &states.dirty {
-            self.put(
-                &key(STATE_PREFIX, &format!("{block_no:08x}")),
-                &states.blocks[block_no],
-            );
+            self.states
+                .push((*block_no, encode(&states.blocks[block_no])));
         }
     }
 
     /// Stores the releases of one wave, numbered consecutively, in chunks: in format version 2
-    /// when they allow it (see `release_chunk`), with the wave's item table, and the store marked
-    /// as layout 2 in the same commit; else in format version 1.
+    /// when they allow it (see `release_chunk`), with the wave's item table; else in format
+    /// version 1.
     pub fn put_releases(&mut self, releases: &[Release]) {
         if let Some(wave) = release_chunk::encode(releases, RELEASE_CHUNK_MAX) {
-            let day = releases[0].day;
-            self.put_versioned(
-                &release_items_key(day, wave.first),
-                RELEASE_VALUE_VERSION,
-                &wave.items,
-            );
+            let day = day_number(releases[0].day);
+            self.release_items.push((
+                (day, wave.first),
+                versioned(RELEASE_VALUE_VERSION, &wave.items),
+            ));
             for (first, chunk) in &wave.chunks {
-                self.put_versioned(&release_key(day, *first), RELEASE_VALUE_VERSION, chunk);
+                self.releases
+                    .push(((day, *first), versioned(RELEASE_VALUE_VERSION, chunk)));
             }
-            self.put(FORMAT_KEY, &LAYOUT_VERSION);
             return;
         }
         for chunk in releases.chunks(RELEASE_CHUNK_MAX) {
             let first = &chunk[0];
             let sequence = release_chunk::sequence_of(&first.release_id)
                 .expect("release ids end in their sequence number");
-            self.put(&release_key(first.day, sequence), chunk);
+            self.releases
+                .push(((day_number(first.day), sequence), encode(chunk)));
         }
     }
 
     /// Records that the input named `mark` was applied, with its report, in the same commit as
     /// what it applied.
     pub fn mark_applied(&mut self, mark: &str, report: &str) {
-        self.put(&key(APPLIED_PREFIX, mark), report);
+        self.applied.push((mark.to_owned(), encode(report)));
     }
 
     /// Records the scheduled trigger this commit's batch ran for.
     pub fn set_last_trigger(&mut self, at: DateTime<Utc>) {
-        self.put(LAST_TRIGGER_KEY, &at.timestamp_micros());
+        self.meta
+            .push((LAST_TRIGGER, encode(&at.timestamp_micros())));
     }
 
     pub fn set_last_day(&mut self, day: NaiveDate) {
-        self.put(LAST_DAY_KEY, &day);
+        self.meta.push((LAST_DAY, encode(&day)));
     }
 
     pub fn mark_logs_due(&mut self, day: NaiveDate) {
-        self.put(&logs_due_key(day), &day);
+        self.logs_due.push((day_number(day), true));
     }
 
     pub fn clear_logs_due(&mut self, day: NaiveDate) {
-        self.batch.remove(logs_due_key(day));
-        self.writes += 1;
-    }
-
-    fn put<T: Serialize + ?Sized>(&mut self, key: &[u8], value: &T) {
-        self.batch.insert(key, encode(value));
-        self.writes += 1;
-    }
-
-    /// Like `put`, with another format version than [`VALUE_VERSION`] first.
-    fn put_versioned<T: Serialize + ?Sized>(&mut self, key: &[u8], version: u8, value: &T) {
-        let mut bytes = vec![version];
-        codec()
-            .serialize_into(&mut bytes, value)
-            .expect("in-memory bincode encoding cannot fail");
-        self.batch.insert(key, bytes);
-        self.writes += 1;
+        self.logs_due.push((day_number(day), false));
     }
 }
 
-fn key(prefix: &str, name: &str) -> Vec<u8> {
-    let mut key = Vec::with_capacity(prefix.len() + name.len());
-    key.extend_from_slice(prefix.as_bytes());
-    key.extend_from_slice(name.as_bytes());
-    key
-}
-
-fn ordinal_key(prefix: &str, ordinal: Ordinal) -> Vec<u8> {
-    key(prefix, &format!("{ordinal:016x}"))
-}
-
-/// The key of the release chunk whose first release has sequence number `first`: the number at
-/// a fixed width of ten digits, so that the keys sort numerically even past the six digits a
-/// release id shows.
-fn release_key(day: NaiveDate, first: u64) -> Vec<u8> {
-    key(
-        RELEASE_PREFIX,
-        &format!("{}/{first:010}", day.format("%Y-%m-%d")),
-    )
-}
-
-/// The key of the item table of the wave whose first release has sequence number `first`.
-fn release_items_key(day: NaiveDate, first: u64) -> Vec<u8> {
-    key(
-        RELEASE_ITEMS_PREFIX,
-        &format!("{}/{first:010}", day.format("%Y-%m-%d")),
-    )
-}
-
-fn logs_due_key(day: NaiveDate) -> Vec<u8> {
-    key(LOGS_DUE_PREFIX, &day.format("%Y-%m-%d").to_string())
+/// The stored bytes of a value with another format version than [`VALUE_VERSION`] first.
+fn versioned<T: Serialize + ?Sized>(version: u8, value: &T) -> Vec<u8> {
+    let mut bytes = vec![version];
+    codec()
+        .serialize_into(&mut bytes, value)
+        .expect("in-memory bincode encoding cannot fail");
+    bytes
 }
 
 fn codec() -> impl Options {
@@ -1544,9 +1621,10 @@ mod tests {
         let store = Store::open(dir.path()).unwrap();
         let day = day("2026-11-24");
         let mut commit = Commit::new();
-        commit.batch.insert(release_items_key(day, 1), items_kept);
-        commit.batch.insert(release_key(day, 1), chunk_kept);
-        commit.writes += 2;
+        commit
+            .release_items
+            .push(((day_number(day), 1), items_kept));
+        commit.releases.push(((day_number(day), 1), chunk_kept));
         store.commit(commit).unwrap();
         assert_eq!(store.releases_of(day).unwrap(), releases);
         assert_eq!(
@@ -1563,7 +1641,10 @@ mod tests {
         // A wave in format 1, as a layout-1 store holds it, then one in format 2.
         let first = sample_release();
         let mut commit = Commit::new();
-        commit.put(&release_key(monday, 1), std::slice::from_ref(&first));
+        commit.releases.push((
+            (day_number(monday), 1),
+            encode(std::slice::from_ref(&first)),
+        ));
         store.commit(commit).unwrap();
         let mut second = second_release();
         second.lines[1].currency = "MXN".into();
@@ -1574,10 +1655,10 @@ mod tests {
         let mut commit = Commit::new();
         commit.put_releases(&[second.clone(), third.clone()]);
         store.commit(commit).unwrap();
-        assert_eq!(store.get::<u32>(FORMAT_KEY).unwrap(), Some(LAYOUT_VERSION));
+        assert_eq!(store.meta::<u32>(FORMAT).unwrap(), Some(LAYOUT_VERSION));
         let all = vec![first.clone(), second.clone(), third.clone()];
         assert_eq!(store.releases_of(monday).unwrap(), all);
-        let every: Vec<Release> = store.releases().collect::<Result<_>>().unwrap();
+        let every: Vec<Release> = store.releases().unwrap();
         assert_eq!(every, all);
         assert_eq!(
             store.release_of("SO-3001").unwrap(),
@@ -1958,6 +2039,24 @@ mod tests {
             );
         }
         assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o077, 0);
+    }
+
+    #[test]
+    fn a_folder_an_earlier_build_wrote_with_sled_is_refused_and_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("conf"), "segment_size: 524288\n").unwrap();
+        fs::write(dir.path().join("db"), [0u8; 64]).unwrap();
+        let error = Store::open(dir.path()).err().expect("refused");
+        assert!(matches!(error, StoreError::Foreign { .. }), "{error:?}");
+        let message = error.to_string();
+        assert!(
+            message.contains("sled") && message.contains("paths.data"),
+            "{message}"
+        );
+        assert!(
+            !dir.path().join(FILE_NAME).exists(),
+            "nothing is written beside it"
+        );
     }
 
     #[test]

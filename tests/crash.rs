@@ -452,7 +452,7 @@ fn a_commit_the_disk_refuses_is_reported_and_changes_nothing() {
     }
     let w = Warehouse::with_items(NOW);
     let file = w.file("orders.jsonl", &orders_for(30_000));
-    // Two of sled's 512 KiB segments: the store opens, and the commit's writes run out.
+    // A megabyte: the store opens, and the commit's writes (about 5 MB) run out.
     let limited = "trap '' XFSZ; ulimit -f 1024; exec \"$0\" --config \"$1\" orders import \"$2\"";
     let output = std::process::Command::new("bash")
         .arg("-c")

@@ -49,12 +49,11 @@ fn only_the_clock_reads_the_wall_clock() {
 }
 
 #[test]
-fn only_the_store_knows_sled() {
-    assert_eq!(offenders("sled::", &["src/store.rs"]), Vec::<String>::new());
-    assert_eq!(
-        offenders("bincode::", &["src/store.rs"]),
-        Vec::<String>::new()
-    );
+fn only_the_store_knows_redb() {
+    let store = ["src/store.rs", "src/store/release_chunk.rs"];
+    assert_eq!(offenders("redb::", &store), Vec::<String>::new());
+    assert_eq!(offenders("use redb", &store), Vec::<String>::new());
+    assert_eq!(offenders("bincode::", &store), Vec::<String>::new());
 }
 
 #[test]

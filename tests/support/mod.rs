@@ -279,7 +279,7 @@ pub fn noise(size: usize, seed: u64) -> Vec<u8> {
     let mut bytes = Vec::with_capacity(size + 8);
     while bytes.len() < size {
         let word = random.below(u64::MAX);
-        let line_ends = word % 4096 == 0;
+        let line_ends = word.is_multiple_of(4096);
         bytes.extend(
             word.to_le_bytes()
                 .map(|byte| if line_ends { b'\n' } else { byte }),
