@@ -12,10 +12,10 @@ use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 
 use crate::config::Config;
-use crate::model::{HoldReason, Order, Release, Verdict, WaitReason};
+use crate::model::{HoldReason, Release, Verdict, WaitReason};
 use crate::planner::{self, Claim, Places, Plan, PlanBroken, Rules, Snapshot};
 use crate::releaselog::{self, LogError};
-use crate::store::{Commit, OpenOrders, Ordinal, StateByte, States, Store, StoreError};
+use crate::store::{DaySnapshot, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BatchError {
@@ -33,8 +33,21 @@ pub enum BatchError {
     Log(#[from] LogError),
 }
 
+impl BatchError {
+    /// Whether the batch was refused for what was asked (a day out of order, no policy), not
+    /// failed.
+    pub fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            BatchError::NoPolicy { .. }
+                | BatchError::PastDay { .. }
+                | BatchError::EarlierDay { .. }
+        )
+    }
+}
+
 /// A plan with what it was planned from, for printing.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Planned {
     pub plan: Plan,
     /// Where the plan's orders are among `orders`.
@@ -43,13 +56,8 @@ pub struct Planned {
     pub releases_per_recipient_per_day: u32,
     /// Releases of the day committed by earlier waves.
     pub releases_before: u32,
-    /// Those releases.
-    pub earlier: Vec<Release>,
-    /// The open orders the plan was made from, and their ordinals in the store.
-    pub orders: Vec<Order>,
-    pub ordinals: Vec<Ordinal>,
-    /// The state of every order when the plan was made.
-    pub states: States,
+    /// What the plan was made from: the open orders, and the day's earlier releases.
+    pub snapshot: DaySnapshot,
 }
 
 /// Counts of a committed or planned batch, for the summary.
@@ -71,7 +79,7 @@ pub struct Summary {
 
 /// What `batch` for `day` would do now, without changing anything.
 pub fn plan_day(
-    store: &Store,
+    store: &mut Store,
     config: &Config,
     day: NaiveDate,
     today: NaiveDate,
@@ -89,22 +97,15 @@ pub fn plan_day(
         .timeline
         .in_force(day)
         .ok_or(BatchError::NoPolicy { day })?;
-    let states = store.states()?;
-    let OpenOrders { ordinals, orders } = store.open_orders(&states)?;
-    let items = store.items()?;
-    let on_hand: HashMap<String, u64> = store
-        .stock()?
-        .into_iter()
-        .map(|(sku, level)| (sku, u64::try_from(level.on_hand()).unwrap_or(0)))
-        .collect();
-    let earlier = store.releases_of(day)?;
-    let claims = claims_of(&earlier);
-    let snapshot = Snapshot {
-        orders: &orders,
-        items: &items,
-        on_hand: &on_hand,
+    let snapshot = store.snapshot(day)?;
+    let claims = claims_of(&snapshot.earlier);
+    let releases_before = snapshot.earlier.len() as u32;
+    let view = Snapshot {
+        orders: &snapshot.orders,
+        items: &snapshot.items,
+        on_hand: &snapshot.on_hand,
         claims: &claims,
-        releases_before: earlier.len() as u32,
+        releases_before,
     };
     let rules = Rules {
         cutoff: planner::cutoff_instant(day, config.schedule.cutoff, config.warehouse.timezone),
@@ -112,18 +113,15 @@ pub fn plan_day(
         identity: config.identity,
         at,
     };
-    let (plan, places) = planner::plan_placed(&snapshot, day, policy, &rules);
-    planner::verify(&plan, &snapshot, policy)?;
+    let (plan, places) = planner::plan_placed(&view, day, policy, &rules);
+    planner::verify(&plan, &view, policy)?;
     Ok(Planned {
         plan,
         places,
         value_limit_usd: policy.value_limit_usd,
         releases_per_recipient_per_day: policy.releases_per_recipient_per_day,
-        releases_before: earlier.len() as u32,
-        earlier,
-        orders,
-        ordinals,
-        states,
+        releases_before,
+        snapshot,
     })
 }
 
@@ -139,7 +137,7 @@ pub struct Committed {
 /// nothing was committed. A scheduled batch gives its `trigger`, recorded in the same commit,
 /// so that one trigger never runs twice.
 pub fn run(
-    store: &Store,
+    store: &mut Store,
     config: &Config,
     day: NaiveDate,
     today: NaiveDate,
@@ -153,30 +151,21 @@ pub fn run(
     let Planned {
         plan,
         places,
-        earlier,
-        orders,
-        ordinals,
-        mut states,
+        mut snapshot,
         ..
     } = planned;
-
-    // Each examined order's new state byte, by its place among the open orders; then the orders
-    // are freed, before the commit is encoded and the files are written.
-    for place in &places.released {
-        states.set(ordinals[*place], StateByte::Released);
-    }
-    for (place, (_, verdict)) in places.verdicts.iter().zip(&plan.verdicts) {
-        states.set(ordinals[*place], StateByte::Open(Some(*verdict)));
-    }
-    drop(orders);
+    // The open orders are freed before the commit is encoded and the files are written.
+    drop(std::mem::take(&mut snapshot.orders));
+    let earlier = std::mem::take(&mut snapshot.earlier);
 
     // The day's files are written under temporary names while the commit is encoded and made
-    // (one is mostly formatting, the other mostly the store and the disk), and put in place only once
-    // the commit is durable.
+    // (one is mostly formatting, the other mostly the store and the disk), and put in place only
+    // once the commit is durable.
     let parts: [&[Release]; 2] = [&earlier, &plan.releases];
     let (committed, prepared) = std::thread::scope(|scope| {
         let prepared = scope.spawn(|| releaselog::prepare_day(&config.paths.logs, day, &parts));
-        let committed = commit_plan(store, &plan, &states, day, trigger);
+        crate::crashpoint::reached("batch-before-commit");
+        let committed = store.apply_plan(snapshot, &plan, &places, trigger);
         let prepared = prepared.join().expect("the release files thread panicked");
         (committed, prepared)
     });
@@ -184,7 +173,7 @@ pub fn run(
         if let Ok(prepared) = prepared {
             prepared.discard();
         }
-        return Err(error);
+        return Err(error.into());
     }
     crate::crashpoint::reached("batch-after-commit");
     for release in &plan.releases {
@@ -206,36 +195,6 @@ pub fn run(
 
     let files = prepared.and_then(|prepared| releaselog::put_committed_in_place(store, prepared));
     Ok(Committed { summary, files })
-}
-
-/// Commits a plan in one durable store commit: its releases, the new state of every order it
-/// examined, the stock it took, the day, and the files of the day marked as due.
-fn commit_plan(
-    store: &Store,
-    plan: &Plan,
-    states: &States,
-    day: NaiveDate,
-    trigger: Option<DateTime<Utc>>,
-) -> Result<(), BatchError> {
-    let mut commit = Commit::new();
-    commit.put_releases(&plan.releases);
-    commit.put_states(states);
-    for (sku, taken) in &plan.stock_taken {
-        let mut level = store.stock_level(sku)?;
-        level.released += taken;
-        commit.put_stock(sku, &level);
-    }
-    let last = store.last_day()?;
-    if last.is_none_or(|last| last < day) {
-        commit.set_last_day(day);
-    }
-    commit.mark_logs_due(day);
-    if let Some(trigger) = trigger {
-        commit.set_last_trigger(trigger);
-    }
-    crate::crashpoint::reached("batch-before-commit");
-    store.commit(commit)?;
-    Ok(())
 }
 
 /// Per recipient, what the day's committed releases already gave. This is the seam where the

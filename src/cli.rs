@@ -11,14 +11,10 @@ use chrono::NaiveDate;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use hyper::{Method, StatusCode};
 
-use crate::audit;
-use crate::batch::{self, Summary};
 use crate::client::Client;
 use crate::clock::{Clock, FAKE_NOW_VAR};
 use crate::config::{self, Config};
-use crate::intake::{self, IntakeReport, StockFile};
-use crate::model::OrderState;
-use crate::releaselog;
+use crate::operations::{self, InputKind, IntakeError, IntakeReport, Source, StateFilter, Summary};
 use crate::store::{Store, StoreError};
 use crate::wire::{BatchDoc, CancelDoc, CheckDoc, OrderRow, PlanDoc, PlanRecord, StockRow};
 
@@ -91,45 +87,29 @@ pub enum OrdersCommand {
     List {
         /// Only orders in this state.
         #[arg(long, value_enum)]
-        state: Option<StateFilter>,
+        state: Option<StateArg>,
         #[command(flatten)]
         json: JsonArg,
     },
 }
 
+/// The states `orders list --state` takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum StateFilter {
+pub enum StateArg {
     Pending,
     Held,
     Released,
     Cancelled,
 }
 
-impl StateFilter {
-    pub fn word(self) -> &'static str {
+impl StateArg {
+    fn filter(self) -> StateFilter {
         match self {
-            StateFilter::Pending => "pending",
-            StateFilter::Held => "held",
-            StateFilter::Released => "released",
-            StateFilter::Cancelled => "cancelled",
+            StateArg::Pending => StateFilter::Pending,
+            StateArg::Held => StateFilter::Held,
+            StateArg::Released => StateFilter::Released,
+            StateArg::Cancelled => StateFilter::Cancelled,
         }
-    }
-
-    pub fn from_word(word: &str) -> Option<StateFilter> {
-        StateFilter::value_variants()
-            .iter()
-            .copied()
-            .find(|filter| filter.word() == word)
-    }
-
-    pub fn admits(self, state: &OrderState) -> bool {
-        matches!(
-            (self, state),
-            (StateFilter::Pending, OrderState::Pending(_))
-                | (StateFilter::Held, OrderState::Held(_))
-                | (StateFilter::Released, OrderState::Released { .. })
-                | (StateFilter::Cancelled, OrderState::Cancelled)
-        )
     }
 }
 
@@ -171,7 +151,15 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve => bail!("serve is started by main"),
         _ => {}
     }
-    let store = match Store::open(&config.paths.data) {
+    // Files an interrupted batch left unwritten are written before anything else; if they
+    // cannot be, the command still runs (a batch refuses to).
+    let warn = |error: operations::FilesError| {
+        eprintln!(
+            "warning: release logs left due by an earlier batch could not be written: {:#}",
+            anyhow::Error::from(error)
+        )
+    };
+    let mut store = match operations::open(&config, warn) {
         Ok(store) => store,
         // The daemon has the store, or keeps it where only it may read: the command goes
         // through the daemon.
@@ -185,16 +173,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Err(error) => return Err(error).context("opening the store"),
     };
-    // Files an interrupted batch left unwritten are written before anything else; if they
-    // cannot be, the command still runs (a batch refuses to, see `batch::run`).
-    if let Err(error) = releaselog::write_due(&store, &config.paths.logs) {
-        eprintln!(
-            "warning: release logs left due by an earlier batch could not be written: {:#}",
-            anyhow::Error::from(error)
-        );
-    }
     Local {
-        store: &store,
+        store: &mut store,
         config: &config,
         clock: &clock,
     }
@@ -203,7 +183,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 /// A command run here, on the store.
 struct Local<'a> {
-    store: &'a Store,
+    store: &'a mut Store,
     config: &'a Config,
     clock: &'a Clock,
 }
@@ -218,43 +198,40 @@ impl Local<'_> {
         let mut out = std::io::stdout().lock();
         match command {
             Command::CheckConfig | Command::Serve => unreachable!("handled before the store"),
-            Command::CheckStore => check_result(check_store(store, config)?),
+            Command::CheckStore => check_result(operations::check_store(store, config)?),
             Command::Items(ItemsCommand::Import { file }) => {
-                intake_result(intake::import_items(store, &file)?)
+                import(store, config, &file, InputKind::Items)
             }
             Command::Stock(StockCommand::Receive { file }) => {
-                intake_result(intake::import_stock(store, &file, StockFile::Receive)?)
+                import(store, config, &file, InputKind::Receipts)
             }
             Command::Stock(StockCommand::Count { file }) => {
-                intake_result(intake::import_stock(store, &file, StockFile::Count)?)
+                import(store, config, &file, InputKind::Counts)
             }
             Command::Stock(StockCommand::List(json)) => {
-                for row in stock_rows(store)? {
+                for row in operations::stock_rows(store)? {
                     print_stock_row(&row, json.json, &mut out)?;
                 }
                 Ok(ExitCode::SUCCESS)
             }
             Command::Orders(OrdersCommand::Import { file }) => {
-                intake_result(intake::import_orders(store, &file, config.identity)?)
+                import(store, config, &file, InputKind::Orders)
             }
             Command::Orders(OrdersCommand::Cancel { order_id }) => {
-                let cancelled = intake::cancel_order(store, &order_id)?;
-                print_cancel(&CancelDoc::new(order_id, cancelled), &mut out)
+                print_cancel(&operations::cancel(store, &order_id)?, &mut out)
             }
             Command::Orders(OrdersCommand::List { state, json }) => {
                 if !json.json {
                     print_order_header(&mut out)?;
                 }
-                for_each_order(store, state, |row| {
+                operations::for_each_order(store, state.map(StateArg::filter), |row| {
                     print_order_row(&row, json.json, &mut out)
                 })?;
                 Ok(ExitCode::SUCCESS)
             }
             Command::Plan(args) => {
-                let today = clock.today(config.warehouse.timezone);
-                let day = args.day.unwrap_or(today);
-                let planned = batch::plan_day(store, config, day, today, clock.now())?;
-                let summary = batch::summarise(&planned);
+                let planned = operations::plan(store, config, clock, args.day)?;
+                let summary = operations::summarise(&planned);
                 if args.json {
                     // Streamed: a plan over a million orders is hundreds of megabytes of JSON.
                     let mut writer = std::io::BufWriter::with_capacity(1 << 20, out);
@@ -267,10 +244,7 @@ impl Local<'_> {
                 Ok(ExitCode::SUCCESS)
             }
             Command::Batch(args) => {
-                let today = clock.today(config.warehouse.timezone);
-                let day = args.day.unwrap_or(today);
-                let committed = batch::run(store, config, day, today, clock.now(), None)?;
-                let doc = BatchDoc::new(committed, config);
+                let doc = operations::batch(store, config, clock, args.day, None)?;
                 batch_result(&doc, args.json, &mut out)
             }
         }
@@ -311,7 +285,7 @@ impl Daemon {
             }
             Command::Orders(OrdersCommand::List { state, json }) => {
                 let path = match state {
-                    Some(state) => format!("/v1/orders?state={}", state.word()),
+                    Some(state) => format!("/v1/orders?state={}", state.filter().word()),
                     None => "/v1/orders".to_owned(),
                 };
                 let response = client.get(&path)?;
@@ -352,7 +326,7 @@ impl Daemon {
 
     /// Sends an input file to the daemon, named as given here.
     fn upload(&self, path: &str, file: &Path) -> anyhow::Result<ExitCode> {
-        let bytes = std::fs::read(file).map_err(|source| intake::IntakeError::Read {
+        let bytes = std::fs::read(file).map_err(|source| IntakeError::Read {
             file: file.to_owned(),
             source,
         })?;
@@ -417,15 +391,6 @@ impl<W: Write> Write for RowPrinter<'_, W> {
     }
 }
 
-/// The store audit, as `check-store` prints it.
-pub fn check_store(store: &Store, config: &Config) -> anyhow::Result<CheckDoc> {
-    let audit = audit::audit(store, &config.timeline, &config.paths.logs)?;
-    Ok(CheckDoc {
-        ok: audit.violations.is_empty(),
-        report: format!("{}: {audit}", store.path().display()),
-    })
-}
-
 fn check_result(doc: CheckDoc) -> anyhow::Result<ExitCode> {
     if doc.ok {
         println!("{}", doc.report);
@@ -434,21 +399,6 @@ fn check_result(doc: CheckDoc) -> anyhow::Result<ExitCode> {
         eprintln!("{}", doc.report);
         Ok(ExitCode::FAILURE)
     }
-}
-
-/// Every stock level, as `stock list` prints it.
-pub fn stock_rows(store: &Store) -> anyhow::Result<Vec<StockRow>> {
-    Ok(store
-        .stock()?
-        .into_iter()
-        .map(|(sku, level)| StockRow {
-            on_hand: level.on_hand() as i64,
-            received: level.received,
-            released: level.released,
-            adjusted: level.adjusted,
-            sku,
-        })
-        .collect())
 }
 
 fn print_stock_row(row: &StockRow, json: bool, out: &mut impl Write) -> anyhow::Result<()> {
@@ -470,20 +420,6 @@ fn print_stock_row(row: &StockRow, json: bool, out: &mut impl Write) -> anyhow::
             "{:<24} on hand {:>10}  (received {}, released {}, adjusted {})",
             row.sku, row.on_hand, row.received, row.released, row.adjusted
         )?;
-    }
-    Ok(())
-}
-
-/// Every order with its state, as `orders list` gives it.
-pub fn for_each_order(
-    store: &Store,
-    filter: Option<StateFilter>,
-    mut each: impl FnMut(OrderRow) -> anyhow::Result<()>,
-) -> anyhow::Result<()> {
-    for (order, state) in store.order_states()? {
-        if filter.is_none_or(|filter| filter.admits(&state)) {
-            each(OrderRow::new(&order.order_id, &state))?;
-        }
     }
     Ok(())
 }
@@ -563,6 +499,22 @@ fn check_config(config: &Config) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Takes in a file of a kind here, on the store.
+fn import(
+    store: &mut Store,
+    config: &Config,
+    file: &Path,
+    kind: InputKind,
+) -> anyhow::Result<ExitCode> {
+    intake_result(operations::import(
+        store,
+        config,
+        Source::File(file),
+        kind,
+        None,
+    )?)
 }
 
 fn intake_result(report: IntakeReport) -> anyhow::Result<ExitCode> {

@@ -20,10 +20,8 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 
 use crate::identity::{self, IdentityRule};
-use crate::model::{
-    Address, Consignee, Item, ItemFlag, Order, OrderLine, OrderState, StockLevel, Text,
-};
-use crate::store::{Commit, EncodedOrder, IdIndex, StateByte, States, Store, StoreError};
+use crate::model::{Address, Consignee, Item, ItemFlag, Order, OrderLine, StockLevel, Text};
+use crate::store::{Applied, Known, PreparedOrder, Store, StoreError};
 
 /// Lines parsed together, across threads, before their orders are checked against the store.
 pub const LINE_BATCH_MAX: usize = 16 * 1024;
@@ -171,70 +169,15 @@ impl<'a> Source<'a> {
     }
 }
 
-/// What intake checks new records against: the item catalogue, the id index and the state of
-/// every order. A command loads it for one intake; the daemon keeps it between commits.
-/// After an intake returns an error the ledger may be ahead of the store: load it again.
-pub struct Ledger {
-    items: HashMap<String, Item>,
-    index: IdIndex,
-    states: States,
-}
-
-impl Ledger {
-    pub fn load(store: &Store) -> Result<Ledger, StoreError> {
-        Ok(Ledger {
-            items: store.items()?,
-            index: store.id_index()?,
-            states: store.states()?,
-        })
-    }
-
-    /// Reads the order states again, after a batch changed them.
-    pub fn reload_states(&mut self, store: &Store) -> Result<(), StoreError> {
-        self.states = store.states()?;
-        Ok(())
-    }
-
-    pub fn states(&self) -> &States {
-        &self.states
-    }
-
-    pub fn items(&self) -> &HashMap<String, Item> {
-        &self.items
-    }
-
-    /// The item catalogue, which item imports change.
-    pub fn items_mut(&mut self) -> &mut HashMap<String, Item> {
-        &mut self.items
-    }
-
-    pub fn index(&self) -> &IdIndex {
-        &self.index
-    }
-}
-
-/// Takes in an orders file (JSON Lines).
-pub fn import_orders(
-    store: &Store,
-    file: &Path,
-    identity: IdentityRule,
-) -> Result<IntakeReport, IntakeError> {
-    let mut ledger = Ledger::load(store)?;
-    let mut reports =
-        import_orders_from(store, &mut ledger, &[Source::File(file)], identity, None)?;
-    Ok(reports.remove(0))
-}
-
 /// Takes in orders from several sources in one durable commit, with a report for each. An
-/// order id seen earlier in the same call counts as already taken in. `applied` is recorded
-/// in the same commit with the report of the one source (see [`Store::applied`]), so that an
+/// order id seen earlier in the same call counts as already taken in. `mark` is recorded in
+/// the same commit with the report of the one source (see [`Store::applied`]), so that an
 /// input taken in before a crash is known, with its report, when it is seen again.
-pub fn import_orders_from(
-    store: &Store,
-    ledger: &mut Ledger,
+pub fn import_orders(
+    store: &mut Store,
     sources: &[Source],
     identity: IdentityRule,
-    applied: Option<&str>,
+    mark: Option<&str>,
 ) -> Result<Vec<IntakeReport>, IntakeError> {
     let mut reports = Vec::with_capacity(sources.len());
     let mut accepted = Accepted::default();
@@ -242,16 +185,11 @@ pub fn import_orders_from(
         let mut report = IntakeReport::new(source.name());
         let mut lines = Lines::open(source)?;
         while let Some(batch) = lines.next_batch()? {
-            for (line_no, checked) in check_orders(batch, identity, &ledger.items) {
+            for (line_no, checked) in check_orders(batch, identity, store.items()?) {
                 match checked {
-                    Ok((order_id, encoded)) => accepted.offer(
-                        store,
-                        &ledger.index,
-                        (source_no, line_no),
-                        order_id,
-                        encoded,
-                        &mut report,
-                    )?,
+                    Ok(prepared) => {
+                        accepted.offer(store, (source_no, line_no), prepared, &mut report)?
+                    }
                     Err(mut rejection) => {
                         rejection.line = line_no;
                         report.rejected.push(rejection);
@@ -264,31 +202,26 @@ pub fn import_orders_from(
     for (source_no, _) in &accepted.lines {
         reports[*source_no].accepted += 1;
     }
-    let mut commit = Commit::new();
-    if let (Some(applied), [report]) = (applied, reports.as_slice()) {
-        commit.mark_applied(applied, &report.to_json());
-    }
-    if !accepted.orders.is_empty() {
-        commit.add_orders(
-            store.next_ordinal()?,
-            &accepted.orders,
-            &mut ledger.index,
-            &mut ledger.states,
-        );
-        commit.put_states(&ledger.states);
-    }
-    commit_intake(store, commit)?;
-    ledger.states.clean();
+    let report = match (mark, reports.as_slice()) {
+        (Some(_), [report]) => Some(report.to_json()),
+        _ => None,
+    };
+    let applied = mark
+        .zip(report.as_deref())
+        .map(|(mark, report)| Applied { mark, report });
+    crate::crashpoint::reached("intake-before-commit");
+    store.add_orders(&accepted.orders, applied)?;
+    crate::crashpoint::reached("intake-after-commit");
     Ok(reports)
 }
 
-/// The orders accepted so far in one intake, encoded, with the (source, line) each came from,
-/// and their places by the hash of their id.
+/// The orders accepted so far in one intake, prepared for the store, with the (source, line)
+/// each came from, and their places by id.
 #[derive(Default)]
 struct Accepted {
-    orders: Vec<EncodedOrder>,
+    orders: Vec<PreparedOrder>,
     lines: Vec<(usize, usize)>,
-    index: IdIndex,
+    places: HashMap<Text, usize>,
 }
 
 impl Accepted {
@@ -296,25 +229,20 @@ impl Accepted {
     /// in the store: the same order again is unchanged, other content under its id rejected.
     fn offer(
         &mut self,
-        store: &Store,
-        stored: &IdIndex,
+        store: &mut Store,
         (source_no, line_no): (usize, usize),
-        order_id: String,
-        encoded: EncodedOrder,
+        prepared: PreparedOrder,
         report: &mut IntakeReport,
     ) -> Result<(), StoreError> {
         let reject = |message: String| Rejection {
             line: line_no,
-            order_id: Some(order_id.clone()),
+            order_id: Some(prepared.order_id().to_owned()),
             field: Some("order_id".to_owned()),
             message,
         };
-        let earlier = self.index.candidates(encoded.id_hash).find_map(|place| {
-            let earlier = self.orders[place as usize].decode();
-            (earlier.order_id == order_id).then_some((self.lines[place as usize], earlier))
-        });
-        if let Some(((first_source, first_line), earlier)) = earlier {
-            if earlier == encoded.decode() {
+        if let Some(&place) = self.places.get(prepared.order_id()) {
+            let (first_source, first_line) = self.lines[place];
+            if self.orders[place].decode() == prepared.decode() {
                 report.unchanged += 1;
             } else if first_source == source_no {
                 report.rejected.push(reject(format!(
@@ -325,12 +253,13 @@ impl Accepted {
             }
             return Ok(());
         }
-        match store.find_order(stored, &order_id)? {
-            Some((_, found)) if found == encoded.decode() => report.unchanged += 1,
-            Some(_) => report.rejected.push(reject(TAKEN_OTHERWISE.into())),
-            None => {
-                self.index.insert(encoded.id_hash, self.orders.len() as u64);
-                self.orders.push(encoded);
+        match store.known(&prepared)? {
+            Known::Same => report.unchanged += 1,
+            Known::Other => report.rejected.push(reject(TAKEN_OTHERWISE.into())),
+            Known::New => {
+                self.places
+                    .insert(prepared.order_id().into(), self.orders.len());
+                self.orders.push(prepared);
                 self.lines.push((source_no, line_no));
             }
         }
@@ -348,9 +277,9 @@ fn check_orders(
     batch: Numbered<String>,
     identity: IdentityRule,
     items: &HashMap<String, Item>,
-) -> Numbered<(String, EncodedOrder)> {
+) -> Numbered<PreparedOrder> {
     let threads = crate::machine::cores().clamp(1, PARSE_THREADS_MAX);
-    let check = |part: Numbered<String>| -> Numbered<(String, EncodedOrder)> {
+    let check = |part: Numbered<String>| -> Numbered<PreparedOrder> {
         part.into_iter()
             .map(|(line_no, line)| {
                 (
@@ -384,12 +313,12 @@ fn check_orders(
     })
 }
 
-/// One order line parsed, its SKUs checked against the catalogue, and encoded.
+/// One order line parsed, its SKUs checked against the catalogue, and prepared for the store.
 fn check_order(
     text: &str,
     identity: IdentityRule,
     items: &HashMap<String, Item>,
-) -> Result<(String, EncodedOrder), Rejection> {
+) -> Result<PreparedOrder, Rejection> {
     let order = parse_order(text, identity)?;
     if let Some((at, line)) = order
         .lines
@@ -407,26 +336,19 @@ fn check_order(
             ),
         });
     }
-    let encoded = EncodedOrder::new(&order);
-    Ok((order.order_id.into_string(), encoded))
+    Ok(PreparedOrder::new(&order))
 }
 
-/// Takes in an item catalogue file (CSV `sku,description,hts,origin,flags`). Items already in
-/// the catalogue are replaced.
-pub fn import_items(store: &Store, file: &Path) -> Result<IntakeReport, IntakeError> {
-    import_items_from(store, &mut store.items()?, Source::File(file), None)
-}
-
-/// Takes in an item catalogue from any source; see [`import_orders_from`] for `applied`.
-pub fn import_items_from(
-    store: &Store,
-    items: &mut HashMap<String, Item>,
+/// Takes in an item catalogue (CSV `sku,description,hts,origin,flags`) in one durable commit;
+/// items already in the catalogue are replaced. See [`import_orders`] for `mark`.
+pub fn import_items(
+    store: &mut Store,
     source: Source,
-    applied: Option<&str>,
+    mark: Option<&str>,
 ) -> Result<IntakeReport, IntakeError> {
     let rows = read_csv(source, &["sku", "description", "hts", "origin", "flags"])?;
     let mut report = IntakeReport::new(source.name());
-    let mut commit = Commit::new();
+    let items = store.items()?;
     let mut changed = Vec::new();
     let mut seen: HashMap<String, usize> = HashMap::new();
     for (line_no, row) in rows {
@@ -452,39 +374,31 @@ pub fn import_items_from(
             report.unchanged += 1;
             continue;
         }
-        commit.put_item(&item);
         changed.push(item);
         report.accepted += 1;
     }
-    if let Some(applied) = applied {
-        commit.mark_applied(applied, &report.to_json());
-    }
-    commit_intake(store, commit)?;
-    for item in changed {
-        items.insert(item.sku.clone(), item);
-    }
+    let report_json = report.to_json();
+    let applied = mark.map(|mark| Applied {
+        mark,
+        report: &report_json,
+    });
+    crate::crashpoint::reached("intake-before-commit");
+    store.put_items(&changed, applied)?;
+    crate::crashpoint::reached("intake-after-commit");
     Ok(report)
 }
 
-/// Takes in a stock file (CSV `sku,qty`): receipts add to what is on hand; counts set it,
-/// recording the difference as an adjustment.
+/// Takes in a stock file (CSV `sku,qty`) in one durable commit: receipts add to what is on
+/// hand; counts set it, recording the difference as an adjustment. See [`import_orders`] for
+/// `mark`.
 pub fn import_stock(
-    store: &Store,
-    file: &Path,
-    kind: StockFile,
-) -> Result<IntakeReport, IntakeError> {
-    import_stock_from(store, &store.items()?, Source::File(file), kind, None)
-}
-
-/// Takes in a stock file from any source; see [`import_orders_from`] for `applied`.
-pub fn import_stock_from(
-    store: &Store,
-    items: &HashMap<String, Item>,
+    store: &mut Store,
     source: Source,
     kind: StockFile,
-    applied: Option<&str>,
+    mark: Option<&str>,
 ) -> Result<IntakeReport, IntakeError> {
     let rows = read_csv(source, &["sku", "qty"])?;
+    let items = store.items()?.clone();
     let mut report = IntakeReport::new(source.name());
     let mut levels: BTreeMap<String, StockLevel> = BTreeMap::new();
     let mut counted: HashMap<String, usize> = HashMap::new();
@@ -555,73 +469,15 @@ pub fn import_stock_from(
             )),
         }
     }
-    let mut commit = Commit::new();
-    if let Some(applied) = applied {
-        commit.mark_applied(applied, &report.to_json());
-    }
-    for (sku, level) in &levels {
-        commit.put_stock(sku, level);
-    }
-    commit_intake(store, commit)?;
-    Ok(report)
-}
-
-fn commit_intake(store: &Store, commit: Commit) -> Result<(), StoreError> {
+    let report_json = report.to_json();
+    let applied = mark.map(|mark| Applied {
+        mark,
+        report: &report_json,
+    });
     crate::crashpoint::reached("intake-before-commit");
-    store.commit(commit)?;
+    store.put_stock(&levels, applied)?;
     crate::crashpoint::reached("intake-after-commit");
-    Ok(())
-}
-
-/// What `cancel_order` did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Cancelled {
-    Now,
-    Already,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum CancelError {
-    #[error("order {0} is not known")]
-    Unknown(String),
-    #[error("order {order_id} was released in {release_id} on {day}; a released order cannot be cancelled")]
-    Released {
-        order_id: String,
-        release_id: String,
-        day: chrono::NaiveDate,
-    },
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-/// Cancels a pending or held order.
-pub fn cancel_order(store: &Store, order_id: &str) -> Result<Cancelled, CancelError> {
-    cancel_order_in(store, &mut Ledger::load(store)?, order_id)
-}
-
-/// Cancels a pending or held order, with the ledger's index and states.
-pub fn cancel_order_in(
-    store: &Store,
-    ledger: &mut Ledger,
-    order_id: &str,
-) -> Result<Cancelled, CancelError> {
-    match store.order_in(&ledger.index, &ledger.states, order_id)? {
-        None => Err(CancelError::Unknown(order_id.to_owned())),
-        Some((_, _, OrderState::Cancelled)) => Ok(Cancelled::Already),
-        Some((_, _, OrderState::Released { release_id, day })) => Err(CancelError::Released {
-            order_id: order_id.to_owned(),
-            release_id,
-            day,
-        }),
-        Some((ordinal, _, OrderState::Pending(_) | OrderState::Held(_))) => {
-            ledger.states.set(ordinal, StateByte::Cancelled);
-            let mut commit = Commit::new();
-            commit.put_states(&ledger.states);
-            store.commit(commit)?;
-            ledger.states.clean();
-            Ok(Cancelled::Now)
-        }
-    }
+    Ok(report)
 }
 
 /// An order line as integrators send it. Strings borrow from the line where they can (a string

@@ -19,6 +19,7 @@ pub mod intake;
 pub mod machine;
 pub mod model;
 pub mod money;
+pub mod operations;
 pub mod planner;
 pub mod policy;
 pub mod releaselog;

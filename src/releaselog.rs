@@ -16,7 +16,7 @@ use serde::Serialize;
 use crate::files;
 use crate::model::{Consignee, Release, Text};
 use crate::money::DecimalText;
-use crate::store::{Commit, Store, StoreError};
+use crate::store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LogError {
@@ -44,7 +44,7 @@ pub fn manifest_path(logs: &Path, day: NaiveDate) -> PathBuf {
 
 /// Writes the files of every day the store marks as due, then clears the marks.
 /// Returns the days written.
-pub fn write_due(store: &Store, logs: &Path) -> Result<Vec<NaiveDate>, LogError> {
+pub fn write_due(store: &mut Store, logs: &Path) -> Result<Vec<NaiveDate>, LogError> {
     let days = store.logs_due()?;
     for day in &days {
         let releases = store.releases_of(*day)?;
@@ -57,7 +57,7 @@ pub fn write_due(store: &Store, logs: &Path) -> Result<Vec<NaiveDate>, LogError>
 /// clears the mark. The batch calls this with the releases it has just committed, to spare
 /// reading them back.
 pub fn write_committed(
-    store: &Store,
+    store: &mut Store,
     logs: &Path,
     day: NaiveDate,
     parts: &[&[Release]],
@@ -67,14 +67,12 @@ pub fn write_committed(
 
 /// Puts in place the files of a day prepared from its committed releases, and clears the mark
 /// that says they are due.
-pub fn put_committed_in_place(store: &Store, prepared: Prepared) -> Result<(), LogError> {
+pub fn put_committed_in_place(store: &mut Store, prepared: Prepared) -> Result<(), LogError> {
     let day = prepared.day;
     prepared.put_in_place()?;
     crate::crashpoint::reached("logs-after-write");
-    let mut commit = Commit::new();
-    commit.clear_logs_due(day);
     // Losing this is harmless: the files would only be written again, identically.
-    store.commit_lazily(commit)?;
+    store.logs_written(day)?;
     Ok(())
 }
 

@@ -40,7 +40,7 @@
 //! folder that names the file, once it is opened, so that a new file's name is durable before
 //! anything is acknowledged.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -50,11 +50,15 @@ use bincode::Options;
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 use serde::de::DeserializeOwned;
-use serde::Serialize;
 
-use crate::model::{HoldReason, Item, Order, OrderState, Release, StockLevel, Verdict, WaitReason};
+use crate::model::{Item, Order, OrderState, Release, StockLevel, Verdict};
+use crate::planner::{Places, Plan};
 
+mod layout;
 mod release_chunk;
+
+use layout::{codec, id_hash, Commit, IdIndex, Ordinal, StateByte, States};
+pub use layout::{decode, encode, PreparedOrder};
 
 /// The layout version kept in `meta/format`: 3 is the redb layout above. (Layouts 1 and 2 were
 /// kept in sled by earlier builds; this build refuses their folders.)
@@ -94,9 +98,6 @@ const DECODE_GROUP_ORDERS: usize = 64 * 1024;
 
 /// Decoded order chunks kept for lookups by ordinal.
 const CHUNK_CACHE_MAX: usize = 64;
-
-/// The position of an accepted order in intake order, from 0.
-pub type Ordinal = u64;
 
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const ITEMS: TableDefinition<&str, &[u8]> = TableDefinition::new("items");
@@ -142,6 +143,9 @@ pub enum StoreError {
     /// The folder holds a store this build does not read (an earlier build's).
     #[error("{path} holds a store written by {writer}, which this build does not read: open it with the build that wrote it, or set paths.data to an empty folder")]
     Foreign { path: PathBuf, writer: String },
+    /// A plan was applied to another state of the store than the one it was planned from.
+    #[error("store at {path}: the plan was made from an earlier state of the store; plan again")]
+    Stale { path: PathBuf },
     /// A commit could not be made durable: what this process holds may be ahead of the disk,
     /// and a later sync that seems to succeed proves nothing about the failed one.
     #[error("store at {path}: an earlier commit could not be made durable, so nothing more is written; restart to go on from what is on disk")]
@@ -171,23 +175,84 @@ pub struct Store {
     /// Set when a commit failed; every later commit is refused.
     unsynced: AtomicBool,
     chunk_cache: Mutex<HashMap<Ordinal, Arc<Vec<Order>>>>,
+    /// What intake and the batch check against, read once and kept in step with every commit
+    /// this handle makes (see [`Ledger`]).
+    ledger: Ledger,
+    /// Durable commits made through this handle: a day's snapshot is applied only to the store
+    /// it was taken from.
+    generation: u64,
 }
 
-/// Writes to apply together, atomically, with [`Store::commit`]: what each table gains (or, for
-/// `logs-due`, loses), in the order given; a later write of a key replaces an earlier one.
+/// The store's records that intake checks new ones against and that the batch updates: the
+/// catalogue, the id index and the state of every order. Each is read when first needed (an
+/// item import needs no id index) and then kept: the daemon's store lives all day, and reading
+/// the index of ten million orders for each posted order would cost seconds.
+/// After a failed commit they may be ahead of the disk, and are forgotten.
 #[derive(Default)]
-pub struct Commit {
-    meta: Vec<(&'static str, Vec<u8>)>,
-    items: Vec<(String, Vec<u8>)>,
-    stock: Vec<(String, Vec<u8>)>,
-    orders: Vec<(Ordinal, Vec<u8>)>,
-    order_ids: Vec<(Ordinal, Vec<u8>)>,
-    states: Vec<(u64, Vec<u8>)>,
-    releases: Vec<((i32, u64), Vec<u8>)>,
-    release_items: Vec<((i32, u64), Vec<u8>)>,
-    /// A day, and whether its files are now due (or written).
-    logs_due: Vec<(i32, bool)>,
-    applied: Vec<(String, Vec<u8>)>,
+struct Ledger {
+    catalogue: Option<HashMap<String, Item>>,
+    index: Option<IdIndex>,
+    states: Option<States>,
+}
+
+/// An input applied in the same commit as its records, with its report (see
+/// [`Store::applied`]), so that an input taken in before a crash is known when it is seen again.
+#[derive(Debug, Clone, Copy)]
+pub struct Applied<'a> {
+    pub mark: &'a str,
+    pub report: &'a str,
+}
+
+/// What the store holds under a prepared order's id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Known {
+    /// No order.
+    New,
+    /// The same order.
+    Same,
+    /// Another order under the same id.
+    Other,
+}
+
+/// What cancelling an order found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cancel {
+    /// Pending or held; now cancelled.
+    Done,
+    Already,
+    Released {
+        release_id: String,
+        day: NaiveDate,
+    },
+    Unknown,
+}
+
+/// How many orders are in one state, for the figures.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateCount {
+    pub state: &'static str,
+    pub reason: Option<&'static str>,
+    pub orders: u64,
+}
+
+/// What the batch of a day plans from: every open order, the catalogue, stock on hand and the
+/// day's earlier releases, as the store held them at one moment. [`Store::apply_plan`] takes
+/// it back with the plan made from it.
+#[derive(Debug)]
+pub struct DaySnapshot {
+    pub day: NaiveDate,
+    /// The open (pending and held) orders, in intake order. The batch may take them out to
+    /// free their memory before the plan is applied.
+    pub orders: Vec<Order>,
+    pub items: HashMap<String, Item>,
+    pub on_hand: HashMap<String, u64>,
+    /// The day's releases committed by earlier waves.
+    pub earlier: Vec<Release>,
+    /// The last day batched.
+    pub last_day: Option<NaiveDate>,
+    /// Where each of `orders` is in the store.
+    ordinals: Vec<Ordinal>,
+    generation: u64,
 }
 
 impl Store {
@@ -240,6 +305,8 @@ impl Store {
             path: path.to_owned(),
             unsynced: AtomicBool::new(false),
             chunk_cache: Mutex::new(HashMap::new()),
+            ledger: Ledger::default(),
+            generation: 0,
         };
         match store.meta::<u32>(FORMAT)? {
             None => store.create_tables()?,
@@ -300,26 +367,257 @@ impl Store {
         txn.commit().map_err(|e| self.engine(e))
     }
 
-    /// Applies `commit` atomically and makes it durable before returning.
-    /// A failed commit is never retried as if it could succeed: the store refuses every later
-    /// commit ([`StoreError::Unsynced`]), and the process must start again from the disk.
-    pub fn commit(&self, commit: Commit) -> Result<()> {
-        self.write(commit, redb::Durability::Immediate)
-    }
-
-    /// Whether a commit failed to reach the disk (see [`Store::commit`]).
+    /// Whether a commit failed to reach the disk: the store then refuses every later one
+    /// ([`StoreError::Unsynced`]), and the process must start again from the disk.
     pub fn is_unsynced(&self) -> bool {
         self.unsynced.load(Ordering::SeqCst)
     }
 
-    /// Applies `commit` atomically without waiting for the disk: for bookkeeping that is safe
-    /// to lose, such as clearing a marker whose work is idempotent. A later durable commit
-    /// makes it durable too.
-    pub fn commit_lazily(&self, commit: Commit) -> Result<()> {
+    /// The item catalogue.
+    pub fn items(&mut self) -> Result<&HashMap<String, Item>> {
+        if self.ledger.catalogue.is_none() {
+            self.ledger.catalogue = Some(self.read_items()?);
+        }
+        Ok(self.ledger.catalogue.as_ref().expect("read above"))
+    }
+
+    /// Adds items to the catalogue, or replaces those of the same SKU, in one durable commit.
+    pub fn put_items(&mut self, items: &[Item], applied: Option<Applied>) -> Result<()> {
+        self.items()?;
+        let mut commit = Commit::new();
+        mark(&mut commit, applied);
+        for item in items {
+            commit.put_item(item);
+        }
+        self.commit(commit)?;
+        let catalogue = self.ledger.catalogue.as_mut().expect("read above");
+        for item in items {
+            catalogue.insert(item.sku.clone(), item.clone());
+        }
+        Ok(())
+    }
+
+    /// Sets the stock levels of the SKUs given (receipts and counts), in one durable commit.
+    pub fn put_stock(
+        &mut self,
+        levels: &BTreeMap<String, StockLevel>,
+        applied: Option<Applied>,
+    ) -> Result<()> {
+        let mut commit = Commit::new();
+        mark(&mut commit, applied);
+        for (sku, level) in levels {
+            commit.put_stock(sku, level);
+        }
+        self.commit(commit)
+    }
+
+    /// What the store holds under the id of `order`.
+    pub fn known(&mut self, order: &PreparedOrder) -> Result<Known> {
+        let candidates: Vec<Ordinal> = self.index()?.candidates(order.id_hash).collect();
+        for ordinal in candidates {
+            let stored = self.order_at(ordinal)?;
+            if stored.order_id == order.order_id() {
+                return Ok(if stored == order.decode() {
+                    Known::Same
+                } else {
+                    Known::Other
+                });
+            }
+        }
+        Ok(Known::New)
+    }
+
+    /// Takes in new orders (pending, in the order given, after every order already held), in
+    /// one durable commit. The caller has made sure that the store knows none of their ids.
+    pub fn add_orders(&mut self, orders: &[PreparedOrder], applied: Option<Applied>) -> Result<()> {
+        let mut commit = Commit::new();
+        mark(&mut commit, applied);
+        if !orders.is_empty() {
+            let next = self.next_ordinal()?;
+            self.index()?;
+            self.states()?;
+            let Ledger { index, states, .. } = &mut self.ledger;
+            let (index, states) = (
+                index.as_mut().expect("read above"),
+                states.as_mut().expect("read above"),
+            );
+            commit.add_orders(next, orders, index, states);
+            commit.put_states(states);
+        }
+        self.commit(commit)
+    }
+
+    /// An order and its state, by id.
+    pub fn order(&mut self, order_id: &str) -> Result<Option<(Order, OrderState)>> {
+        Ok(self.find(order_id)?.map(|(_, order, state)| (order, state)))
+    }
+
+    /// Cancels a pending or held order, in one durable commit.
+    pub fn cancel(&mut self, order_id: &str) -> Result<Cancel> {
+        let ordinal = match self.find(order_id)? {
+            None => return Ok(Cancel::Unknown),
+            Some((_, _, OrderState::Cancelled)) => return Ok(Cancel::Already),
+            Some((_, _, OrderState::Released { release_id, day })) => {
+                return Ok(Cancel::Released { release_id, day })
+            }
+            Some((ordinal, _, OrderState::Pending(_) | OrderState::Held(_))) => ordinal,
+        };
+        let states = self.ledger.states.as_mut().expect("read by find");
+        states.set(ordinal, StateByte::Cancelled);
+        let mut commit = Commit::new();
+        commit.put_states(states);
+        self.commit(commit)?;
+        Ok(Cancel::Done)
+    }
+
+    /// How many orders are in each state and reason, and when the oldest pending order (in
+    /// intake order) was placed.
+    pub fn order_counts(&mut self) -> Result<(Vec<StateCount>, Option<DateTime<Utc>>)> {
+        let states = self.states()?;
+        let counts = states
+            .counts()
+            .into_iter()
+            .map(|(state, orders)| {
+                let (state, reason) = state.words();
+                StateCount {
+                    state,
+                    reason,
+                    orders,
+                }
+            })
+            .collect();
+        let oldest = states
+            .first_pending()
+            .map(|ordinal| self.order_at(ordinal))
+            .transpose()?
+            .map(|order| order.placed_at);
+        Ok((counts, oldest))
+    }
+
+    /// The open orders, the catalogue, stock on hand and the earlier releases of `day`: what a
+    /// batch of the day plans from.
+    pub fn snapshot(&mut self, day: NaiveDate) -> Result<DaySnapshot> {
+        let items = self.items()?.clone();
+        let states = std::mem::take(&mut self.ledger.states);
+        let states = match states {
+            Some(states) => states,
+            None => self.read_states()?,
+        };
+        let open = self.open_orders(&states);
+        self.ledger.states = Some(states);
+        let OpenOrders { ordinals, orders } = open?;
+        let on_hand = self
+            .stock()?
+            .into_iter()
+            .map(|(sku, level)| (sku, u64::try_from(level.on_hand()).unwrap_or(0)))
+            .collect();
+        Ok(DaySnapshot {
+            day,
+            orders,
+            items,
+            on_hand,
+            earlier: self.releases_of(day)?,
+            last_day: self.last_day()?,
+            ordinals,
+            generation: self.generation,
+        })
+    }
+
+    /// Commits a plan made from `snapshot`, in one durable commit: its releases, the new state
+    /// of every order it examined (released, or the verdict of one that waits or is held), the
+    /// stock it took, the day as the last batched (unless a later one is), the day's files
+    /// marked due, and the schedule's `trigger` it ran for. The plan must have been checked
+    /// (`planner::verify`); a snapshot older than this handle's last commit is refused.
+    pub fn apply_plan(
+        &mut self,
+        snapshot: DaySnapshot,
+        plan: &Plan,
+        places: &Places,
+        trigger: Option<DateTime<Utc>>,
+    ) -> Result<()> {
+        if snapshot.generation != self.generation || snapshot.day != plan.day {
+            return Err(StoreError::Stale {
+                path: self.path.clone(),
+            });
+        }
+        let mut commit = Commit::new();
+        commit.put_releases(&plan.releases);
+        for (sku, taken) in &plan.stock_taken {
+            let mut level = self.stock_level(sku)?;
+            level.released += taken;
+            commit.put_stock(sku, &level);
+        }
+        if snapshot.last_day.is_none_or(|last| last < plan.day) {
+            commit.set_last_day(plan.day);
+        }
+        commit.mark_logs_due(plan.day);
+        if let Some(trigger) = trigger {
+            commit.set_last_trigger(trigger);
+        }
+        let states = self.states()?;
+        for place in &places.released {
+            states.set(snapshot.ordinals[*place], StateByte::Released);
+        }
+        for (place, (_, verdict)) in places.verdicts.iter().zip(&plan.verdicts) {
+            states.set(snapshot.ordinals[*place], StateByte::Open(Some(*verdict)));
+        }
+        commit.put_states(states);
+        self.commit(commit)
+    }
+
+    /// Clears the mark that `day`'s release log and manifest are due, once they are written.
+    /// Without waiting for the disk: losing this only has them written again, identically.
+    pub fn logs_written(&mut self, day: NaiveDate) -> Result<()> {
+        let mut commit = Commit::new();
+        commit.clear_logs_due(day);
         self.write(commit, redb::Durability::None)
     }
 
-    fn write(&self, commit: Commit, durability: redb::Durability) -> Result<()> {
+    /// Applies `commit` atomically and makes it durable before returning. A failed commit is
+    /// never retried as if it could succeed: every later one is refused.
+    fn commit(&mut self, commit: Commit) -> Result<()> {
+        let result = self.write(commit, redb::Durability::Immediate);
+        match &result {
+            Ok(()) => {
+                self.generation += 1;
+                if let Some(states) = &mut self.ledger.states {
+                    states.clean();
+                }
+            }
+            // What the ledger holds may be ahead of the disk.
+            Err(_) => self.ledger = Ledger::default(),
+        }
+        result
+    }
+
+    /// The id index, read when first needed.
+    fn index(&mut self) -> Result<&mut IdIndex> {
+        if self.ledger.index.is_none() {
+            self.ledger.index = Some(self.read_index()?);
+        }
+        Ok(self.ledger.index.as_mut().expect("read above"))
+    }
+
+    /// The state bytes, read when first needed.
+    fn states(&mut self) -> Result<&mut States> {
+        if self.ledger.states.is_none() {
+            self.ledger.states = Some(self.read_states()?);
+        }
+        Ok(self.ledger.states.as_mut().expect("read above"))
+    }
+
+    /// An order, where it is and its state, by id.
+    fn find(&mut self, order_id: &str) -> Result<Option<(Ordinal, Order, OrderState)>> {
+        self.index()?;
+        self.states()?;
+        let (index, states) = (
+            self.ledger.index.as_ref().expect("read above"),
+            self.ledger.states.as_ref().expect("read above"),
+        );
+        self.order_in(index, states, order_id)
+    }
+
+    fn write(&mut self, commit: Commit, durability: redb::Durability) -> Result<()> {
         if self.is_unsynced() {
             return Err(StoreError::Unsynced {
                 path: self.path.clone(),
@@ -388,6 +686,7 @@ impl Store {
         txn.commit().map_err(|e| self.engine(e))
     }
 
+    /// One item of the catalogue.
     pub fn item(&self, sku: &str) -> Result<Option<Item>> {
         let txn = self.read()?;
         let table = self.table(&txn, ITEMS)?;
@@ -397,7 +696,7 @@ impl Store {
             .transpose()
     }
 
-    pub fn items(&self) -> Result<HashMap<String, Item>> {
+    fn read_items(&self) -> Result<HashMap<String, Item>> {
         let txn = self.read()?;
         let table = self.table(&txn, ITEMS)?;
         let mut items = HashMap::new();
@@ -433,18 +732,14 @@ impl Store {
     }
 
     /// The ordinal the next accepted order gets.
-    pub fn next_ordinal(&self) -> Result<Ordinal> {
+    fn next_ordinal(&self) -> Result<Ordinal> {
         Ok(self.meta(NEXT_ORDINAL)?.unwrap_or(0))
     }
 
     /// The id index of every accepted order.
-    pub fn id_index(&self) -> Result<IdIndex> {
-        // Sized once: growing a table of millions doubles it several times over.
+    fn read_index(&self) -> Result<IdIndex> {
         let orders = usize::try_from(self.next_ordinal()?).unwrap_or(usize::MAX);
-        let mut index = IdIndex {
-            first: HashMap::with_capacity_and_hasher(orders, BuildHashed::default()),
-            more: Vec::new(),
-        };
+        let mut index = IdIndex::with_capacity(orders);
         let txn = self.read()?;
         let table = self.table(&txn, ORDER_IDS)?;
         for entry in table.iter().map_err(|e| self.engine(e))? {
@@ -460,7 +755,7 @@ impl Store {
     }
 
     /// The state byte of every accepted order.
-    pub fn states(&self) -> Result<States> {
+    fn read_states(&self) -> Result<States> {
         let txn = self.read()?;
         let table = self.table(&txn, STATES)?;
         let mut blocks = BTreeMap::new();
@@ -471,14 +766,11 @@ impl Store {
                 decode(bytes.value()).map_err(|m| self.corrupt("states", &block.to_string(), m))?;
             blocks.insert(block, bytes);
         }
-        Ok(States {
-            blocks,
-            dirty: BTreeSet::new(),
-        })
+        Ok(States::from_blocks(blocks))
     }
 
     /// The order with this ordinal.
-    pub fn order_at(&self, ordinal: Ordinal) -> Result<Order> {
+    fn order_at(&self, ordinal: Ordinal) -> Result<Order> {
         let (first, chunk) = self.chunk_of(ordinal)?;
         usize::try_from(ordinal - first)
             .ok()
@@ -493,7 +785,7 @@ impl Store {
     }
 
     /// Finds an order by id with the id index.
-    pub fn find_order(&self, index: &IdIndex, order_id: &str) -> Result<Option<(Ordinal, Order)>> {
+    fn find_order(&self, index: &IdIndex, order_id: &str) -> Result<Option<(Ordinal, Order)>> {
         for ordinal in index.candidates(id_hash(order_id)) {
             let order = self.order_at(ordinal)?;
             if order.order_id == order_id {
@@ -503,13 +795,8 @@ impl Store {
         Ok(None)
     }
 
-    /// An order and its state, by id.
-    pub fn order(&self, order_id: &str) -> Result<Option<(Ordinal, Order, OrderState)>> {
-        self.order_in(&self.id_index()?, &self.states()?, order_id)
-    }
-
-    /// An order and its state, by id, with an index and states already loaded.
-    pub fn order_in(
+    /// An order and its state, by id, with an index and states.
+    fn order_in(
         &self,
         index: &IdIndex,
         states: &States,
@@ -543,7 +830,7 @@ impl Store {
     /// the orders of a large batch take hundreds of megabytes decoded, and holding their stored
     /// bytes as well would add hundreds more. The result is sized once, from the state bytes:
     /// growing vectors of orders copies them again into freshly zeroed pages.
-    pub fn open_orders(&self, states: &States) -> Result<OpenOrders> {
+    fn open_orders(&self, states: &States) -> Result<OpenOrders> {
         self.open_orders_in_groups(states, DECODE_GROUP_ORDERS)
     }
 
@@ -663,7 +950,7 @@ impl Store {
 
     /// Every accepted order with its state, in intake order.
     pub fn order_states(&self) -> Result<Vec<(Order, OrderState)>> {
-        let states = self.states()?;
+        let states = self.read_states()?;
         let mut released: HashMap<String, (String, NaiveDate)> = HashMap::new();
         for release in self.releases()? {
             for order_id in &release.orders {
@@ -993,6 +1280,13 @@ impl Drop for Store {
     }
 }
 
+/// Records `applied` in `commit`.
+fn mark(commit: &mut Commit, applied: Option<Applied>) {
+    if let Some(Applied { mark, report }) = applied {
+        commit.mark_applied(mark, report);
+    }
+}
+
 /// What wrote the store in `folder`, if not this build: an earlier build kept its store in
 /// sled, whose folder holds `conf` and `db`.
 fn foreign_store(folder: &Path) -> Option<String> {
@@ -1039,19 +1333,9 @@ enum ReleaseChunk {
 
 /// The open orders of the store, in intake order, and their ordinals at the same places.
 #[derive(Debug, Default)]
-pub struct OpenOrders {
-    pub ordinals: Vec<Ordinal>,
-    pub orders: Vec<Order>,
-}
-
-impl OpenOrders {
-    pub fn len(&self) -> usize {
-        self.orders.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.orders.is_empty()
-    }
+struct OpenOrders {
+    ordinals: Vec<Ordinal>,
+    orders: Vec<Order>,
 }
 
 /// A stored order chunk to decode, with how many of its orders are open.
@@ -1059,465 +1343,6 @@ struct OrderChunk {
     first: Ordinal,
     open: usize,
     bytes: Vec<u8>,
-}
-
-/// An order encoded for the store, with the hash of its id: intake keeps accepted orders this
-/// way, which takes a fraction of the memory of the decoded orders.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EncodedOrder {
-    bytes: Vec<u8>,
-    pub id_hash: u64,
-}
-
-impl EncodedOrder {
-    pub fn new(order: &Order) -> EncodedOrder {
-        let mut bytes = Vec::with_capacity(192);
-        codec()
-            .serialize_into(&mut bytes, order)
-            .expect("in-memory bincode encoding cannot fail");
-        EncodedOrder {
-            bytes,
-            id_hash: id_hash(&order.order_id),
-        }
-    }
-
-    pub fn decode(&self) -> Order {
-        codec()
-            .deserialize(&self.bytes)
-            .expect("an order encoded by this process decodes")
-    }
-}
-
-/// Order ids by hash, to find an order by id without a key per order. Also used by intake to
-/// find an order id again within one file, with places in the file instead of ordinals.
-#[derive(Debug, Default)]
-pub struct IdIndex {
-    first: HashMap<u64, Ordinal, BuildHashed>,
-    /// Further entries whose hash an earlier entry already has (rare).
-    more: Vec<(u64, Ordinal)>,
-}
-
-impl IdIndex {
-    pub fn insert(&mut self, hash: u64, ordinal: Ordinal) {
-        if let Some(existing) = self.first.insert(hash, ordinal) {
-            self.first.insert(hash, existing);
-            self.more.push((hash, ordinal));
-        }
-    }
-
-    /// The entries with this hash, oldest first.
-    pub fn candidates(&self, hash: u64) -> impl Iterator<Item = Ordinal> + '_ {
-        let more = if self.more.is_empty() {
-            &[][..]
-        } else {
-            &self.more[..]
-        };
-        self.first.get(&hash).copied().into_iter().chain(
-            more.iter()
-                .filter(move |(h, _)| *h == hash)
-                .map(|(_, ordinal)| *ordinal),
-        )
-    }
-
-    pub fn len(&self) -> usize {
-        self.first.len() + self.more.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
-
-/// Hashes keys that are already hashes with one multiplication, instead of SipHash.
-type BuildHashed = std::hash::BuildHasherDefault<Rehash>;
-
-#[derive(Default)]
-struct Rehash(u64);
-
-impl std::hash::Hasher for Rehash {
-    fn write(&mut self, bytes: &[u8]) {
-        for byte in bytes {
-            self.0 = (self.0 ^ u64::from(*byte)).wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    }
-
-    fn write_u64(&mut self, value: u64) {
-        self.0 = value;
-    }
-
-    fn finish(&self) -> u64 {
-        // Spread the bits a table uses for its buckets and its control bytes.
-        self.0.wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(29)
-    }
-}
-
-/// 64-bit FNV-1a of an order id: part of the stored format, so it never changes.
-pub fn id_hash(order_id: &str) -> u64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in order_id.as_bytes() {
-        hash ^= u64::from(*byte);
-        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    hash
-}
-
-/// What one state byte says about an order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StateByte {
-    /// Pending or held, with the last batch's verdict, if one examined it.
-    Open(Option<Verdict>),
-    Released,
-    Cancelled,
-}
-
-impl StateByte {
-    /// The state and reason words `orders list` gives.
-    pub fn words(self) -> (&'static str, Option<&'static str>) {
-        match self {
-            StateByte::Open(None) => ("pending", None),
-            StateByte::Open(Some(Verdict::Waiting(reason))) => ("pending", Some(reason.word())),
-            StateByte::Open(Some(Verdict::Held(reason))) => ("held", Some(reason.word())),
-            StateByte::Released => ("released", None),
-            StateByte::Cancelled => ("cancelled", None),
-        }
-    }
-
-    fn encode(self) -> u8 {
-        match self {
-            StateByte::Open(None) => 0x00,
-            StateByte::Open(Some(Verdict::Waiting(WaitReason::DailyLimit))) => 0x01,
-            StateByte::Open(Some(Verdict::Waiting(WaitReason::Stock))) => 0x02,
-            StateByte::Open(Some(Verdict::Held(HoldReason::OverLimit))) => 0x10,
-            StateByte::Open(Some(Verdict::Held(HoldReason::ExcludedOrigin))) => 0x11,
-            StateByte::Open(Some(Verdict::Held(HoldReason::ExcludedGoods))) => 0x12,
-            StateByte::Open(Some(Verdict::Held(HoldReason::ExcludedFlag))) => 0x13,
-            StateByte::Open(Some(Verdict::Held(HoldReason::NoRate))) => 0x14,
-            StateByte::Released => 0x20,
-            StateByte::Cancelled => 0x30,
-        }
-    }
-
-    fn decode(byte: u8) -> Option<StateByte> {
-        let all = [
-            StateByte::Open(None),
-            StateByte::Open(Some(Verdict::Waiting(WaitReason::DailyLimit))),
-            StateByte::Open(Some(Verdict::Waiting(WaitReason::Stock))),
-            StateByte::Open(Some(Verdict::Held(HoldReason::OverLimit))),
-            StateByte::Open(Some(Verdict::Held(HoldReason::ExcludedOrigin))),
-            StateByte::Open(Some(Verdict::Held(HoldReason::ExcludedGoods))),
-            StateByte::Open(Some(Verdict::Held(HoldReason::ExcludedFlag))),
-            StateByte::Open(Some(Verdict::Held(HoldReason::NoRate))),
-            StateByte::Released,
-            StateByte::Cancelled,
-        ];
-        all.into_iter().find(|state| state.encode() == byte)
-    }
-}
-
-/// The state bytes of every accepted order, in blocks, with the blocks changed since loading.
-#[derive(Debug, Clone, Default)]
-pub struct States {
-    blocks: BTreeMap<u64, Vec<u8>>,
-    dirty: BTreeSet<u64>,
-}
-
-impl States {
-    /// The state of an order; `None` when the store has no valid byte for it, which only a
-    /// damaged store can give (every intake writes its orders' bytes in the same commit).
-    pub fn get(&self, ordinal: Ordinal) -> Option<StateByte> {
-        let byte = self
-            .blocks
-            .get(&(ordinal / STATE_BLOCK_ORDERS))
-            .and_then(|block| block.get((ordinal % STATE_BLOCK_ORDERS) as usize))
-            .copied();
-        byte.and_then(StateByte::decode)
-    }
-
-    /// Forgets which blocks changed, once they are committed.
-    pub fn clean(&mut self) {
-        self.dirty.clear();
-    }
-
-    pub fn set(&mut self, ordinal: Ordinal, state: StateByte) {
-        let block_no = ordinal / STATE_BLOCK_ORDERS;
-        let block = self.blocks.entry(block_no).or_default();
-        let offset = (ordinal % STATE_BLOCK_ORDERS) as usize;
-        if block.len() <= offset {
-            block.resize(offset + 1, StateByte::Open(None).encode());
-        }
-        block[offset] = state.encode();
-        self.dirty.insert(block_no);
-    }
-
-    /// Sets `count` consecutive orders from `first` to one state.
-    pub fn set_range(&mut self, first: Ordinal, count: u64, state: StateByte) {
-        let byte = state.encode();
-        let mut ordinal = first;
-        let end = first + count;
-        while ordinal < end {
-            let block_no = ordinal / STATE_BLOCK_ORDERS;
-            let block = self.blocks.entry(block_no).or_default();
-            let from = (ordinal % STATE_BLOCK_ORDERS) as usize;
-            let to = from + (end - ordinal).min(STATE_BLOCK_ORDERS - from as u64) as usize;
-            if block.len() < to {
-                block.resize(to, StateByte::Open(None).encode());
-            }
-            block[from..to].fill(byte);
-            self.dirty.insert(block_no);
-            ordinal += (to - from) as u64;
-        }
-    }
-
-    /// The lowest ordinal of an open order.
-    pub fn first_open(&self) -> Option<Ordinal> {
-        self.blocks.iter().find_map(|(block_no, block)| {
-            block
-                .iter()
-                .position(|byte| matches!(StateByte::decode(*byte), Some(StateByte::Open(_))))
-                .map(|offset| block_no * STATE_BLOCK_ORDERS + offset as Ordinal)
-        })
-    }
-
-    /// The first pending order (open and not held), in intake order.
-    pub fn first_pending(&self) -> Option<Ordinal> {
-        self.blocks.iter().find_map(|(block_no, block)| {
-            block
-                .iter()
-                .position(|byte| {
-                    matches!(
-                        StateByte::decode(*byte),
-                        Some(StateByte::Open(None | Some(Verdict::Waiting(_))))
-                    )
-                })
-                .map(|offset| block_no * STATE_BLOCK_ORDERS + offset as Ordinal)
-        })
-    }
-
-    /// How many orders are in each state; bytes that are no state are left out.
-    pub fn counts(&self) -> Vec<(StateByte, u64)> {
-        let mut counts = [0u64; 256];
-        for block in self.blocks.values() {
-            for byte in block {
-                counts[*byte as usize] += 1;
-            }
-        }
-        (0..=255u8)
-            .filter(|byte| counts[*byte as usize] > 0)
-            .filter_map(|byte| Some((StateByte::decode(byte)?, counts[byte as usize])))
-            .collect()
-    }
-
-    /// How many orders in `from..to` are open.
-    pub fn open_between(&self, from: Ordinal, to: Ordinal) -> usize {
-        let mut count = 0;
-        let mut ordinal = from;
-        while ordinal < to {
-            let block_no = ordinal / STATE_BLOCK_ORDERS;
-            let start = (ordinal % STATE_BLOCK_ORDERS) as usize;
-            let end = start + (to - ordinal).min(STATE_BLOCK_ORDERS - start as u64) as usize;
-            if let Some(block) = self.blocks.get(&block_no) {
-                let present = &block[start.min(block.len())..end.min(block.len())];
-                count += present
-                    .iter()
-                    .filter(|byte| matches!(StateByte::decode(**byte), Some(StateByte::Open(_))))
-                    .count();
-            }
-            ordinal += (end - start) as u64;
-        }
-        count
-    }
-
-    /// Whether an order in `from..to` is open, or has no valid byte (so that reading it reports
-    /// the damage).
-    pub fn may_hold_open(&self, from: Ordinal, to: Ordinal) -> bool {
-        let mut ordinal = from;
-        while ordinal < to {
-            let block_no = ordinal / STATE_BLOCK_ORDERS;
-            let start = (ordinal % STATE_BLOCK_ORDERS) as usize;
-            let end = start + (to - ordinal).min(STATE_BLOCK_ORDERS - start as u64) as usize;
-            let Some(block) = self.blocks.get(&block_no) else {
-                return true;
-            };
-            if block.len() < end {
-                return true;
-            }
-            let closed = |byte: &u8| {
-                matches!(
-                    StateByte::decode(*byte),
-                    Some(StateByte::Released | StateByte::Cancelled)
-                )
-            };
-            if !block[start..end].iter().all(closed) {
-                return true;
-            }
-            ordinal += (end - start) as u64;
-        }
-        false
-    }
-}
-
-impl Commit {
-    pub fn new() -> Commit {
-        Commit::default()
-    }
-
-    /// Whether the commit writes nothing.
-    pub fn is_empty(&self) -> bool {
-        self.meta.is_empty()
-            && self.items.is_empty()
-            && self.stock.is_empty()
-            && self.orders.is_empty()
-            && self.order_ids.is_empty()
-            && self.states.is_empty()
-            && self.releases.is_empty()
-            && self.release_items.is_empty()
-            && self.logs_due.is_empty()
-            && self.applied.is_empty()
-    }
-
-    pub fn put_item(&mut self, item: &Item) {
-        self.items.push((item.sku.clone(), encode(item)));
-    }
-
-    pub fn put_stock(&mut self, sku: &str, level: &StockLevel) {
-        self.stock.push((sku.to_owned(), encode(level)));
-    }
-
-    /// Stores new orders as pending from `next` on, in chunks of at most `ORDER_CHUNK_MAX`
-    /// orders and `ORDER_CHUNK_BYTES` bytes, with their id hashes, and records them in `index`
-    /// and `states`. Returns the ordinal after the last one.
-    pub fn add_orders(
-        &mut self,
-        next: Ordinal,
-        orders: &[EncodedOrder],
-        index: &mut IdIndex,
-        states: &mut States,
-    ) -> Ordinal {
-        let mut first = next;
-        let mut rest = orders;
-        while !rest.is_empty() {
-            let mut bytes_taken = 0;
-            let count = rest
-                .iter()
-                .take(ORDER_CHUNK_MAX)
-                .take_while(|order| {
-                    bytes_taken += order.bytes.len();
-                    bytes_taken <= ORDER_CHUNK_BYTES
-                })
-                .count()
-                .max(1);
-            let (chunk, tail) = rest.split_at(count);
-            rest = tail;
-            // A chunk is stored as the bincode of `Vec<Order>`: its length, then each order.
-            let mut bytes = encode(&(chunk.len() as u64));
-            let mut hashes = Vec::with_capacity(chunk.len());
-            for (offset, order) in chunk.iter().enumerate() {
-                bytes.extend_from_slice(&order.bytes);
-                hashes.push(order.id_hash);
-                index.insert(order.id_hash, first + offset as Ordinal);
-            }
-            states.set_range(first, chunk.len() as u64, StateByte::Open(None));
-            self.orders.push((first, bytes));
-            self.order_ids.push((first, encode(&hashes)));
-            first += chunk.len() as Ordinal;
-        }
-        self.meta.push((NEXT_ORDINAL, encode(&first)));
-        first
-    }
-
-    /// Writes the state blocks changed since they were loaded.
-    pub fn put_states(&mut self, states: &States) {
-        for block_no in &states.dirty {
-            self.states
-                .push((*block_no, encode(&states.blocks[block_no])));
-        }
-    }
-
-    /// Stores the releases of one wave, numbered consecutively, in chunks: in format version 2
-    /// when they allow it (see `release_chunk`), with the wave's item table; else in format
-    /// version 1.
-    pub fn put_releases(&mut self, releases: &[Release]) {
-        if let Some(wave) = release_chunk::encode(releases, RELEASE_CHUNK_MAX) {
-            let day = day_number(releases[0].day);
-            self.release_items.push((
-                (day, wave.first),
-                versioned(RELEASE_VALUE_VERSION, &wave.items),
-            ));
-            for (first, chunk) in &wave.chunks {
-                self.releases
-                    .push(((day, *first), versioned(RELEASE_VALUE_VERSION, chunk)));
-            }
-            return;
-        }
-        for chunk in releases.chunks(RELEASE_CHUNK_MAX) {
-            let first = &chunk[0];
-            let sequence = release_chunk::sequence_of(&first.release_id)
-                .expect("release ids end in their sequence number");
-            self.releases
-                .push(((day_number(first.day), sequence), encode(chunk)));
-        }
-    }
-
-    /// Records that the input named `mark` was applied, with its report, in the same commit as
-    /// what it applied.
-    pub fn mark_applied(&mut self, mark: &str, report: &str) {
-        self.applied.push((mark.to_owned(), encode(report)));
-    }
-
-    /// Records the scheduled trigger this commit's batch ran for.
-    pub fn set_last_trigger(&mut self, at: DateTime<Utc>) {
-        self.meta
-            .push((LAST_TRIGGER, encode(&at.timestamp_micros())));
-    }
-
-    pub fn set_last_day(&mut self, day: NaiveDate) {
-        self.meta.push((LAST_DAY, encode(&day)));
-    }
-
-    pub fn mark_logs_due(&mut self, day: NaiveDate) {
-        self.logs_due.push((day_number(day), true));
-    }
-
-    pub fn clear_logs_due(&mut self, day: NaiveDate) {
-        self.logs_due.push((day_number(day), false));
-    }
-}
-
-/// The stored bytes of a value with another format version than [`VALUE_VERSION`] first.
-fn versioned<T: Serialize + ?Sized>(version: u8, value: &T) -> Vec<u8> {
-    let mut bytes = vec![version];
-    codec()
-        .serialize_into(&mut bytes, value)
-        .expect("in-memory bincode encoding cannot fail");
-    bytes
-}
-
-fn codec() -> impl Options {
-    bincode::DefaultOptions::new()
-        .with_varint_encoding()
-        .reject_trailing_bytes()
-}
-
-/// The stored bytes of a value: the format version, then bincode.
-pub fn encode<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
-    let mut bytes = vec![VALUE_VERSION];
-    codec()
-        .serialize_into(&mut bytes, value)
-        .expect("in-memory bincode encoding cannot fail");
-    bytes
-}
-
-/// Reads stored bytes written by any format version this build knows.
-pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> std::result::Result<T, String> {
-    match bytes.split_first() {
-        None => Err("empty value".into()),
-        Some((&VALUE_VERSION, payload)) => codec()
-            .deserialize(payload)
-            .map_err(|error| format!("format version {VALUE_VERSION}: {error}")),
-        Some((version, _)) => Err(format!(
-            "format version {version} is not known to this build (it reads version {VALUE_VERSION}); upgrade border-release"
-        )),
-    }
 }
 
 #[cfg(test)]
@@ -1530,7 +1355,7 @@ mod tests {
     /// Bytes written by format version 1, kept in `tests/fixtures/store-v1/`. They must decode
     /// to the same values for as long as version 1 stores may exist. Set
     /// `BORDER_RELEASE_WRITE_FIXTURES=1` only when adding a fixture for a new value type.
-    fn fixture<T: Serialize + DeserializeOwned + PartialEq + std::fmt::Debug>(
+    fn fixture<T: serde::Serialize + DeserializeOwned + PartialEq + std::fmt::Debug>(
         name: &str,
         value: T,
     ) {
@@ -1618,7 +1443,7 @@ mod tests {
         );
 
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let mut store = Store::open(dir.path()).unwrap();
         let day = day("2026-11-24");
         let mut commit = Commit::new();
         commit
@@ -1636,7 +1461,7 @@ mod tests {
     #[test]
     fn releases_are_read_back_whole_in_either_format() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let mut store = Store::open(dir.path()).unwrap();
         let monday = day("2026-11-24");
         // A wave in format 1, as a layout-1 store holds it, then one in format 2.
         let first = sample_release();
@@ -1818,43 +1643,32 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("data");
         let orders: Vec<Order> = (0..1500).map(order_numbered).collect();
-        let encoded: Vec<EncodedOrder> = orders.iter().map(EncodedOrder::new).collect();
+        let prepared: Vec<PreparedOrder> = orders.iter().map(PreparedOrder::new).collect();
         {
-            let store = Store::open(&path).unwrap();
-            let mut index = store.id_index().unwrap();
-            let mut states = store.states().unwrap();
-            let mut commit = Commit::new();
-            let next = commit.add_orders(
-                store.next_ordinal().unwrap(),
-                &encoded[..1000],
-                &mut index,
-                &mut states,
-            );
-            assert_eq!(next, 1000);
-            commit.put_states(&states);
-            commit.put_stock(
-                "TSHIRT-M",
-                &StockLevel {
-                    received: 5,
-                    released: 0,
-                    adjusted: 0,
-                },
-            );
-            store.commit(commit).unwrap();
+            let mut store = Store::open(&path).unwrap();
+            assert_eq!(store.known(&prepared[0]).unwrap(), Known::New);
+            store.add_orders(&prepared[..1000], None).unwrap();
+            let level = StockLevel {
+                received: 5,
+                released: 0,
+                adjusted: 0,
+            };
+            store
+                .put_stock(&BTreeMap::from([("TSHIRT-M".to_owned(), level)]), None)
+                .unwrap();
             // A second intake continues the ordinals.
-            let mut commit = Commit::new();
-            let next = commit.add_orders(
-                store.next_ordinal().unwrap(),
-                &encoded[1000..],
-                &mut index,
-                &mut states,
+            store.add_orders(&prepared[1000..], None).unwrap();
+            assert_eq!(store.next_ordinal().unwrap(), 1500);
+            assert_eq!(store.known(&prepared[1200]).unwrap(), Known::Same);
+            let mut changed = orders[1200].clone();
+            changed.currency = "USD".into();
+            assert_eq!(
+                store.known(&PreparedOrder::new(&changed)).unwrap(),
+                Known::Other
             );
-            assert_eq!(next, 1500);
-            commit.put_states(&states);
-            store.commit(commit).unwrap();
         }
-        let store = Store::open(&path).unwrap();
-        let index = store.id_index().unwrap();
+        let mut store = Store::open(&path).unwrap();
+        let index = store.read_index().unwrap();
         assert_eq!(index.len(), 1500);
         for n in [0, 511, 512, 999, 1000, 1499] {
             let (ordinal, order) = store
@@ -1866,52 +1680,75 @@ mod tests {
         }
         assert_eq!(store.find_order(&index, "SO-99999").unwrap(), None);
 
-        let mut states = store.states().unwrap();
-        assert_eq!(store.open_orders(&states).unwrap().len(), 1500);
-        states.set(0, StateByte::Cancelled);
-        states.set(1, StateByte::Released);
+        let states = store.read_states().unwrap();
+        assert_eq!(store.open_orders(&states).unwrap().orders.len(), 1500);
+        assert_eq!(store.cancel("SO-00000").unwrap(), Cancel::Done);
+        assert_eq!(store.cancel("SO-00000").unwrap(), Cancel::Already);
+        assert_eq!(store.cancel("SO-99999").unwrap(), Cancel::Unknown);
         let release = Release {
             orders: vec!["SO-00001".into()],
             ..sample_release()
         };
+        let states = store.states().unwrap();
+        states.set(1, StateByte::Released);
         let mut commit = Commit::new();
-        commit.put_states(&states);
+        commit.put_states(states);
         commit.put_releases(std::slice::from_ref(&release));
         store.commit(commit).unwrap();
+        assert_eq!(
+            store.cancel("SO-00001").unwrap(),
+            Cancel::Released {
+                release_id: release.release_id.to_string(),
+                day: release.day
+            }
+        );
         drop(store);
 
-        let store = Store::open(&path).unwrap();
-        let states = store.states().unwrap();
+        let mut store = Store::open(&path).unwrap();
+        let states = store.read_states().unwrap();
         let open = store.open_orders(&states).unwrap();
-        assert_eq!(open.len(), 1498);
+        assert_eq!(open.orders.len(), 1498);
         assert_eq!(open.ordinals.len(), 1498);
         assert_eq!(open.ordinals[0], 2);
         assert_eq!(open.orders[0], orders[2]);
         assert_eq!(
-            store.order("SO-00000").unwrap().unwrap().2,
+            store.order("SO-00000").unwrap().unwrap().1,
             OrderState::Cancelled
         );
         assert_eq!(
-            store.order("SO-00001").unwrap().unwrap().2,
+            store.order("SO-00001").unwrap().unwrap().1,
             OrderState::Released {
                 release_id: release.release_id.to_string(),
                 day: release.day
             }
         );
         assert_eq!(
-            store.order("SO-00002").unwrap().unwrap().2,
+            store.order("SO-00002").unwrap().unwrap().1,
             OrderState::Pending(None)
         );
         assert_eq!(store.releases_of(day("2026-11-24")).unwrap(), vec![release]);
         assert!(store.releases_of(day("2026-11-25")).unwrap().is_empty());
         assert_eq!(store.stock_level("TSHIRT-M").unwrap().on_hand(), 5);
         assert_eq!(store.order_states().unwrap().len(), 1500);
+        let (counts, oldest) = store.order_counts().unwrap();
+        let count = |state: &str| {
+            counts
+                .iter()
+                .filter(|count| count.state == state)
+                .map(|count| count.orders)
+                .sum::<u64>()
+        };
+        assert_eq!(
+            (count("pending"), count("released"), count("cancelled")),
+            (1498, 1, 1)
+        );
+        assert_eq!(oldest, Some(orders[2].placed_at));
     }
 
     #[test]
     fn releases_past_a_million_a_day_keep_their_order() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let mut store = Store::open(dir.path()).unwrap();
         let day = day("2026-11-24");
         let release = |seq: u32| Release {
             release_id: crate::model::release_id(day, seq),
@@ -1942,12 +1779,12 @@ mod tests {
     #[test]
     fn only_chunks_with_open_orders_are_read_for_a_batch() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        let orders: Vec<EncodedOrder> = (0..2000)
-            .map(|n| EncodedOrder::new(&order_numbered(n)))
+        let mut store = Store::open(dir.path()).unwrap();
+        let orders: Vec<PreparedOrder> = (0..2000)
+            .map(|n| PreparedOrder::new(&order_numbered(n)))
             .collect();
-        let mut index = store.id_index().unwrap();
-        let mut states = store.states().unwrap();
+        let mut index = store.read_index().unwrap();
+        let mut states = store.read_states().unwrap();
         let mut commit = Commit::new();
         commit.add_orders(0, &orders, &mut index, &mut states);
         // An old held order at 3, everything else up to 1600 released.
@@ -1958,7 +1795,7 @@ mod tests {
         );
         commit.put_states(&states);
         store.commit(commit).unwrap();
-        let states = store.states().unwrap();
+        let states = store.read_states().unwrap();
         assert!(states.may_hold_open(0, 512));
         assert!(!states.may_hold_open(512, 1536));
         assert!(states.may_hold_open(1536, 2048));
@@ -2024,10 +1861,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("data");
         drop(Store::open(&path).unwrap());
-        let store = Store::open_waiting(&path, std::time::Duration::from_secs(5)).unwrap();
-        let mut commit = Commit::new();
-        commit.put_stock("A", &StockLevel::default());
-        store.commit(commit).unwrap();
+        let mut store = Store::open_waiting(&path, std::time::Duration::from_secs(5)).unwrap();
+        let levels = BTreeMap::from([("A".to_owned(), StockLevel::default())]);
+        store.put_stock(&levels, None).unwrap();
         for entry in fs::read_dir(&path).unwrap() {
             let entry = entry.unwrap();
             let mode = entry.metadata().unwrap().permissions().mode();

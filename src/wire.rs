@@ -8,7 +8,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::batch::{Committed, Planned, Summary};
 use crate::config::Config;
-use crate::intake::Cancelled;
 use crate::model::{OrderState, Release, Text, Verdict};
 use crate::releaselog;
 use crate::releaselog::ReleaseRecord;
@@ -61,15 +60,6 @@ impl BatchDoc {
 pub struct CancelDoc {
     pub order_id: String,
     pub cancelled: bool,
-}
-
-impl CancelDoc {
-    pub fn new(order_id: String, cancelled: Cancelled) -> CancelDoc {
-        CancelDoc {
-            order_id,
-            cancelled: cancelled == Cancelled::Now,
-        }
-    }
 }
 
 /// One line of `stock list --json`.

@@ -16,7 +16,7 @@ use border_release::client::{Client, Response};
 use border_release::clock::Clock;
 use border_release::config::{self, Api, Listen};
 use border_release::daemon::{self, Listener, Options};
-use border_release::intake::IntakeReport;
+use border_release::operations::{self, IntakeReport};
 use border_release::store::Store;
 use border_release::wire::{BatchDoc, CancelDoc, ErrorBody};
 use chrono::{DateTime, Utc};
@@ -430,12 +430,21 @@ fn order_posts_waiting_together_share_one_commit() {
 
     let w = Warehouse::new();
     let config = Arc::new(config::load(&w.config()).unwrap());
-    let store = Store::open(&config.paths.data).unwrap();
+    let mut store = Store::open(&config.paths.data).unwrap();
     std::fs::write(w.path("items.csv"), ITEMS).unwrap();
-    border_release::intake::import_items(&store, &w.path("items.csv")).unwrap();
+    let items = w.path("items.csv");
+    let source = operations::Source::File(&items);
+    operations::import(
+        &mut store,
+        &config,
+        source,
+        operations::InputKind::Items,
+        None,
+    )
+    .unwrap();
     let metrics = Arc::new(Metrics::default());
     let clock = Clock::manual(at("2026-11-30T10:00:00-08:00"));
-    let engine = Engine::new(store, config, clock, metrics.clone()).unwrap();
+    let engine = Engine::new(store, config, clock, metrics.clone());
     let (queue, thread) = engine::start(engine);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -88,24 +88,19 @@ fn mutated(seed: Vec<u8>) -> impl Strategy<Value = Vec<u8>> {
 
 /// A store with the sample catalogue, one per test thread (intake needs one; what the fuzz
 /// takes in accumulates harmlessly).
-fn with_store<T>(work: impl FnOnce(&Store) -> T) -> T {
+fn with_store<T>(work: impl FnOnce(&mut Store) -> T) -> T {
     thread_local! {
-        static STORE: (tempfile::TempDir, Store) = {
+        static STORE: (tempfile::TempDir, std::cell::RefCell<Store>) = {
             let dir = tempfile::tempdir().unwrap();
-            let store = Store::open(&dir.path().join("data")).unwrap();
+            let mut store = Store::open(&dir.path().join("data")).unwrap();
             let items = seed("sample/items.csv");
             let name = Path::new("items.csv");
-            intake::import_items_from(
-                &store,
-                &mut store.items().unwrap(),
-                Source::Bytes { name, bytes: &items },
-                None,
-            )
-            .unwrap();
-            (dir, store)
+            intake::import_items(&mut store, Source::Bytes { name, bytes: &items }, None)
+                .unwrap();
+            (dir, std::cell::RefCell::new(store))
         };
     }
-    STORE.with(|(_, store)| work(store))
+    STORE.with(|(_, store)| work(&mut store.borrow_mut()))
 }
 
 proptest! {
@@ -128,9 +123,8 @@ proptest! {
         with_store(|store| {
             let name = Path::new("orders.jsonl");
             let before = store.order_states().unwrap().len();
-            let reports = intake::import_orders_from(
+            let reports = intake::import_orders(
                 store,
-                &mut intake::Ledger::load(store).unwrap(),
                 &[Source::Bytes { name, bytes: &bytes }],
                 IdentityRule::NameAndAddress,
                 None,
@@ -157,17 +151,10 @@ proptest! {
     ) {
         with_store(|store| {
             let name = Path::new("input.csv");
-            let _ = intake::import_items_from(
-                store,
-                &mut store.items().unwrap(),
-                Source::Bytes { name, bytes: &items },
-                None,
-            );
-            let catalogue = store.items().unwrap();
+            let _ = intake::import_items(store, Source::Bytes { name, bytes: &items }, None);
             for kind in [StockFile::Receive, StockFile::Count] {
-                let _ = intake::import_stock_from(
+                let _ = intake::import_stock(
                     store,
-                    &catalogue,
                     Source::Bytes { name, bytes: &stock },
                     kind,
                     None,

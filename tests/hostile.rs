@@ -4,7 +4,7 @@
 mod support;
 
 use border_release::identity::IdentityRule;
-use border_release::intake::{self, StockFile};
+use border_release::intake::{self, Source, StockFile};
 use border_release::store::Store;
 use proptest::prelude::*;
 use support::{order, stderr, Warehouse};
@@ -38,16 +38,19 @@ proptest! {
     #[test]
     fn any_bytes_in_any_input_file_change_nothing_they_should_not(bytes in prop::collection::vec(any::<u8>(), 0..2000)) {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("data")).unwrap();
+        let mut store = Store::open(&dir.path().join("data")).unwrap();
         let file = dir.path().join("input");
         std::fs::write(&file, &bytes).unwrap();
+        let source = Source::File(&file);
         // Whatever the bytes, each import returns a report or an error; none panics, and the
         // orders file (no catalogue yet, so no order can be accepted) adds no order.
-        let orders = intake::import_orders(&store, &file, IdentityRule::NameAndAddress).unwrap();
-        prop_assert_eq!(orders.accepted, 0);
-        let _ = intake::import_items(&store, &file);
-        let _ = intake::import_stock(&store, &file, StockFile::Receive);
-        let _ = intake::import_stock(&store, &file, StockFile::Count);
+        let orders =
+            intake::import_orders(&mut store, &[source], IdentityRule::NameAndAddress, None)
+                .unwrap();
+        prop_assert_eq!(orders[0].accepted, 0);
+        let _ = intake::import_items(&mut store, source, None);
+        let _ = intake::import_stock(&mut store, source, StockFile::Receive, None);
+        let _ = intake::import_stock(&mut store, source, StockFile::Count, None);
         prop_assert!(store.order_states().unwrap().is_empty());
     }
 }

@@ -19,14 +19,14 @@
 //! The long run: `PROPTEST_CASES=10000 cargo test --release --test model`.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use border_release::audit;
-use border_release::batch::{self, BatchError};
+use border_release::clock::Clock;
 use border_release::config::{self, Config};
-use border_release::intake::{self, CancelError, Cancelled, IntakeReport, StockFile};
 use border_release::model::{HoldReason, OrderState, Release, Verdict, WaitReason};
+use border_release::operations::{self, BatchError, CancelError, InputKind, IntakeReport, Source};
 use border_release::store::Store;
 use chrono::{DateTime, Duration, FixedOffset, NaiveDate, NaiveTime, TimeZone, Utc};
 use proptest::prelude::*;
@@ -425,17 +425,18 @@ impl Model {
 
     /// Pending and held orders can be cancelled; cancelling again is not an error; a released
     /// order cannot be, nor an unknown one.
-    fn cancel(&mut self, id: &str) -> Result<Cancelled, &'static str> {
+    /// Whether the order was cancelled now (not before), or why it cannot be.
+    fn cancel(&mut self, id: &str) -> Result<bool, &'static str> {
         let Some(order) = self.order(id) else {
             return Err("unknown");
         };
         let id = order.id;
         match &self.states[id] {
-            OrderState::Cancelled => Ok(Cancelled::Already),
+            OrderState::Cancelled => Ok(false),
             OrderState::Released { .. } => Err("released"),
             OrderState::Pending(_) | OrderState::Held(_) => {
                 self.states.insert(id, OrderState::Cancelled);
-                Ok(Cancelled::Now)
+                Ok(true)
             }
         }
     }
@@ -899,7 +900,9 @@ excluded_flags = [{}]
             ));
         }
         let file = warehouse.write("items.csv", &csv);
-        let report = intake::import_items(warehouse.store(), &file).expect("import items");
+        let report = warehouse
+            .import(&file, InputKind::Items)
+            .expect("import items");
         assert_eq!(
             (report.accepted, report.rejected.len()),
             (CATALOGUE.len(), 0),
@@ -908,8 +911,15 @@ excluded_flags = [{}]
         warehouse
     }
 
-    fn store(&self) -> &Store {
-        self.store.as_ref().expect("the store is open")
+    fn store(&mut self) -> &mut Store {
+        self.store.as_mut().expect("the store is open")
+    }
+
+    /// Takes in a file through the operations the command line calls.
+    fn import(&mut self, file: &Path, kind: InputKind) -> Result<IntakeReport, String> {
+        let config = self.config.clone();
+        operations::import(self.store(), &config, Source::File(file), kind, None)
+            .map_err(|error| error.to_string())
     }
 
     /// Writes an input file under a fresh name.
@@ -962,7 +972,8 @@ fn apply(op: &Op, model: &mut Model, real: &mut Warehouse) -> Result<(), TestCas
             let text: String = lines.iter().map(|order| order_json(order) + "\n").collect();
             let file = real.write("orders.jsonl", &text);
             let expected = model.take_in_orders(&lines);
-            let report = intake::import_orders(real.store(), &file, real.config.identity)
+            let report = real
+                .import(&file, InputKind::Orders)
                 .map_err(|error| TestCaseError::fail(format!("import failed: {error}")))?;
             prop_assert_eq!(
                 report_of(&report),
@@ -978,8 +989,8 @@ fn apply(op: &Op, model: &mut Model, real: &mut Warehouse) -> Result<(), TestCas
                 _ => UNKNOWN_ORDER_ID,
             };
             let expected = model.cancel(id);
-            let got = match intake::cancel_order(real.store(), id) {
-                Ok(done) => Ok(done),
+            let got = match operations::cancel(real.store(), id) {
+                Ok(done) => Ok(done.cancelled),
                 Err(CancelError::Unknown(_)) => Err("unknown"),
                 Err(CancelError::Released { .. }) => Err("released"),
                 Err(error) => return Err(TestCaseError::fail(format!("cancel {id}: {error}"))),
@@ -988,11 +999,12 @@ fn apply(op: &Op, model: &mut Model, real: &mut Warehouse) -> Result<(), TestCas
         }
         Op::Receive(rows) | Op::Count(rows) => {
             let (kind, expected) = match op {
-                Op::Receive(_) => (StockFile::Receive, model.receive(rows)),
-                _ => (StockFile::Count, model.count(rows)),
+                Op::Receive(_) => (InputKind::Receipts, model.receive(rows)),
+                _ => (InputKind::Counts, model.count(rows)),
             };
             let file = real.write("stock.csv", &stock_csv(rows));
-            let report = intake::import_stock(real.store(), &file, kind)
+            let report = real
+                .import(&file, kind)
                 .map_err(|error| TestCaseError::fail(format!("stock import failed: {error}")))?;
             prop_assert_eq!(
                 report_of(&report),
@@ -1008,20 +1020,15 @@ fn apply(op: &Op, model: &mut Model, real: &mut Warehouse) -> Result<(), TestCas
             let today = model.today;
             let day = today + Duration::days(i64::from(*ahead));
             let expected = model.batch(day);
-            let got = batch::run(
-                real.store(),
-                &real.config,
-                day,
-                today,
-                batch_instant(today),
-                None,
-            );
+            let config = real.config.clone();
+            let clock = Clock::Fixed(batch_instant(today));
+            let got = operations::batch(real.store(), &config, &clock, Some(day), None);
             match (got, expected) {
                 (Ok(committed), Ok(Wave { releases: new, .. })) => {
                     prop_assert!(
-                        committed.files.is_ok(),
+                        committed.files_error.is_none(),
                         "the day's files: {:?}",
-                        committed.files
+                        committed.files_error
                     );
                     prop_assert_eq!(committed.summary.releases, new.len(), "releases on {}", day);
                     let orders: usize = new.iter().map(|release| release.orders.len()).sum();
@@ -1042,7 +1049,9 @@ fn apply(op: &Op, model: &mut Model, real: &mut Warehouse) -> Result<(), TestCas
             let today = model.today;
             let day = today + Duration::days(i64::from(*ahead));
             let expected = model.clone().batch(day);
-            let got = batch::plan_day(real.store(), &real.config, day, today, batch_instant(today));
+            let config = real.config.clone();
+            let clock = Clock::Fixed(batch_instant(today));
+            let got = operations::plan(real.store(), &config, &clock, Some(day));
             match (got, expected) {
                 (Ok(planned), Ok(wave)) => {
                     let releases: Vec<ModelRelease> =
@@ -1073,7 +1082,8 @@ fn apply(op: &Op, model: &mut Model, real: &mut Warehouse) -> Result<(), TestCas
 }
 
 /// The store, read through its public API, against the model; then the audit.
-fn compare(model: &Model, real: &Warehouse) -> Result<(), TestCaseError> {
+fn compare(model: &Model, real: &mut Warehouse) -> Result<(), TestCaseError> {
+    let config = real.config.clone();
     let store = real.store();
 
     // The accepted orders, in intake order, with their content and state.
@@ -1168,8 +1178,7 @@ fn compare(model: &Model, real: &Warehouse) -> Result<(), TestCaseError> {
         prop_assert!(claim.1 <= limit(), "{:?}: over the limit", release.day);
     }
 
-    let audit =
-        audit::audit(store, &real.config.timeline, &real.config.paths.logs).map_err(fail)?;
+    let audit = audit::audit(store, &config.timeline, &config.paths.logs).map_err(fail)?;
     prop_assert!(audit.violations.is_empty(), "audit: {}", audit);
     Ok(())
 }
@@ -1254,7 +1263,7 @@ proptest! {
                 .map(|release| release.release_id.into_string())
                 .collect();
             apply(op, &mut model, &mut real)
-                .and_then(|()| compare(&model, &real))
+                .and_then(|()| compare(&model, &mut real))
                 .map_err(|error| TestCaseError::fail(format!("step {step}, {op:?}: {error}")))?;
             for release in real.store().releases().map_err(fail)? {
                 if released_before.contains(release.release_id.as_str()) {

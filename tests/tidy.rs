@@ -26,7 +26,12 @@ fn sources() -> Vec<(PathBuf, String)> {
 fn offenders(needle: &str, allowed: &[&str]) -> Vec<String> {
     sources()
         .into_iter()
-        .filter(|(path, _)| !allowed.iter().any(|name| path.ends_with(name)))
+        .filter(|(path, _)| {
+            !allowed.iter().any(|name| {
+                path.ends_with(name)
+                    || (name.ends_with('/') && path.to_string_lossy().contains(&format!("/{name}")))
+            })
+        })
         .filter(|(_, text)| {
             text.lines()
                 .map(str::trim_start)
@@ -50,10 +55,63 @@ fn only_the_clock_reads_the_wall_clock() {
 
 #[test]
 fn only_the_store_knows_redb() {
-    let store = ["src/store.rs", "src/store/release_chunk.rs"];
+    let store = ["src/store.rs", "src/store/"];
     assert_eq!(offenders("redb::", &store), Vec::<String>::new());
     assert_eq!(offenders("use redb", &store), Vec::<String>::new());
     assert_eq!(offenders("bincode::", &store), Vec::<String>::new());
+}
+
+#[test]
+fn the_store_layout_is_the_stores_alone() {
+    let store = ["src/store.rs", "src/store/"];
+    for layout in ["Ordinal", "StateByte", "IdIndex", "States", "Commit::"] {
+        assert_eq!(offenders(layout, &store), Vec::<String>::new(), "{layout}");
+    }
+}
+
+#[test]
+fn entry_points_call_the_use_cases_and_not_each_other() {
+    let below = [
+        "crate::intake",
+        "crate::batch",
+        "crate::releaselog",
+        "crate::audit",
+        "crate::planner",
+    ];
+    for entry in ["src/cli.rs", "src/daemon/http.rs", "src/daemon/spool.rs"] {
+        for needle in below {
+            let found = offenders(needle, &[])
+                .into_iter()
+                .filter(|path| path.ends_with(entry))
+                .collect::<Vec<_>>();
+            assert_eq!(found, Vec::<String>::new(), "{entry} uses {needle}");
+        }
+    }
+    let uses = |file: &str, needle: &str| {
+        offenders(needle, &[])
+            .into_iter()
+            .any(|path| path.ends_with(file))
+    };
+    assert!(
+        !uses("src/daemon/http.rs", "crate::cli"),
+        "the API uses the command line"
+    );
+    assert!(
+        !uses("src/daemon/http.rs", "spool::"),
+        "the API uses the spool"
+    );
+    assert!(
+        !uses("src/daemon/spool.rs", "engine::"),
+        "the spool uses the engine"
+    );
+    assert!(
+        !uses("src/daemon/engine.rs", "spool::"),
+        "the engine uses the spool"
+    );
+    assert!(
+        !uses("src/cli.rs", "crate::daemon"),
+        "the command line uses the daemon"
+    );
 }
 
 #[test]

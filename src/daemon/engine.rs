@@ -10,13 +10,11 @@ use chrono::{DateTime, NaiveDate, Utc};
 use tokio::sync::{mpsc, oneshot};
 
 use super::metrics::Metrics;
-use super::spool::Kind;
-use crate::batch;
+use super::JobError;
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::intake::{self, IntakeError, IntakeReport, Ledger, Source, StockFile};
-use crate::releaselog;
-use crate::store::{StateByte, Store};
+use crate::operations::{self, InputKind, IntakeReport, Source};
+use crate::store::Store;
 use crate::wire::BatchDoc;
 
 /// Most order posts taken into one commit.
@@ -40,136 +38,46 @@ pub enum Job {
     Run(Box<dyn FnOnce(&mut Engine) + Send>),
 }
 
-/// Why a job did nothing: the message is the one the command line prints.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum JobError {
-    /// The input was refused whole (unreadable, a wrong header, an unknown order).
-    #[error("{0}")]
-    Refused(String),
-    /// The request conflicts with the store (a released order, an earlier day).
-    #[error("{0}")]
-    Conflict(String),
-    #[error("{0}")]
-    NotFound(String),
-    /// The store failed; nothing was acknowledged.
-    #[error("{0}")]
-    Failed(String),
-    /// The daemon is stopping.
-    #[error("the daemon is stopping")]
-    Stopping,
-}
-
-impl JobError {
-    fn failed(error: impl Into<anyhow::Error>) -> JobError {
-        JobError::Failed(format!("{:#}", error.into()))
-    }
-}
-
-impl From<IntakeError> for JobError {
-    fn from(error: IntakeError) -> JobError {
-        match error {
-            IntakeError::Store(_) => JobError::failed(error),
-            _ => JobError::Refused(format!("{:#}", anyhow::Error::from(error))),
-        }
-    }
-}
-
-/// The engine's state: the store, what intake checks against, and the config in force.
+/// The engine's state: the store, the config in force, the clock and the figures.
 pub struct Engine {
     pub store: Store,
-    /// `None` after a failed commit, until it is loaded again.
-    ledger: Option<Ledger>,
     pub config: Arc<Config>,
     pub clock: Clock,
     pub metrics: Arc<Metrics>,
 }
 
 impl Engine {
-    pub fn new(
-        store: Store,
-        config: Arc<Config>,
-        clock: Clock,
-        metrics: Arc<Metrics>,
-    ) -> Result<Engine, crate::store::StoreError> {
-        let ledger = Ledger::load(&store)?;
+    pub fn new(store: Store, config: Arc<Config>, clock: Clock, metrics: Arc<Metrics>) -> Engine {
         let mut engine = Engine {
             store,
-            ledger: Some(ledger),
             config,
             clock,
             metrics,
         };
         engine.publish_states();
-        Ok(engine)
+        engine
     }
 
-    /// The ledger, loaded again if a failed commit dropped it.
-    pub fn ledger(&mut self) -> Result<&mut Ledger, JobError> {
-        if self.ledger.is_none() {
-            let ledger = Ledger::load(&self.store).map_err(|error| {
-                self.metrics.set_failing(Some(format!(
-                    "the store cannot be read: {:#}",
-                    anyhow::Error::from(error)
-                )));
-                JobError::Failed("the store cannot be read; see the daemon's log".into())
-            })?;
-            if !self.store.is_unsynced() {
-                self.metrics.set_failing(None);
-            }
-            self.ledger = Some(ledger);
-        }
-        Ok(self.ledger.as_mut().expect("loaded above"))
-    }
-
-    /// Runs an intake with the ledger. A store failure drops the ledger, which may be ahead
-    /// of the store; a refusal comes before any change, and keeps it.
-    pub fn with_ledger<T>(
-        &mut self,
-        work: impl FnOnce(&Store, &mut Ledger, &Config) -> Result<T, JobError>,
-    ) -> Result<T, JobError> {
-        let config = self.config.clone();
-        self.ledger()?;
-        let ledger = self.ledger.as_mut().expect("loaded above");
-        let result = work(&self.store, ledger, &config);
-        if matches!(result, Err(JobError::Failed(_))) {
-            self.ledger = None;
-            self.check_synced();
-        }
-        self.publish_states();
-        result
-    }
-
-    /// Takes in one input of a kind, in one commit; `mark` as in
-    /// [`intake::import_orders_from`].
+    /// Takes in one input of a kind, in one commit; `mark` as in [`operations::import`].
     pub fn import(
         &mut self,
         source: Source,
-        kind: Kind,
+        kind: InputKind,
         mark: Option<&str>,
     ) -> Result<IntakeReport, JobError> {
-        let identity = self.config.identity;
-        self.with_ledger(|store, ledger, _| {
-            Ok(match kind {
-                Kind::Items => intake::import_items_from(store, ledger.items_mut(), source, mark)?,
-                Kind::Receipts => intake::import_stock_from(
-                    store,
-                    ledger.items(),
-                    source,
-                    StockFile::Receive,
-                    mark,
-                )?,
-                Kind::Counts => intake::import_stock_from(
-                    store,
-                    ledger.items(),
-                    source,
-                    StockFile::Count,
-                    mark,
-                )?,
-                Kind::Orders => {
-                    intake::import_orders_from(store, ledger, &[source], identity, mark)?.remove(0)
-                }
-            })
-        })
+        let result = operations::import(&mut self.store, &self.config, source, kind, mark);
+        let result = result.map_err(JobError::from);
+        self.after(&result);
+        result
+    }
+
+    /// After a job: a failure may have left the store unable to write; the figures are counted
+    /// again.
+    pub fn after<T>(&mut self, result: &Result<T, JobError>) {
+        if matches!(result, Err(JobError::Failed(_))) {
+            self.check_synced();
+        }
+        self.publish_states();
     }
 
     /// After a commit that could not be made durable, the daemon is unhealthy: it writes
@@ -183,19 +91,6 @@ impl Engine {
         }
     }
 
-    /// An order's state, by id.
-    pub fn order_state(
-        &mut self,
-        order_id: &str,
-    ) -> Result<Option<crate::model::OrderState>, JobError> {
-        self.ledger()?;
-        let ledger = self.ledger.as_ref().expect("loaded above");
-        self.store
-            .order_in(ledger.index(), ledger.states(), order_id)
-            .map(|found| found.map(|(_, _, state)| state))
-            .map_err(JobError::failed)
-    }
-
     /// Runs the batch for `day` (default: today at the port).
     pub fn batch(
         &mut self,
@@ -203,31 +98,16 @@ impl Engine {
         trigger: Option<DateTime<Utc>>,
     ) -> Result<BatchDoc, JobError> {
         let config = self.config.clone();
-        let today = self.clock.today(config.warehouse.timezone);
-        let day = day.unwrap_or(today);
         let started = crate::clock::monotonic();
-        let result = batch::run(&self.store, &config, day, today, self.clock.now(), trigger);
-        // The batch changed the states on the store, or failed part way: read them again.
-        let reloaded = self
-            .ledger
-            .as_mut()
-            .map(|ledger| ledger.reload_states(&self.store));
-        if !matches!(reloaded, Some(Ok(()))) {
-            self.ledger = None;
-        }
-        let committed = match result {
-            Ok(committed) => committed,
-            Err(
-                error @ (batch::BatchError::PastDay { .. }
-                | batch::BatchError::EarlierDay { .. }
-                | batch::BatchError::NoPolicy { .. }),
-            ) => return Err(JobError::Conflict(error.to_string())),
+        let result = operations::batch(&mut self.store, &config, &self.clock, day, trigger);
+        let doc = match result {
+            Ok(doc) => doc,
+            Err(error) if error.is_refusal() => return Err(JobError::Conflict(error.to_string())),
             Err(error) => {
                 self.check_synced();
                 return Err(JobError::failed(error));
             }
         };
-        let doc = BatchDoc::new(committed, &config);
         self.metrics
             .batch_done(&doc.summary, started.elapsed(), self.clock.now());
         self.publish_states();
@@ -235,8 +115,8 @@ impl Engine {
     }
 
     /// Writes release files an earlier batch left due.
-    pub fn write_due(&self) {
-        if let Err(error) = releaselog::write_due(&self.store, &self.config.paths.logs) {
+    pub fn write_due(&mut self) {
+        if let Err(error) = operations::write_due(&mut self.store, &self.config) {
             tracing::error!(
                 error = %format!("{:#}", anyhow::Error::from(error)),
                 "release logs left due by an earlier batch could not be written"
@@ -246,36 +126,36 @@ impl Engine {
 
     /// Counts of orders by state for the metrics, and the age of the oldest pending order.
     pub fn publish_states(&mut self) {
-        if !self.metrics.states_due() || self.ledger().is_err() {
+        if !self.metrics.states_due() {
             return;
         }
-        let Some(ledger) = &self.ledger else {
-            return;
-        };
-        let states = ledger.states();
-        let counts = states.counts();
-        let oldest = states
-            .first_pending()
-            .and_then(|ordinal| self.store.order_at(ordinal).ok())
-            .map(|order| order.placed_at);
-        self.metrics.set_states(counts, oldest);
+        match operations::order_counts(&mut self.store) {
+            Ok((counts, oldest)) => {
+                if !self.store.is_unsynced() {
+                    self.metrics.set_failing(None);
+                }
+                self.metrics.set_states(counts, oldest);
+            }
+            Err(error) => self.metrics.set_failing(Some(format!(
+                "the store cannot be read: {:#}",
+                anyhow::Error::from(error)
+            ))),
+        }
     }
 
     /// Takes in order posts in one commit and answers each.
     fn import_posts(&mut self, posts: Vec<OrderPost>) {
-        let identity = self.config.identity;
-        let result = self.with_ledger(|store, ledger, _| {
-            let sources: Vec<Source> = posts
-                .iter()
-                .map(|post| Source::Bytes {
-                    name: &post.name,
-                    bytes: &post.bytes,
-                })
-                .collect();
-            Ok(intake::import_orders_from(
-                store, ledger, &sources, identity, None,
-            )?)
-        });
+        let sources: Vec<Source> = posts
+            .iter()
+            .map(|post| Source::Bytes {
+                name: &post.name,
+                bytes: &post.bytes,
+            })
+            .collect();
+        let result = operations::import_orders(&mut self.store, &self.config, &sources)
+            .map_err(JobError::from);
+        drop(sources);
+        self.after(&result);
         match result {
             Ok(reports) => {
                 self.metrics.order_commit(posts.len());
@@ -380,7 +260,6 @@ pub fn start(mut engine: Engine) -> (Queue, std::thread::JoinHandle<()>) {
                     }));
                 if outcome.is_err() {
                     tracing::error!("a job of the engine panicked; its caller was not answered");
-                    engine.ledger = None;
                 }
                 engine.metrics.engine_busy(false);
                 if next.is_none() {
@@ -391,12 +270,4 @@ pub fn start(mut engine: Engine) -> (Queue, std::thread::JoinHandle<()>) {
         })
         .expect("the engine thread starts");
     (Queue(sender), thread)
-}
-
-/// Whether an order state byte is pending (not held).
-pub fn is_pending(state: StateByte) -> bool {
-    matches!(
-        state,
-        StateByte::Open(None | Some(crate::model::Verdict::Waiting(_)))
-    )
 }

@@ -23,13 +23,12 @@ use serde::Deserialize;
 use subtle::ConstantTimeEq;
 use tokio::sync::mpsc;
 
-use super::engine::{JobError, Queue};
+use super::engine::Queue;
 use super::metrics::Metrics;
-use super::spool::Kind;
-use crate::cli::{self, StateFilter};
+use super::JobError;
 use crate::clock::Clock;
-use crate::intake::{self, IntakeReport, Source};
-use crate::wire::{CancelDoc, ErrorBody, ErrorDetail, OrderRow, PlanRecord};
+use crate::operations::{self, CancelError, InputKind, IntakeReport, Source, StateFilter};
+use crate::wire::{ErrorBody, ErrorDetail, PlanRecord};
 
 /// Largest request body: an input file sent by the command line, or orders posted.
 pub const BODY_BYTES_MAX: usize = 512 << 20;
@@ -285,7 +284,7 @@ async fn post_items(
     query: Result<Query<Named>, axum::extract::rejection::QueryRejection>,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response, ApiError> {
-    post_file(api, name_of(query), body_of(body)?, Kind::Items).await
+    post_file(api, name_of(query), body_of(body)?, InputKind::Items).await
 }
 
 async fn post_receipts(
@@ -293,7 +292,7 @@ async fn post_receipts(
     query: Result<Query<Named>, axum::extract::rejection::QueryRejection>,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response, ApiError> {
-    post_file(api, name_of(query), body_of(body)?, Kind::Receipts).await
+    post_file(api, name_of(query), body_of(body)?, InputKind::Receipts).await
 }
 
 async fn post_counts(
@@ -301,7 +300,7 @@ async fn post_counts(
     query: Result<Query<Named>, axum::extract::rejection::QueryRejection>,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response, ApiError> {
-    post_file(api, name_of(query), body_of(body)?, Kind::Counts).await
+    post_file(api, name_of(query), body_of(body)?, InputKind::Counts).await
 }
 
 /// A catalogue or stock file sent whole, taken in alone.
@@ -309,7 +308,7 @@ async fn post_file(
     api: Api,
     name: PathBuf,
     bytes: Bytes,
-    kind: Kind,
+    kind: InputKind,
 ) -> Result<Response, ApiError> {
     let report = api
         .queue
@@ -343,19 +342,14 @@ async fn cancel_order(
     let doc = api
         .queue
         .run(move |engine| {
-            let cancelled = engine.with_ledger(|store, ledger, _| {
-                intake::cancel_order_in(store, ledger, &order_id).map_err(|error| match error {
-                    intake::CancelError::Unknown(_) => JobError::NotFound(error.to_string()),
-                    intake::CancelError::Released { .. } => JobError::Conflict(error.to_string()),
-                    intake::CancelError::Store(_) => {
-                        JobError::Failed(format!("{:#}", anyhow::Error::from(error)))
-                    }
-                })
-            });
-            // A refused cancel changed nothing: keep the ledger.
-            let cancelled = cancelled?;
-            tracing::info!(order_id = %order_id, cancelled = cancelled == intake::Cancelled::Now, "order cancel");
-            Ok(CancelDoc::new(order_id, cancelled))
+            let result =
+                operations::cancel(&mut engine.store, &order_id).map_err(|error| match error {
+                    CancelError::Unknown(_) => JobError::NotFound(error.to_string()),
+                    CancelError::Released { .. } => JobError::Conflict(error.to_string()),
+                    CancelError::Store(_) => JobError::failed(error),
+                });
+            engine.after(&result);
+            result
         })
         .await?;
     Ok(axum::Json(doc).into_response())
@@ -368,10 +362,13 @@ async fn get_order(
     let order_id = order_id_of(path)?;
     let row = api
         .queue
-        .run(move |engine| match engine.order_state(&order_id)? {
-            Some(state) => Ok(OrderRow::new(&order_id, &state)),
-            None => Err(JobError::NotFound(format!("order {order_id} is not known"))),
-        })
+        .run(
+            move |engine| match operations::order(&mut engine.store, &order_id) {
+                Ok(Some(row)) => Ok(row),
+                Ok(None) => Err(JobError::NotFound(format!("order {order_id} is not known"))),
+                Err(error) => Err(JobError::failed(error)),
+            },
+        )
         .await?;
     Ok(axum::Json(row).into_response())
 }
@@ -396,7 +393,7 @@ async fn list_orders(
         })?),
     };
     stream(api.queue, "application/x-ndjson", move |engine, out| {
-        cli::for_each_order(&engine.store, filter, |row| {
+        operations::for_each_order(&engine.store, filter, |row| -> anyhow::Result<()> {
             serde_json::to_writer(&mut *out, &row)?;
             out.write_all(b"\n")?;
             Ok(())
@@ -408,8 +405,7 @@ async fn list_orders(
 
 async fn list_stock(State(api): State<Api>) -> Result<Response, ApiError> {
     stream(api.queue, "application/x-ndjson", |engine, out| {
-        let rows = cli::stock_rows(&engine.store)
-            .map_err(|error| JobError::Failed(format!("{error:#}")))?;
+        let rows = operations::stock_rows(&engine.store).map_err(JobError::failed)?;
         for row in rows {
             serde_json::to_writer(&mut *out, &row)
                 .map_err(|error| JobError::Failed(error.to_string()))?;
@@ -442,19 +438,15 @@ async fn plan(
     let day = day_of(query)?;
     stream(api.queue, "application/json", move |engine, out| {
         let config = engine.config.clone();
-        let today = engine.clock.today(config.warehouse.timezone);
-        let day = day.unwrap_or(today);
         let planned =
-            crate::batch::plan_day(&engine.store, &config, day, today, engine.clock.now())
-                .map_err(|error| match error {
-                    crate::batch::BatchError::PastDay { .. }
-                    | crate::batch::BatchError::EarlierDay { .. }
-                    | crate::batch::BatchError::NoPolicy { .. } => {
-                        JobError::Conflict(error.to_string())
-                    }
-                    error => JobError::Failed(format!("{:#}", anyhow::Error::from(error))),
-                })?;
-        let summary = crate::batch::summarise(&planned);
+            operations::plan(&mut engine.store, &config, &engine.clock, day).map_err(|error| {
+                if error.is_refusal() {
+                    JobError::Conflict(error.to_string())
+                } else {
+                    JobError::failed(error)
+                }
+            })?;
+        let summary = operations::summarise(&planned);
         let write = |out: &mut ChunkWriter| -> std::io::Result<()> {
             serde_json::to_writer(&mut *out, &PlanRecord::new(&planned, &summary))?;
             out.write_all(b"\n")
@@ -489,8 +481,7 @@ async fn check_store(State(api): State<Api>) -> Result<Response, ApiError> {
         .queue
         .run(|engine| {
             let config = engine.config.clone();
-            cli::check_store(&engine.store, &config)
-                .map_err(|error| JobError::Failed(format!("{error:#}")))
+            operations::check_store(&engine.store, &config).map_err(JobError::failed)
         })
         .await?;
     Ok(axum::Json(doc).into_response())

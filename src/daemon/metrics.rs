@@ -10,9 +10,8 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 
-use crate::batch::Summary;
-use crate::intake::IntakeReport;
-use crate::store::StateByte;
+use crate::operations::{IntakeReport, Summary};
+use crate::store::StateCount;
 
 /// Shortest time between two counts of the order states.
 const STATES_EVERY: Duration = Duration::from_millis(250);
@@ -29,7 +28,7 @@ pub struct Metrics {
 
 #[derive(Default)]
 struct Inner {
-    states: Vec<(StateByte, u64)>,
+    states: Vec<StateCount>,
     states_counted: Option<Instant>,
     oldest_pending: Option<DateTime<Utc>>,
     /// (source, outcome) to lines.
@@ -73,7 +72,7 @@ impl Metrics {
         self.states_stale.load(Ordering::SeqCst)
     }
 
-    pub fn set_states(&self, counts: Vec<(StateByte, u64)>, oldest: Option<DateTime<Utc>>) {
+    pub fn set_states(&self, counts: Vec<StateCount>, oldest: Option<DateTime<Utc>>) {
         let mut inner = self.inner();
         inner.states = counts;
         inner.oldest_pending = oldest;
@@ -170,9 +169,10 @@ impl Metrics {
             "Orders in the store by state and reason.",
         );
         let mut by_state: BTreeMap<(&str, &str), u64> = BTreeMap::new();
-        for (state, count) in &inner.states {
-            let (word, reason) = state.words();
-            *by_state.entry((word, reason.unwrap_or(""))).or_default() += count;
+        for count in &inner.states {
+            *by_state
+                .entry((count.state, count.reason.unwrap_or("")))
+                .or_default() += count.orders;
         }
         for ((state, reason), count) in &by_state {
             let _ = writeln!(

@@ -23,14 +23,49 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 
-use self::engine::{Engine, JobError, Queue};
+use self::engine::{Engine, Queue};
 use self::metrics::Metrics;
 use crate::clock::Clock;
 use crate::config::{self, Config, Listen};
-use crate::intake::IntakeReport;
+use crate::operations;
+use crate::operations::{IntakeError, IntakeReport};
 use crate::schedule::BatchSchedule;
 use crate::store::Store;
 use crate::wire::BatchDoc;
+
+/// Why a job did nothing: the message is the one the command line prints.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum JobError {
+    /// The input was refused whole (unreadable, a wrong header, an unknown order).
+    #[error("{0}")]
+    Refused(String),
+    /// The request conflicts with the store (a released order, an earlier day).
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    NotFound(String),
+    /// The store failed; nothing was acknowledged.
+    #[error("{0}")]
+    Failed(String),
+    /// The daemon is stopping.
+    #[error("the daemon is stopping")]
+    Stopping,
+}
+
+impl JobError {
+    pub fn failed(error: impl Into<anyhow::Error>) -> JobError {
+        JobError::Failed(format!("{:#}", error.into()))
+    }
+}
+
+impl From<IntakeError> for JobError {
+    fn from(error: IntakeError) -> JobError {
+        match error {
+            IntakeError::Store(_) => JobError::failed(error),
+            _ => JobError::Refused(format!("{:#}", anyhow::Error::from(error))),
+        }
+    }
+}
 
 /// How the daemon runs, beyond its config.
 #[derive(Debug, Clone)]
@@ -135,10 +170,9 @@ pub async fn run(
     let metrics = Arc::new(Metrics::default());
     let schedule = BatchSchedule::new(&config.schedule.batch, config.warehouse.timezone)
         .map_err(anyhow::Error::msg)?;
-    let engine = Engine::new(store, config.clone(), clock.clone(), metrics.clone())
-        .context("loading the store")?;
+    let mut engine = Engine::new(store, config.clone(), clock.clone(), metrics.clone());
     engine.write_due();
-    let last_trigger = engine.store.last_trigger().context("reading the store")?;
+    let last_trigger = operations::last_trigger(&engine.store).context("reading the store")?;
     let (queue, engine_thread) = engine::start(engine);
 
     let (config_tx, config_rx) = watch::channel(config.clone());
@@ -190,11 +224,9 @@ pub async fn run(
         async move {
             let _ = queue
                 .run(|engine| {
-                    if let Ok(Some(day)) = engine.store.last_day() {
-                        if let Ok(releases) = engine.store.releases_of(day) {
-                            let value = releases.iter().map(|release| release.value_usd).sum();
-                            engine.metrics.set_day(day, releases.len() as u64, value);
-                        }
+                    if let Ok(Some((day, releases))) = operations::last_day(&engine.store) {
+                        let value = releases.iter().map(|release| release.value_usd).sum();
+                        engine.metrics.set_day(day, releases.len() as u64, value);
                     }
                     Ok(())
                 })
@@ -379,19 +411,21 @@ async fn watch_spool(
                     {
                         continue;
                     }
-                    let kind_word = kind.map_or("unknown", spool::Kind::word);
+                    let kind_word = kind.map_or("unknown", operations::InputKind::word);
                     let path = file.clone();
                     let result = queue
                         .run(move |engine| {
-                            let outcome = spool::take_in(engine, &path, kind)?;
+                            let config = engine.config.clone();
+                            let outcome = spool::take_in(&mut engine.store, &config, &path, kind);
+                            engine.metrics.states_changed();
+                            engine.after(&outcome);
+                            let outcome = outcome?;
                             engine.metrics.spool_file(kind_word, outcome.word());
                             if let spool::Outcome::Done(report) | spool::Outcome::Partly(report) =
                                 &outcome
                             {
                                 engine.metrics.intake("spool", report);
                             }
-                            engine.metrics.states_changed();
-                            engine.publish_states();
                             Ok(outcome)
                         })
                         .await;

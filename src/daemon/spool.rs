@@ -23,42 +23,24 @@ use std::io::{self, BufRead, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use super::engine::{Engine, JobError};
+use super::JobError;
+use crate::config::Config;
 use crate::files;
-use crate::intake::{IntakeReport, Source};
+use crate::operations::{self, InputKind, IntakeReport, Source};
+use crate::store::Store;
 
 /// What a spool file holds, told by its name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Kind {
-    // In the order they are taken in when several wait: orders need their items.
-    Items,
-    Receipts,
-    Counts,
-    Orders,
-}
-
-impl Kind {
-    pub fn of(name: &str) -> Option<Kind> {
-        let rules = [
-            ("items", ".csv", Kind::Items),
-            ("stock-receive", ".csv", Kind::Receipts),
-            ("stock-count", ".csv", Kind::Counts),
-            ("orders", ".jsonl", Kind::Orders),
-        ];
-        rules
-            .into_iter()
-            .find(|(prefix, suffix, _)| name.starts_with(prefix) && name.ends_with(suffix))
-            .map(|(_, _, kind)| kind)
-    }
-
-    pub fn word(self) -> &'static str {
-        match self {
-            Kind::Items => "items",
-            Kind::Receipts => "stock-receive",
-            Kind::Counts => "stock-count",
-            Kind::Orders => "orders",
-        }
-    }
+pub fn kind_of(name: &str) -> Option<InputKind> {
+    let rules = [
+        ("items", ".csv", InputKind::Items),
+        ("stock-receive", ".csv", InputKind::Receipts),
+        ("stock-count", ".csv", InputKind::Counts),
+        ("orders", ".jsonl", InputKind::Orders),
+    ];
+    rules
+        .into_iter()
+        .find(|(prefix, suffix, _)| name.starts_with(prefix) && name.ends_with(suffix))
+        .map(|(_, _, kind)| kind)
 }
 
 /// Whether a name is still being written, by convention.
@@ -98,7 +80,7 @@ pub fn prepare(spool: &Path) -> io::Result<()> {
 /// The files waiting, in the order to take them in: those a stop left in `processing/` first,
 /// then the inbox's, each by kind, then in the order they arrived (so that of two stock counts
 /// the later one is applied last), then by name.
-pub fn waiting(spool: &Path) -> io::Result<Vec<(Option<Kind>, PathBuf)>> {
+pub fn waiting(spool: &Path) -> io::Result<Vec<(Option<InputKind>, PathBuf)>> {
     let mut all = Vec::new();
     for folder in [processing(spool), inbox(spool)] {
         let mut found = Vec::new();
@@ -111,7 +93,7 @@ pub fn waiting(spool: &Path) -> io::Result<Vec<(Option<Kind>, PathBuf)>> {
             // Renamed into the inbox when it arrived: its change time tells when.
             let metadata = entry.metadata()?;
             let arrived = (metadata.ctime(), metadata.ctime_nsec());
-            found.push((Kind::of(&name), arrived, entry.path()));
+            found.push((kind_of(&name), arrived, entry.path()));
         }
         // Unknown kinds last, so that they do not hold up the others.
         found.sort_by(|a, b| (a.0.is_none(), a.0, a.1, &a.2).cmp(&(b.0.is_none(), b.0, b.1, &b.2)));
@@ -143,8 +125,13 @@ impl Outcome {
 
 /// Takes in one spool file, commits it, and moves it. A store failure leaves the file in the
 /// inbox, to be tried again.
-pub fn take_in(engine: &mut Engine, file: &Path, kind: Option<Kind>) -> Result<Outcome, JobError> {
-    let spool = engine.config.paths.spool.clone();
+pub fn take_in(
+    store: &mut Store,
+    config: &Config,
+    file: &Path,
+    kind: Option<InputKind>,
+) -> Result<Outcome, JobError> {
+    let spool = config.paths.spool.clone();
     let name = file
         .file_name()
         .map(|name| name.to_string_lossy().into_owned())
@@ -173,19 +160,16 @@ pub fn take_in(engine: &mut Engine, file: &Path, kind: Option<Kind>) -> Result<O
         metadata.mtime_nsec(),
         content_hash(file).map_err(io_failed)?
     );
-    let stored = engine
-        .store
-        .applied(&mark)
-        .map_err(|error| JobError::Failed(format!("{:#}", anyhow::Error::from(error))))?;
+    let stored = operations::applied(store, &mark)
+        .map_err(|error| JobError::Failed(format!("{name}: {:#}", anyhow::Error::from(error))))?;
     let report = match stored {
-        Some(json) => {
+        Some(report) => {
             tracing::info!(file = %name, "spool file was committed before a restart; moving it");
-            serde_json::from_str(&json).map_err(|error| {
-                JobError::Failed(format!("the stored report of {name}: {error}"))
-            })?
+            report
         }
         None => {
-            let result = engine.import(Source::File(file), kind, Some(&mark));
+            let result = operations::import(store, config, Source::File(file), kind, Some(&mark))
+                .map_err(JobError::from);
             match result {
                 Ok(report) => report,
                 Err(JobError::Refused(why)) => {
@@ -284,7 +268,7 @@ fn reject_lines(
     spool: &Path,
     file: &Path,
     name: &str,
-    kind: Kind,
+    kind: InputKind,
     report: &IntakeReport,
 ) -> io::Result<()> {
     let folder = rejected(spool);
@@ -294,7 +278,7 @@ fn reject_lines(
     wanted.dedup();
     let mut lines = Vec::new();
     let reader = io::BufReader::new(fs::File::open(file)?);
-    let mut header_kept = kind == Kind::Orders;
+    let mut header_kept = kind == InputKind::Orders;
     for (index, line) in reader.split(b'\n').enumerate() {
         let line = line?;
         let line_no = index + 1;

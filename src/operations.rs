@@ -1,0 +1,284 @@
+//! The use cases: every operation the command line, the HTTP API and the spool offer, in the
+//! warehouse's terms, over an opened store. The entry points (`cli`, `daemon::http`,
+//! `daemon::spool`, and the daemon's scheduler) call these and nothing below them (intake, the
+//! batch, the release logs, the audit); none of them calls another (tidy test).
+//!
+//! Each operation reads or commits through the store's own terms and answers with the shapes of
+//! `wire`, so that a command run here and the same command run through the daemon print the
+//! same.
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+use crate::audit;
+use crate::batch;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::intake::{self, StockFile};
+use crate::model::{OrderState, Release};
+use crate::releaselog::{self, LogError};
+use crate::store::{Cancel, StateCount, Store, StoreError};
+use crate::wire::{BatchDoc, CancelDoc, CheckDoc, OrderRow, StockRow};
+
+pub use crate::batch::{BatchError, Planned, Summary};
+pub use crate::intake::{IntakeError, IntakeReport, Source};
+pub use crate::releaselog::LogError as FilesError;
+
+/// What an input holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum InputKind {
+    // In the order they are taken in when several wait: orders need their items.
+    Items,
+    Receipts,
+    Counts,
+    Orders,
+}
+
+impl InputKind {
+    pub fn word(self) -> &'static str {
+        match self {
+            InputKind::Items => "items",
+            InputKind::Receipts => "stock-receive",
+            InputKind::Counts => "stock-count",
+            InputKind::Orders => "orders",
+        }
+    }
+}
+
+/// Takes in one input of a kind in one durable commit. `mark`, when given, is recorded in the
+/// same commit with the report, so that the input is known when it is seen again (see
+/// [`applied`]).
+pub fn import(
+    store: &mut Store,
+    config: &Config,
+    source: Source,
+    kind: InputKind,
+    mark: Option<&str>,
+) -> Result<IntakeReport, IntakeError> {
+    match kind {
+        InputKind::Items => intake::import_items(store, source, mark),
+        InputKind::Receipts => intake::import_stock(store, source, StockFile::Receive, mark),
+        InputKind::Counts => intake::import_stock(store, source, StockFile::Count, mark),
+        InputKind::Orders => {
+            let mut reports = intake::import_orders(store, &[source], config.identity, mark)?;
+            Ok(reports.remove(0))
+        }
+    }
+}
+
+/// Takes in orders sent together (posts to the API) in one durable commit, with a report for
+/// each.
+pub fn import_orders(
+    store: &mut Store,
+    config: &Config,
+    sources: &[Source],
+) -> Result<Vec<IntakeReport>, IntakeError> {
+    intake::import_orders(store, sources, config.identity, None)
+}
+
+/// The report of an input already taken in under `mark`, if one was.
+pub fn applied(store: &Store, mark: &str) -> Result<Option<IntakeReport>, AppliedError> {
+    match store.applied(mark)? {
+        None => Ok(None),
+        Some(json) => serde_json::from_str(&json)
+            .map(Some)
+            .map_err(|error| AppliedError::Report(error.to_string())),
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppliedError {
+    #[error("the stored report cannot be read: {0}")]
+    Report(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CancelError {
+    #[error("order {0} is not known")]
+    Unknown(String),
+    #[error("order {order_id} was released in {release_id} on {day}; a released order cannot be cancelled")]
+    Released {
+        order_id: String,
+        release_id: String,
+        day: NaiveDate,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Cancels a pending or held order; cancelling a cancelled order again changes nothing.
+pub fn cancel(store: &mut Store, order_id: &str) -> Result<CancelDoc, CancelError> {
+    let cancelled = match store.cancel(order_id)? {
+        Cancel::Done => true,
+        Cancel::Already => false,
+        Cancel::Unknown => return Err(CancelError::Unknown(order_id.to_owned())),
+        Cancel::Released { release_id, day } => {
+            return Err(CancelError::Released {
+                order_id: order_id.to_owned(),
+                release_id,
+                day,
+            })
+        }
+    };
+    tracing::info!(order_id, cancelled, "order cancel");
+    Ok(CancelDoc {
+        order_id: order_id.to_owned(),
+        cancelled,
+    })
+}
+
+/// One order's row, by id.
+pub fn order(store: &mut Store, order_id: &str) -> Result<Option<OrderRow>, StoreError> {
+    Ok(store
+        .order(order_id)?
+        .map(|(order, state)| OrderRow::new(&order.order_id, &state)))
+}
+
+/// Which orders a listing shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StateFilter {
+    Pending,
+    Held,
+    Released,
+    Cancelled,
+}
+
+impl StateFilter {
+    pub const ALL: [StateFilter; 4] = [
+        StateFilter::Pending,
+        StateFilter::Held,
+        StateFilter::Released,
+        StateFilter::Cancelled,
+    ];
+
+    pub fn word(self) -> &'static str {
+        match self {
+            StateFilter::Pending => "pending",
+            StateFilter::Held => "held",
+            StateFilter::Released => "released",
+            StateFilter::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn from_word(word: &str) -> Option<StateFilter> {
+        StateFilter::ALL
+            .into_iter()
+            .find(|filter| filter.word() == word)
+    }
+
+    pub fn admits(self, state: &OrderState) -> bool {
+        matches!(
+            (self, state),
+            (StateFilter::Pending, OrderState::Pending(_))
+                | (StateFilter::Held, OrderState::Held(_))
+                | (StateFilter::Released, OrderState::Released { .. })
+                | (StateFilter::Cancelled, OrderState::Cancelled)
+        )
+    }
+}
+
+/// Every order with its state, in intake order, as `orders list` gives it.
+pub fn for_each_order<E: From<StoreError>>(
+    store: &Store,
+    filter: Option<StateFilter>,
+    mut each: impl FnMut(OrderRow) -> Result<(), E>,
+) -> Result<(), E> {
+    for (order, state) in store.order_states()? {
+        if filter.is_none_or(|filter| filter.admits(&state)) {
+            each(OrderRow::new(&order.order_id, &state))?;
+        }
+    }
+    Ok(())
+}
+
+/// Every stock level, as `stock list` gives it.
+pub fn stock_rows(store: &Store) -> Result<Vec<StockRow>, StoreError> {
+    Ok(store
+        .stock()?
+        .into_iter()
+        .map(|(sku, level)| StockRow {
+            on_hand: level.on_hand() as i64,
+            received: level.received,
+            released: level.released,
+            adjusted: level.adjusted,
+            sku,
+        })
+        .collect())
+}
+
+/// What a batch for `day` (default: today at the warehouse) would do now; changes nothing.
+pub fn plan(
+    store: &mut Store,
+    config: &Config,
+    clock: &Clock,
+    day: Option<NaiveDate>,
+) -> Result<Planned, BatchError> {
+    let today = clock.today(config.warehouse.timezone);
+    batch::plan_day(store, config, day.unwrap_or(today), today, clock.now())
+}
+
+/// Runs the batch for `day` (default: today at the warehouse). A scheduled batch gives its
+/// `trigger`, recorded in the same commit.
+pub fn batch(
+    store: &mut Store,
+    config: &Config,
+    clock: &Clock,
+    day: Option<NaiveDate>,
+    trigger: Option<DateTime<Utc>>,
+) -> Result<BatchDoc, BatchError> {
+    let today = clock.today(config.warehouse.timezone);
+    let day = day.unwrap_or(today);
+    let committed = batch::run(store, config, day, today, clock.now(), trigger)?;
+    Ok(BatchDoc::new(committed, config))
+}
+
+/// Writes the release logs and manifests that an interrupted batch left due.
+pub fn write_due(store: &mut Store, config: &Config) -> Result<Vec<NaiveDate>, LogError> {
+    releaselog::write_due(store, &config.paths.logs)
+}
+
+/// The store audit, as `check-store` prints it.
+pub fn check_store(store: &Store, config: &Config) -> Result<CheckDoc, StoreError> {
+    let audit = audit::audit(store, &config.timeline, &config.paths.logs)?;
+    Ok(CheckDoc {
+        ok: audit.violations.is_empty(),
+        report: format!("{}: {audit}", store.path().display()),
+    })
+}
+
+/// Orders by state and reason, and when the oldest pending one was placed: the daemon's
+/// figures.
+pub fn order_counts(
+    store: &mut Store,
+) -> Result<(Vec<StateCount>, Option<DateTime<Utc>>), StoreError> {
+    store.order_counts()
+}
+
+/// The last day batched, and its releases.
+pub fn last_day(store: &Store) -> Result<Option<(NaiveDate, Vec<Release>)>, StoreError> {
+    match store.last_day()? {
+        None => Ok(None),
+        Some(day) => Ok(Some((day, store.releases_of(day)?))),
+    }
+}
+
+/// The schedule time the last scheduled batch ran for.
+pub fn last_trigger(store: &Store) -> Result<Option<DateTime<Utc>>, StoreError> {
+    store.last_trigger()
+}
+
+/// Opens the store of `config` and writes any release files an interrupted batch left due; a
+/// failure to write them is a warning (`warn`), since every later command tries again.
+pub fn open(config: &Config, warn: impl FnOnce(LogError)) -> Result<Store, StoreError> {
+    let mut store = Store::open(&config.paths.data)?;
+    if let Err(error) = write_due(&mut store, config) {
+        warn(error);
+    }
+    Ok(store)
+}
+
+/// The counts of a plan or batch, for its summary.
+pub fn summarise(planned: &Planned) -> Summary {
+    batch::summarise(planned)
+}

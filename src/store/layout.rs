@@ -1,0 +1,519 @@
+//! The store's layout: how orders, their states and the store's other records are laid out
+//! in values, and how a commit is gathered before it is written. Private to `store`: nothing
+//! outside it sees an ordinal, a state byte, the id index or an encoded order.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use bincode::Options;
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::release_chunk;
+use super::{
+    day_number, LAST_DAY, LAST_TRIGGER, NEXT_ORDINAL, ORDER_CHUNK_BYTES, ORDER_CHUNK_MAX,
+    RELEASE_CHUNK_MAX, RELEASE_VALUE_VERSION, STATE_BLOCK_ORDERS, VALUE_VERSION,
+};
+use crate::model::{HoldReason, Item, Order, Release, StockLevel, Text, Verdict, WaitReason};
+
+/// The position of an accepted order in intake order, from 0.
+pub(super) type Ordinal = u64;
+
+/// Writes to apply together, atomically, with [`Store::commit`]: what each table gains (or, for
+/// `logs-due`, loses), in the order given; a later write of a key replaces an earlier one.
+#[derive(Default)]
+pub struct Commit {
+    pub meta: Vec<(&'static str, Vec<u8>)>,
+    pub items: Vec<(String, Vec<u8>)>,
+    pub stock: Vec<(String, Vec<u8>)>,
+    pub orders: Vec<(Ordinal, Vec<u8>)>,
+    pub order_ids: Vec<(Ordinal, Vec<u8>)>,
+    pub states: Vec<(u64, Vec<u8>)>,
+    pub releases: Vec<((i32, u64), Vec<u8>)>,
+    pub release_items: Vec<((i32, u64), Vec<u8>)>,
+    /// A day, and whether its files are now due (or written).
+    pub logs_due: Vec<(i32, bool)>,
+    pub applied: Vec<(String, Vec<u8>)>,
+}
+
+/// An order checked and encoded for the store, ready to be taken in: intake holds accepted
+/// orders this way, in a fraction of the memory of the decoded orders. What it holds is the
+/// store's own business.
+#[derive(Debug, Clone)]
+pub struct PreparedOrder {
+    order_id: Text,
+    pub(super) bytes: Vec<u8>,
+    pub(super) id_hash: u64,
+}
+
+impl PreparedOrder {
+    pub fn new(order: &Order) -> PreparedOrder {
+        let mut bytes = Vec::with_capacity(192);
+        codec()
+            .serialize_into(&mut bytes, order)
+            .expect("in-memory bincode encoding cannot fail");
+        PreparedOrder {
+            order_id: order.order_id.clone(),
+            bytes,
+            id_hash: id_hash(&order.order_id),
+        }
+    }
+
+    pub fn order_id(&self) -> &str {
+        &self.order_id
+    }
+
+    /// The order again.
+    pub fn decode(&self) -> Order {
+        codec()
+            .deserialize(&self.bytes)
+            .expect("an order encoded by this process decodes")
+    }
+}
+
+/// Order ids by hash, to find an order by id without a key per order. Also used by intake to
+/// find an order id again within one file, with places in the file instead of ordinals.
+#[derive(Debug, Default)]
+pub struct IdIndex {
+    first: HashMap<u64, Ordinal, BuildHashed>,
+    /// Further entries whose hash an earlier entry already has (rare).
+    more: Vec<(u64, Ordinal)>,
+}
+
+impl IdIndex {
+    /// An empty index with room for `orders` entries: growing a table of millions doubles it
+    /// several times over.
+    pub fn with_capacity(orders: usize) -> IdIndex {
+        IdIndex {
+            first: HashMap::with_capacity_and_hasher(orders, BuildHashed::default()),
+            more: Vec::new(),
+        }
+    }
+
+    pub fn insert(&mut self, hash: u64, ordinal: Ordinal) {
+        if let Some(existing) = self.first.insert(hash, ordinal) {
+            self.first.insert(hash, existing);
+            self.more.push((hash, ordinal));
+        }
+    }
+
+    /// The entries with this hash, oldest first.
+    pub fn candidates(&self, hash: u64) -> impl Iterator<Item = Ordinal> + '_ {
+        let more = if self.more.is_empty() {
+            &[][..]
+        } else {
+            &self.more[..]
+        };
+        self.first.get(&hash).copied().into_iter().chain(
+            more.iter()
+                .filter(move |(h, _)| *h == hash)
+                .map(|(_, ordinal)| *ordinal),
+        )
+    }
+
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        self.first.len() + self.more.len()
+    }
+}
+
+/// Hashes keys that are already hashes with one multiplication, instead of SipHash.
+type BuildHashed = std::hash::BuildHasherDefault<Rehash>;
+
+#[derive(Default)]
+struct Rehash(u64);
+
+impl std::hash::Hasher for Rehash {
+    fn write(&mut self, bytes: &[u8]) {
+        for byte in bytes {
+            self.0 = (self.0 ^ u64::from(*byte)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+
+    fn write_u64(&mut self, value: u64) {
+        self.0 = value;
+    }
+
+    fn finish(&self) -> u64 {
+        // Spread the bits a table uses for its buckets and its control bytes.
+        self.0.wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(29)
+    }
+}
+
+/// 64-bit FNV-1a of an order id: part of the stored format, so it never changes.
+pub fn id_hash(order_id: &str) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in order_id.as_bytes() {
+        hash ^= u64::from(*byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    hash
+}
+
+/// What one state byte says about an order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StateByte {
+    /// Pending or held, with the last batch's verdict, if one examined it.
+    Open(Option<Verdict>),
+    Released,
+    Cancelled,
+}
+
+impl StateByte {
+    /// The state and reason words `orders list` gives.
+    pub fn words(self) -> (&'static str, Option<&'static str>) {
+        match self {
+            StateByte::Open(None) => ("pending", None),
+            StateByte::Open(Some(Verdict::Waiting(reason))) => ("pending", Some(reason.word())),
+            StateByte::Open(Some(Verdict::Held(reason))) => ("held", Some(reason.word())),
+            StateByte::Released => ("released", None),
+            StateByte::Cancelled => ("cancelled", None),
+        }
+    }
+
+    pub fn encode(self) -> u8 {
+        match self {
+            StateByte::Open(None) => 0x00,
+            StateByte::Open(Some(Verdict::Waiting(WaitReason::DailyLimit))) => 0x01,
+            StateByte::Open(Some(Verdict::Waiting(WaitReason::Stock))) => 0x02,
+            StateByte::Open(Some(Verdict::Held(HoldReason::OverLimit))) => 0x10,
+            StateByte::Open(Some(Verdict::Held(HoldReason::ExcludedOrigin))) => 0x11,
+            StateByte::Open(Some(Verdict::Held(HoldReason::ExcludedGoods))) => 0x12,
+            StateByte::Open(Some(Verdict::Held(HoldReason::ExcludedFlag))) => 0x13,
+            StateByte::Open(Some(Verdict::Held(HoldReason::NoRate))) => 0x14,
+            StateByte::Released => 0x20,
+            StateByte::Cancelled => 0x30,
+        }
+    }
+
+    pub fn decode(byte: u8) -> Option<StateByte> {
+        let all = [
+            StateByte::Open(None),
+            StateByte::Open(Some(Verdict::Waiting(WaitReason::DailyLimit))),
+            StateByte::Open(Some(Verdict::Waiting(WaitReason::Stock))),
+            StateByte::Open(Some(Verdict::Held(HoldReason::OverLimit))),
+            StateByte::Open(Some(Verdict::Held(HoldReason::ExcludedOrigin))),
+            StateByte::Open(Some(Verdict::Held(HoldReason::ExcludedGoods))),
+            StateByte::Open(Some(Verdict::Held(HoldReason::ExcludedFlag))),
+            StateByte::Open(Some(Verdict::Held(HoldReason::NoRate))),
+            StateByte::Released,
+            StateByte::Cancelled,
+        ];
+        all.into_iter().find(|state| state.encode() == byte)
+    }
+}
+
+/// The state bytes of every accepted order, in blocks, with the blocks changed since loading.
+#[derive(Debug, Clone, Default)]
+pub struct States {
+    pub blocks: BTreeMap<u64, Vec<u8>>,
+    /// The blocks changed since they were read or committed.
+    pub dirty: BTreeSet<u64>,
+}
+
+impl States {
+    /// The states of stored blocks, none changed yet.
+    pub fn from_blocks(blocks: BTreeMap<u64, Vec<u8>>) -> States {
+        States {
+            blocks,
+            dirty: BTreeSet::new(),
+        }
+    }
+
+    /// The state of an order; `None` when the store has no valid byte for it, which only a
+    /// damaged store can give (every intake writes its orders' bytes in the same commit).
+    pub fn get(&self, ordinal: Ordinal) -> Option<StateByte> {
+        let byte = self
+            .blocks
+            .get(&(ordinal / STATE_BLOCK_ORDERS))
+            .and_then(|block| block.get((ordinal % STATE_BLOCK_ORDERS) as usize))
+            .copied();
+        byte.and_then(StateByte::decode)
+    }
+
+    /// Forgets which blocks changed, once they are committed.
+    pub fn clean(&mut self) {
+        self.dirty.clear();
+    }
+
+    pub fn set(&mut self, ordinal: Ordinal, state: StateByte) {
+        let block_no = ordinal / STATE_BLOCK_ORDERS;
+        let block = self.blocks.entry(block_no).or_default();
+        let offset = (ordinal % STATE_BLOCK_ORDERS) as usize;
+        if block.len() <= offset {
+            block.resize(offset + 1, StateByte::Open(None).encode());
+        }
+        block[offset] = state.encode();
+        self.dirty.insert(block_no);
+    }
+
+    /// Sets `count` consecutive orders from `first` to one state.
+    pub fn set_range(&mut self, first: Ordinal, count: u64, state: StateByte) {
+        let byte = state.encode();
+        let mut ordinal = first;
+        let end = first + count;
+        while ordinal < end {
+            let block_no = ordinal / STATE_BLOCK_ORDERS;
+            let block = self.blocks.entry(block_no).or_default();
+            let from = (ordinal % STATE_BLOCK_ORDERS) as usize;
+            let to = from + (end - ordinal).min(STATE_BLOCK_ORDERS - from as u64) as usize;
+            if block.len() < to {
+                block.resize(to, StateByte::Open(None).encode());
+            }
+            block[from..to].fill(byte);
+            self.dirty.insert(block_no);
+            ordinal += (to - from) as u64;
+        }
+    }
+
+    /// The lowest ordinal of an open order.
+    pub fn first_open(&self) -> Option<Ordinal> {
+        self.blocks.iter().find_map(|(block_no, block)| {
+            block
+                .iter()
+                .position(|byte| matches!(StateByte::decode(*byte), Some(StateByte::Open(_))))
+                .map(|offset| block_no * STATE_BLOCK_ORDERS + offset as Ordinal)
+        })
+    }
+
+    /// The first pending order (open and not held), in intake order.
+    pub fn first_pending(&self) -> Option<Ordinal> {
+        self.blocks.iter().find_map(|(block_no, block)| {
+            block
+                .iter()
+                .position(|byte| {
+                    matches!(
+                        StateByte::decode(*byte),
+                        Some(StateByte::Open(None | Some(Verdict::Waiting(_))))
+                    )
+                })
+                .map(|offset| block_no * STATE_BLOCK_ORDERS + offset as Ordinal)
+        })
+    }
+
+    /// How many orders are in each state; bytes that are no state are left out.
+    pub fn counts(&self) -> Vec<(StateByte, u64)> {
+        let mut counts = [0u64; 256];
+        for block in self.blocks.values() {
+            for byte in block {
+                counts[*byte as usize] += 1;
+            }
+        }
+        (0..=255u8)
+            .filter(|byte| counts[*byte as usize] > 0)
+            .filter_map(|byte| Some((StateByte::decode(byte)?, counts[byte as usize])))
+            .collect()
+    }
+
+    /// How many orders in `from..to` are open.
+    pub fn open_between(&self, from: Ordinal, to: Ordinal) -> usize {
+        let mut count = 0;
+        let mut ordinal = from;
+        while ordinal < to {
+            let block_no = ordinal / STATE_BLOCK_ORDERS;
+            let start = (ordinal % STATE_BLOCK_ORDERS) as usize;
+            let end = start + (to - ordinal).min(STATE_BLOCK_ORDERS - start as u64) as usize;
+            if let Some(block) = self.blocks.get(&block_no) {
+                let present = &block[start.min(block.len())..end.min(block.len())];
+                count += present
+                    .iter()
+                    .filter(|byte| matches!(StateByte::decode(**byte), Some(StateByte::Open(_))))
+                    .count();
+            }
+            ordinal += (end - start) as u64;
+        }
+        count
+    }
+
+    /// Whether an order in `from..to` is open, or has no valid byte (so that reading it reports
+    /// the damage).
+    pub fn may_hold_open(&self, from: Ordinal, to: Ordinal) -> bool {
+        let mut ordinal = from;
+        while ordinal < to {
+            let block_no = ordinal / STATE_BLOCK_ORDERS;
+            let start = (ordinal % STATE_BLOCK_ORDERS) as usize;
+            let end = start + (to - ordinal).min(STATE_BLOCK_ORDERS - start as u64) as usize;
+            let Some(block) = self.blocks.get(&block_no) else {
+                return true;
+            };
+            if block.len() < end {
+                return true;
+            }
+            let closed = |byte: &u8| {
+                matches!(
+                    StateByte::decode(*byte),
+                    Some(StateByte::Released | StateByte::Cancelled)
+                )
+            };
+            if !block[start..end].iter().all(closed) {
+                return true;
+            }
+            ordinal += (end - start) as u64;
+        }
+        false
+    }
+}
+
+impl Commit {
+    pub fn new() -> Commit {
+        Commit::default()
+    }
+
+    /// Whether the commit writes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.meta.is_empty()
+            && self.items.is_empty()
+            && self.stock.is_empty()
+            && self.orders.is_empty()
+            && self.order_ids.is_empty()
+            && self.states.is_empty()
+            && self.releases.is_empty()
+            && self.release_items.is_empty()
+            && self.logs_due.is_empty()
+            && self.applied.is_empty()
+    }
+
+    pub fn put_item(&mut self, item: &Item) {
+        self.items.push((item.sku.clone(), encode(item)));
+    }
+
+    pub fn put_stock(&mut self, sku: &str, level: &StockLevel) {
+        self.stock.push((sku.to_owned(), encode(level)));
+    }
+
+    /// Stores new orders as pending from `next` on, in chunks of at most `ORDER_CHUNK_MAX`
+    /// orders and `ORDER_CHUNK_BYTES` bytes, with their id hashes, and records them in `index`
+    /// and `states`. Returns the ordinal after the last one.
+    pub fn add_orders(
+        &mut self,
+        next: Ordinal,
+        orders: &[PreparedOrder],
+        index: &mut IdIndex,
+        states: &mut States,
+    ) -> Ordinal {
+        let mut first = next;
+        let mut rest = orders;
+        while !rest.is_empty() {
+            let mut bytes_taken = 0;
+            let count = rest
+                .iter()
+                .take(ORDER_CHUNK_MAX)
+                .take_while(|order| {
+                    bytes_taken += order.bytes.len();
+                    bytes_taken <= ORDER_CHUNK_BYTES
+                })
+                .count()
+                .max(1);
+            let (chunk, tail) = rest.split_at(count);
+            rest = tail;
+            // A chunk is stored as the bincode of `Vec<Order>`: its length, then each order.
+            let mut bytes = encode(&(chunk.len() as u64));
+            let mut hashes = Vec::with_capacity(chunk.len());
+            for (offset, order) in chunk.iter().enumerate() {
+                bytes.extend_from_slice(&order.bytes);
+                hashes.push(order.id_hash);
+                index.insert(order.id_hash, first + offset as Ordinal);
+            }
+            states.set_range(first, chunk.len() as u64, StateByte::Open(None));
+            self.orders.push((first, bytes));
+            self.order_ids.push((first, encode(&hashes)));
+            first += chunk.len() as Ordinal;
+        }
+        self.meta.push((NEXT_ORDINAL, encode(&first)));
+        first
+    }
+
+    /// Writes the state blocks changed since they were loaded.
+    pub fn put_states(&mut self, states: &States) {
+        for block_no in &states.dirty {
+            self.states
+                .push((*block_no, encode(&states.blocks[block_no])));
+        }
+    }
+
+    /// Stores the releases of one wave, numbered consecutively, in chunks: in format version 2
+    /// when they allow it (see `release_chunk`), with the wave's item table; else in format
+    /// version 1.
+    pub fn put_releases(&mut self, releases: &[Release]) {
+        if let Some(wave) = release_chunk::encode(releases, RELEASE_CHUNK_MAX) {
+            let day = day_number(releases[0].day);
+            self.release_items.push((
+                (day, wave.first),
+                versioned(RELEASE_VALUE_VERSION, &wave.items),
+            ));
+            for (first, chunk) in &wave.chunks {
+                self.releases
+                    .push(((day, *first), versioned(RELEASE_VALUE_VERSION, chunk)));
+            }
+            return;
+        }
+        for chunk in releases.chunks(RELEASE_CHUNK_MAX) {
+            let first = &chunk[0];
+            let sequence = release_chunk::sequence_of(&first.release_id)
+                .expect("release ids end in their sequence number");
+            self.releases
+                .push(((day_number(first.day), sequence), encode(chunk)));
+        }
+    }
+
+    /// Records that the input named `mark` was applied, with its report, in the same commit as
+    /// what it applied.
+    pub fn mark_applied(&mut self, mark: &str, report: &str) {
+        self.applied.push((mark.to_owned(), encode(report)));
+    }
+
+    /// Records the scheduled trigger this commit's batch ran for.
+    pub fn set_last_trigger(&mut self, at: DateTime<Utc>) {
+        self.meta
+            .push((LAST_TRIGGER, encode(&at.timestamp_micros())));
+    }
+
+    pub fn set_last_day(&mut self, day: NaiveDate) {
+        self.meta.push((LAST_DAY, encode(&day)));
+    }
+
+    pub fn mark_logs_due(&mut self, day: NaiveDate) {
+        self.logs_due.push((day_number(day), true));
+    }
+
+    pub fn clear_logs_due(&mut self, day: NaiveDate) {
+        self.logs_due.push((day_number(day), false));
+    }
+}
+
+/// The stored bytes of a value with another format version than [`VALUE_VERSION`] first.
+fn versioned<T: Serialize + ?Sized>(version: u8, value: &T) -> Vec<u8> {
+    let mut bytes = vec![version];
+    codec()
+        .serialize_into(&mut bytes, value)
+        .expect("in-memory bincode encoding cannot fail");
+    bytes
+}
+
+pub fn codec() -> impl Options {
+    bincode::DefaultOptions::new()
+        .with_varint_encoding()
+        .reject_trailing_bytes()
+}
+
+/// The stored bytes of a value: the format version, then bincode.
+pub fn encode<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
+    let mut bytes = vec![VALUE_VERSION];
+    codec()
+        .serialize_into(&mut bytes, value)
+        .expect("in-memory bincode encoding cannot fail");
+    bytes
+}
+
+/// Reads stored bytes written by any format version this build knows.
+pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> std::result::Result<T, String> {
+    match bytes.split_first() {
+        None => Err("empty value".into()),
+        Some((&VALUE_VERSION, payload)) => codec()
+            .deserialize(payload)
+            .map_err(|error| format!("format version {VALUE_VERSION}: {error}")),
+        Some((version, _)) => Err(format!(
+            "format version {version} is not known to this build (it reads version {VALUE_VERSION}); upgrade border-release"
+        )),
+    }
+}
