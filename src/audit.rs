@@ -49,8 +49,9 @@ impl fmt::Display for Audit {
     }
 }
 
-/// Audits the store, and the release logs under `logs`, against the rules of `timeline`.
-pub fn audit(store: &Store, timeline: &Timeline, logs: &Path) -> Result<Audit, StoreError> {
+/// Audits the store, and the release logs under `logs` (unless `None`: a store just restored
+/// has none yet), against the rules of `timeline`.
+pub fn audit(store: &Store, timeline: &Timeline, logs: Option<&Path>) -> Result<Audit, StoreError> {
     let mut violations = Vec::new();
     let mut violation = |text: String| violations.push(text);
 
@@ -166,6 +167,12 @@ pub fn audit(store: &Store, timeline: &Timeline, logs: &Path) -> Result<Audit, S
 
     // The day files list exactly the committed releases of their day, each once.
     let due = store.logs_due()?;
+    let days = release_ids.len();
+    let release_ids = if logs.is_some() {
+        release_ids
+    } else {
+        BTreeMap::new()
+    };
     for (day, ids) in &release_ids {
         if due.contains(day) {
             violation(format!(
@@ -173,6 +180,7 @@ pub fn audit(store: &Store, timeline: &Timeline, logs: &Path) -> Result<Audit, S
             ));
             continue;
         }
+        let Some(logs) = logs else { break };
         let logged: Vec<String> = match std::fs::read_to_string(releaselog::log_path(logs, *day)) {
             Ok(text) => text
                 .lines()
@@ -200,7 +208,7 @@ pub fn audit(store: &Store, timeline: &Timeline, logs: &Path) -> Result<Audit, S
     Ok(Audit {
         orders,
         releases,
-        days: release_ids.len(),
+        days,
         skus: stock.len(),
         violations,
     })

@@ -46,6 +46,9 @@ pub enum Command {
     /// Checks every invariant of the store, and the release logs against it; lists every
     /// violation.
     CheckStore,
+    /// The store's backup: a logical dump, and its restore into an empty store.
+    #[command(subcommand)]
+    Store(StoreCommand),
     /// The item catalogue.
     #[command(subcommand)]
     Items(ItemsCommand),
@@ -59,6 +62,16 @@ pub enum Command {
     Plan(DayArgs),
     /// Runs the release batch for the day and prints a summary.
     Batch(DayArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StoreCommand {
+    /// Writes everything the store holds to FILE as JSON Lines (a consistent snapshot, also
+    /// while the daemon takes in orders).
+    Dump { file: PathBuf },
+    /// Loads a dump into an empty store (stop the daemon first), checks it, and writes every
+    /// day's release log and manifest from it.
+    Restore { file: PathBuf },
 }
 
 #[derive(Debug, Subcommand)]
@@ -149,6 +162,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::CheckConfig => return check_config(&config),
         Command::Serve => bail!("serve is started by main"),
+        Command::Store(StoreCommand::Restore { file }) => return restore(&config, &file),
         _ => {}
     }
     // Files an interrupted batch left unwritten are written before anything else; if they
@@ -197,8 +211,16 @@ impl Local<'_> {
         } = self;
         let mut out = std::io::stdout().lock();
         match command {
-            Command::CheckConfig | Command::Serve => unreachable!("handled before the store"),
+            Command::CheckConfig
+            | Command::Serve
+            | Command::Store(StoreCommand::Restore { .. }) => {
+                unreachable!("handled before the store")
+            }
             Command::CheckStore => check_result(operations::check_store(store, config)?),
+            Command::Store(StoreCommand::Dump { file }) => {
+                let counts = operations::dump_to_file(store, clock, &file)?;
+                print_dumped(&file, &counts, &mut out)
+            }
             Command::Items(ItemsCommand::Import { file }) => {
                 import(store, config, &file, InputKind::Items)
             }
@@ -261,8 +283,33 @@ impl Daemon {
         let client = &self.client;
         let mut out = std::io::stdout().lock();
         match command {
-            Command::CheckConfig | Command::Serve => unreachable!("handled before the store"),
+            Command::CheckConfig
+            | Command::Serve
+            | Command::Store(StoreCommand::Restore { .. }) => {
+                unreachable!("handled before the store")
+            }
             Command::CheckStore => check_result(client.json(client.get("/v1/store/check")?)?),
+            Command::Store(StoreCommand::Dump { file }) => {
+                let response = client.get("/v1/store/dump")?;
+                let temporary = crate::files::write_temporary(&file, |writer| {
+                    client
+                        .copy_body(response, writer)
+                        .map_err(std::io::Error::other)
+                })
+                .with_context(|| format!("writing {}", file.display()))?;
+                // The daemon cuts its answer short when the dump fails: the end line says
+                // the dump is whole.
+                let counts = match dump_end(&temporary) {
+                    Ok(counts) => counts,
+                    Err(error) => {
+                        let _ = std::fs::remove_file(&temporary);
+                        return Err(error);
+                    }
+                };
+                crate::files::rename_durably(&temporary, &file)
+                    .with_context(|| format!("writing {}", file.display()))?;
+                print_dumped(&file, &counts, &mut out)
+            }
             Command::Items(ItemsCommand::Import { file }) => self.upload("/v1/items", &file),
             Command::Stock(StockCommand::Receive { file }) => {
                 self.upload("/v1/stock/receive", &file)
@@ -389,6 +436,81 @@ impl<W: Write> Write for RowPrinter<'_, W> {
     fn flush(&mut self) -> std::io::Result<()> {
         self.out.flush()
     }
+}
+
+/// `store restore`: run here, never through the daemon, which must be stopped.
+fn restore(config: &Config, file: &Path) -> anyhow::Result<ExitCode> {
+    let (counts, files) = match operations::restore(config, file) {
+        Ok(restored) => restored,
+        Err(operations::RestoreFailed::Store(locked)) if locked.is_locked_or_private() => {
+            bail!("{locked}: stop the daemon before restoring a dump")
+        }
+        Err(error) => return Err(error.into()),
+    };
+    println!(
+        "{}: restored {} items, stock of {} SKUs, {} orders and {} releases into {}",
+        file.display(),
+        counts.items,
+        counts.skus,
+        counts.orders,
+        counts.releases,
+        config.paths.data.display()
+    );
+    match files {
+        Ok(days) => {
+            println!("release logs and manifests written for {} days", days.len());
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(error) => {
+            eprintln!(
+                "warning: the release logs and manifests could not be written: {:#}\nevery later command tries again",
+                anyhow::Error::from(error)
+            );
+            Ok(ExitCode::from(EXIT_FILES_DUE))
+        }
+    }
+}
+
+/// The counts on the end line of a dump file written through the daemon, which must have one.
+fn dump_end(file: &Path) -> anyhow::Result<operations::DumpCounts> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut handle = std::fs::File::open(file)?;
+    let length = handle.metadata()?.len();
+    let tail_length = length.min(4096);
+    handle.seek(SeekFrom::Start(length - tail_length))?;
+    let mut tail = String::new();
+    handle.read_to_string(&mut tail)?;
+    let last = tail.trim_end().rsplit('\n').next().unwrap_or("");
+    let end: serde_json::Value = serde_json::from_str(last).unwrap_or_default();
+    if end["kind"] != "end" {
+        bail!("the daemon's dump was cut short (no end line); see the daemon's log");
+    }
+    let count = |kind: &str| end[kind].as_u64().unwrap_or(0);
+    Ok(operations::DumpCounts {
+        items: count("items"),
+        skus: count("skus"),
+        orders: count("orders"),
+        releases: count("releases"),
+        lines: count("lines"),
+    })
+}
+
+fn print_dumped(
+    file: &Path,
+    counts: &operations::DumpCounts,
+    out: &mut impl Write,
+) -> anyhow::Result<ExitCode> {
+    writeln!(
+        out,
+        "{}: {} items, stock of {} SKUs, {} orders, {} releases ({} lines and the end line)",
+        file.display(),
+        counts.items,
+        counts.skus,
+        counts.orders,
+        counts.releases,
+        counts.lines
+    )?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn check_result(doc: CheckDoc) -> anyhow::Result<ExitCode> {

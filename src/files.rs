@@ -65,7 +65,11 @@ pub fn write_temporary(
 /// Renames a written temporary file over `path` and fsyncs the folder.
 pub fn rename_durably(temporary: &Path, path: &Path) -> io::Result<()> {
     fs::rename(temporary, path)?;
-    sync_dir(path.parent().unwrap_or(Path::new(".")))
+    let folder = path
+        .parent()
+        .filter(|folder| !folder.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    sync_dir(folder)
 }
 
 /// fsyncs a folder, so that the names in it (created, renamed, removed) survive power loss.

@@ -16,7 +16,10 @@ use crate::config::Config;
 use crate::intake::{self, StockFile};
 use crate::model::{OrderState, Release};
 use crate::releaselog::{self, LogError};
-use crate::store::{Cancel, StateCount, Store, StoreError};
+pub use crate::store::DumpCounts;
+use crate::store::{
+    self, Cancel, DumpError, RestoreError, StateCount, Store, StoreError, StoreReader,
+};
 use crate::wire::{BatchDoc, CancelDoc, CheckDoc, OrderRow, StockRow};
 
 pub use crate::batch::{BatchError, Planned, Summary};
@@ -240,7 +243,7 @@ pub fn write_due(store: &mut Store, config: &Config) -> Result<Vec<NaiveDate>, L
 
 /// The store audit, as `check-store` prints it.
 pub fn check_store(store: &Store, config: &Config) -> Result<CheckDoc, StoreError> {
-    let audit = audit::audit(store, &config.timeline, &config.paths.logs)?;
+    let audit = audit::audit(store, &config.timeline, Some(&config.paths.logs))?;
     Ok(CheckDoc {
         ok: audit.violations.is_empty(),
         report: format!("{}: {audit}", store.path().display()),
@@ -281,4 +284,70 @@ pub fn open(config: &Config, warn: impl FnOnce(LogError)) -> Result<Store, Store
 /// The counts of a plan or batch, for its summary.
 pub fn summarise(planned: &Planned) -> Summary {
     batch::summarise(planned)
+}
+
+/// A consistent view of the store for a dump, taken now: commits made while the dump is
+/// written do not change it.
+pub fn dump_view(store: &Store) -> Result<StoreReader, StoreError> {
+    store.reader()
+}
+
+/// Writes the logical dump of `view` (see `store dump`) to `out`.
+pub fn dump(
+    view: &StoreReader,
+    clock: &Clock,
+    out: &mut impl std::io::Write,
+) -> Result<DumpCounts, DumpError> {
+    store::dump(view, clock.now(), out)
+}
+
+/// Writes the dump of the store to `file`, durably: under a temporary name, fsynced, then
+/// renamed into place.
+pub fn dump_to_file(
+    store: &Store,
+    clock: &Clock,
+    file: &std::path::Path,
+) -> Result<DumpCounts, DumpError> {
+    let view = dump_view(store)?;
+    let mut counts = DumpCounts::default();
+    let temporary = crate::files::write_temporary(file, |out| {
+        counts = dump(&view, clock, out).map_err(std::io::Error::other)?;
+        Ok(())
+    })
+    .map_err(DumpError::Write)?;
+    crate::files::rename_durably(&temporary, file).map_err(DumpError::Write)?;
+    Ok(counts)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreFailed {
+    #[error(transparent)]
+    Refused(#[from] RestoreError),
+    #[error("the dump breaks the store's invariants; nothing was restored:\n  {}", .0.join("\n  "))]
+    Broken(Vec<String>),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Restores a dump into the empty store of `config`, checks every invariant of the restored
+/// store before it takes the empty one's place, then writes every day's release log and
+/// manifest from it.
+pub fn restore(
+    config: &Config,
+    file: &std::path::Path,
+) -> Result<(DumpCounts, Result<Vec<NaiveDate>, LogError>), RestoreFailed> {
+    let input = std::fs::File::open(file).map_err(|source| RestoreError::Read {
+        file: file.to_owned(),
+        source,
+    })?;
+    let input = std::io::BufReader::with_capacity(1 << 20, input);
+    let mut restored = store::restore(&config.paths.data, file, input)?;
+    let audit = audit::audit(restored.store(), &config.timeline, None)?;
+    if !audit.violations.is_empty() {
+        restored.discard();
+        return Err(RestoreFailed::Broken(audit.violations));
+    }
+    let counts = restored.counts.clone();
+    let mut store = restored.put_in_place()?;
+    Ok((counts, write_due(&mut store, config)))
 }

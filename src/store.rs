@@ -46,7 +46,6 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use bincode::Options;
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 use serde::de::DeserializeOwned;
@@ -54,11 +53,17 @@ use serde::de::DeserializeOwned;
 use crate::model::{Item, Order, OrderState, Release, StockLevel, Verdict};
 use crate::planner::{Places, Plan};
 
+mod dump;
 mod layout;
+mod reader;
 mod release_chunk;
 
-use layout::{codec, id_hash, Commit, IdIndex, Ordinal, StateByte, States};
+pub use dump::{
+    dump, restore, DumpCounts, DumpError, RestoreError, Restored, DUMP_FORMAT, DUMP_VERSION,
+};
 pub use layout::{decode, encode, PreparedOrder};
+use layout::{id_hash, Commit, IdIndex, Ordinal, StateByte, States};
+pub use reader::StoreReader;
 
 /// The layout version kept in `meta/format`: 3 is the redb layout above. (Layouts 1 and 2 were
 /// kept in sled by earlier builds; this build refuses their folders.)
@@ -376,7 +381,7 @@ impl Store {
     /// The item catalogue.
     pub fn items(&mut self) -> Result<&HashMap<String, Item>> {
         if self.ledger.catalogue.is_none() {
-            self.ledger.catalogue = Some(self.read_items()?);
+            self.ledger.catalogue = Some(self.reader()?.items()?);
         }
         Ok(self.ledger.catalogue.as_ref().expect("read above"))
     }
@@ -686,87 +691,101 @@ impl Store {
         txn.commit().map_err(|e| self.engine(e))
     }
 
+    /// A consistent view of the store as it is now, which later commits do not change.
+    pub fn reader(&self) -> Result<StoreReader> {
+        let txn = self.db().begin_read().map_err(|e| self.engine(e))?;
+        Ok(StoreReader {
+            txn,
+            path: self.path.clone(),
+        })
+    }
+
     /// One item of the catalogue.
     pub fn item(&self, sku: &str) -> Result<Option<Item>> {
-        let txn = self.read()?;
-        let table = self.table(&txn, ITEMS)?;
-        let found = table.get(sku).map_err(|e| self.engine(e))?;
-        found
-            .map(|bytes| decode(bytes.value()).map_err(|m| self.corrupt("items", sku, m)))
-            .transpose()
+        self.reader()?.item(sku)
     }
 
-    fn read_items(&self) -> Result<HashMap<String, Item>> {
-        let txn = self.read()?;
-        let table = self.table(&txn, ITEMS)?;
-        let mut items = HashMap::new();
-        for entry in table.iter().map_err(|e| self.engine(e))? {
-            let (sku, bytes) = entry.map_err(|e| self.engine(e))?;
-            let item: Item =
-                decode(bytes.value()).map_err(|m| self.corrupt("items", sku.value(), m))?;
-            items.insert(item.sku.clone(), item);
-        }
-        Ok(items)
-    }
-
+    /// Stock levels by SKU.
     pub fn stock(&self) -> Result<BTreeMap<String, StockLevel>> {
-        let txn = self.read()?;
-        let table = self.table(&txn, STOCK)?;
-        let mut stock = BTreeMap::new();
-        for entry in table.iter().map_err(|e| self.engine(e))? {
-            let (sku, bytes) = entry.map_err(|e| self.engine(e))?;
-            let level = decode(bytes.value()).map_err(|m| self.corrupt("stock", sku.value(), m))?;
-            stock.insert(sku.value().to_owned(), level);
-        }
-        Ok(stock)
+        self.reader()?.stock()
     }
 
+    /// The stock level of one SKU (nothing received yet when it has none).
     pub fn stock_level(&self, sku: &str) -> Result<StockLevel> {
-        let txn = self.read()?;
-        let table = self.table(&txn, STOCK)?;
-        let found = table.get(sku).map_err(|e| self.engine(e))?;
-        Ok(found
-            .map(|bytes| decode(bytes.value()).map_err(|m| self.corrupt("stock", sku, m)))
-            .transpose()?
-            .unwrap_or_default())
+        self.reader()?.stock_level(sku)
     }
 
-    /// The ordinal the next accepted order gets.
+    /// Every accepted order with its state, in intake order.
+    pub fn order_states(&self) -> Result<Vec<(Order, OrderState)>> {
+        self.reader()?.order_states()
+    }
+
+    /// The committed releases of `day`, in release id order.
+    pub fn releases_of(&self, day: NaiveDate) -> Result<Vec<Release>> {
+        self.reader()?.releases_of(day)
+    }
+
+    /// Every committed release, by day and release id.
+    pub fn releases(&self) -> Result<Vec<Release>> {
+        self.reader()?.releases()
+    }
+
+    /// The report of an input applied under this mark (see [`Applied`]).
+    pub fn applied(&self, mark: &str) -> Result<Option<String>> {
+        self.reader()?.applied(mark)
+    }
+
+    /// The scheduled trigger the last scheduled batch ran for.
+    pub fn last_trigger(&self) -> Result<Option<DateTime<Utc>>> {
+        self.reader()?.last_trigger()
+    }
+
+    /// The last release day a batch ran for.
+    pub fn last_day(&self) -> Result<Option<NaiveDate>> {
+        self.reader()?.last_day()
+    }
+
+    /// Days whose release log and manifest must be (re)written from the store.
+    pub fn logs_due(&self) -> Result<Vec<NaiveDate>> {
+        self.reader()?.logs_due()
+    }
+
     fn next_ordinal(&self) -> Result<Ordinal> {
-        Ok(self.meta(NEXT_ORDINAL)?.unwrap_or(0))
+        self.reader()?.next_ordinal()
     }
 
-    /// The id index of every accepted order.
     fn read_index(&self) -> Result<IdIndex> {
-        let orders = usize::try_from(self.next_ordinal()?).unwrap_or(usize::MAX);
-        let mut index = IdIndex::with_capacity(orders);
-        let txn = self.read()?;
-        let table = self.table(&txn, ORDER_IDS)?;
-        for entry in table.iter().map_err(|e| self.engine(e))? {
-            let (first, bytes) = entry.map_err(|e| self.engine(e))?;
-            let first = first.value();
-            let hashes: Vec<u64> = decode(bytes.value())
-                .map_err(|m| self.corrupt("order-ids", &first.to_string(), m))?;
-            for (offset, hash) in hashes.into_iter().enumerate() {
-                index.insert(hash, first + offset as Ordinal);
-            }
-        }
-        Ok(index)
+        self.reader()?.index()
     }
 
-    /// The state byte of every accepted order.
     fn read_states(&self) -> Result<States> {
-        let txn = self.read()?;
-        let table = self.table(&txn, STATES)?;
-        let mut blocks = BTreeMap::new();
-        for entry in table.iter().map_err(|e| self.engine(e))? {
-            let (block, bytes) = entry.map_err(|e| self.engine(e))?;
-            let block = block.value();
-            let bytes: Vec<u8> =
-                decode(bytes.value()).map_err(|m| self.corrupt("states", &block.to_string(), m))?;
-            blocks.insert(block, bytes);
+        self.reader()?.states()
+    }
+
+    fn meta<T: DeserializeOwned>(&self, name: &str) -> Result<Option<T>> {
+        self.reader()?.meta(name)
+    }
+
+    fn state_of(&self, states: &States, ordinal: Ordinal) -> Result<StateByte> {
+        states
+            .get(ordinal)
+            .ok_or_else(|| missing_state(&self.path, ordinal))
+    }
+
+    fn engine(&self, source: impl Into<redb::Error>) -> StoreError {
+        StoreError::Engine {
+            path: self.path.clone(),
+            source: source.into(),
         }
-        Ok(States::from_blocks(blocks))
+    }
+
+    fn corrupt(&self, table: &'static str, key: &str, message: String) -> StoreError {
+        StoreError::Corrupt {
+            path: self.path.clone(),
+            table,
+            key: key.to_owned(),
+            message,
+        }
     }
 
     /// The order with this ordinal.
@@ -809,13 +828,14 @@ impl Store {
             StateByte::Open(verdict) => open_state(verdict),
             StateByte::Cancelled => OrderState::Cancelled,
             StateByte::Released => {
-                let (release_id, day) = self.release_of(&order.order_id)?.ok_or_else(|| {
-                    self.corrupt(
-                        "orders",
-                        order_id,
-                        "released, but in no stored release".into(),
-                    )
-                })?;
+                let (release_id, day) =
+                    self.reader()?.release_of(&order.order_id)?.ok_or_else(|| {
+                        self.corrupt(
+                            "orders",
+                            order_id,
+                            "released, but in no stored release".into(),
+                        )
+                    })?;
                 OrderState::Released { release_id, day }
             }
         };
@@ -869,8 +889,8 @@ impl Store {
                 }
                 Ok(())
             };
-        let txn = self.read()?;
-        let table = self.table(&txn, ORDERS)?;
+        let reader = self.reader()?;
+        let table = reader.table(ORDERS)?;
         // A chunk ends where the next one starts, so each is kept until the next is read.
         let mut previous: Option<(Ordinal, redb::AccessGuard<&[u8]>)> = None;
         for entry in table.range(start..).map_err(|e| self.engine(e))? {
@@ -948,251 +968,10 @@ impl Store {
         Ok(())
     }
 
-    /// Every accepted order with its state, in intake order.
-    pub fn order_states(&self) -> Result<Vec<(Order, OrderState)>> {
-        let states = self.read_states()?;
-        let mut released: HashMap<String, (String, NaiveDate)> = HashMap::new();
-        for release in self.releases()? {
-            for order_id in &release.orders {
-                released.insert(
-                    order_id.to_string(),
-                    (release.release_id.to_string(), release.day),
-                );
-            }
-        }
-        let mut out = Vec::new();
-        let txn = self.read()?;
-        let table = self.table(&txn, ORDERS)?;
-        for entry in table.iter().map_err(|e| self.engine(e))? {
-            let (first, bytes) = entry.map_err(|e| self.engine(e))?;
-            let first = first.value();
-            let orders: Vec<Order> =
-                decode(bytes.value()).map_err(|m| self.corrupt("orders", &first.to_string(), m))?;
-            for (offset, order) in orders.into_iter().enumerate() {
-                let state = match self.state_of(&states, first + offset as Ordinal)? {
-                    StateByte::Open(verdict) => open_state(verdict),
-                    StateByte::Cancelled => OrderState::Cancelled,
-                    StateByte::Released => match released.remove(order.order_id.as_str()) {
-                        Some((release_id, day)) => OrderState::Released { release_id, day },
-                        None => {
-                            return Err(self.corrupt(
-                                "orders",
-                                &order.order_id,
-                                "released, but in no stored release".into(),
-                            ))
-                        }
-                    },
-                };
-                out.push((order, state));
-            }
-        }
-        Ok(out)
-    }
-
-    /// The state byte of an order, or the damage that hides it.
-    fn state_of(&self, states: &States, ordinal: Ordinal) -> Result<StateByte> {
-        states.get(ordinal).ok_or_else(|| {
-            let block = ordinal / STATE_BLOCK_ORDERS;
-            self.corrupt(
-                "states",
-                &block.to_string(),
-                format!("no valid state byte for order {ordinal}"),
-            )
-        })
-    }
-
-    /// The release and day an order went out in, searching the newest days first.
-    fn release_of(&self, order_id: &str) -> Result<Option<(String, NaiveDate)>> {
-        let txn = self.read()?;
-        let table = self.table(&txn, RELEASES)?;
-        for entry in table.iter().map_err(|e| self.engine(e))?.rev() {
-            let (key, bytes) = entry.map_err(|e| self.engine(e))?;
-            let found = match self.release_chunk_of(key.value(), bytes.value())? {
-                ReleaseChunk::Whole(chunk) => chunk
-                    .into_iter()
-                    .find(|release| release.orders.iter().any(|id| id == order_id))
-                    .map(|release| (release.release_id.to_string(), release.day)),
-                ReleaseChunk::Stored(chunk) => chunk
-                    .releases
-                    .iter()
-                    .find(|release| release.orders.iter().any(|id| id == order_id))
-                    .map(|release| {
-                        // As `release_chunk::decode` names it.
-                        let day = chunk.day.format("%Y-%m-%d");
-                        (format!("{day}-{:06}", release.seq), chunk.day)
-                    }),
-            };
-            if found.is_some() {
-                return Ok(found);
-            }
-        }
-        Ok(None)
-    }
-
-    /// The committed releases of `day`, in release id order.
-    pub fn releases_of(&self, day: NaiveDate) -> Result<Vec<Release>> {
-        let number = day_number(day);
-        let txn = self.read()?;
-        let table = self.table(&txn, RELEASES)?;
-        let items = self.table(&txn, RELEASE_ITEMS)?;
-        let mut tables = HashMap::new();
-        let mut releases = Vec::new();
-        let range = table
-            .range((number, 0)..=(number, u64::MAX))
-            .map_err(|e| self.engine(e))?;
-        for entry in range {
-            let (key, bytes) = entry.map_err(|e| self.engine(e))?;
-            releases.extend(self.releases_in(&items, key.value(), bytes.value(), &mut tables)?);
-        }
-        Ok(releases)
-    }
-
-    /// Every committed release, by day and release id.
-    pub fn releases(&self) -> Result<Vec<Release>> {
-        let mut all = Vec::new();
-        self.for_each_release(|release| {
-            all.push(release);
-            Ok(())
-        })?;
-        Ok(all)
-    }
-
-    /// Calls `each` with every committed release, by day and release id.
-    pub fn for_each_release(&self, mut each: impl FnMut(Release) -> Result<()>) -> Result<()> {
-        let txn = self.read()?;
-        let table = self.table(&txn, RELEASES)?;
-        let items = self.table(&txn, RELEASE_ITEMS)?;
-        let mut tables = HashMap::new();
-        for entry in table.iter().map_err(|e| self.engine(e))? {
-            let (key, bytes) = entry.map_err(|e| self.engine(e))?;
-            for release in self.releases_in(&items, key.value(), bytes.value(), &mut tables)? {
-                each(release)?;
-            }
-        }
-        Ok(())
-    }
-
-    /// A stored release chunk as it was written: whole releases (format version 1), or
-    /// releases that name their item facts in their wave's table (format version 2).
-    fn release_chunk_of(&self, key: (i32, u64), bytes: &[u8]) -> Result<ReleaseChunk> {
-        match bytes.first() {
-            Some(&RELEASE_VALUE_VERSION) => codec()
-                .deserialize(&bytes[1..])
-                .map(ReleaseChunk::Stored)
-                .map_err(|error| {
-                    self.corrupt(
-                        "releases",
-                        &release_key_text(key),
-                        format!("format version {RELEASE_VALUE_VERSION}: {error}"),
-                    )
-                }),
-            _ => decode(bytes)
-                .map(ReleaseChunk::Whole)
-                .map_err(|m| self.corrupt("releases", &release_key_text(key), m)),
-        }
-    }
-
-    /// The whole releases of a stored chunk; `tables` keeps the item tables already read.
-    fn releases_in(
-        &self,
-        items: &redb::ReadOnlyTable<(i32, u64), &[u8]>,
-        key: (i32, u64),
-        bytes: &[u8],
-        tables: &mut HashMap<(NaiveDate, u64), release_chunk::Facts>,
-    ) -> Result<Vec<Release>> {
-        let chunk = match self.release_chunk_of(key, bytes)? {
-            ReleaseChunk::Whole(releases) => return Ok(releases),
-            ReleaseChunk::Stored(chunk) => chunk,
-        };
-        let facts = match tables.entry((chunk.day, chunk.items)) {
-            std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
-            std::collections::hash_map::Entry::Vacant(entry) => {
-                entry.insert(self.release_items(items, key, chunk.day, chunk.items)?)
-            }
-        };
-        release_chunk::decode(chunk, facts)
-            .map_err(|m| self.corrupt("releases", &release_key_text(key), m))
-    }
-
-    /// The item table of the wave of `day` whose first release has sequence number `first`, for
-    /// the release chunk stored under `chunk_key`.
-    fn release_items(
-        &self,
-        table: &redb::ReadOnlyTable<(i32, u64), &[u8]>,
-        chunk_key: (i32, u64),
-        day: NaiveDate,
-        first: u64,
-    ) -> Result<release_chunk::Facts> {
-        let key = (day_number(day), first);
-        let bytes = table.get(key).map_err(|e| self.engine(e))?.ok_or_else(|| {
-            self.corrupt(
-                "releases",
-                &release_key_text(chunk_key),
-                "the item table of its wave is missing".into(),
-            )
-        })?;
-        let items: Vec<crate::model::ItemFacts> = match bytes.value().split_first() {
-            Some((&RELEASE_VALUE_VERSION, payload)) => {
-                codec().deserialize(payload).map_err(|error| {
-                    self.corrupt(
-                        "release-items",
-                        &release_key_text(key),
-                        format!("format version {RELEASE_VALUE_VERSION}: {error}"),
-                    )
-                })?
-            }
-            _ => {
-                return Err(self.corrupt(
-                    "release-items",
-                    &release_key_text(key),
-                    format!("an item table must have format version {RELEASE_VALUE_VERSION}"),
-                ))
-            }
-        };
-        Ok(release_chunk::facts(items))
-    }
-
-    /// The report of an input applied under this mark (see [`Commit::mark_applied`]).
-    pub fn applied(&self, mark: &str) -> Result<Option<String>> {
-        let txn = self.read()?;
-        let table = self.table(&txn, APPLIED)?;
-        let found = table.get(mark).map_err(|e| self.engine(e))?;
-        found
-            .map(|bytes| decode(bytes.value()).map_err(|m| self.corrupt("applied", mark, m)))
-            .transpose()
-    }
-
-    /// The scheduled trigger the last scheduled batch ran for.
-    pub fn last_trigger(&self) -> Result<Option<DateTime<Utc>>> {
-        Ok(self
-            .meta::<i64>(LAST_TRIGGER)?
-            .and_then(DateTime::from_timestamp_micros))
-    }
-
-    /// The last release day a batch ran for.
-    pub fn last_day(&self) -> Result<Option<NaiveDate>> {
-        self.meta(LAST_DAY)
-    }
-
-    /// Days whose release log and manifest must be (re)written from the store.
-    pub fn logs_due(&self) -> Result<Vec<NaiveDate>> {
-        let txn = self.read()?;
-        let table = self.table(&txn, LOGS_DUE)?;
-        let mut days = Vec::new();
-        for entry in table.iter().map_err(|e| self.engine(e))? {
-            let (day, _) = entry.map_err(|e| self.engine(e))?;
-            let number = day.value();
-            days.push(NaiveDate::from_num_days_from_ce_opt(number).ok_or_else(|| {
-                self.corrupt("logs-due", &number.to_string(), "not a day".into())
-            })?);
-        }
-        Ok(days)
-    }
-
     /// The chunk holding `ordinal`: its first ordinal and its orders.
     fn chunk_of(&self, ordinal: Ordinal) -> Result<(Ordinal, Arc<Vec<Order>>)> {
-        let txn = self.read()?;
-        let table = self.table(&txn, ORDERS)?;
+        let reader = self.reader()?;
+        let table = reader.table(ORDERS)?;
         let found = table
             .range(..=ordinal)
             .map_err(|e| self.engine(e))?
@@ -1225,48 +1004,6 @@ impl Store {
         cache.insert(first, chunk.clone());
         Ok((first, chunk))
     }
-
-    fn meta<T: DeserializeOwned>(&self, name: &str) -> Result<Option<T>> {
-        let txn = self.read()?;
-        let table = match txn.open_table(META) {
-            Ok(table) => table,
-            // A file just created has no tables yet.
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
-            Err(error) => return Err(self.engine(error)),
-        };
-        let found = table.get(name).map_err(|e| self.engine(e))?;
-        found
-            .map(|bytes| decode(bytes.value()).map_err(|m| self.corrupt("meta", name, m)))
-            .transpose()
-    }
-
-    fn read(&self) -> Result<redb::ReadTransaction> {
-        self.db().begin_read().map_err(|e| self.engine(e))
-    }
-
-    fn table<K: redb::Key + 'static, V: redb::Value + 'static>(
-        &self,
-        txn: &redb::ReadTransaction,
-        table: TableDefinition<K, V>,
-    ) -> Result<redb::ReadOnlyTable<K, V>> {
-        txn.open_table(table).map_err(|e| self.engine(e))
-    }
-
-    fn engine(&self, source: impl Into<redb::Error>) -> StoreError {
-        StoreError::Engine {
-            path: self.path.clone(),
-            source: source.into(),
-        }
-    }
-
-    fn corrupt(&self, table: &'static str, key: &str, message: String) -> StoreError {
-        StoreError::Corrupt {
-            path: self.path.clone(),
-            table,
-            key: key.to_owned(),
-            message,
-        }
-    }
 }
 
 impl Drop for Store {
@@ -1277,6 +1014,17 @@ impl Drop for Store {
         if self.is_unsynced() {
             std::mem::forget(self.db.take());
         }
+    }
+}
+
+/// The error for an order without a valid state byte, which only a damaged store can give
+/// (every intake writes its orders' bytes in the same commit).
+fn missing_state(path: &Path, ordinal: Ordinal) -> StoreError {
+    StoreError::Corrupt {
+        path: path.to_owned(),
+        table: "states",
+        key: (ordinal / STATE_BLOCK_ORDERS).to_string(),
+        message: format!("no valid state byte for order {ordinal}"),
     }
 }
 
@@ -1325,7 +1073,7 @@ fn open_state(verdict: Option<Verdict>) -> OrderState {
     }
 }
 
-/// A stored release chunk, as written (see [`Store::release_chunk_of`]).
+/// A stored release chunk, as written (see [`StoreReader::release_chunk_of`]).
 enum ReleaseChunk {
     Whole(Vec<Release>),
     Stored(release_chunk::StoredChunk),
@@ -1347,8 +1095,10 @@ struct OrderChunk {
 
 #[cfg(test)]
 mod tests {
+    use super::layout::codec;
     use super::*;
     use crate::model::{Address, Consignee, FxUsed, OrderLine, ReleaseLine, Text, Verdict};
+    use bincode::Options;
     use rust_decimal::Decimal;
     use std::str::FromStr;
 
@@ -1453,7 +1203,7 @@ mod tests {
         store.commit(commit).unwrap();
         assert_eq!(store.releases_of(day).unwrap(), releases);
         assert_eq!(
-            store.release_of("SO-2002").unwrap(),
+            store.reader().unwrap().release_of("SO-2002").unwrap(),
             Some(("2026-11-24-000002".to_owned(), day))
         );
     }
@@ -1486,7 +1236,7 @@ mod tests {
         let every: Vec<Release> = store.releases().unwrap();
         assert_eq!(every, all);
         assert_eq!(
-            store.release_of("SO-3001").unwrap(),
+            store.reader().unwrap().release_of("SO-3001").unwrap(),
             Some(("2026-11-24-000003".to_owned(), monday))
         );
 

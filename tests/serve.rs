@@ -680,6 +680,74 @@ fn a_failed_fsync_stops_the_daemon_acknowledging() {
     eprintln!("{} posts answered 200 before the failed fsync, all there after power loss; {refused} of 8 connections refused after it", acknowledged.len());
 }
 
+/// `store dump` through the running daemon while orders are posted one after another: each
+/// dump restores into a store that passes `check-store` and holds exactly the first posts up to
+/// some moment, none missing (a consistent snapshot), and the posting never waits for a dump.
+#[test]
+fn a_dump_through_the_daemon_is_a_consistent_snapshot_while_orders_come_in() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let w = daemon_warehouse();
+    fs::write(w.path("api-token"), format!("{TOKEN}\n")).expect("write the token file");
+    drop_in_spool_now(&w, "items-1.csv", ITEMS);
+    let mut daemon = Daemon::start(&w);
+    daemon.wait_for_file(&w.path("spool/done/items-1.csv"));
+    let stop = Arc::new(AtomicBool::new(false));
+    let posted = Arc::new(AtomicUsize::new(0));
+    let poster = {
+        let (stop, posted, socket) = (stop.clone(), posted.clone(), daemon.socket.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::SeqCst) {
+                let n = posted.load(Ordering::SeqCst);
+                let body = order(
+                    &format!("P-{n:05}"),
+                    "2026-11-30T09:00:00-08:00",
+                    &format!("Poster {n}"),
+                    &format!("{n} Pine St"),
+                    "USD",
+                    &[("TSHIRT", 1, "10.00")],
+                );
+                assert_eq!(post(&socket, "/v1/orders?name=api", &body), 200);
+                posted.fetch_add(1, Ordering::SeqCst);
+            }
+        })
+    };
+    let mut dumps = Vec::new();
+    for round in 1..=3 {
+        daemon.wait_until("more posts", || posted.load(Ordering::SeqCst) >= 40 * round);
+        let dump = w.path(&format!("live-{round}.jsonl"));
+        let output = w.run_at(NOW, &["store", "dump", dump.to_str().unwrap()]);
+        assert!(output.status.success(), "{}", describe(&output));
+        dumps.push((dump, String::from_utf8_lossy(&output.stdout).into_owned()));
+    }
+    stop.store(true, Ordering::SeqCst);
+    poster.join().expect("the poster");
+    assert!(
+        daemon.log().contains("store dump written"),
+        "{}",
+        daemon.log()
+    );
+    drop(daemon);
+    let mut sizes = Vec::new();
+    for (dump, said) in dumps {
+        let target = Warehouse::new();
+        let copy = target.file("live.jsonl", &read(&dump));
+        target.ok(NOW, &["store", "restore", copy.to_str().unwrap()]);
+        target.assert_store_sound(NOW);
+        let ids: Vec<String> = target
+            .orders(NOW)
+            .into_iter()
+            .map(|row| row.order_id)
+            .collect();
+        assert!(said.contains(&format!(" {} orders", ids.len())), "{said}");
+        let expected: Vec<String> = (0..ids.len()).map(|n| format!("P-{n:05}")).collect();
+        assert_eq!(ids, expected, "a dump holds the first posts, none missing");
+        sizes.push(ids.len());
+    }
+    assert!(sizes.windows(2).all(|pair| pair[0] <= pair[1]), "{sizes:?}");
+    assert!(sizes[0] >= 40, "{sizes:?}");
+}
+
 /// The daemon loses power at random moments while orders are posted and receipt files wait in
 /// its spool: after each cut the warehouse folder holds only what was fsynced. In the end
 /// every post answered 200 is in the store once, every receipt file was added exactly once

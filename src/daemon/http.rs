@@ -73,6 +73,7 @@ pub fn router(api: Api) -> Router {
         .route("/plan", get(plan))
         .route("/batch", post(batch))
         .route("/store/check", get(check_store))
+        .route("/store/dump", get(dump_store))
         .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))
         .route_layer(middleware::from_fn_with_state(api.clone(), within_budget))
         .route_layer(middleware::from_fn_with_state(api.clone(), authorize));
@@ -485,6 +486,45 @@ async fn check_store(State(api): State<Api>) -> Result<Response, ApiError> {
         })
         .await?;
     Ok(axum::Json(doc).into_response())
+}
+
+/// The store's dump, from a view the engine takes at once and hands over: the dump is written
+/// on a thread of its own while the engine goes on with other jobs, and shows the store as it
+/// was when it was asked for.
+async fn dump_store(State(api): State<Api>) -> Result<Response, ApiError> {
+    let view = api
+        .queue
+        .run(|engine| operations::dump_view(&engine.store).map_err(JobError::failed))
+        .await?;
+    let clock = api.clock.clone();
+    let (sender, receiver) = mpsc::channel::<Bytes>(4);
+    tokio::task::spawn_blocking(move || {
+        let mut out = ChunkWriter {
+            sender,
+            buffer: Vec::with_capacity(CHUNK_BYTES),
+            started: None,
+        };
+        match operations::dump(&view, &clock, &mut out) {
+            Ok(counts) => {
+                let _ = out.finish();
+                tracing::info!(
+                    orders = counts.orders,
+                    releases = counts.releases,
+                    "store dump written"
+                );
+            }
+            // The body ends without its end line, which the reader takes for a failure.
+            Err(error) => tracing::error!(
+                error = %format!("{:#}", anyhow::Error::from(error)),
+                "the store dump failed"
+            ),
+        }
+    });
+    Ok((
+        [(header::CONTENT_TYPE, "application/x-ndjson")],
+        Body::new(ChannelBody(receiver)),
+    )
+        .into_response())
 }
 
 /// Runs `work` on the engine, writing its answer into a body that is sent as it is written.

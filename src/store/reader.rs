@@ -1,0 +1,370 @@
+//! Reading the store: a consistent view of it at one commit (a redb read transaction), which
+//! later commits do not change. The store's own lookups read through one; `store dump` holds
+//! one for as long as it writes, while the daemon goes on taking in orders.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+
+use bincode::Options;
+use chrono::{DateTime, NaiveDate, Utc};
+use redb::{ReadableTable, TableDefinition};
+use serde::de::DeserializeOwned;
+
+use super::layout::{codec, decode, IdIndex, Ordinal, StateByte, States};
+use super::{
+    day_number, missing_state, open_state, release_chunk, release_key_text, ReleaseChunk, Result,
+    StoreError, APPLIED, ITEMS, LAST_DAY, LAST_TRIGGER, LOGS_DUE, META, NEXT_ORDINAL, ORDERS,
+    ORDER_IDS, RELEASES, RELEASE_ITEMS, RELEASE_VALUE_VERSION, STATES, STOCK,
+};
+use crate::model::{Item, Order, OrderState, Release, StockLevel};
+
+/// A view of the store at one commit.
+pub struct StoreReader {
+    pub(super) txn: redb::ReadTransaction,
+    pub(super) path: PathBuf,
+}
+
+impl StoreReader {
+    /// One item of the catalogue.
+    pub fn item(&self, sku: &str) -> Result<Option<Item>> {
+        let table = self.table(ITEMS)?;
+        let found = table.get(sku).map_err(|e| self.engine(e))?;
+        found
+            .map(|bytes| decode(bytes.value()).map_err(|m| self.corrupt("items", sku, m)))
+            .transpose()
+    }
+
+    pub fn items(&self) -> Result<HashMap<String, Item>> {
+        let table = self.table(ITEMS)?;
+        let mut items = HashMap::new();
+        for entry in table.iter().map_err(|e| self.engine(e))? {
+            let (sku, bytes) = entry.map_err(|e| self.engine(e))?;
+            let item: Item =
+                decode(bytes.value()).map_err(|m| self.corrupt("items", sku.value(), m))?;
+            items.insert(item.sku.clone(), item);
+        }
+        Ok(items)
+    }
+
+    pub fn stock(&self) -> Result<BTreeMap<String, StockLevel>> {
+        let table = self.table(STOCK)?;
+        let mut stock = BTreeMap::new();
+        for entry in table.iter().map_err(|e| self.engine(e))? {
+            let (sku, bytes) = entry.map_err(|e| self.engine(e))?;
+            let level = decode(bytes.value()).map_err(|m| self.corrupt("stock", sku.value(), m))?;
+            stock.insert(sku.value().to_owned(), level);
+        }
+        Ok(stock)
+    }
+
+    pub fn stock_level(&self, sku: &str) -> Result<StockLevel> {
+        let table = self.table(STOCK)?;
+        let found = table.get(sku).map_err(|e| self.engine(e))?;
+        Ok(found
+            .map(|bytes| decode(bytes.value()).map_err(|m| self.corrupt("stock", sku, m)))
+            .transpose()?
+            .unwrap_or_default())
+    }
+
+    /// The ordinal the next accepted order gets.
+    pub fn next_ordinal(&self) -> Result<Ordinal> {
+        Ok(self.meta(NEXT_ORDINAL)?.unwrap_or(0))
+    }
+
+    /// The id index of every accepted order.
+    pub fn index(&self) -> Result<IdIndex> {
+        let orders = usize::try_from(self.next_ordinal()?).unwrap_or(usize::MAX);
+        let mut index = IdIndex::with_capacity(orders);
+        let table = self.table(ORDER_IDS)?;
+        for entry in table.iter().map_err(|e| self.engine(e))? {
+            let (first, bytes) = entry.map_err(|e| self.engine(e))?;
+            let first = first.value();
+            let hashes: Vec<u64> = decode(bytes.value())
+                .map_err(|m| self.corrupt("order-ids", &first.to_string(), m))?;
+            for (offset, hash) in hashes.into_iter().enumerate() {
+                index.insert(hash, first + offset as Ordinal);
+            }
+        }
+        Ok(index)
+    }
+
+    /// The state byte of every accepted order.
+    pub fn states(&self) -> Result<States> {
+        let table = self.table(STATES)?;
+        let mut blocks = BTreeMap::new();
+        for entry in table.iter().map_err(|e| self.engine(e))? {
+            let (block, bytes) = entry.map_err(|e| self.engine(e))?;
+            let block = block.value();
+            let bytes: Vec<u8> =
+                decode(bytes.value()).map_err(|m| self.corrupt("states", &block.to_string(), m))?;
+            blocks.insert(block, bytes);
+        }
+        Ok(States::from_blocks(blocks))
+    }
+
+    /// Every accepted order with its state, in intake order.
+    pub fn order_states(&self) -> Result<Vec<(Order, OrderState)>> {
+        let states = self.states()?;
+        let mut released: HashMap<String, (String, NaiveDate)> = HashMap::new();
+        for release in self.releases()? {
+            for order_id in &release.orders {
+                released.insert(
+                    order_id.to_string(),
+                    (release.release_id.to_string(), release.day),
+                );
+            }
+        }
+        let mut out = Vec::new();
+        let table = self.table(ORDERS)?;
+        for entry in table.iter().map_err(|e| self.engine(e))? {
+            let (first, bytes) = entry.map_err(|e| self.engine(e))?;
+            let first = first.value();
+            let orders: Vec<Order> =
+                decode(bytes.value()).map_err(|m| self.corrupt("orders", &first.to_string(), m))?;
+            for (offset, order) in orders.into_iter().enumerate() {
+                let state = match self.state_of(&states, first + offset as Ordinal)? {
+                    StateByte::Open(verdict) => open_state(verdict),
+                    StateByte::Cancelled => OrderState::Cancelled,
+                    StateByte::Released => match released.remove(order.order_id.as_str()) {
+                        Some((release_id, day)) => OrderState::Released { release_id, day },
+                        None => {
+                            return Err(self.corrupt(
+                                "orders",
+                                &order.order_id,
+                                "released, but in no stored release".into(),
+                            ))
+                        }
+                    },
+                };
+                out.push((order, state));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The state byte of an order, or the damage that hides it.
+    pub fn state_of(&self, states: &States, ordinal: Ordinal) -> Result<StateByte> {
+        states
+            .get(ordinal)
+            .ok_or_else(|| missing_state(&self.path, ordinal))
+    }
+
+    /// The release and day an order went out in, searching the newest days first.
+    pub fn release_of(&self, order_id: &str) -> Result<Option<(String, NaiveDate)>> {
+        let table = self.table(RELEASES)?;
+        for entry in table.iter().map_err(|e| self.engine(e))?.rev() {
+            let (key, bytes) = entry.map_err(|e| self.engine(e))?;
+            let found = match self.release_chunk_of(key.value(), bytes.value())? {
+                ReleaseChunk::Whole(chunk) => chunk
+                    .into_iter()
+                    .find(|release| release.orders.iter().any(|id| id == order_id))
+                    .map(|release| (release.release_id.to_string(), release.day)),
+                ReleaseChunk::Stored(chunk) => chunk
+                    .releases
+                    .iter()
+                    .find(|release| release.orders.iter().any(|id| id == order_id))
+                    .map(|release| {
+                        // As `release_chunk::decode` names it.
+                        let day = chunk.day.format("%Y-%m-%d");
+                        (format!("{day}-{:06}", release.seq), chunk.day)
+                    }),
+            };
+            if found.is_some() {
+                return Ok(found);
+            }
+        }
+        Ok(None)
+    }
+
+    /// The committed releases of `day`, in release id order.
+    pub fn releases_of(&self, day: NaiveDate) -> Result<Vec<Release>> {
+        let number = day_number(day);
+        let table = self.table(RELEASES)?;
+        let items = self.table(RELEASE_ITEMS)?;
+        let mut tables = HashMap::new();
+        let mut releases = Vec::new();
+        let range = table
+            .range((number, 0)..=(number, u64::MAX))
+            .map_err(|e| self.engine(e))?;
+        for entry in range {
+            let (key, bytes) = entry.map_err(|e| self.engine(e))?;
+            releases.extend(self.releases_in(&items, key.value(), bytes.value(), &mut tables)?);
+        }
+        Ok(releases)
+    }
+
+    /// Every committed release, by day and release id.
+    pub fn releases(&self) -> Result<Vec<Release>> {
+        let mut all = Vec::new();
+        self.for_each_release(|release| {
+            all.push(release);
+            Ok(())
+        })?;
+        Ok(all)
+    }
+
+    /// Calls `each` with every committed release, by day and release id.
+    pub fn for_each_release(&self, mut each: impl FnMut(Release) -> Result<()>) -> Result<()> {
+        let table = self.table(RELEASES)?;
+        let items = self.table(RELEASE_ITEMS)?;
+        let mut tables = HashMap::new();
+        for entry in table.iter().map_err(|e| self.engine(e))? {
+            let (key, bytes) = entry.map_err(|e| self.engine(e))?;
+            for release in self.releases_in(&items, key.value(), bytes.value(), &mut tables)? {
+                each(release)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A stored release chunk as it was written: whole releases (format version 1), or
+    /// releases that name their item facts in their wave's table (format version 2).
+    fn release_chunk_of(&self, key: (i32, u64), bytes: &[u8]) -> Result<ReleaseChunk> {
+        match bytes.first() {
+            Some(&RELEASE_VALUE_VERSION) => codec()
+                .deserialize(&bytes[1..])
+                .map(ReleaseChunk::Stored)
+                .map_err(|error| {
+                    self.corrupt(
+                        "releases",
+                        &release_key_text(key),
+                        format!("format version {RELEASE_VALUE_VERSION}: {error}"),
+                    )
+                }),
+            _ => decode(bytes)
+                .map(ReleaseChunk::Whole)
+                .map_err(|m| self.corrupt("releases", &release_key_text(key), m)),
+        }
+    }
+
+    /// The whole releases of a stored chunk; `tables` keeps the item tables already read.
+    fn releases_in(
+        &self,
+        items: &redb::ReadOnlyTable<(i32, u64), &[u8]>,
+        key: (i32, u64),
+        bytes: &[u8],
+        tables: &mut HashMap<(NaiveDate, u64), release_chunk::Facts>,
+    ) -> Result<Vec<Release>> {
+        let chunk = match self.release_chunk_of(key, bytes)? {
+            ReleaseChunk::Whole(releases) => return Ok(releases),
+            ReleaseChunk::Stored(chunk) => chunk,
+        };
+        let facts = match tables.entry((chunk.day, chunk.items)) {
+            std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
+            std::collections::hash_map::Entry::Vacant(entry) => {
+                entry.insert(self.release_items(items, key, chunk.day, chunk.items)?)
+            }
+        };
+        release_chunk::decode(chunk, facts)
+            .map_err(|m| self.corrupt("releases", &release_key_text(key), m))
+    }
+
+    /// The item table of the wave of `day` whose first release has sequence number `first`, for
+    /// the release chunk stored under `chunk_key`.
+    fn release_items(
+        &self,
+        table: &redb::ReadOnlyTable<(i32, u64), &[u8]>,
+        chunk_key: (i32, u64),
+        day: NaiveDate,
+        first: u64,
+    ) -> Result<release_chunk::Facts> {
+        let key = (day_number(day), first);
+        let bytes = table.get(key).map_err(|e| self.engine(e))?.ok_or_else(|| {
+            self.corrupt(
+                "releases",
+                &release_key_text(chunk_key),
+                "the item table of its wave is missing".into(),
+            )
+        })?;
+        let items: Vec<crate::model::ItemFacts> = match bytes.value().split_first() {
+            Some((&RELEASE_VALUE_VERSION, payload)) => {
+                codec().deserialize(payload).map_err(|error| {
+                    self.corrupt(
+                        "release-items",
+                        &release_key_text(key),
+                        format!("format version {RELEASE_VALUE_VERSION}: {error}"),
+                    )
+                })?
+            }
+            _ => {
+                return Err(self.corrupt(
+                    "release-items",
+                    &release_key_text(key),
+                    format!("an item table must have format version {RELEASE_VALUE_VERSION}"),
+                ))
+            }
+        };
+        Ok(release_chunk::facts(items))
+    }
+
+    /// The report of an input applied under this mark (see [`Commit::mark_applied`]).
+    pub fn applied(&self, mark: &str) -> Result<Option<String>> {
+        let table = self.table(APPLIED)?;
+        let found = table.get(mark).map_err(|e| self.engine(e))?;
+        found
+            .map(|bytes| decode(bytes.value()).map_err(|m| self.corrupt("applied", mark, m)))
+            .transpose()
+    }
+
+    /// The scheduled trigger the last scheduled batch ran for.
+    pub fn last_trigger(&self) -> Result<Option<DateTime<Utc>>> {
+        Ok(self
+            .meta::<i64>(LAST_TRIGGER)?
+            .and_then(DateTime::from_timestamp_micros))
+    }
+
+    /// The last release day a batch ran for.
+    pub fn last_day(&self) -> Result<Option<NaiveDate>> {
+        self.meta(LAST_DAY)
+    }
+
+    /// Days whose release log and manifest must be (re)written from the store.
+    pub fn logs_due(&self) -> Result<Vec<NaiveDate>> {
+        let table = self.table(LOGS_DUE)?;
+        let mut days = Vec::new();
+        for entry in table.iter().map_err(|e| self.engine(e))? {
+            let (day, _) = entry.map_err(|e| self.engine(e))?;
+            let number = day.value();
+            days.push(NaiveDate::from_num_days_from_ce_opt(number).ok_or_else(|| {
+                self.corrupt("logs-due", &number.to_string(), "not a day".into())
+            })?);
+        }
+        Ok(days)
+    }
+
+    pub fn meta<T: DeserializeOwned>(&self, name: &str) -> Result<Option<T>> {
+        let table = match self.txn.open_table(META) {
+            Ok(table) => table,
+            // A file just created has no tables yet.
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+            Err(error) => return Err(self.engine(error)),
+        };
+        let found = table.get(name).map_err(|e| self.engine(e))?;
+        found
+            .map(|bytes| decode(bytes.value()).map_err(|m| self.corrupt("meta", name, m)))
+            .transpose()
+    }
+
+    pub fn table<K: redb::Key + 'static, V: redb::Value + 'static>(
+        &self,
+        table: TableDefinition<K, V>,
+    ) -> Result<redb::ReadOnlyTable<K, V>> {
+        self.txn.open_table(table).map_err(|e| self.engine(e))
+    }
+
+    pub fn engine(&self, source: impl Into<redb::Error>) -> StoreError {
+        StoreError::Engine {
+            path: self.path.clone(),
+            source: source.into(),
+        }
+    }
+
+    pub fn corrupt(&self, table: &'static str, key: &str, message: String) -> StoreError {
+        StoreError::Corrupt {
+            path: self.path.clone(),
+            table,
+            key: key.to_owned(),
+            message,
+        }
+    }
+}
