@@ -8,6 +8,7 @@
 #   bash bench/run.sh growth     # intake, plan and batch at 10k, 100k and 1M orders
 #   bash bench/run.sh api N [C]  # `serve` taking N orders posted one per request over C connections
 #   bash bench/run.sh startup N  # `serve` over a store holding N pending orders, until /healthz is 200
+#   bash bench/run.sh peer N     # intake and batch of N orders by border-release and by the peer
 #
 # The workload (examples/workload.rs: N orders for 0.3 x N recipients, 5000 SKUs, seed 1, for the
 # release day 2026-12-01) is generated once into var/bench/<N>/ and reused while its parameters
@@ -31,6 +32,19 @@
 # start, when this user may). The load generator and the daemon share the machine's cores.
 # BENCH_API_STORED=M: `api` starts from the store holding the M orders of the M-order workload,
 # and posts the N-order workload's orders under ids it does not hold (`A-...` for `W-...`).
+#
+# `peer` compares border-release with the script an experienced operator would write by hand
+# for the same job, bench/peer_sqlite.py (Python 3.11+ standard library and SQLite, WAL with
+# synchronous=FULL: each phase one durable transaction, like border-release's). In one run on
+# the same workload, with the workload's border-release.toml as the config for both, it measures
+# border-release's intake and batch as `intake` and `batch` do, the peer's intake (`intake` of
+# orders.jsonl, items.csv and stock.csv into a fresh database each run) and the peer's batch
+# (`batch` for the day on a fresh copy of a database the peer's intake prepared, kept in
+# var/bench/<N>/peer-template/ while the workload, the peer and python3 are unchanged). It
+# prints a row for each, then the ratios peer / border-release of the median wall times (and of
+# the peak RSS), and the releases and released orders of both batches: the peer's recipient key
+# is simpler, so it makes a few more (bench/peer_sqlite.py says why). It needs python3 3.11 or
+# later (tomllib).
 #
 # Stores of more than BENCH_IMPORT_PART orders (default 1000000) are prepared by importing the
 # workload in parts of that many orders, so that preparing 10M needs the memory of 1M.
@@ -94,6 +108,12 @@ case $what in
     sizes=("$2")
     kinds=(startup)
     ;;
+  peer)
+    [ $# -eq 2 ] || usage
+    [[ $2 =~ ^[1-9][0-9]*$ ]] || die "the number of orders must be a whole number, not '$2'"
+    sizes=("$2")
+    kinds=(intake peer-intake batch peer-batch)
+    ;;
   *) usage ;;
 esac
 [[ $repeats =~ ^[1-9][0-9]*$ ]] || die "BENCH_REPEATS must be a whole number, not '$repeats'"
@@ -103,6 +123,18 @@ case $api_listen in unix | tcp) ;; *) die "BENCH_API_LISTEN must be unix or tcp,
 
 if [ ! -x /usr/bin/time ]; then
   die "/usr/bin/time is missing: install it (Debian/Ubuntu: sudo apt-get install time)"
+fi
+
+peer_script=$root/bench/peer_sqlite.py
+if [ "$what" = peer ]; then
+  # The peer reads the config with tomllib, new in Python 3.11.
+  python_version=$(python3 --version 2>&1) || die "python3 is missing: the peer (bench/peer_sqlite.py) needs Python 3.11 or later"
+  if ! [[ $python_version =~ ^Python\ 3\.([0-9]+)\. ]] || [ "${BASH_REMATCH[1]}" -lt 11 ]; then
+    die "the peer (bench/peer_sqlite.py) needs Python 3.11 or later; python3 --version says '$python_version'"
+  fi
+  sqlite_version=$(python3 -c 'import sqlite3; print(sqlite3.sqlite_version)') ||
+    die "python3 has no sqlite3 module: the peer needs it"
+  peer_label="$python_version, SQLite $sqlite_version"
 fi
 
 # Only the settings below may reach the product: no config file or overrides from the caller.
@@ -203,6 +235,27 @@ prepare() {
   fi
 }
 
+# Sets up var/bench/<n>/peer-template/store/peer.db, the peer's database after its intake of
+# the workload of $dir, unless the one there is of this workload, peer and python3.
+prepare_peer() {
+  local templates=$dir/peer-template
+  local stamp
+  stamp="$(cat "$dir/workload.params") peer=$(sha256sum "$peer_script" | cut -c1-16) $peer_label"
+  if [ "$(cat "$templates/stamp" 2>/dev/null)" != "$stamp" ]; then
+    say "== peer template database for $n orders (new workload or new peer)"
+    rm -rf "$templates"
+    mkdir -p "$templates/store"
+    local out
+    if ! out=$(python3 "$peer_script" intake "$templates/store/peer.db" "$dir/orders.jsonl" \
+      "$dir/items.csv" "$dir/stock.csv" 2>&1); then
+      say "$out"
+      die "the peer did not take in orders.jsonl whole"
+    fi
+    say "   $out"
+    printf '%s\n' "$stamp" >"$templates/stamp"
+  fi
+}
+
 # --- measuring --------------------------------------------------------------------------------
 
 # A fresh copy of template $1 at $dir/run, written to disk so that the timed command's fsyncs
@@ -213,23 +266,50 @@ fresh_store() {
   sync
 }
 
+# A fresh folder $dir/run for the peer: empty, or with a copy of the peer's template database.
+fresh_peer() {
+  rm -rf "$dir/run"
+  mkdir -p "$dir/run"
+  if [ "$1" = loaded ]; then
+    cp -a "$dir/peer-template/store/." "$dir/run/"
+  fi
+  sync
+}
+
 # Runs one measured command $repeats times; sets $median (s), $runs (s, in run order),
-# $cpu_median (user + system CPU s, median), $rss_mib (the highest peak RSS) and $notes.
+# $cpu_median (user + system CPU s, median), $rss_mib (the highest peak RSS), $notes and $label
+# (the benchmark's name in the table).
 measure() {
   local kind=$1
   local template cmd=() stdout_to
+  local br_cmd=("$br_bin" --config "$dir/border-release.toml")
+  label=$kind
   case $kind in
-    intake) template=stocked; cmd=(orders import "$dir/orders.jsonl"); stdout_to=$dir/run.out ;;
-    plan) template=loaded; cmd=(plan --day "$day" --json); stdout_to=/dev/null ;;
-    batch) template=loaded; cmd=(batch --day "$day"); stdout_to=$dir/run.out ;;
+    intake) template=stocked; cmd=("${br_cmd[@]}" orders import "$dir/orders.jsonl"); stdout_to=$dir/run.out ;;
+    plan) template=loaded; cmd=("${br_cmd[@]}" plan --day "$day" --json); stdout_to=/dev/null ;;
+    batch) template=loaded; cmd=("${br_cmd[@]}" batch --day "$day"); stdout_to=$dir/run.out ;;
+    peer-intake)
+      template=empty
+      cmd=(python3 "$peer_script" intake "$dir/run/peer.db" "$dir/orders.jsonl" "$dir/items.csv" "$dir/stock.csv")
+      stdout_to=$dir/run.out
+      label="peer intake"
+      ;;
+    peer-batch)
+      template=loaded
+      cmd=(python3 "$peer_script" batch "$dir/run/peer.db" "$day" "$dir/border-release.toml" "$dir/run/logs")
+      stdout_to=$dir/run.out
+      label="peer batch"
+      ;;
   esac
   local times=() cpus=() rss_max=0 i status
   for ((i = 1; i <= repeats; i++)); do
-    fresh_store "$template"
+    case $kind in
+      peer-*) fresh_peer "$template" ;;
+      *) fresh_store "$template" ;;
+    esac
     status=0
     BORDER_RELEASE__PATHS__DATA=$dir/run/data BORDER_RELEASE__PATHS__LOGS=$dir/run/logs \
-      /usr/bin/time -f '%e %M %U %S' -o "$dir/time.out" \
-      "$br_bin" --config "$dir/border-release.toml" "${cmd[@]}" \
+      /usr/bin/time -f '%e %M %U %S' -o "$dir/time.out" "${cmd[@]}" \
       >"$stdout_to" 2>"$dir/run.err" || status=$?
     if [ "$status" -ne 0 ]; then
       cat "$dir/run.err" >&2
@@ -260,7 +340,21 @@ measure() {
         /^  waiting:/ { sub(/^  /, ""); w = $0 }
         END { print r "; " h "; " w }' "$dir/run.out")
       ;;
+    peer-intake)
+      notes="$(grep -o '[0-9]* accepted, [0-9]* skipped (already stored), [0-9]* rejected' "$dir/run.out"); database $(du -sm "$dir/run" | cut -f1) MiB; $peer_label"
+      ;;
+    peer-batch)
+      notes="$(sed -n 's/^batch for [0-9-]*: \(releases: .*; waiting: [^;]*\);.*/\1/p' "$dir/run.out"); $peer_label"
+      ;;
   esac
+  case $kind in
+    batch | peer-batch)
+      # The releases and released orders, for comparing the two.
+      released[$kind]=$(sed -n 's/^releases: \([0-9]*\) (\([0-9]*\) orders.*/\1 \2/p' <<<"$notes")
+      ;;
+  esac
+  medians[$kind]=$median
+  peaks[$kind]=$rss_mib
   rm -rf "$dir/run" "$dir/run.out" "$dir/run.err" "$dir/time.out"
 }
 
@@ -445,11 +539,13 @@ measure_startup() {
 # --- the table --------------------------------------------------------------------------------
 
 rows=()
+declare -A medians=() peaks=() released=()
 if [ -n "$api_stored" ] && [ "$what" = api ]; then
   prepare "$api_stored"
 fi
 for n in "${sizes[@]}"; do
   prepare "$n"
+  if [ "$what" = peer ]; then prepare_peer; fi
   for kind in "${kinds[@]}"; do
     case $kind in
       api)
@@ -467,7 +563,7 @@ for n in "${sizes[@]}"; do
       *)
         say "== $kind, $n orders, $wl_recipients recipients ($repeats runs)"
         measure "$kind"
-        rows+=("| $kind | $n | $wl_recipients | $median | $runs | $cpu_median | $rss_mib | $notes | $commit | $today | $machine |")
+        rows+=("| $label | $n | $wl_recipients | $median | $runs | $cpu_median | $rss_mib | $notes | $commit | $today | $machine |")
         ;;
     esac
   done
@@ -490,3 +586,19 @@ case $what in
     ;;
 esac
 printf '%s\n' "${rows[@]}"
+
+if [ "$what" = peer ]; then
+  # peer / border-release, to one decimal ("n/a" when border-release's figure is 0).
+  ratio() { awk -v p="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.1fx", p / b; else print "n/a" }'; }
+  printf '\nPeer (bench/peer_sqlite.py, %s) / border-release, median wall time: intake %s (%s s / %s s), batch %s (%s s / %s s); peak RSS: intake %s, batch %s\n' \
+    "$peer_label" \
+    "$(ratio "${medians[peer-intake]}" "${medians[intake]}")" "${medians[peer-intake]}" "${medians[intake]}" \
+    "$(ratio "${medians[peer-batch]}" "${medians[batch]}")" "${medians[peer-batch]}" "${medians[batch]}" \
+    "$(ratio "${peaks[peer-intake]}" "${peaks[intake]}")" "$(ratio "${peaks[peer-batch]}" "${peaks[batch]}")"
+  read -r br_releases br_orders <<<"${released[batch]}"
+  read -r peer_releases peer_orders <<<"${released[peer-batch]}"
+  change() { awk -v p="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%+.1f%%", 100 * (p - b) / b; else print "n/a" }'; }
+  printf 'Releases (released orders): border-release %s (%s), peer %s (%s); the peer %s releases, %s released orders (its recipient key is simpler: bench/peer_sqlite.py)\n' \
+    "$br_releases" "$br_orders" "$peer_releases" "$peer_orders" \
+    "$(change "$peer_releases" "$br_releases")" "$(change "$peer_orders" "$br_orders")"
+fi

@@ -21,7 +21,7 @@ use serde::Deserialize;
 
 use crate::identity::{self, IdentityRule};
 use crate::model::{Address, Consignee, Item, ItemFlag, Order, OrderLine, StockLevel, Text};
-use crate::store::{Applied, Known, PreparedOrder, Store, StoreError};
+use crate::store::{Applied, Offered, PreparedOrder, Store, StoreError};
 
 /// Lines parsed together, across threads, before their orders are checked against the store.
 pub const LINE_BATCH_MAX: usize = 16 * 1024;
@@ -180,26 +180,54 @@ pub fn import_orders(
     mark: Option<&str>,
 ) -> Result<Vec<IntakeReport>, IntakeError> {
     let mut reports = Vec::with_capacity(sources.len());
-    let mut accepted = Accepted::default();
+    // Where each order taken in came from: (source, line).
+    let mut taken: Vec<(usize, usize)> = Vec::new();
+    let mut intake = store.begin_orders()?;
     for (source_no, source) in sources.iter().enumerate() {
         let mut report = IntakeReport::new(source.name());
         let mut lines = Lines::open(source)?;
         while let Some(batch) = lines.next_batch()? {
-            for (line_no, checked) in check_orders(batch, identity, store.items()?) {
-                match checked {
-                    Ok(prepared) => {
-                        accepted.offer(store, (source_no, line_no), prepared, &mut report)?
-                    }
+            for (line_no, checked) in check_orders(batch, identity, intake.items()) {
+                let prepared = match checked {
+                    Ok(prepared) => prepared,
                     Err(mut rejection) => {
                         rejection.line = line_no;
                         report.rejected.push(rejection);
+                        continue;
                     }
-                }
+                };
+                // Inline up to 24 bytes: no allocation for the common id.
+                let order_id = prepared.id().clone();
+                let reject = |message: String| Rejection {
+                    line: line_no,
+                    order_id: Some(order_id.to_string()),
+                    field: Some("order_id".to_owned()),
+                    message,
+                };
+                // The same order again is unchanged, other content under its id rejected.
+                let rejection = match intake.offer(prepared)? {
+                    Offered::Taken { .. } => {
+                        taken.push((source_no, line_no));
+                        None
+                    }
+                    Offered::Same | Offered::Earlier { same: true, .. } => {
+                        report.unchanged += 1;
+                        None
+                    }
+                    Offered::Other => Some(reject(TAKEN_OTHERWISE.into())),
+                    Offered::Earlier { place, same: false } => match taken[place] {
+                        (first_source, first_line) if first_source == source_no => Some(reject(
+                            format!("already on line {first_line} of this file with other content"),
+                        )),
+                        _ => Some(reject(TAKEN_OTHERWISE.into())),
+                    },
+                };
+                report.rejected.extend(rejection);
             }
         }
         reports.push(report);
     }
-    for (source_no, _) in &accepted.lines {
+    for (source_no, _) in &taken {
         reports[*source_no].accepted += 1;
     }
     let report = match (mark, reports.as_slice()) {
@@ -210,61 +238,9 @@ pub fn import_orders(
         .zip(report.as_deref())
         .map(|(mark, report)| Applied { mark, report });
     crate::crashpoint::reached("intake-before-commit");
-    store.add_orders(&accepted.orders, applied)?;
+    intake.finish(applied)?;
     crate::crashpoint::reached("intake-after-commit");
     Ok(reports)
-}
-
-/// The orders accepted so far in one intake, prepared for the store, with the (source, line)
-/// each came from, and their places by id.
-#[derive(Default)]
-struct Accepted {
-    orders: Vec<PreparedOrder>,
-    lines: Vec<(usize, usize)>,
-    places: HashMap<Text, usize>,
-}
-
-impl Accepted {
-    /// Accepts a checked order unless its id was taken in before, earlier in this intake or
-    /// in the store: the same order again is unchanged, other content under its id rejected.
-    fn offer(
-        &mut self,
-        store: &mut Store,
-        (source_no, line_no): (usize, usize),
-        prepared: PreparedOrder,
-        report: &mut IntakeReport,
-    ) -> Result<(), StoreError> {
-        let reject = |message: String| Rejection {
-            line: line_no,
-            order_id: Some(prepared.order_id().to_owned()),
-            field: Some("order_id".to_owned()),
-            message,
-        };
-        if let Some(&place) = self.places.get(prepared.order_id()) {
-            let (first_source, first_line) = self.lines[place];
-            if self.orders[place].decode() == prepared.decode() {
-                report.unchanged += 1;
-            } else if first_source == source_no {
-                report.rejected.push(reject(format!(
-                    "already on line {first_line} of this file with other content"
-                )));
-            } else {
-                report.rejected.push(reject(TAKEN_OTHERWISE.into()));
-            }
-            return Ok(());
-        }
-        match store.known(&prepared)? {
-            Known::Same => report.unchanged += 1,
-            Known::Other => report.rejected.push(reject(TAKEN_OTHERWISE.into())),
-            Known::New => {
-                self.places
-                    .insert(prepared.order_id().into(), self.orders.len());
-                self.orders.push(prepared);
-                self.lines.push((source_no, line_no));
-            }
-        }
-        Ok(())
-    }
 }
 
 const TAKEN_OTHERWISE: &str =

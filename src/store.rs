@@ -61,8 +61,9 @@ mod release_chunk;
 pub use dump::{
     dump, restore, DumpCounts, DumpError, RestoreError, Restored, DUMP_FORMAT, DUMP_VERSION,
 };
-pub use layout::{decode, encode, PreparedOrder};
-use layout::{id_hash, Commit, IdIndex, Ordinal, StateByte, States};
+pub use layout::decode as decode_value;
+use layout::{decode, id_hash, Commit, IdIndex, Ordinal, StateByte, States};
+pub use layout::{encode, PreparedOrder};
 pub use reader::StoreReader;
 
 /// The layout version kept in `meta/format`: 3 is the redb layout above. (Layouts 1 and 2 were
@@ -206,6 +207,34 @@ struct Ledger {
 pub struct Applied<'a> {
     pub mark: &'a str,
     pub report: &'a str,
+}
+
+/// Orders being taken in (see [`Store::begin_orders`]).
+pub struct OrderIntake<'a> {
+    store: &'a mut Store,
+    /// `Some` until finished.
+    txn: Option<redb::WriteTransaction>,
+    /// The ordinal of the intake's first order, and of its next one.
+    first: Ordinal,
+    next: Ordinal,
+    /// Accepted orders not yet written, the last ones; the first of them has the ordinal
+    /// `next - chunk.len()`.
+    chunk: Vec<PreparedOrder>,
+    chunk_bytes: usize,
+}
+
+/// What became of an order offered to an [`OrderIntake`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Offered {
+    /// New: taken in, as the intake's `place`th order (from 0).
+    Taken { place: usize },
+    /// The store holds the same order already.
+    Same,
+    /// The store holds another order under the same id.
+    Other,
+    /// The intake took in an order under the same id already, as its `place`th; `same` when it
+    /// is the same order.
+    Earlier { place: usize, same: bool },
 }
 
 /// What the store holds under a prepared order's id.
@@ -435,21 +464,36 @@ impl Store {
     /// Takes in new orders (pending, in the order given, after every order already held), in
     /// one durable commit. The caller has made sure that the store knows none of their ids.
     pub fn add_orders(&mut self, orders: &[PreparedOrder], applied: Option<Applied>) -> Result<()> {
-        let mut commit = Commit::new();
-        mark(&mut commit, applied);
-        if !orders.is_empty() {
-            let next = self.next_ordinal()?;
-            self.index()?;
-            self.states()?;
-            let Ledger { index, states, .. } = &mut self.ledger;
-            let (index, states) = (
-                index.as_mut().expect("read above"),
-                states.as_mut().expect("read above"),
-            );
-            commit.add_orders(next, orders, index, states);
-            commit.put_states(states);
+        let mut intake = self.begin_orders()?;
+        for order in orders {
+            intake.add(order.clone())?;
         }
-        self.commit(commit)
+        intake.finish(applied)
+    }
+
+    /// Begins taking in orders: each one offered is checked against the store and the orders
+    /// offered before it, and written as it comes (so that a file's orders are never all held
+    /// in memory), in one write transaction that [`OrderIntake::finish`] commits whole. An
+    /// intake dropped unfinished leaves the store as it was.
+    pub fn begin_orders(&mut self) -> Result<OrderIntake<'_>> {
+        if self.is_unsynced() {
+            return Err(StoreError::Unsynced {
+                path: self.path.clone(),
+            });
+        }
+        let first = self.next_ordinal()?;
+        self.items()?;
+        self.index()?;
+        self.states()?;
+        let txn = self.db().begin_write().map_err(|e| self.engine(e))?;
+        Ok(OrderIntake {
+            store: self,
+            txn: Some(txn),
+            first,
+            next: first,
+            chunk: Vec::new(),
+            chunk_bytes: 0,
+        })
     }
 
     /// An order and its state, by id.
@@ -646,6 +690,13 @@ impl Store {
         let mut txn = self.db().begin_write().map_err(|e| self.engine(e))?;
         txn.set_durability(durability)
             .map_err(|e| self.engine(redb::Error::from(e)))?;
+        self.put(&txn, &commit)?;
+        crate::crashpoint::reached("store-after-apply");
+        txn.commit().map_err(|e| self.engine(e))
+    }
+
+    /// Writes what `commit` gathered into an open write transaction.
+    fn put(&self, txn: &redb::WriteTransaction, commit: &Commit) -> Result<()> {
         {
             let engine = |error: redb::StorageError| self.engine(error);
             let open = |error: redb::TableError| self.engine(error);
@@ -687,8 +738,7 @@ impl Store {
                 }
             }
         }
-        crate::crashpoint::reached("store-after-apply");
-        txn.commit().map_err(|e| self.engine(e))
+        Ok(())
     }
 
     /// A consistent view of the store as it is now, which later commits do not change.
@@ -1003,6 +1053,207 @@ impl Store {
         }
         cache.insert(first, chunk.clone());
         Ok((first, chunk))
+    }
+}
+
+impl OrderIntake<'_> {
+    /// The item catalogue orders are checked against.
+    pub fn items(&self) -> &HashMap<String, Item> {
+        self.store
+            .ledger
+            .catalogue
+            .as_ref()
+            .expect("read when the intake began")
+    }
+
+    /// Offers an order: taken in unless the store or this intake holds its id already.
+    pub fn offer(&mut self, order: PreparedOrder) -> Result<Offered> {
+        let candidates: Vec<Ordinal> = self
+            .store
+            .ledger
+            .index
+            .as_ref()
+            .expect("read when the intake began")
+            .candidates(order.id_hash)
+            .collect();
+        for ordinal in candidates {
+            let held = if ordinal >= self.first {
+                self.order_at(ordinal)?
+            } else {
+                self.store.order_at(ordinal)?
+            };
+            if held.order_id != order.order_id() {
+                continue;
+            }
+            let same = held == order.decode();
+            return Ok(if ordinal >= self.first {
+                Offered::Earlier {
+                    place: (ordinal - self.first) as usize,
+                    same,
+                }
+            } else if same {
+                Offered::Same
+            } else {
+                Offered::Other
+            });
+        }
+        let place = (self.next - self.first) as usize;
+        self.add(order)?;
+        Ok(Offered::Taken { place })
+    }
+
+    /// Takes in an order known to be new.
+    fn add(&mut self, order: PreparedOrder) -> Result<()> {
+        let ordinal = self.next;
+        self.next += 1;
+        self.store
+            .ledger
+            .index
+            .as_mut()
+            .expect("read when the intake began")
+            .insert(order.id_hash, ordinal);
+        // A chunk is cut before the order that would take it past its bytes.
+        if self.chunk_bytes + order.bytes.len() > ORDER_CHUNK_BYTES {
+            self.write_chunk()?;
+        }
+        self.chunk_bytes += order.bytes.len();
+        self.chunk.push(order);
+        if self.chunk.len() >= ORDER_CHUNK_MAX {
+            self.write_chunk()?;
+        }
+        Ok(())
+    }
+
+    /// How many orders this intake has taken in.
+    pub fn taken(&self) -> usize {
+        (self.next - self.first) as usize
+    }
+
+    /// Commits every order taken in, and `applied`, durably; then the intake is over.
+    pub fn finish(mut self, applied: Option<Applied>) -> Result<()> {
+        self.write_chunk()?;
+        let txn = self.txn.take().expect("an intake finishes once");
+        let store = &mut *self.store;
+        let mut commit = Commit::new();
+        mark(&mut commit, applied);
+        if self.next > self.first {
+            commit.set_next_ordinal(self.next);
+            commit.put_states(
+                store
+                    .ledger
+                    .states
+                    .as_ref()
+                    .expect("read when the intake began"),
+            );
+        }
+        let result = store.put(&txn, &commit).and_then(|()| {
+            crate::crashpoint::reached("store-after-apply");
+            txn.commit().map_err(|e| store.engine(e))
+        });
+        match result {
+            Ok(()) => {
+                store.generation += 1;
+                if let Some(states) = &mut store.ledger.states {
+                    states.clean();
+                }
+                Ok(())
+            }
+            Err(error) => {
+                store.unsynced.store(true, Ordering::SeqCst);
+                store.ledger = Ledger::default();
+                Err(error)
+            }
+        }
+    }
+
+    /// Writes the accepted orders not yet written as one chunk, with their id hashes, and marks
+    /// them pending.
+    fn write_chunk(&mut self) -> Result<()> {
+        if self.chunk.is_empty() {
+            return Ok(());
+        }
+        let first = self.next - self.chunk.len() as Ordinal;
+        let store = &mut *self.store;
+        let txn = self
+            .txn
+            .as_ref()
+            .expect("an intake writes until it finishes");
+        let (orders, hashes) = layout::order_chunk(&self.chunk);
+        // A write that fails (a full disk) fails the whole intake, and every later commit: what
+        // redb holds may be ahead of the disk.
+        let engine = |error: redb::Error| {
+            store.unsynced.store(true, Ordering::SeqCst);
+            store.engine(error)
+        };
+        {
+            let mut table = txn.open_table(ORDERS).map_err(|e| engine(e.into()))?;
+            table
+                .insert(first, orders.as_slice())
+                .map_err(|e| engine(e.into()))?;
+            let mut table = txn.open_table(ORDER_IDS).map_err(|e| engine(e.into()))?;
+            table
+                .insert(first, hashes.as_slice())
+                .map_err(|e| engine(e.into()))?;
+        }
+        store
+            .ledger
+            .states
+            .as_mut()
+            .expect("read when the intake began")
+            .set_range(first, self.chunk.len() as u64, StateByte::Open(None));
+        self.chunk.clear();
+        self.chunk_bytes = 0;
+        Ok(())
+    }
+
+    /// An order this intake took in, by its ordinal.
+    fn order_at(&self, ordinal: Ordinal) -> Result<Order> {
+        let pending = self.next - self.chunk.len() as Ordinal;
+        if ordinal >= pending {
+            return Ok(self.chunk[(ordinal - pending) as usize].decode());
+        }
+        let txn = self
+            .txn
+            .as_ref()
+            .expect("an intake reads until it finishes");
+        let engine = |error: redb::Error| self.store.engine(error);
+        let table = txn.open_table(ORDERS).map_err(|e| engine(e.into()))?;
+        let found = table
+            .range(..=ordinal)
+            .map_err(|e| engine(e.into()))?
+            .next_back()
+            .transpose()
+            .map_err(|e| engine(e.into()))?;
+        let (first, bytes) = found.ok_or_else(|| {
+            self.store.corrupt(
+                "orders",
+                &ordinal.to_string(),
+                "no chunk holds this ordinal".into(),
+            )
+        })?;
+        let first = first.value();
+        let mut orders: Vec<Order> = decode(bytes.value())
+            .map_err(|m| self.store.corrupt("orders", &first.to_string(), m))?;
+        let offset = (ordinal - first) as usize;
+        if offset >= orders.len() {
+            return Err(self.store.corrupt(
+                "orders",
+                &first.to_string(),
+                format!("no order {ordinal}"),
+            ));
+        }
+        Ok(orders.swap_remove(offset))
+    }
+}
+
+impl Drop for OrderIntake<'_> {
+    /// An intake dropped before it finished commits nothing; what it added to the id index and
+    /// the state bytes is forgotten, to be read again from the store.
+    fn drop(&mut self) {
+        if self.txn.take().is_some() {
+            self.store.ledger.index = None;
+            self.store.ledger.states = None;
+        }
     }
 }
 
@@ -1533,17 +1784,16 @@ mod tests {
         let orders: Vec<PreparedOrder> = (0..2000)
             .map(|n| PreparedOrder::new(&order_numbered(n)))
             .collect();
-        let mut index = store.read_index().unwrap();
-        let mut states = store.read_states().unwrap();
-        let mut commit = Commit::new();
-        commit.add_orders(0, &orders, &mut index, &mut states);
+        store.add_orders(&orders, None).unwrap();
+        let states = store.states().unwrap();
         // An old held order at 3, everything else up to 1600 released.
         states.set_range(0, 1600, StateByte::Released);
         states.set(
             3,
             StateByte::Open(Some(Verdict::Held(crate::model::HoldReason::OverLimit))),
         );
-        commit.put_states(&states);
+        let mut commit = Commit::new();
+        commit.put_states(states);
         store.commit(commit).unwrap();
         let states = store.read_states().unwrap();
         assert!(states.may_hold_open(0, 512));

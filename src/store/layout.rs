@@ -11,8 +11,8 @@ use serde::Serialize;
 
 use super::release_chunk;
 use super::{
-    day_number, LAST_DAY, LAST_TRIGGER, NEXT_ORDINAL, ORDER_CHUNK_BYTES, ORDER_CHUNK_MAX,
-    RELEASE_CHUNK_MAX, RELEASE_VALUE_VERSION, STATE_BLOCK_ORDERS, VALUE_VERSION,
+    day_number, LAST_DAY, LAST_TRIGGER, NEXT_ORDINAL, RELEASE_CHUNK_MAX, RELEASE_VALUE_VERSION,
+    STATE_BLOCK_ORDERS, VALUE_VERSION,
 };
 use crate::model::{HoldReason, Item, Order, Release, StockLevel, Text, Verdict, WaitReason};
 
@@ -48,7 +48,11 @@ pub struct PreparedOrder {
 
 impl PreparedOrder {
     pub fn new(order: &Order) -> PreparedOrder {
-        let mut bytes = Vec::with_capacity(192);
+        // Sized exactly: a million of them are held at once in a large intake's chunks.
+        let size = codec()
+            .serialized_size(order)
+            .expect("in-memory bincode sizing cannot fail");
+        let mut bytes = Vec::with_capacity(size as usize);
         codec()
             .serialize_into(&mut bytes, order)
             .expect("in-memory bincode encoding cannot fail");
@@ -60,6 +64,10 @@ impl PreparedOrder {
     }
 
     pub fn order_id(&self) -> &str {
+        &self.order_id
+    }
+
+    pub fn id(&self) -> &Text {
         &self.order_id
     }
 
@@ -381,46 +389,9 @@ impl Commit {
         self.stock.push((sku.to_owned(), encode(level)));
     }
 
-    /// Stores new orders as pending from `next` on, in chunks of at most `ORDER_CHUNK_MAX`
-    /// orders and `ORDER_CHUNK_BYTES` bytes, with their id hashes, and records them in `index`
-    /// and `states`. Returns the ordinal after the last one.
-    pub fn add_orders(
-        &mut self,
-        next: Ordinal,
-        orders: &[PreparedOrder],
-        index: &mut IdIndex,
-        states: &mut States,
-    ) -> Ordinal {
-        let mut first = next;
-        let mut rest = orders;
-        while !rest.is_empty() {
-            let mut bytes_taken = 0;
-            let count = rest
-                .iter()
-                .take(ORDER_CHUNK_MAX)
-                .take_while(|order| {
-                    bytes_taken += order.bytes.len();
-                    bytes_taken <= ORDER_CHUNK_BYTES
-                })
-                .count()
-                .max(1);
-            let (chunk, tail) = rest.split_at(count);
-            rest = tail;
-            // A chunk is stored as the bincode of `Vec<Order>`: its length, then each order.
-            let mut bytes = encode(&(chunk.len() as u64));
-            let mut hashes = Vec::with_capacity(chunk.len());
-            for (offset, order) in chunk.iter().enumerate() {
-                bytes.extend_from_slice(&order.bytes);
-                hashes.push(order.id_hash);
-                index.insert(order.id_hash, first + offset as Ordinal);
-            }
-            states.set_range(first, chunk.len() as u64, StateByte::Open(None));
-            self.orders.push((first, bytes));
-            self.order_ids.push((first, encode(&hashes)));
-            first += chunk.len() as Ordinal;
-        }
-        self.meta.push((NEXT_ORDINAL, encode(&first)));
-        first
+    /// Records the ordinal the next accepted order gets.
+    pub fn set_next_ordinal(&mut self, next: Ordinal) {
+        self.meta.push((NEXT_ORDINAL, encode(&next)));
     }
 
     /// Writes the state blocks changed since they were loaded.
@@ -479,6 +450,20 @@ impl Commit {
     pub fn clear_logs_due(&mut self, day: NaiveDate) {
         self.logs_due.push((day_number(day), false));
     }
+}
+
+/// The stored value of a chunk of orders (the bincode of `Vec<Order>`: its length, then each
+/// order), and of their id hashes.
+pub fn order_chunk(orders: &[PreparedOrder]) -> (Vec<u8>, Vec<u8>) {
+    let length = encode(&(orders.len() as u64));
+    let total = length.len() + orders.iter().map(|order| order.bytes.len()).sum::<usize>();
+    let mut bytes = Vec::with_capacity(total);
+    bytes.extend_from_slice(&length);
+    for order in orders {
+        bytes.extend_from_slice(&order.bytes);
+    }
+    let hashes: Vec<u64> = orders.iter().map(|order| order.id_hash).collect();
+    (bytes, encode(&hashes))
 }
 
 /// The stored bytes of a value with another format version than [`VALUE_VERSION`] first.
