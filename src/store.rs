@@ -61,9 +61,8 @@ mod release_chunk;
 pub use dump::{
     dump, restore, DumpCounts, DumpError, RestoreError, Restored, DUMP_FORMAT, DUMP_VERSION,
 };
-pub use layout::decode as decode_value;
-use layout::{decode, id_hash, Commit, IdIndex, Ordinal, StateByte, States};
-pub use layout::{encode, PreparedOrder};
+pub use layout::{decode, encode, PreparedOrder};
+use layout::{id_hash, Commit, IdIndex, Ordinal, StateByte, States};
 pub use reader::StoreReader;
 
 /// The layout version kept in `meta/format`: 3 is the redb layout above. (Layouts 1 and 2 were
