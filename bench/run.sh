@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Whole-process benchmarks of border-release (DESIGN section 7): wall time and peak memory of
+# Whole-process benchmarks of border-release (BENCHMARKS.md): wall time and peak memory of
 # one command over a generated workload, as Markdown table rows for BENCHMARKS.md.
 #
 #   bash bench/run.sh intake N   # `orders import` of N orders into a store holding the items and stock
@@ -40,7 +40,8 @@
 # border-release's intake and batch as `intake` and `batch` do, the peer's intake (`intake` of
 # orders.jsonl, items.csv and stock.csv into a fresh database each run) and the peer's batch
 # (`batch` for the day on a fresh copy of a database the peer's intake prepared, kept in
-# var/bench/<N>/peer-template/ while the workload, the peer and python3 are unchanged). It
+# var/bench/<N>/peer-template/ while the workload, the peer and python3 are unchanged), each
+# run by the interpreter python3 names (sys.executable), without a wrapper such as pyenv's. It
 # prints a row for each, then the ratios peer / border-release of the median wall times (and of
 # the peak RSS), and the releases and released orders of both batches: the peer's recipient key
 # is simpler, so it makes a few more (bench/peer_sqlite.py says why). It needs python3 3.11 or
@@ -134,6 +135,9 @@ if [ "$what" = peer ]; then
   fi
   sqlite_version=$(python3 -c 'import sqlite3; print(sqlite3.sqlite_version)') ||
     die "python3 has no sqlite3 module: the peer needs it"
+  # The interpreter itself, not a wrapper in front of it (a pyenv shim costs about 60 ms a start).
+  python_bin=$(python3 -c 'import sys; print(sys.executable)')
+  [ -x "$python_bin" ] || die "python3 does not say where its interpreter is"
   peer_label="$python_version, SQLite $sqlite_version"
 fi
 
@@ -246,7 +250,7 @@ prepare_peer() {
     rm -rf "$templates"
     mkdir -p "$templates/store"
     local out
-    if ! out=$(python3 "$peer_script" intake "$templates/store/peer.db" "$dir/orders.jsonl" \
+    if ! out=$("$python_bin" "$peer_script" intake "$templates/store/peer.db" "$dir/orders.jsonl" \
       "$dir/items.csv" "$dir/stock.csv" 2>&1); then
       say "$out"
       die "the peer did not take in orders.jsonl whole"
@@ -290,13 +294,13 @@ measure() {
     batch) template=loaded; cmd=("${br_cmd[@]}" batch --day "$day"); stdout_to=$dir/run.out ;;
     peer-intake)
       template=empty
-      cmd=(python3 "$peer_script" intake "$dir/run/peer.db" "$dir/orders.jsonl" "$dir/items.csv" "$dir/stock.csv")
+      cmd=("$python_bin" "$peer_script" intake "$dir/run/peer.db" "$dir/orders.jsonl" "$dir/items.csv" "$dir/stock.csv")
       stdout_to=$dir/run.out
       label="peer intake"
       ;;
     peer-batch)
       template=loaded
-      cmd=(python3 "$peer_script" batch "$dir/run/peer.db" "$day" "$dir/border-release.toml" "$dir/run/logs")
+      cmd=("$python_bin" "$peer_script" batch "$dir/run/peer.db" "$day" "$dir/border-release.toml" "$dir/run/logs")
       stdout_to=$dir/run.out
       label="peer batch"
       ;;
@@ -561,7 +565,7 @@ for n in "${sizes[@]}"; do
         rows+=("$row")
         ;;
       *)
-        say "== $kind, $n orders, $wl_recipients recipients ($repeats runs)"
+        say "== ${kind/-/ }, $n orders, $wl_recipients recipients ($repeats runs)"
         measure "$kind"
         rows+=("| $label | $n | $wl_recipients | $median | $runs | $cpu_median | $rss_mib | $notes | $commit | $today | $machine |")
         ;;

@@ -1,4 +1,4 @@
-//! In-process benchmarks of the pure core and the stored encoding (DESIGN section 7), through the
+//! In-process benchmarks of the pure core and the stored encoding (BENCHMARKS.md, "The targets"), through the
 //! crate's public API only: planning a day over 100k open orders for 30k recipients, valuing an
 //! order, recipient keys, and the stored encoding of an order and of a chunk of 512 orders.
 //!

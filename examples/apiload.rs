@@ -1,4 +1,4 @@
-//! `apiload`: a load generator for the daemon's local API (bench/run.sh; DESIGN section 7).
+//! `apiload`: a load generator for the daemon's local API (bench/run.sh; BENCHMARKS.md).
 //!
 //! ```text
 //! apiload ADDRESS TOKEN_FILE ORDERS_FILE N CONCURRENCY   # post N orders, one per request

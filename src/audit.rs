@@ -1,4 +1,4 @@
-//! The store audit: checks every invariant of DESIGN section 3 against what the store holds,
+//! The store audit: checks every invariant of RELIABILITY.md ("The promises") against what the store holds,
 //! and the day files against the store. `check-store` runs it (after the command line has
 //! written any files an interrupted batch left due); the durability tests run it after every
 //! crash.

@@ -4,7 +4,7 @@
 //! executor applies the `Plan` it returns; `plan` prints it. The same inputs give the same plan,
 //! byte for byte.
 //!
-//! The algorithm (DESIGN section 2): candidates are the open orders placed before the day's
+//! The algorithm (README, "How a release day works"): candidates are the open orders placed before the day's
 //! cutoff, served oldest first (ties by order id). Each is held if the policy excludes one of its
 //! items, if its currency has no rate, or if its own value is over the limit. Otherwise it joins
 //! its recipient's release for the day when the recipient still has a release left, the

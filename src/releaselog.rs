@@ -463,7 +463,7 @@ pub const MANIFEST_COLUMNS: [&str; 21] = [
     "value_usd",
 ];
 
-/// One line of the release log (DESIGN section 5).
+/// One line of the release log (README, "Output files").
 #[derive(Serialize)]
 pub struct ReleaseRecord<'a> {
     release_id: &'a str,

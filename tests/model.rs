@@ -3,9 +3,9 @@
 //! proptest generates sequences of up to 30 operations: orders taken in (new ones, and the same
 //! order ids sent again with the same or other content), orders cancelled, stock received and
 //! counted, release batches for today or a later day, plans (which must change nothing), and
-//! restarts (the store closed and opened again from its folder). The model in this file applies each operation by the rules of DESIGN
-//! sections 2 and 3 and the README ("How a release day works"), written from those pages and not
-//! from the planner. After every operation the store, read through its public API, must agree with
+//! restarts (the store closed and opened again from its folder). The model in this file applies
+//! each operation by the rules of the README ("How a release day works") and the promises of
+//! RELIABILITY.md, written from those pages and not from the planner. After every operation the store, read through its public API, must agree with
 //! the model: which orders it holds and their content, each order's state and reason, the stock of
 //! every SKU, and every release; and `audit` must find every invariant holding.
 //!
@@ -492,7 +492,7 @@ impl Model {
         }
     }
 
-    /// The release batch for `day` (DESIGN section 2).
+    /// The release batch for `day` (README, "How a release day works").
     fn batch(&mut self, day: NaiveDate) -> Result<Wave, Refused> {
         if let Some(refused) = self.refusal(day) {
             return Err(refused);

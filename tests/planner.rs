@@ -1,4 +1,4 @@
-//! The daily release planner (DESIGN section 2), through the crate's public API only.
+//! The daily release planner (README, "How a release day works"), through the crate's public API only.
 //!
 //! First small hand-made snapshots, one behaviour per test, then properties over generated
 //! snapshots that check the guarantees every plan must keep.
@@ -1407,7 +1407,7 @@ impl World {
             .filter(|order| order.placed_at < self.cutoff)
     }
 
-    /// Candidates oldest first, ties by order id: DESIGN section 2, step 4.
+    /// Candidates oldest first, ties by order id: README, "How a release day works".
     fn candidates_in_service_order(&self) -> Vec<&Order> {
         let mut candidates: Vec<&Order> = self.candidates().collect();
         candidates.sort_by(|a, b| (a.placed_at, &a.order_id).cmp(&(b.placed_at, &b.order_id)));
