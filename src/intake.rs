@@ -156,10 +156,10 @@ impl<'a> Source<'a> {
         }
     }
 
-    fn open(&self) -> Result<Box<dyn Read + 'a>, IntakeError> {
+    fn open(&self) -> Result<Box<dyn Read + Send + 'a>, IntakeError> {
         match *self {
             Source::File(file) => std::fs::File::open(file)
-                .map(|handle| Box::new(handle) as Box<dyn Read>)
+                .map(|handle| Box::new(handle) as Box<dyn Read + Send>)
                 .map_err(|source| IntakeError::Read {
                     file: file.to_owned(),
                     source,
@@ -183,50 +183,62 @@ pub fn import_orders(
     // Where each order taken in came from: (source, line).
     let mut taken: Vec<(usize, usize)> = Vec::new();
     let mut intake = store.begin_orders()?;
-    for (source_no, source) in sources.iter().enumerate() {
-        let mut report = IntakeReport::new(source.name());
-        let mut lines = Lines::open(source)?;
-        while let Some(batch) = lines.next_batch()? {
-            for (line_no, checked) in check_orders(batch, identity, intake.items()) {
-                let prepared = match checked {
-                    Ok(prepared) => prepared,
-                    Err(mut rejection) => {
-                        rejection.line = line_no;
-                        report.rejected.push(rejection);
-                        continue;
-                    }
-                };
-                // Inline up to 24 bytes: no allocation for the common id.
-                let order_id = prepared.id().clone();
-                let reject = |message: String| Rejection {
-                    line: line_no,
-                    order_id: Some(order_id.to_string()),
-                    field: Some("order_id".to_owned()),
-                    message,
-                };
-                // The same order again is unchanged, other content under its id rejected.
-                let rejection = match intake.offer(prepared)? {
-                    Offered::Taken { .. } => {
-                        taken.push((source_no, line_no));
-                        None
-                    }
-                    Offered::Same | Offered::Earlier { same: true, .. } => {
-                        report.unchanged += 1;
-                        None
-                    }
-                    Offered::Other => Some(reject(TAKEN_OTHERWISE.into())),
-                    Offered::Earlier { place, same: false } => match taken[place] {
-                        (first_source, first_line) if first_source == source_no => Some(reject(
-                            format!("already on line {first_line} of this file with other content"),
-                        )),
-                        _ => Some(reject(TAKEN_OTHERWISE.into())),
-                    },
-                };
-                report.rejected.extend(rejection);
+    // Read and checked on the other cores a batch ahead, while this thread offers the batch
+    // before.
+    let items = intake.items().clone();
+    std::thread::scope(|scope| -> Result<(), IntakeError> {
+        let items = &items;
+        for (source_no, source) in sources.iter().enumerate() {
+            let mut report = IntakeReport::new(source.name());
+            let mut ahead = read_and_check(scope, Lines::open(source)?, identity, items);
+            loop {
+                let (lines, checked) = ahead.join().expect("an order checking thread panicked");
+                let Some(checked) = checked? else { break };
+                ahead = read_and_check(scope, lines, identity, items);
+                for (line_no, checked) in checked {
+                    let prepared = match checked {
+                        Ok(prepared) => prepared,
+                        Err(mut rejection) => {
+                            rejection.line = line_no;
+                            report.rejected.push(rejection);
+                            continue;
+                        }
+                    };
+                    // Inline up to 24 bytes: no allocation for the common id.
+                    let order_id = prepared.id().clone();
+                    let reject = |message: String| Rejection {
+                        line: line_no,
+                        order_id: Some(order_id.to_string()),
+                        field: Some("order_id".to_owned()),
+                        message,
+                    };
+                    // The same order again is unchanged, other content under its id rejected.
+                    let rejection = match intake.offer(prepared)? {
+                        Offered::Taken { .. } => {
+                            taken.push((source_no, line_no));
+                            None
+                        }
+                        Offered::Same | Offered::Earlier { same: true, .. } => {
+                            report.unchanged += 1;
+                            None
+                        }
+                        Offered::Other => Some(reject(TAKEN_OTHERWISE.into())),
+                        Offered::Earlier { place, same: false } => match taken[place] {
+                            (first_source, first_line) if first_source == source_no => {
+                                Some(reject(format!(
+                                    "already on line {first_line} of this file with other content"
+                                )))
+                            }
+                            _ => Some(reject(TAKEN_OTHERWISE.into())),
+                        },
+                    };
+                    report.rejected.extend(rejection);
+                }
             }
+            reports.push(report);
         }
-        reports.push(report);
-    }
+        Ok(())
+    })?;
     for (source_no, _) in &taken {
         reports[*source_no].accepted += 1;
     }
@@ -241,6 +253,29 @@ pub fn import_orders(
     intake.finish(applied)?;
     crate::crashpoint::reached("intake-after-commit");
     Ok(reports)
+}
+
+/// Reads the next batch of `lines` and checks its orders on a thread of `scope`; the lines come
+/// back with the batch, to read the one after.
+#[allow(clippy::type_complexity)]
+fn read_and_check<'scope, 'a: 'scope>(
+    scope: &'scope std::thread::Scope<'scope, '_>,
+    mut lines: Lines<'a>,
+    identity: IdentityRule,
+    items: &'scope HashMap<String, Item>,
+) -> std::thread::ScopedJoinHandle<
+    'scope,
+    (
+        Lines<'a>,
+        Result<Option<Numbered<PreparedOrder>>, IntakeError>,
+    ),
+> {
+    scope.spawn(move || {
+        let checked = lines
+            .next_batch()
+            .map(|batch| batch.map(|batch| check_orders(batch, identity, items)));
+        (lines, checked)
+    })
 }
 
 const TAKEN_OTHERWISE: &str =
@@ -914,7 +949,7 @@ type Numbered<T> = Vec<(usize, Result<T, Rejection>)>;
 /// is longer than [`LINE_BYTES_MAX`] comes back as a rejection, without being held in memory.
 struct Lines<'a> {
     file: PathBuf,
-    reader: BufReader<Box<dyn Read + 'a>>,
+    reader: BufReader<Box<dyn Read + Send + 'a>>,
     line_no: usize,
     buffer: Vec<u8>,
 }
