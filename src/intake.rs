@@ -183,18 +183,43 @@ pub fn import_orders(
     // Where each order taken in came from: (source, line).
     let mut taken: Vec<(usize, usize)> = Vec::new();
     let mut intake = store.begin_orders()?;
-    // Read and checked on the other cores a batch ahead, while this thread offers the batch
-    // before.
-    let items = intake.items().clone();
+    // A large input is read and checked on the other cores a block ahead, while this thread
+    // offers the block before; a small one (an order posted alone) on this thread, since
+    // starting threads would cost more than the work.
+    let items = intake.items();
     std::thread::scope(|scope| -> Result<(), IntakeError> {
-        let items = &items;
+        let items = &*items;
         for (source_no, source) in sources.iter().enumerate() {
             let mut report = IntakeReport::new(source.name());
-            let mut ahead = read_and_check(scope, Lines::open(source)?, identity, items);
+            let mut lines = Lines::open(source)?;
+            let first = lines
+                .next_batch()?
+                .map(|batch| (batch.len(), check_orders(batch, identity, items)));
+            let mut ahead = match first {
+                Some((read, checked)) if read == LINE_BATCH_MAX => {
+                    Ahead::Checking(read_and_check(scope, lines, identity, items), checked)
+                }
+                Some((_, checked)) => Ahead::Last(checked),
+                None => Ahead::Done,
+            };
             loop {
-                let (lines, checked) = ahead.join().expect("an order checking thread panicked");
-                let Some(checked) = checked? else { break };
-                ahead = read_and_check(scope, lines, identity, items);
+                let checked = match ahead {
+                    Ahead::Done => break,
+                    Ahead::Last(checked) => {
+                        ahead = Ahead::Done;
+                        checked
+                    }
+                    Ahead::Checking(next, checked) => {
+                        let (lines, next) = next.join().expect("an order checking thread panicked");
+                        ahead = match next? {
+                            Some(next) => {
+                                Ahead::Checking(read_and_check(scope, lines, identity, items), next)
+                            }
+                            None => Ahead::Done,
+                        };
+                        checked
+                    }
+                };
                 for (line_no, checked) in checked {
                     let prepared = match checked {
                         Ok(prepared) => prepared,
@@ -276,6 +301,24 @@ fn read_and_check<'scope, 'a: 'scope>(
             .map(|batch| batch.map(|batch| check_orders(batch, identity, items)));
         (lines, checked)
     })
+}
+
+/// The blocks of an input not yet offered: the one to offer now, and the next being read and
+/// checked on another thread.
+#[allow(clippy::large_enum_variant)]
+enum Ahead<'scope, 'a> {
+    Checking(
+        std::thread::ScopedJoinHandle<
+            'scope,
+            (
+                Lines<'a>,
+                Result<Option<Numbered<PreparedOrder>>, IntakeError>,
+            ),
+        >,
+        Numbered<PreparedOrder>,
+    ),
+    Last(Numbered<PreparedOrder>),
+    Done,
 }
 
 const TAKEN_OTHERWISE: &str =

@@ -195,7 +195,8 @@ pub struct Store {
 /// After a failed commit they may be ahead of the disk, and are forgotten.
 #[derive(Default)]
 struct Ledger {
-    catalogue: Option<HashMap<String, Item>>,
+    /// Shared with an intake under way, which checks orders against it on other threads.
+    catalogue: Option<Arc<HashMap<String, Item>>>,
     index: Option<IdIndex>,
     states: Option<States>,
 }
@@ -409,9 +410,9 @@ impl Store {
     /// The item catalogue.
     pub fn items(&mut self) -> Result<&HashMap<String, Item>> {
         if self.ledger.catalogue.is_none() {
-            self.ledger.catalogue = Some(self.reader()?.items()?);
+            self.ledger.catalogue = Some(Arc::new(self.reader()?.items()?));
         }
-        Ok(self.ledger.catalogue.as_ref().expect("read above"))
+        Ok(self.ledger.catalogue.as_deref().expect("read above"))
     }
 
     /// Adds items to the catalogue, or replaces those of the same SKU, in one durable commit.
@@ -423,7 +424,7 @@ impl Store {
             commit.put_item(item);
         }
         self.commit(commit)?;
-        let catalogue = self.ledger.catalogue.as_mut().expect("read above");
+        let catalogue = Arc::make_mut(self.ledger.catalogue.as_mut().expect("read above"));
         for item in items {
             catalogue.insert(item.sku.clone(), item.clone());
         }
@@ -1057,11 +1058,11 @@ impl Store {
 
 impl OrderIntake<'_> {
     /// The item catalogue orders are checked against.
-    pub fn items(&self) -> &HashMap<String, Item> {
+    pub fn items(&self) -> Arc<HashMap<String, Item>> {
         self.store
             .ledger
             .catalogue
-            .as_ref()
+            .clone()
             .expect("read when the intake began")
     }
 
