@@ -282,19 +282,12 @@ pub fn import_orders(
 
 /// Reads the next batch of `lines` and checks its orders on a thread of `scope`; the lines come
 /// back with the batch, to read the one after.
-#[allow(clippy::type_complexity)]
 fn read_and_check<'scope, 'a: 'scope>(
     scope: &'scope std::thread::Scope<'scope, '_>,
     mut lines: Lines<'a>,
     identity: IdentityRule,
     items: &'scope HashMap<String, Item>,
-) -> std::thread::ScopedJoinHandle<
-    'scope,
-    (
-        Lines<'a>,
-        Result<Option<Numbered<PreparedOrder>>, IntakeError>,
-    ),
-> {
+) -> Checking<'scope, 'a> {
     scope.spawn(move || {
         let checked = lines
             .next_batch()
@@ -307,19 +300,16 @@ fn read_and_check<'scope, 'a: 'scope>(
 /// checked on another thread.
 #[allow(clippy::large_enum_variant)]
 enum Ahead<'scope, 'a> {
-    Checking(
-        std::thread::ScopedJoinHandle<
-            'scope,
-            (
-                Lines<'a>,
-                Result<Option<Numbered<PreparedOrder>>, IntakeError>,
-            ),
-        >,
-        Numbered<PreparedOrder>,
-    ),
+    Checking(Checking<'scope, 'a>, Numbered<PreparedOrder>),
     Last(Numbered<PreparedOrder>),
     Done,
 }
+
+/// A block being read and checked on another thread; the lines come back with it.
+type Checking<'scope, 'a> = std::thread::ScopedJoinHandle<'scope, (Lines<'a>, CheckedBlock)>;
+
+/// A block read and checked, or none when the input has ended.
+type CheckedBlock = Result<Option<Numbered<PreparedOrder>>, IntakeError>;
 
 const TAKEN_OTHERWISE: &str =
     "already taken in with other content; send changes as a new order id, or cancel the old one";
