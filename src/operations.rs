@@ -266,6 +266,12 @@ pub fn last_day(store: &Store) -> Result<Option<(NaiveDate, Vec<Release>)>, Stor
     }
 }
 
+/// Reads what intake checks new orders against (the catalogue, the id index and the state of
+/// every order) now, rather than at the first intake.
+pub fn prepare_intake(store: &mut Store) -> Result<(), StoreError> {
+    store.prepare_intake()
+}
+
 /// The schedule time the last scheduled batch ran for.
 pub fn last_trigger(store: &Store) -> Result<Option<DateTime<Utc>>, StoreError> {
     store.last_trigger()

@@ -471,6 +471,14 @@ impl Store {
         intake.finish(applied)
     }
 
+    /// Reads the catalogue, the id index and the state bytes now, if not yet read.
+    pub fn prepare_intake(&mut self) -> Result<()> {
+        self.items()?;
+        self.index()?;
+        self.states()?;
+        Ok(())
+    }
+
     /// Begins taking in orders: each one offered is checked against the store and the orders
     /// offered before it, and written as it comes (so that a file's orders are never all held
     /// in memory), in one write transaction that [`OrderIntake::finish`] commits whole. An

@@ -218,12 +218,17 @@ pub async fn run(
         "border-release is ready"
     );
     systemd::ready();
-    // The last batched day's figures, after readiness: a day can hold many releases.
+    // After readiness: what intake checks against (the id index of every order takes a
+    // second or two to read at ten million), so that the first order posted does not wait for
+    // it; then the last batched day's figures (a day can hold many releases).
     tokio::spawn({
         let queue = queue.clone();
         async move {
             let _ = queue
                 .run(|engine| {
+                    if let Err(error) = operations::prepare_intake(&mut engine.store) {
+                        tracing::warn!(error = %format!("{:#}", anyhow::Error::from(error)), "the store's index could not be read ahead; the first intake reads it");
+                    }
                     if let Ok(Some((day, releases))) = operations::last_day(&engine.store) {
                         let value = releases.iter().map(|release| release.value_usd).sum();
                         engine.metrics.set_day(day, releases.len() as u64, value);
