@@ -442,7 +442,7 @@ impl<W: Write> Write for RowPrinter<'_, W> {
 fn restore(config: &Config, file: &Path) -> anyhow::Result<ExitCode> {
     let (counts, files) = match operations::restore(config, file) {
         Ok(restored) => restored,
-        Err(operations::RestoreFailed::Store(locked)) if locked.is_locked_or_private() => {
+        Err(locked) if locked.is_locked() => {
             bail!("{locked}: stop the daemon before restoring a dump")
         }
         Err(error) => return Err(error.into()),

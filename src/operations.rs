@@ -335,6 +335,18 @@ pub enum RestoreFailed {
     Store(#[from] StoreError),
 }
 
+impl RestoreFailed {
+    /// Whether the store is another process's (normally the running daemon's).
+    pub fn is_locked(&self) -> bool {
+        match self {
+            RestoreFailed::Store(error) | RestoreFailed::Refused(RestoreError::Store(error)) => {
+                error.is_locked_or_private()
+            }
+            _ => false,
+        }
+    }
+}
+
 /// Restores a dump into the empty store of `config`, checks every invariant of the restored
 /// store before it takes the empty one's place, then writes every day's release log and
 /// manifest from it.

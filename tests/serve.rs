@@ -727,6 +727,19 @@ fn a_dump_through_the_daemon_is_a_consistent_snapshot_while_orders_come_in() {
         "{}",
         daemon.log()
     );
+    // A restore needs the store to itself: refused while the daemon holds it, nothing changed.
+    let before = w.run_at(NOW, &["orders", "list", "--json"]);
+    let refused = w.run_at(NOW, &["store", "restore", dumps[0].0.to_str().unwrap()]);
+    assert_eq!(refused.status.code(), Some(1), "{}", describe(&refused));
+    assert!(
+        stderr(&refused).contains("stop the daemon"),
+        "{}",
+        describe(&refused)
+    );
+    assert_eq!(
+        w.run_at(NOW, &["orders", "list", "--json"]).stdout,
+        before.stdout
+    );
     drop(daemon);
     let mut sizes = Vec::new();
     for (dump, said) in dumps {
