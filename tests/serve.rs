@@ -622,19 +622,12 @@ fn a_failed_fsync_stops_the_daemon_acknowledging() {
             })
         })
         .collect();
-    let wait_until = |what: &str, done: &dyn Fn() -> bool| {
-        let start = Instant::now();
-        while !done() {
-            assert!(start.elapsed() < PATIENCE, "waited too long for {what}");
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    };
-    wait_until("posts to be answered", &|| {
+    daemon.wait_until("posts to be answered", || {
         answered.load(Ordering::SeqCst) >= 200
     });
     fs::write(&cue, "").expect("write the cue");
     daemon.wait_for_log("powerloss shim: fsync");
-    wait_until("every connection to be refused", &|| {
+    daemon.wait_until("every connection to be refused", || {
         refused_threads.load(Ordering::SeqCst) == 8
     });
     stop.store(true, Ordering::SeqCst);
