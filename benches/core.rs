@@ -301,7 +301,7 @@ fn planning(c: &mut Criterion) {
         RECIPIENTS,
         plan.releases.len(),
         plan.verdicts.len(),
-        plan.not_due
+        plan.not_due.len()
     );
 
     let mut group = c.benchmark_group("planner");

@@ -12,7 +12,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 
 use crate::config::Config;
-use crate::model::{HoldReason, Release, Verdict, WaitReason};
+use crate::model::{Detail, HoldReason, Release, Text, Verdict, WaitReason};
 use crate::planner::{self, Claim, Places, Plan, PlanBroken, Rules, Snapshot};
 use crate::releaselog::{self, LogError};
 use crate::store::{DaySnapshot, Store, StoreError};
@@ -59,6 +59,50 @@ pub struct Planned {
     /// What the plan was made from: the open orders, and the day's earlier releases.
     pub snapshot: DaySnapshot,
 }
+
+/// A candidate a plan does not ship, with why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdicted {
+    pub order_id: Text,
+    pub placed_at: DateTime<Utc>,
+    pub verdict: Verdict,
+    pub detail: Detail,
+}
+
+impl Planned {
+    /// The candidates the plan does not ship, in order of service, with why.
+    pub fn verdicted(&self) -> impl Iterator<Item = Verdicted> + '_ {
+        let plan = &self.plan;
+        let places = self.places.verdicts.iter();
+        places.zip(&plan.verdicts).zip(&plan.details).map(
+            |((place, (order_id, verdict)), detail)| Verdicted {
+                order_id: order_id.clone(),
+                placed_at: self.snapshot.orders[*place].placed_at,
+                verdict: *verdict,
+                detail: detail.clone(),
+            },
+        )
+    }
+
+    /// The first `most` held and the first `most` waiting candidates, in order of service.
+    pub fn first_verdicted(&self, most: usize) -> Vec<Verdicted> {
+        let (mut held, mut waiting) = (0, 0);
+        self.verdicted()
+            .filter(|verdicted| {
+                let count = match verdicted.verdict {
+                    Verdict::Held(_) => &mut held,
+                    Verdict::Waiting(_) => &mut waiting,
+                };
+                *count += 1;
+                *count <= most
+            })
+            .collect()
+    }
+}
+
+/// How many held and how many waiting orders a batch's answer names (`batch` prints them with
+/// why; `orders list` lists them all).
+pub const VERDICTS_SHOWN: usize = 100;
 
 /// Counts of a committed or planned batch, for the summary.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -130,6 +174,8 @@ pub fn plan_day(
 #[derive(Debug)]
 pub struct Committed {
     pub summary: Summary,
+    /// The first [`VERDICTS_SHOWN`] held and waiting orders, with why.
+    pub verdicted: Vec<Verdicted>,
     pub files: Result<(), LogError>,
 }
 
@@ -148,6 +194,7 @@ pub fn run(
     releaselog::write_due(store, &config.paths.logs)?;
     let planned = plan_day(store, config, day, today, at)?;
     let summary = summarise(&planned);
+    let verdicted = planned.first_verdicted(VERDICTS_SHOWN);
     let Planned {
         plan,
         places,
@@ -194,7 +241,11 @@ pub fn run(
     }
 
     let files = prepared.and_then(|prepared| releaselog::put_committed_in_place(store, prepared));
-    Ok(Committed { summary, files })
+    Ok(Committed {
+        summary,
+        verdicted,
+        files,
+    })
 }
 
 /// Per recipient, what the day's committed releases already gave. This is the seam where the
@@ -242,6 +293,6 @@ pub fn summarise(planned: &Planned) -> Summary {
         value_usd: plan.releases.iter().map(|release| release.value_usd).sum(),
         held,
         waiting,
-        not_due: plan.not_due,
+        not_due: plan.not_due.len(),
     }
 }

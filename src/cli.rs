@@ -16,7 +16,9 @@ use crate::clock::{Clock, FAKE_NOW_VAR};
 use crate::config::{self, Config};
 use crate::operations::{self, InputKind, IntakeError, IntakeReport, Source, StateFilter, Summary};
 use crate::store::{Store, StoreError};
-use crate::wire::{BatchDoc, CancelDoc, CheckDoc, OrderRow, PlanDoc, PlanRecord, StockRow};
+use crate::wire::{
+    BatchDoc, CancelDoc, CheckDoc, OrderDoc, OrderRow, PlanDoc, PlanRecord, StockRow, VerdictRow,
+};
 
 /// Exit code when some input lines were rejected and the rest applied.
 pub const EXIT_REJECTED: u8 = 3;
@@ -96,6 +98,14 @@ pub enum OrdersCommand {
     Import { file: PathBuf },
     /// Cancels a pending or held order.
     Cancel { order_id: String },
+    /// Shows one order as taken in, its lines valued in US dollars, its state, and what
+    /// decided it.
+    Show {
+        /// The order's id, as the integrator sent it.
+        order_id: String,
+        #[command(flatten)]
+        json: JsonArg,
+    },
     /// Lists orders and their states.
     List {
         /// Only orders in this state.
@@ -246,10 +256,17 @@ impl Local<'_> {
                 if !json.json {
                     print_order_header(&mut out)?;
                 }
-                operations::for_each_order(store, state.map(StateArg::filter), |row| {
+                let filter = state.map(StateArg::filter);
+                operations::for_each_order(store, config, clock, filter, |row| {
                     print_order_row(&row, json.json, &mut out)
                 })?;
                 Ok(ExitCode::SUCCESS)
+            }
+            Command::Orders(OrdersCommand::Show { order_id, json }) => {
+                match operations::order(store, config, clock, &order_id)? {
+                    Some(doc) => print_order(&doc, json.json, &mut out),
+                    None => bail!("order {order_id} is not known"),
+                }
             }
             Command::Plan(args) => {
                 let planned = operations::plan(store, config, clock, args.day)?;
@@ -257,11 +274,14 @@ impl Local<'_> {
                 if args.json {
                     // Streamed: a plan over a million orders is hundreds of megabytes of JSON.
                     let mut writer = std::io::BufWriter::with_capacity(1 << 20, out);
-                    serde_json::to_writer(&mut writer, &PlanRecord::new(&planned, &summary))?;
+                    serde_json::to_writer(
+                        &mut writer,
+                        &PlanRecord::new(&planned, &summary, config),
+                    )?;
                     writeln!(writer)?;
                     writer.flush()?;
                 } else {
-                    print_plan(&PlanDoc::new(&planned, summary), &mut out)?;
+                    print_plan(&PlanDoc::new(&planned, summary, config), &mut out)?;
                 }
                 Ok(ExitCode::SUCCESS)
             }
@@ -329,6 +349,11 @@ impl Daemon {
                 let path = format!("/v1/orders/{}/cancel", encode(&order_id));
                 let response = client.send(Method::POST, &path, "text/plain", vec![])?;
                 print_cancel(&client.json(response)?, &mut out)
+            }
+            Command::Orders(OrdersCommand::Show { order_id, json }) => {
+                let path = format!("/v1/orders/{}", encode(&order_id));
+                let doc: OrderDoc = client.json(client.get(&path)?)?;
+                print_order(&doc, json.json, &mut out)
             }
             Command::Orders(OrdersCommand::List { state, json }) => {
                 let path = match state {
@@ -549,8 +574,8 @@ fn print_stock_row(row: &StockRow, json: bool, out: &mut impl Write) -> anyhow::
 fn print_order_header(out: &mut impl Write) -> anyhow::Result<()> {
     writeln!(
         out,
-        "{:<24} {:<10} {:<16} release",
-        "order", "state", "reason"
+        "{:<24} {:<10} {:<18} {:>12}  reason",
+        "order", "state", "release", "value_usd"
     )?;
     Ok(())
 }
@@ -561,14 +586,79 @@ fn print_order_row(row: &OrderRow, json: bool, out: &mut impl Write) -> anyhow::
     } else {
         writeln!(
             out,
-            "{:<24} {:<10} {:<16} {}",
+            "{:<24} {:<10} {:<18} {:>12}  {}",
             row.order_id,
             row.state,
-            row.reason.as_deref().unwrap_or("-"),
-            row.release_id.as_deref().unwrap_or("-")
+            row.release_id.as_deref().unwrap_or("-"),
+            row.value_usd.as_deref().unwrap_or("-"),
+            row.explanation.as_deref().unwrap_or("-"),
         )?;
     }
     Ok(())
+}
+
+/// `orders show`.
+fn print_order(doc: &OrderDoc, json: bool, out: &mut impl Write) -> anyhow::Result<ExitCode> {
+    if json {
+        writeln!(out, "{}", serde_json::to_string(doc)?)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let row = &doc.row;
+    match &row.explanation {
+        Some(explanation) => writeln!(out, "order {}: {}, {explanation}", row.order_id, row.state)?,
+        None => writeln!(out, "order {}: {}", row.order_id, row.state)?,
+    }
+    if let (Some(release_id), Some(day)) = (&row.release_id, &row.day) {
+        writeln!(out, "  release:   {release_id} on {day}")?;
+    }
+    writeln!(out, "  placed at: {}", row.placed_at)?;
+    let who = &row.consignee;
+    let address = &who.address;
+    let customer = who
+        .customer_id
+        .as_ref()
+        .map(|id| format!(" (customer {id})"))
+        .unwrap_or_default();
+    writeln!(out, "  recipient: {}{customer}", who.name)?;
+    writeln!(out, "             {}", address.line1)?;
+    if let Some(line2) = &address.line2 {
+        writeln!(out, "             {line2}")?;
+    }
+    writeln!(
+        out,
+        "             {}, {} {} {}",
+        address.city, address.state, address.postal_code, address.country
+    )?;
+    let rate = match &doc.rate {
+        Some(rate) => format!(
+            " at {} USD per {} (rate from {})",
+            rate.usd_per_currency_unit, doc.currency, rate.from
+        ),
+        None if doc.currency == "USD" => String::new(),
+        None => format!(" (no {} rate)", doc.currency),
+    };
+    let basis = match row.state.as_str() {
+        "released" => " in its release",
+        "pending" | "held" => " at today's rate",
+        _ => "",
+    };
+    match &row.value_usd {
+        Some(value) => writeln!(out, "  value:     {value} USD{basis}{rate}")?,
+        None => writeln!(out, "  value:     -{rate}")?,
+    }
+    writeln!(out, "  lines:")?;
+    for line in &doc.lines {
+        writeln!(
+            out,
+            "    {:<20} {:>5} x {:>10} {}  = {:>12} USD",
+            line.sku,
+            line.qty,
+            line.unit_price,
+            doc.currency,
+            line.value_usd.as_deref().unwrap_or("-")
+        )?;
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn print_cancel(doc: &CancelDoc, out: &mut impl Write) -> anyhow::Result<ExitCode> {
@@ -668,11 +758,27 @@ fn print_plan(doc: &PlanDoc, out: &mut impl Write) -> anyhow::Result<()> {
             release.orders.join(", ")
         )?;
     }
-    for row in &doc.held {
-        writeln!(out, "  {} held: {}", row.order_id, row.reason)?;
+    write_verdicts(&doc.held, &doc.waiting, out)
+}
+
+/// `SO-1 held: over-limit (...)`, `SO-2 waits: stock (GUITAR: 1 needed, 0 on hand)`.
+fn write_verdicts(
+    held: &[VerdictRow],
+    waiting: &[VerdictRow],
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let text = |row: &VerdictRow| {
+        if row.explanation.is_empty() {
+            row.reason.clone()
+        } else {
+            row.explanation.clone()
+        }
+    };
+    for row in held {
+        writeln!(out, "  {} held: {}", row.order_id, text(row))?;
     }
-    for row in &doc.waiting {
-        writeln!(out, "  {} waits: {}", row.order_id, row.reason)?;
+    for row in waiting {
+        writeln!(out, "  {} waits: {}", row.order_id, text(row))?;
     }
     Ok(())
 }
@@ -720,6 +826,21 @@ fn counts(counts: &std::collections::BTreeMap<String, usize>) -> String {
 fn print_summary(doc: &BatchDoc, out: &mut impl Write) -> anyhow::Result<()> {
     writeln!(out, "batch for {} committed:", doc.summary.day)?;
     write_counts(&doc.summary, out)?;
+    write_verdicts(&doc.held_first, &doc.waiting_first, out)?;
+    let summary = &doc.summary;
+    let more = |shown: usize, counts: &std::collections::BTreeMap<String, usize>| {
+        counts.values().sum::<usize>().saturating_sub(shown)
+    };
+    let (held_more, waiting_more) = (
+        more(doc.held_first.len(), &summary.held),
+        more(doc.waiting_first.len(), &summary.waiting),
+    );
+    if held_more + waiting_more > 0 {
+        writeln!(
+            out,
+            "  ... and {held_more} more held, {waiting_more} more waiting: `orders list --state held` and `--state pending` list them all"
+        )?;
+    }
     writeln!(out, "  release log: {}", doc.release_log.display())?;
     writeln!(out, "  manifest:    {}", doc.manifest.display())?;
     Ok(())

@@ -13,6 +13,7 @@ pub mod clock;
 pub mod config;
 pub mod crashpoint;
 pub mod daemon;
+pub mod explain;
 pub mod files;
 pub mod identity;
 pub mod intake;

@@ -137,6 +137,8 @@ pub enum WaitReason {
     DailyLimit,
     /// A line was not in stock.
     Stock,
+    /// Placed at or after the cutoff of the day the last batch ran for: not examined that day.
+    NotDue,
 }
 
 /// Why an order is held: it cannot ship under the policy in force until something changes.
@@ -153,15 +155,30 @@ pub enum HoldReason {
 }
 
 impl WaitReason {
+    pub const ALL: [WaitReason; 3] = [
+        WaitReason::DailyLimit,
+        WaitReason::Stock,
+        WaitReason::NotDue,
+    ];
+
     pub fn word(self) -> &'static str {
         match self {
             WaitReason::DailyLimit => "daily-limit",
             WaitReason::Stock => "stock",
+            WaitReason::NotDue => "not-due",
         }
     }
 }
 
 impl HoldReason {
+    pub const ALL: [HoldReason; 5] = [
+        HoldReason::OverLimit,
+        HoldReason::ExcludedOrigin,
+        HoldReason::ExcludedGoods,
+        HoldReason::ExcludedFlag,
+        HoldReason::NoRate,
+    ];
+
     pub fn word(self) -> &'static str {
         match self {
             HoldReason::OverLimit => "over-limit",
@@ -169,6 +186,78 @@ impl HoldReason {
             HoldReason::ExcludedGoods => "excluded-goods",
             HoldReason::ExcludedFlag => "excluded-flag",
             HoldReason::NoRate => "no-rate",
+        }
+    }
+}
+
+/// The figures behind a verdict: what decided it, for the operator (`orders show`, and `plan`,
+/// `batch` and `orders list` in a few words). An order placed after the cutoff has none: its
+/// figures are the batch's day and cutoff.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Detail {
+    /// The lines that were short when the order's turn came.
+    Stock {
+        short: Vec<Shortfall>,
+    },
+    /// What the recipient had already used of the day when the order's turn came.
+    DailyLimit {
+        releases_used: u32,
+        #[serde(with = "amount")]
+        value_used_usd: Decimal,
+        #[serde(with = "amount")]
+        order_value_usd: Decimal,
+        releases_per_recipient_per_day: u32,
+        #[serde(with = "amount")]
+        value_limit_usd: Decimal,
+    },
+    /// The first line whose item the policy excludes, and the rule that excludes it.
+    Excluded {
+        sku: Text,
+        rule: Exclusion,
+        policy: Text,
+    },
+    /// The order's own value; `None` when it is too large to compute.
+    OverLimit {
+        #[serde(with = "amount_option")]
+        value_usd: Option<Decimal>,
+        #[serde(with = "amount")]
+        value_limit_usd: Decimal,
+    },
+    NoRate {
+        currency: Text,
+        day: NaiveDate,
+    },
+    /// Placed at or after the cutoff of the day the last batch ran for.
+    NotDue {
+        day: NaiveDate,
+        cutoff: DateTime<Utc>,
+    },
+}
+
+/// One SKU an order needed more of than was on hand at its turn.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shortfall {
+    pub sku: Text,
+    pub needed: u64,
+    pub on_hand: u64,
+}
+
+/// The rule of a policy that keeps an item out of its lane.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Exclusion {
+    /// The item's origin is excluded.
+    Origin(String),
+    /// The item's HTS code starts with this excluded prefix (digits).
+    HtsPrefix(String),
+    Flag(ItemFlag),
+}
+
+impl Exclusion {
+    pub fn reason(&self) -> HoldReason {
+        match self {
+            Exclusion::Origin(_) => HoldReason::ExcludedOrigin,
+            Exclusion::HtsPrefix(_) => HoldReason::ExcludedGoods,
+            Exclusion::Flag(_) => HoldReason::ExcludedFlag,
         }
     }
 }
@@ -362,6 +451,28 @@ pub(crate) mod amount {
             Decimal::try_from_i128_with_scale(mantissa, u32::from(scale))
                 .map_err(serde::de::Error::custom)
         }
+    }
+}
+
+/// [`amount`] for an amount that may be missing.
+pub(crate) mod amount_option {
+    use rust_decimal::Decimal;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize, Deserialize)]
+    struct Amount(#[serde(with = "super::amount")] Decimal);
+
+    pub fn serialize<S: Serializer>(
+        value: &Option<Decimal>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        value.map(Amount).serialize(serializer)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<Decimal>, D::Error> {
+        Ok(Option::<Amount>::deserialize(deserializer)?.map(|Amount(value)| value))
     }
 }
 

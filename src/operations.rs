@@ -14,13 +14,21 @@ use crate::batch;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::intake::{self, StockFile};
-use crate::model::{OrderState, Release};
+use std::collections::HashMap;
+
+use rust_decimal::Decimal;
+
+use crate::explain;
+use crate::model::{Order, OrderState, Release, Text};
+use crate::money::{self, Conversion};
 use crate::releaselog::{self, LogError};
 pub use crate::store::DumpCounts;
 use crate::store::{
-    self, Cancel, DumpError, RestoreError, StateCount, Store, StoreError, StoreReader,
+    self, Cancel, DumpError, OrderView, RestoreError, StateCount, Store, StoreError, StoreReader,
 };
-use crate::wire::{BatchDoc, CancelDoc, CheckDoc, OrderRow, StockRow};
+use crate::wire::{
+    BatchDoc, CancelDoc, CheckDoc, OrderDoc, OrderLineDoc, OrderRow, RateDoc, StockRow,
+};
 
 pub use crate::batch::{BatchError, Planned, Summary};
 pub use crate::intake::{IntakeError, IntakeReport, Source};
@@ -131,11 +139,92 @@ pub fn cancel(store: &mut Store, order_id: &str) -> Result<CancelDoc, CancelErro
     })
 }
 
-/// One order's row, by id.
-pub fn order(store: &mut Store, order_id: &str) -> Result<Option<OrderRow>, StoreError> {
-    Ok(store
-        .order(order_id)?
-        .map(|(order, state)| OrderRow::new(&order.order_id, &state)))
+/// One order as `orders show` gives it, by id: as taken in, its lines valued at the rate used
+/// (a released order's in its release; an open one's at today's rate), its state, and what
+/// decided it.
+pub fn order(
+    store: &mut Store,
+    config: &Config,
+    clock: &Clock,
+    order_id: &str,
+) -> Result<Option<OrderDoc>, StoreError> {
+    let Some((order, state)) = store.order(order_id)? else {
+        return Ok(None);
+    };
+    let detail = store.detail(order_id)?;
+    let (values, conversion): (Vec<Option<Decimal>>, Option<Conversion>) = match &state {
+        OrderState::Released { release_id, .. } => {
+            let release = store.release(release_id)?;
+            let release = release.as_ref();
+            let lines = release
+                .into_iter()
+                .flat_map(|release| release.lines.iter())
+                .filter(|line| line.order_id == order.order_id);
+            let values = lines.map(|line| Some(line.value_usd)).collect();
+            let fx = release
+                .and_then(|release| release.fx.iter().find(|fx| fx.currency == order.currency));
+            (values, fx.cloned().map(Conversion::Rate))
+        }
+        OrderState::Cancelled => (vec![None; order.lines.len()], None),
+        OrderState::Pending(_) | OrderState::Held(_) => {
+            let conversion = rate_today(config, clock, &order);
+            let values = order
+                .lines
+                .iter()
+                .map(|line| {
+                    let conversion = conversion.as_ref()?;
+                    money::line_value_usd(line.qty, line.unit_price, conversion)
+                })
+                .collect();
+            (values, conversion)
+        }
+    };
+    let total = values
+        .iter()
+        .try_fold(Decimal::ZERO, |total, value| Some(total + (*value)?))
+        .filter(|_| !matches!(state, OrderState::Cancelled));
+    let lines = order
+        .lines
+        .iter()
+        .zip(values.iter().chain(std::iter::repeat(&None)))
+        .map(|(line, value)| OrderLineDoc {
+            sku: line.sku.to_string(),
+            qty: line.qty,
+            unit_price: line.unit_price.to_string(),
+            value_usd: value.map(explain::usd),
+        })
+        .collect();
+    let rate = conversion
+        .as_ref()
+        .and_then(Conversion::fx)
+        .map(|fx| RateDoc {
+            usd_per_currency_unit: fx.usd.to_string(),
+            from: fx.from,
+        });
+    let currency = order.currency.to_string();
+    let view = OrderView {
+        order,
+        state,
+        detail,
+        value_usd: None,
+    };
+    Ok(Some(OrderDoc {
+        row: OrderRow::new(&view, total, &cutoffs(config)),
+        currency,
+        lines,
+        rate,
+    }))
+}
+
+/// The rate a batch today would value an order at.
+fn rate_today(config: &Config, clock: &Clock, order: &Order) -> Option<Conversion> {
+    let today = clock.today(config.warehouse.timezone);
+    config.rates.on(&order.currency, today)
+}
+
+/// The warehouse's zone and cutoff, for explaining orders not due.
+fn cutoffs(config: &Config) -> explain::Cutoffs {
+    explain::Cutoffs::of(config)
 }
 
 /// Which orders a listing shows.
@@ -181,15 +270,34 @@ impl StateFilter {
     }
 }
 
-/// Every order with its state, in intake order, as `orders list` gives it.
+/// Every order with its state, in intake order, as `orders list` gives it: a released order
+/// valued in its release, an open one at today's rate.
 pub fn for_each_order<E: From<StoreError>>(
     store: &Store,
+    config: &Config,
+    clock: &Clock,
     filter: Option<StateFilter>,
     mut each: impl FnMut(OrderRow) -> Result<(), E>,
 ) -> Result<(), E> {
-    for (order, state) in store.order_states()? {
-        if filter.is_none_or(|filter| filter.admits(&state)) {
-            each(OrderRow::new(&order.order_id, &state))?;
+    let cutoffs = cutoffs(config);
+    let today = clock.today(config.warehouse.timezone);
+    let mut rates: HashMap<Text, Option<Conversion>> = HashMap::new();
+    for view in store.order_views()? {
+        if filter.is_none_or(|filter| filter.admits(&view.state)) {
+            let value_usd = match view.state {
+                OrderState::Released { .. } => view.value_usd,
+                OrderState::Cancelled => None,
+                OrderState::Pending(_) | OrderState::Held(_) => {
+                    let order = &view.order;
+                    let conversion = rates
+                        .entry(order.currency.clone())
+                        .or_insert_with(|| config.rates.on(&order.currency, today));
+                    conversion
+                        .as_ref()
+                        .and_then(|conversion| money::value_order(order, conversion))
+                }
+            };
+            each(OrderRow::new(&view, value_usd, &cutoffs))?;
         }
     }
     Ok(())

@@ -20,7 +20,8 @@ use rust_decimal::Decimal;
 
 use crate::identity::{self, IdentityRule};
 use crate::model::{
-    FxUsed, HoldReason, Item, ItemFacts, Order, Release, ReleaseLine, Text, Verdict, WaitReason,
+    Detail, Exclusion, FxUsed, HoldReason, Item, ItemFacts, Order, Release, ReleaseLine, Shortfall,
+    Text, Verdict, WaitReason,
 };
 use crate::money::{self, Conversion, Rates};
 use crate::policy::Policy;
@@ -62,14 +63,19 @@ pub struct Rules<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
     pub day: NaiveDate,
+    /// The day's cutoff: orders placed before it were candidates.
+    pub cutoff: DateTime<Utc>,
     pub policy: String,
     pub lane: String,
     /// New releases, numbered in the order their first order was served.
     pub releases: Vec<Release>,
     /// Every candidate that does not ship, with why, in order of service.
     pub verdicts: Vec<(Text, Verdict)>,
-    /// Open orders placed at or after the cutoff: not examined on this day.
-    pub not_due: usize,
+    /// What decided each of `verdicts`, in the same order.
+    pub details: Vec<Detail>,
+    /// Open orders placed at or after the cutoff, oldest first (ties by id): not examined on
+    /// this day.
+    pub not_due: Vec<Text>,
     /// Units taken per SKU.
     pub stock_taken: BTreeMap<String, u64>,
 }
@@ -83,6 +89,8 @@ pub struct Places {
     pub verdicts: Vec<usize>,
     /// The places of the released orders, in order of service.
     pub released: Vec<usize>,
+    /// The places of the orders not due, as the plan's `not_due`.
+    pub not_due: Vec<usize>,
 }
 
 /// The instant of `day`'s cutoff in the warehouse's zone.
@@ -142,7 +150,17 @@ pub fn plan_placed(
             .filter(|(_, order)| order.placed_at < rules.cutoff)
             .map(|(place, order)| (order.placed_at, id_prefix(&order.order_id), place)),
     );
-    let not_due = snapshot.orders.len() - service.len();
+    let mut not_due_places: Vec<usize> = snapshot
+        .orders
+        .iter()
+        .enumerate()
+        .filter(|(_, order)| order.placed_at >= rules.cutoff)
+        .map(|(place, _)| place)
+        .collect();
+    not_due_places.sort_unstable_by(|a, b| {
+        let (a, b) = (&snapshot.orders[*a], &snapshot.orders[*b]);
+        (a.placed_at, &a.order_id).cmp(&(b.placed_at, &b.order_id))
+    });
     service.sort_unstable_by(|(a_at, a_id, a), (b_at, b_id, b)| {
         a_at.cmp(b_at).then_with(|| a_id.cmp(b_id)).then_with(|| {
             snapshot.orders[*a]
@@ -161,7 +179,7 @@ pub fn plan_placed(
         .iter()
         .map(|(sku, item)| {
             let facts = Sku {
-                excluded: policy.excludes(item),
+                excluded: policy.exclusion(item),
                 facts: Arc::new(ItemFacts {
                     sku: sku.clone(),
                     description: item.description.clone(),
@@ -185,6 +203,7 @@ pub fn plan_placed(
     let mut opened: Vec<Opened> = Vec::with_capacity(most);
     let mut release_of_recipient: FastMap<String, u32> = FastMap::default();
     let mut verdicts = Vec::with_capacity(most);
+    let mut details = Vec::with_capacity(most);
     let mut verdict_orders = Vec::with_capacity(most);
     // Each released order's place and release (its index among the new ones), in order of
     // service.
@@ -218,8 +237,9 @@ pub fn plan_placed(
         for (&(place, order), examined) in examined_blocks {
             let examined = match examined {
                 Ok(examined) => examined,
-                Err(reason) => {
+                Err((reason, detail)) => {
                     verdicts.push((order.order_id.clone(), Verdict::Held(reason)));
+                    details.push(detail);
                     verdict_orders.push(place);
                     continue;
                 }
@@ -241,6 +261,13 @@ pub fn plan_placed(
                     order.order_id.clone(),
                     Verdict::Waiting(WaitReason::DailyLimit),
                 ));
+                details.push(Detail::DailyLimit {
+                    releases_used: prior.releases + u32::from(current.is_some()),
+                    value_used_usd: value_today,
+                    order_value_usd: examined.value_usd,
+                    releases_per_recipient_per_day: policy.releases_per_recipient_per_day,
+                    value_limit_usd: policy.value_limit_usd,
+                });
                 verdict_orders.push(place);
                 continue;
             }
@@ -257,6 +284,7 @@ pub fn plan_placed(
                 .all(|(sku, qty)| on_hand.get(sku).copied().unwrap_or(0) >= *qty);
             if !in_stock {
                 verdicts.push((order.order_id.clone(), Verdict::Waiting(WaitReason::Stock)));
+                details.push(shortfalls(&need, &on_hand));
                 verdict_orders.push(place);
                 continue;
             }
@@ -310,11 +338,16 @@ pub fn plan_placed(
 
     let plan = Plan {
         day,
+        cutoff: rules.cutoff,
         policy: policy.name.clone(),
         lane: policy.lane.clone(),
         releases,
         verdicts,
-        not_due,
+        details,
+        not_due: not_due_places
+            .iter()
+            .map(|place| snapshot.orders[*place].order_id.clone())
+            .collect(),
         stock_taken: stock_taken
             .into_iter()
             .map(|(sku, qty)| (sku.to_owned(), qty))
@@ -323,6 +356,7 @@ pub fn plan_placed(
     let places = Places {
         verdicts: verdict_orders,
         released: released_orders,
+        not_due: not_due_places,
     };
     (plan, places)
 }
@@ -340,9 +374,25 @@ fn id_prefix(order_id: &str) -> IdPrefix {
     prefix
 }
 
+/// The stock detail of an order that waits for stock: each SKU it needs more of than is on hand.
+fn shortfalls(need: &[(&str, u64)], on_hand: &FastMap<&str, u64>) -> Detail {
+    let short = need
+        .iter()
+        .filter_map(|(sku, needed)| {
+            let on_hand = on_hand.get(sku).copied().unwrap_or(0);
+            (on_hand < *needed).then(|| Shortfall {
+                sku: (*sku).into(),
+                needed: *needed,
+                on_hand,
+            })
+        })
+        .collect();
+    Detail::Stock { short }
+}
+
 /// A SKU of the catalogue, with what the policy says of it and the facts a release line records.
 struct Sku {
-    excluded: Option<HoldReason>,
+    excluded: Option<Exclusion>,
     facts: Arc<ItemFacts>,
 }
 
@@ -528,7 +578,7 @@ fn examine_all<'a>(
     policy: &Policy,
     rules: &Rules<'a>,
     threads: usize,
-) -> Vec<Result<Examined, HoldReason>> {
+) -> Vec<Result<Examined, (HoldReason, Detail)>> {
     if threads <= 1 {
         let mut conversions: FastMap<&str, Option<Conversion>> = FastMap::default();
         return candidates
@@ -537,7 +587,7 @@ fn examine_all<'a>(
             .collect();
     }
     let per_thread = candidates.len().div_ceil(threads).max(1);
-    let parts: Vec<Vec<Result<Examined, HoldReason>>> = std::thread::scope(|scope| {
+    let parts: Vec<Vec<Result<Examined, (HoldReason, Detail)>>> = std::thread::scope(|scope| {
         let handles: Vec<_> = candidates
             .chunks(per_thread)
             .map(|part| {
@@ -581,10 +631,10 @@ fn examine<'a>(
     day: NaiveDate,
     policy: &Policy,
     rules: &Rules<'a>,
-) -> Result<Examined, HoldReason> {
+) -> Result<Examined, (HoldReason, Detail)> {
     // Of the lines' exclusions, the first in the documented order (origin, goods, flag),
-    // whatever the order of the lines.
-    let mut excluded: Option<HoldReason> = None;
+    // whatever the order of the lines; of lines excluded alike, the first.
+    let mut excluded: Option<(&str, &Exclusion)> = None;
     for line in &order.lines {
         let sku = skus.get(line.sku.as_str()).unwrap_or_else(|| {
             panic!(
@@ -592,24 +642,43 @@ fn examine<'a>(
                 order.order_id, line.sku
             )
         });
-        if let Some(reason) = sku.excluded {
-            if excluded.is_none_or(|earlier| rank(reason) < rank(earlier)) {
-                excluded = Some(reason);
+        if let Some(rule) = &sku.excluded {
+            if excluded.is_none_or(|(_, earlier)| rank(rule.reason()) < rank(earlier.reason())) {
+                excluded = Some((line.sku.as_str(), rule));
             }
         }
     }
-    if let Some(reason) = excluded {
-        return Err(reason);
+    if let Some((sku, rule)) = excluded {
+        let detail = Detail::Excluded {
+            sku: sku.into(),
+            rule: rule.clone(),
+            policy: policy.name.as_str().into(),
+        };
+        return Err((rule.reason(), detail));
     }
-    let conversion = conversions
+    let Some(conversion) = conversions
         .entry(order.currency.as_str())
         .or_insert_with(|| rules.rates.on(&order.currency, day))
         .as_ref()
-        .ok_or(HoldReason::NoRate)?;
+    else {
+        let detail = Detail::NoRate {
+            currency: order.currency.clone(),
+            day,
+        };
+        return Err((HoldReason::NoRate, detail));
+    };
 
-    let value_usd = money::value_order(order, conversion).ok_or(HoldReason::OverLimit)?;
+    let value_usd = money::value_order(order, conversion);
+    let over = |value_usd| {
+        let detail = Detail::OverLimit {
+            value_usd,
+            value_limit_usd: policy.value_limit_usd,
+        };
+        (HoldReason::OverLimit, detail)
+    };
+    let value_usd = value_usd.ok_or_else(|| over(None))?;
     if value_usd > policy.value_limit_usd {
-        return Err(HoldReason::OverLimit);
+        return Err(over(Some(value_usd)));
     }
     Ok(Examined {
         recipient_key: recipient_key(rules.identity, order),

@@ -5,7 +5,7 @@
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
-use crate::model::{HoldReason, Item, ItemFlag};
+use crate::model::{Exclusion, HoldReason, Item, ItemFlag};
 
 /// One dated entry of the rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,27 +53,33 @@ impl Policy {
     /// Why this item may not use the policy's lane, if it may not.
     /// Checked in a fixed order: origin, then HTS, then flags.
     pub fn excludes(&self, item: &Item) -> Option<HoldReason> {
-        if self
+        self.exclusion(item).map(|rule| rule.reason())
+    }
+
+    /// The rule that keeps this item out of the policy's lane, if one does: the first in the
+    /// order origin, HTS, flags (and the first matching entry of each).
+    pub fn exclusion(&self, item: &Item) -> Option<Exclusion> {
+        if let Some(origin) = self
             .excluded_origins
             .iter()
-            .any(|origin| origin.eq_ignore_ascii_case(&item.origin))
+            .find(|origin| origin.eq_ignore_ascii_case(&item.origin))
         {
-            return Some(HoldReason::ExcludedOrigin);
+            return Some(Exclusion::Origin(origin.clone()));
         }
         let hts = hts_digits(&item.hts);
-        if self
+        if let Some(prefix) = self
             .excluded_hts_prefixes
             .iter()
-            .any(|prefix| hts.starts_with(prefix.as_str()))
+            .find(|prefix| hts.starts_with(prefix.as_str()))
         {
-            return Some(HoldReason::ExcludedGoods);
+            return Some(Exclusion::HtsPrefix(prefix.clone()));
         }
-        if item
+        if let Some(flag) = item
             .flags
             .iter()
-            .any(|flag| self.excluded_flags.contains(flag))
+            .find(|flag| self.excluded_flags.contains(flag))
         {
-            return Some(HoldReason::ExcludedFlag);
+            return Some(Exclusion::Flag(*flag));
         }
         None
     }

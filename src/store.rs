@@ -50,7 +50,7 @@ use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 use serde::de::DeserializeOwned;
 
-use crate::model::{Item, Order, OrderState, Release, StockLevel, Verdict};
+use crate::model::{Detail, Item, Order, OrderState, Release, StockLevel, Verdict, WaitReason};
 use crate::planner::{Places, Plan};
 
 mod dump;
@@ -62,12 +62,13 @@ pub use dump::{
     dump, restore, DumpCounts, DumpError, RestoreError, Restored, DUMP_FORMAT, DUMP_VERSION,
 };
 pub use layout::{decode, encode, PreparedOrder};
-use layout::{id_hash, Commit, IdIndex, Ordinal, StateByte, States};
+use layout::{id_hash, Commit, DetailBlock, IdIndex, Ordinal, StateByte, States};
 pub use reader::StoreReader;
 
-/// The layout version kept in `meta/format`: 3 is the redb layout above. (Layouts 1 and 2 were
+/// The layout version kept in `meta/format`: 4 is the redb layout above; 3 lacked the tables
+/// `voids` and `details`, and opening it creates them. (Layouts 1 and 2 were
 /// kept in sled by earlier builds; this build refuses their folders.)
-pub const LAYOUT_VERSION: u32 = 3;
+pub const LAYOUT_VERSION: u32 = 4;
 
 /// The format version that starts every stored value.
 pub const VALUE_VERSION: u8 = 1;
@@ -110,6 +111,10 @@ const STOCK: TableDefinition<&str, &[u8]> = TableDefinition::new("stock");
 const ORDERS: TableDefinition<u64, &[u8]> = TableDefinition::new("orders");
 const ORDER_IDS: TableDefinition<u64, &[u8]> = TableDefinition::new("order-ids");
 const STATES: TableDefinition<u64, &[u8]> = TableDefinition::new("states");
+/// Voided releases ([`crate::model::Void`]), by day and sequence number.
+const VOIDS: TableDefinition<(i32, u64), &[u8]> = TableDefinition::new("voids");
+/// [`layout::DetailBlock`]s, by state block.
+const DETAILS: TableDefinition<u64, &[u8]> = TableDefinition::new("details");
 const RELEASES: TableDefinition<(i32, u64), &[u8]> = TableDefinition::new("releases");
 const RELEASE_ITEMS: TableDefinition<(i32, u64), &[u8]> = TableDefinition::new("release-items");
 const LOGS_DUE: TableDefinition<i32, ()> = TableDefinition::new("logs-due");
@@ -261,6 +266,17 @@ pub enum Cancel {
     Unknown,
 }
 
+/// An accepted order as `orders list` and `orders show` give it: its state, the detail of the
+/// last verdict of an open one, and the value a released one went out at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderView {
+    pub order: Order,
+    pub state: OrderState,
+    pub detail: Option<Detail>,
+    /// For a released order: the sum of its lines' values in its release.
+    pub value_usd: Option<rust_decimal::Decimal>,
+}
+
 /// How many orders are in one state, for the figures.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StateCount {
@@ -345,6 +361,9 @@ impl Store {
         match store.meta::<u32>(FORMAT)? {
             None => store.create_tables()?,
             Some(LAYOUT_VERSION) => {}
+            // Layout 3 lacks the tables of details and voids, and no order in it has the state
+            // bytes that came with them: creating the tables upgrades it.
+            Some(3) => store.create_tables()?,
             Some(found) if found > LAYOUT_VERSION => {
                 return Err(StoreError::TooNew {
                     path: store.path.clone(),
@@ -381,7 +400,8 @@ impl Store {
         self.db.as_ref().expect("the store is open until dropped")
     }
 
-    /// A new store: every table, and the layout version, in one durable commit.
+    /// A new store, or one of layout 3: every table, and the layout version, in one durable
+    /// commit. Tables that exist are kept as they are.
     fn create_tables(&self) -> Result<()> {
         let txn = self.db().begin_write().map_err(|e| self.engine(e))?;
         {
@@ -395,7 +415,7 @@ impl Store {
             }
             create!(ITEMS, STOCK, APPLIED);
             create!(ORDERS, ORDER_IDS, STATES);
-            create!(RELEASES, RELEASE_ITEMS);
+            create!(RELEASES, RELEASE_ITEMS, VOIDS, DETAILS);
             txn.open_table(LOGS_DUE).map_err(|e| self.engine(e))?;
         }
         txn.commit().map_err(|e| self.engine(e))
@@ -509,6 +529,22 @@ impl Store {
         Ok(self.find(order_id)?.map(|(_, order, state)| (order, state)))
     }
 
+    /// What the last batch that examined an open order said of it beyond its reason word, by
+    /// id; `None` for an order that is not open, that no batch examined, or that the last one
+    /// examined before the store kept details.
+    pub fn detail(&mut self, order_id: &str) -> Result<Option<Detail>> {
+        let Some((ordinal, _, _)) = self.find(order_id)? else {
+            return Ok(None);
+        };
+        let states = self.ledger.states.as_ref().expect("read by find");
+        let Some(StateByte::Open(Some(verdict))) = states.get(ordinal) else {
+            return Ok(None);
+        };
+        let block = self.reader()?.detail_block(ordinal / STATE_BLOCK_ORDERS)?;
+        let offset = (ordinal % STATE_BLOCK_ORDERS) as u32;
+        Ok(block.and_then(|block| block.detail(offset, verdict)))
+    }
+
     /// Cancels a pending or held order, in one durable commit.
     pub fn cancel(&mut self, order_id: &str) -> Result<Cancel> {
         let ordinal = match self.find(order_id)? {
@@ -615,10 +651,41 @@ impl Store {
         for place in &places.released {
             states.set(snapshot.ordinals[*place], StateByte::Released);
         }
-        for (place, (_, verdict)) in places.verdicts.iter().zip(&plan.verdicts) {
-            states.set(snapshot.ordinals[*place], StateByte::Open(Some(*verdict)));
+        let mut details: BTreeMap<u64, Vec<(u32, Detail)>> = BTreeMap::new();
+        let mut touch = |ordinal: Ordinal| {
+            details.entry(ordinal / STATE_BLOCK_ORDERS).or_default();
+        };
+        for place in &places.released {
+            touch(snapshot.ordinals[*place]);
+        }
+        let not_due = StateByte::Open(Some(Verdict::Waiting(WaitReason::NotDue)));
+        for place in &places.not_due {
+            let ordinal = snapshot.ordinals[*place];
+            states.set(ordinal, not_due);
+            touch(ordinal);
+        }
+        let verdicts = places
+            .verdicts
+            .iter()
+            .zip(&plan.verdicts)
+            .zip(&plan.details);
+        for ((place, (_, verdict)), detail) in verdicts {
+            let ordinal = snapshot.ordinals[*place];
+            states.set(ordinal, StateByte::Open(Some(*verdict)));
+            let offset = (ordinal % STATE_BLOCK_ORDERS) as u32;
+            let block = details.entry(ordinal / STATE_BLOCK_ORDERS).or_default();
+            block.push((offset, detail.clone()));
         }
         commit.put_states(states);
+        for (block_no, mut entries) in details {
+            entries.sort_unstable_by_key(|(offset, _)| *offset);
+            let block = DetailBlock {
+                day: plan.day,
+                cutoff: plan.cutoff,
+                entries,
+            };
+            commit.details.push((block_no, encode(&block)));
+        }
         self.commit(commit)
     }
 
@@ -733,6 +800,7 @@ impl Store {
             put_all!(orders, ORDERS);
             put_all!(order_ids, ORDER_IDS);
             put_all!(states, STATES);
+            put_all!(details, DETAILS);
             put_all!(releases, RELEASES);
             put_all!(release_items, RELEASE_ITEMS);
             if !commit.logs_due.is_empty() {
@@ -774,6 +842,14 @@ impl Store {
     }
 
     /// Every accepted order with its state, in intake order.
+    pub fn order_views(&self) -> Result<Vec<OrderView>> {
+        self.reader()?.order_views()
+    }
+
+    pub fn release(&self, release_id: &str) -> Result<Option<Release>> {
+        self.reader()?.release(release_id)
+    }
+
     pub fn order_states(&self) -> Result<Vec<(Order, OrderState)>> {
         self.reader()?.order_states()
     }
@@ -1616,10 +1692,38 @@ mod tests {
             .collect();
         assert_eq!(
             states,
-            vec![0x00, 0x01, 0x02, 0x10, 0x11, 0x12, 0x13, 0x14, 0x20, 0x30]
+            vec![0x00, 0x01, 0x02, 0x03, 0x10, 0x11, 0x12, 0x13, 0x14, 0x20, 0x30]
         );
-        fixture("state-block", states);
+        // The state bytes of layout 3 keep their meaning.
+        let layout_3: Vec<u8> = states.into_iter().filter(|byte| *byte != 0x03).collect();
+        fixture("state-block", layout_3);
         fixture("release-chunk", vec![sample_release()]);
+        fixture(
+            "detail-block",
+            DetailBlock {
+                day: day("2026-11-24"),
+                cutoff: "2026-11-24T20:00:00Z".parse().unwrap(),
+                entries: vec![
+                    (
+                        3,
+                        Detail::Stock {
+                            short: vec![crate::model::Shortfall {
+                                sku: "MUG".into(),
+                                needed: 2,
+                                on_hand: 1,
+                            }],
+                        },
+                    ),
+                    (
+                        9,
+                        Detail::OverLimit {
+                            value_usd: Some("800.01".parse().unwrap()),
+                            value_limit_usd: "800".parse().unwrap(),
+                        },
+                    ),
+                ],
+            },
+        );
     }
 
     #[test]

@@ -6,11 +6,15 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::batch::{Committed, Planned, Summary};
+use crate::batch::{Committed, Planned, Summary, Verdicted};
 use crate::config::Config;
-use crate::model::{OrderState, Release, Text, Verdict};
+use crate::explain;
+use crate::model::{Consignee, OrderState, Release, Text, Verdict};
 use crate::releaselog;
 use crate::releaselog::ReleaseRecord;
+use crate::store::OrderView;
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
 
 /// Every error the API returns: `{"error": {"code": "...", "message": "..."}}`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -37,13 +41,26 @@ pub struct BatchDoc {
     /// Set when the batch is committed but its release log and manifest are still due.
     #[serde(default)]
     pub files_error: Option<String>,
+    /// The first 100 held orders, in order of service, with why (`orders list --state held`
+    /// lists them all).
+    #[serde(default)]
+    pub held_first: Vec<VerdictRow>,
+    /// The first 100 waiting orders, likewise.
+    #[serde(default)]
+    pub waiting_first: Vec<VerdictRow>,
 }
 
 impl BatchDoc {
     pub fn new(committed: Committed, config: &Config) -> BatchDoc {
         let logs = &config.paths.logs;
         let day = committed.summary.day;
+        let cutoffs = explain::Cutoffs::of(config);
+        let rows =
+            |held| verdict_rows(committed.verdicted.iter().cloned(), held, &cutoffs).collect();
+        let (held_first, waiting_first) = (rows(true), rows(false));
         BatchDoc {
+            held_first,
+            waiting_first,
             summary: committed.summary,
             release_log: releaselog::log_path(logs, day),
             manifest: releaselog::manifest_path(logs, day),
@@ -79,25 +96,85 @@ pub struct OrderRow {
     pub state: String,
     pub reason: Option<String>,
     pub release_id: Option<String>,
+    /// The release day of a released order.
     pub day: Option<String>,
+    /// RFC 3339, UTC.
+    pub placed_at: String,
+    pub consignee: Consignee,
+    /// A released order's value in its release; an open order's at today's rate (null when
+    /// there is none); a cancelled order's is null.
+    pub value_usd: Option<String>,
+    /// What decided the last verdict (`explain::json`); null when there is nothing to say.
+    pub detail: Option<serde_json::Value>,
+    /// The reason word with the detail in a few words: `stock (GUITAR: 1 needed, 0 on hand)`.
+    pub explanation: Option<String>,
 }
 
 impl OrderRow {
-    pub fn new(order_id: &str, state: &OrderState) -> OrderRow {
+    /// The row of an order; `value_usd` as the field says.
+    pub fn new(
+        view: &OrderView,
+        value_usd: Option<Decimal>,
+        cutoffs: &explain::Cutoffs,
+    ) -> OrderRow {
+        let OrderView {
+            order,
+            state,
+            detail,
+            ..
+        } = view;
         let (release_id, day) = match state {
             OrderState::Released { release_id, day } => {
                 (Some(release_id.clone()), Some(day.to_string()))
             }
             _ => (None, None),
         };
+        let reason = state.reason_word();
         OrderRow {
-            order_id: order_id.to_owned(),
+            order_id: order.order_id.to_string(),
             state: state.word().to_owned(),
-            reason: state.reason_word().map(str::to_owned),
+            reason: reason.map(str::to_owned),
             release_id,
             day,
+            placed_at: order
+                .placed_at
+                .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+            consignee: order.recipient.clone(),
+            value_usd: value_usd.map(explain::usd),
+            detail: detail
+                .as_ref()
+                .map(|detail| explain::json(detail, order.placed_at, cutoffs)),
+            explanation: reason.map(|reason| {
+                explain::reason_with_words(reason, detail.as_ref(), order.placed_at, cutoffs)
+            }),
         }
     }
+}
+
+/// `orders show --json`: the order's row, with its lines valued and the rate used.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OrderDoc {
+    #[serde(flatten)]
+    pub row: OrderRow,
+    pub currency: String,
+    pub lines: Vec<OrderLineDoc>,
+    /// US dollars per unit of the order's currency, and the first day it applies; null for an
+    /// order in dollars, or when there is no rate.
+    pub rate: Option<RateDoc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OrderLineDoc {
+    pub sku: String,
+    pub qty: u32,
+    pub unit_price: String,
+    pub value_usd: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RateDoc {
+    pub usd_per_currency_unit: String,
+    pub from: NaiveDate,
 }
 
 /// `check-store`: whether every invariant holds, and the audit as text.
@@ -119,11 +196,14 @@ pub struct PlanRecord<'a> {
     held: VerdictRecords<'a>,
     waiting: VerdictRecords<'a>,
     not_due: usize,
+    /// The ids of the orders placed after the day's cutoff, in intake order.
+    not_due_orders: &'a [Text],
 }
 
 impl<'a> PlanRecord<'a> {
-    pub fn new(planned: &'a Planned, summary: &'a Summary) -> PlanRecord<'a> {
+    pub fn new(planned: &'a Planned, summary: &'a Summary, config: &Config) -> PlanRecord<'a> {
         let plan = &planned.plan;
+        let cutoffs = explain::Cutoffs::of(config);
         PlanRecord {
             day: plan.day.to_string(),
             policy: &plan.policy,
@@ -131,14 +211,17 @@ impl<'a> PlanRecord<'a> {
             summary,
             releases: ReleaseRecords(&plan.releases),
             held: VerdictRecords {
-                verdicts: &plan.verdicts,
+                planned,
                 held: true,
+                cutoffs,
             },
             waiting: VerdictRecords {
-                verdicts: &plan.verdicts,
+                planned,
                 held: false,
+                cutoffs,
             },
-            not_due: plan.not_due,
+            not_due: plan.not_due.len(),
+            not_due_orders: &plan.not_due,
         }
     }
 }
@@ -151,29 +234,41 @@ impl Serialize for ReleaseRecords<'_> {
     }
 }
 
-/// The held (or the waiting) candidates of a plan, as `{"order_id", "reason"}` objects.
+/// The held (or the waiting) candidates of a plan, as [`VerdictRow`] objects.
 struct VerdictRecords<'a> {
-    verdicts: &'a [(Text, Verdict)],
+    planned: &'a Planned,
     held: bool,
+    cutoffs: explain::Cutoffs,
 }
 
 impl Serialize for VerdictRecords<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(verdict_rows(self.verdicts, self.held))
+        serializer.collect_seq(verdict_rows(
+            self.planned.verdicted(),
+            self.held,
+            &self.cutoffs,
+        ))
     }
 }
 
 /// The held (or the waiting) verdicts as rows.
-fn verdict_rows(verdicts: &[(Text, Verdict)], held: bool) -> impl Iterator<Item = VerdictRow> + '_ {
-    verdicts.iter().filter_map(move |(order_id, verdict)| {
-        let reason = match verdict {
+fn verdict_rows<'a>(
+    verdicts: impl Iterator<Item = Verdicted> + 'a,
+    held: bool,
+    cutoffs: &'a explain::Cutoffs,
+) -> impl Iterator<Item = VerdictRow> + 'a {
+    verdicts.filter_map(move |verdicted| {
+        let reason = match verdicted.verdict {
             Verdict::Held(reason) if held => reason.word(),
             Verdict::Waiting(reason) if !held => reason.word(),
             _ => return None,
         };
+        let (detail, placed_at) = (&verdicted.detail, verdicted.placed_at);
         Some(VerdictRow {
-            order_id: order_id.to_string(),
+            order_id: verdicted.order_id.to_string(),
             reason: reason.to_owned(),
+            detail: Some(explain::json(detail, placed_at, cutoffs)),
+            explanation: explain::reason_with_words(reason, Some(detail), placed_at, cutoffs),
         })
     })
 }
@@ -189,8 +284,9 @@ pub struct PlanDoc {
 
 impl PlanDoc {
     /// The same, from a plan made here.
-    pub fn new(planned: &Planned, summary: Summary) -> PlanDoc {
+    pub fn new(planned: &Planned, summary: Summary, config: &Config) -> PlanDoc {
         let plan = &planned.plan;
+        let cutoffs = explain::Cutoffs::of(config);
         PlanDoc {
             summary,
             releases: plan
@@ -206,8 +302,8 @@ impl PlanDoc {
                     orders: release.orders.iter().map(Text::to_string).collect(),
                 })
                 .collect(),
-            held: verdict_rows(&plan.verdicts, true).collect(),
-            waiting: verdict_rows(&plan.verdicts, false).collect(),
+            held: verdict_rows(planned.verdicted(), true, &cutoffs).collect(),
+            waiting: verdict_rows(planned.verdicted(), false, &cutoffs).collect(),
         }
     }
 }
@@ -226,8 +322,15 @@ pub struct ConsigneeBrief {
     pub name: String,
 }
 
+/// A candidate that a plan or batch does not ship.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct VerdictRow {
     pub order_id: String,
     pub reason: String,
+    /// What decided it (`orders show` gives the same object).
+    #[serde(default)]
+    pub detail: Option<serde_json::Value>,
+    /// The reason with the detail in a few words.
+    #[serde(default)]
+    pub explanation: String,
 }

@@ -185,15 +185,40 @@ fn orders_list_filters_by_state() {
     let file = w.file("orders.jsonl", &orders.join("\n"));
     w.ok(NOW, &["orders", "import", file.to_str().unwrap()]);
     w.ok(NOW, &["orders", "cancel", "C1"]);
-    let pending = w.ok(NOW, &["orders", "list", "--state", "pending", "--json"]);
+    let row = |state: &str| -> serde_json::Value {
+        let listed = w.ok(NOW, &["orders", "list", "--state", state, "--json"]);
+        assert_eq!(listed.lines().count(), 1, "{listed}");
+        serde_json::from_str(&listed).unwrap()
+    };
+    let pending = row("pending");
+    let fields = |row: &serde_json::Value, names: &[&str]| -> Vec<serde_json::Value> {
+        names.iter().map(|name| row[*name].clone()).collect()
+    };
+    let names = [
+        "order_id",
+        "state",
+        "reason",
+        "release_id",
+        "day",
+        "value_usd",
+    ];
     assert_eq!(
-        pending.trim(),
-        r#"{"order_id":"P1","state":"pending","reason":null,"release_id":null,"day":null}"#
+        fields(&pending, &names),
+        serde_json::json!(["P1", "pending", null, null, null, "10.00"])
+            .as_array()
+            .unwrap()
+            .clone()
     );
-    let cancelled = w.ok(NOW, &["orders", "list", "--state", "cancelled", "--json"]);
+    assert_eq!(pending["placed_at"], "2026-11-30T18:00:00Z");
+    assert_eq!(pending["consignee"]["name"], "Ana Ruiz");
+    assert_eq!(pending["consignee"]["address"]["line1"], "1 Main St");
+    let cancelled = row("cancelled");
     assert_eq!(
-        cancelled.trim(),
-        r#"{"order_id":"C1","state":"cancelled","reason":null,"release_id":null,"day":null}"#
+        fields(&cancelled, &names),
+        serde_json::json!(["C1", "cancelled", null, null, null, null])
+            .as_array()
+            .unwrap()
+            .clone()
     );
     let output = w.run_at(NOW, &["orders", "cancel", "NOPE"]);
     assert_eq!(output.status.code(), Some(1));

@@ -297,10 +297,18 @@ fn a_dump_is_restored_into_an_empty_store_only() {
     );
 }
 
-/// A store file and a dump written by this layout (3) and dump format (1), kept in
+/// A store file and a dump written by layout 3 and dump format 1, kept in
 /// `tests/fixtures/store-v3/`: the store must keep opening and dump the same lines, and the dump
 /// must keep restoring, for as long as such stores and dumps may exist. Set
 /// `BORDER_RELEASE_WRITE_FIXTURES=1` only to write them when they are missing.
+/// A dump line without the end line's hash.
+fn without_hash(line: &str) -> String {
+    match line.find(r#","fnv1a64":"#) {
+        Some(at) if line.starts_with(r#"{"kind":"end""#) => line[..at].to_owned(),
+        _ => line.to_owned(),
+    }
+}
+
 #[test]
 fn a_store_and_a_dump_of_this_format_keep_reading() {
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/store-v3");
@@ -312,7 +320,12 @@ fn a_store_and_a_dump_of_this_format_keep_reading() {
         std::fs::copy(w.path("data/store.redb"), &store_file).unwrap();
     }
     let kept = std::fs::read_to_string(&dump_file).expect("the dump fixture");
-    let body = |text: &str| -> Vec<String> { text.lines().skip(1).map(str::to_owned).collect() };
+    // The header names the layout of the store that wrote the dump (opening a store of an
+    // earlier layout upgrades it), and the end line's hash covers the header: both are left out.
+    let body = |text: &str| -> Vec<String> {
+        let hash = without_hash;
+        text.lines().skip(1).map(hash).collect()
+    };
 
     let w = Warehouse::new();
     std::fs::create_dir_all(w.path("data")).unwrap();

@@ -524,6 +524,24 @@ impl Model {
             };
             self.states.insert(order.id, state);
         }
+        // Open orders placed at or after the cutoff are passed over, and say so.
+        let cutoff = cutoff_of(day);
+        let not_due: Vec<&'static str> = self
+            .orders
+            .iter()
+            .filter(|order| order.content.placed_at >= cutoff)
+            .filter(|order| {
+                matches!(
+                    self.states[order.id],
+                    OrderState::Pending(_) | OrderState::Held(_)
+                )
+            })
+            .map(|order| order.id)
+            .collect();
+        for id in not_due {
+            self.states
+                .insert(id, OrderState::Pending(Some(WaitReason::NotDue)));
+        }
         for release in &new {
             for (_, sku, qty, _) in &release.lines {
                 self.stock.get_mut(sku).expect("a catalogue SKU").released += u64::from(*qty);

@@ -9,7 +9,8 @@ use std::str::FromStr;
 
 use border_release::identity::IdentityRule;
 use border_release::model::{
-    Address, Consignee, FxUsed, HoldReason, Item, ItemFlag, Order, OrderLine, Verdict, WaitReason,
+    Address, Consignee, Detail, Exclusion, FxUsed, HoldReason, Item, ItemFlag, Order, OrderLine,
+    Shortfall, Verdict, WaitReason,
 };
 use border_release::money::{Rate, Rates};
 use border_release::planner::{self, Claim, Plan, Rules, Snapshot};
@@ -21,7 +22,7 @@ use rust_decimal::{Decimal, RoundingStrategy};
 
 use HoldReason::{ExcludedFlag, ExcludedGoods, ExcludedOrigin, NoRate, OverLimit};
 use Outcome::{Held, NotExamined, Ships, Waits};
-use WaitReason::{DailyLimit, Stock};
+use WaitReason::{DailyLimit, NotDue, Stock};
 
 // ---------------------------------------------------------------------------------------------
 // Order of service
@@ -537,7 +538,125 @@ fn orders_placed_at_or_after_the_cutoff_are_not_due() {
     for id in ["SO-2", "SO-3", "SO-4"] {
         assert_eq!(outcome(&plan, id), NotExamined, "{id}");
     }
-    assert_eq!(plan.not_due, 3);
+    assert_eq!(plan.not_due, ["SO-2", "SO-3", "SO-4"]);
+}
+
+/// The detail the plan gives an order's verdict.
+fn detail_of(plan: &Plan, order_id: &str) -> Detail {
+    let place = plan
+        .verdicts
+        .iter()
+        .position(|(id, _)| id == order_id)
+        .unwrap_or_else(|| panic!("{order_id} has no verdict"));
+    assert_eq!(plan.details.len(), plan.verdicts.len());
+    plan.details[place].clone()
+}
+
+#[test]
+fn each_verdict_names_the_figures_that_decided_it() {
+    let plan = World::new()
+        .with_stock("MUG", 1)
+        .with_item("LAMP", "9405.11.4010", "CN", vec![])
+        .with_item("LIQUOR", "2208.40.0000", "MX", vec![])
+        .with_item("BOLT", "7317.00.5502", "VN", vec![ItemFlag::Adcvd])
+        .with_claim(&luis(), 1, "700.00")
+        .with_orders([
+            // Takes the only mug; SO-2 then needs 2 and finds none.
+            order(
+                "SO-1",
+                "2026-11-23T08:00:00Z",
+                &mei(),
+                &[("MUG", 1, "12.00")],
+            ),
+            order(
+                "SO-2",
+                "2026-11-23T09:00:00Z",
+                &ana(),
+                &[("TEE", 1, "10.00"), ("MUG", 2, "12.00")],
+            ),
+            // Luis has had his one release of the day, worth 700.00.
+            worth("SO-3", "2026-11-23T10:00:00Z", &luis(), "150.00"),
+            order(
+                "SO-4",
+                "2026-11-23T11:00:00Z",
+                &ana(),
+                &[("LAMP", 1, "10.00")],
+            ),
+            order(
+                "SO-5",
+                "2026-11-23T11:00:01Z",
+                &ana(),
+                &[("LIQUOR", 1, "10.00")],
+            ),
+            order(
+                "SO-6",
+                "2026-11-23T11:00:02Z",
+                &ana(),
+                &[("BOLT", 1, "10.00")],
+            ),
+            worth("SO-7", "2026-11-23T12:00:00Z", &ana(), "800.01"),
+            in_currency(
+                "EUR",
+                order(
+                    "SO-8",
+                    "2026-11-23T13:00:00Z",
+                    &ana(),
+                    &[("TEE", 1, "10.00")],
+                ),
+            ),
+        ])
+        .plan();
+    assert_eq!(
+        detail_of(&plan, "SO-2"),
+        Detail::Stock {
+            short: vec![Shortfall {
+                sku: "MUG".into(),
+                needed: 2,
+                on_hand: 0
+            }]
+        }
+    );
+    assert_eq!(
+        detail_of(&plan, "SO-3"),
+        Detail::DailyLimit {
+            releases_used: 1,
+            value_used_usd: usd("700.00"),
+            order_value_usd: usd("150.00"),
+            releases_per_recipient_per_day: 1,
+            value_limit_usd: usd("800"),
+        }
+    );
+    let excluded = |sku: &str, rule| Detail::Excluded {
+        sku: sku.into(),
+        rule,
+        policy: "section-321".into(),
+    };
+    assert_eq!(
+        detail_of(&plan, "SO-4"),
+        excluded("LAMP", Exclusion::Origin("CN".into()))
+    );
+    assert_eq!(
+        detail_of(&plan, "SO-5"),
+        excluded("LIQUOR", Exclusion::HtsPrefix("2208".into()))
+    );
+    assert_eq!(
+        detail_of(&plan, "SO-6"),
+        excluded("BOLT", Exclusion::Flag(ItemFlag::Adcvd))
+    );
+    assert_eq!(
+        detail_of(&plan, "SO-7"),
+        Detail::OverLimit {
+            value_usd: Some(usd("800.01")),
+            value_limit_usd: usd("800"),
+        }
+    );
+    assert_eq!(
+        detail_of(&plan, "SO-8"),
+        Detail::NoRate {
+            currency: "EUR".into(),
+            day: day(),
+        }
+    );
 }
 
 #[test]
@@ -787,7 +906,7 @@ proptest! {
         }
         let candidates: HashSet<&str> = world.candidates().map(|o| o.order_id.as_str()).collect();
         prop_assert_eq!(&seen, &candidates, "every candidate, and nothing else, has a fate");
-        prop_assert_eq!(plan.not_due, world.orders.len() - candidates.len());
+        prop_assert_eq!(plan.not_due.len(), world.orders.len() - candidates.len());
     }
 
     #[test]
@@ -939,6 +1058,7 @@ proptest! {
                     value_today.insert(person, so_far + scenario.value_usd(order).unwrap());
                     has_release.insert(person);
                 }
+                Waits(NotDue) => prop_assert!(false, "{} candidate but not due", &order.order_id),
                 Waits(Stock) => prop_assert!(
                     short,
                     "{} waits for stock it had: needs {:?}, left {:?}", &order.order_id, need, left

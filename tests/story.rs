@@ -190,7 +190,8 @@ fn three_days_at_a_warehouse() {
     assert_eq!(log[2]["release_id"], "2026-12-01-000003");
     assert_eq!(log[2]["orders"], serde_json::json!(["H1"]));
     assert_eq!(state("A3", DAY1_LATER), s("pending", Some("daily-limit")));
-    assert_eq!(state("I1", DAY1_LATER), s("pending", None));
+    // Placed after the cutoff: the batch passed it over, and says so.
+    assert_eq!(state("I1", DAY1_LATER), s("pending", Some("not-due")));
 
     // Importing the same file again changes nothing; the same id with other content is refused.
     let out = w.ok(

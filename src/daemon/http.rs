@@ -363,13 +363,14 @@ async fn get_order(
     let order_id = order_id_of(path)?;
     let row = api
         .queue
-        .run(
-            move |engine| match operations::order(&mut engine.store, &order_id) {
+        .run(move |engine| {
+            let config = engine.config.clone();
+            match operations::order(&mut engine.store, &config, &engine.clock, &order_id) {
                 Ok(Some(row)) => Ok(row),
                 Ok(None) => Err(JobError::NotFound(format!("order {order_id} is not known"))),
                 Err(error) => Err(JobError::failed(error)),
-            },
-        )
+            }
+        })
         .await?;
     Ok(axum::Json(row).into_response())
 }
@@ -394,7 +395,9 @@ async fn list_orders(
         })?),
     };
     stream(api.queue, "application/x-ndjson", move |engine, out| {
-        operations::for_each_order(&engine.store, filter, |row| -> anyhow::Result<()> {
+        let config = engine.config.clone();
+        let (store, clock) = (&engine.store, &engine.clock);
+        operations::for_each_order(store, &config, clock, filter, |row| -> anyhow::Result<()> {
             serde_json::to_writer(&mut *out, &row)?;
             out.write_all(b"\n")?;
             Ok(())
@@ -449,7 +452,7 @@ async fn plan(
             })?;
         let summary = operations::summarise(&planned);
         let write = |out: &mut ChunkWriter| -> std::io::Result<()> {
-            serde_json::to_writer(&mut *out, &PlanRecord::new(&planned, &summary))?;
+            serde_json::to_writer(&mut *out, &PlanRecord::new(&planned, &summary, &config))?;
             out.write_all(b"\n")
         };
         write(out).map_err(|error| JobError::Failed(error.to_string()))

@@ -31,12 +31,12 @@ use chrono::{DateTime, NaiveDate, Utc};
 use redb::ReadableTable;
 use serde::{Deserialize, Serialize};
 
-use super::layout::{decode, Ordinal, StateByte};
+use super::layout::{decode, encode, DetailBlock, Ordinal, StateByte};
 use super::{
     foreign_store, Commit, PreparedOrder, Store, StoreError, StoreReader, APPLIED, FILE_NAME,
-    LAYOUT_VERSION, ORDERS,
+    LAYOUT_VERSION, ORDERS, STATE_BLOCK_ORDERS,
 };
-use crate::model::{HoldReason, Item, Order, Release, StockLevel, Verdict, WaitReason};
+use crate::model::{Detail, HoldReason, Item, Order, Release, StockLevel, Verdict, WaitReason};
 
 /// The name a dump's header gives its format.
 pub const DUMP_FORMAT: &str = "border-release-dump";
@@ -69,6 +69,9 @@ enum Line {
     Order {
         state: String,
         reason: Option<String>,
+        /// What the last batch said of an open order beyond its reason, when it said more.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        detail: Option<Detail>,
         order: Order,
     },
     Release {
@@ -166,17 +169,31 @@ pub fn dump(
     }
     let states = reader.states()?;
     let table = reader.table(ORDERS)?;
+    let mut details: Option<(u64, Option<DetailBlock>)> = None;
     for entry in table.iter().map_err(|e| reader.engine(e))? {
         let (first, bytes) = entry.map_err(|e| reader.engine(e))?;
         let first = first.value();
         let orders: Vec<Order> =
             decode(bytes.value()).map_err(|m| reader.corrupt("orders", &first.to_string(), m))?;
         for (offset, order) in orders.into_iter().enumerate() {
-            let (state, reason) = reader.state_of(&states, first + offset as Ordinal)?.words();
+            let ordinal = first + offset as Ordinal;
+            let state = reader.state_of(&states, ordinal)?;
+            let mut detail = None;
+            if let StateByte::Open(Some(verdict)) = state {
+                let block_no = ordinal / STATE_BLOCK_ORDERS;
+                if details.as_ref().is_none_or(|(read, _)| *read != block_no) {
+                    details = Some((block_no, reader.detail_block(block_no)?));
+                }
+                let block = details.as_ref().and_then(|(_, block)| block.as_ref());
+                let place = (ordinal % STATE_BLOCK_ORDERS) as u32;
+                detail = block.and_then(|block| block.detail(place, verdict));
+            }
+            let (state, reason) = state.words();
             counts.orders += 1;
             out.line(&Line::Order {
                 state: state.to_owned(),
                 reason: reason.map(str::to_owned),
+                detail,
                 order,
             })?;
         }
@@ -288,6 +305,7 @@ pub fn restore(folder: &Path, file: &Path, input: impl BufRead) -> Result<Restor
         release_days: Vec::new(),
         released: HashSet::new(),
         commit: Commit::new(),
+        details: BTreeMap::new(),
         stage: Stage::Header,
     };
     let result = restoring.read(input);
@@ -384,6 +402,8 @@ struct Restoring {
     released: HashSet<String>,
     /// The schedule marks, logs due and applied marks, committed at the end.
     commit: Commit,
+    /// The details of open orders, by state block, committed at the end.
+    details: BTreeMap<u64, DetailBlock>,
     stage: Stage,
 }
 
@@ -526,6 +546,7 @@ impl Restoring {
                 Line::Order {
                     state,
                     reason,
+                    detail,
                     order,
                 },
             ) => {
@@ -552,6 +573,23 @@ impl Restoring {
                     || self.store.known(&prepared)? != super::Known::New
                 {
                     return Err(self.at(line_no, format!("order {} twice", order.order_id)));
+                }
+                if let (Some(detail), StateByte::Open(Some(_))) = (detail, state) {
+                    let ordinal = self.counts.orders;
+                    let block = self
+                        .details
+                        .entry(ordinal / STATE_BLOCK_ORDERS)
+                        .or_insert_with(|| DetailBlock {
+                            day: NaiveDate::MIN,
+                            cutoff: DateTime::<Utc>::MIN_UTC,
+                            entries: Vec::new(),
+                        });
+                    match detail {
+                        Detail::NotDue { day, cutoff } => (block.day, block.cutoff) = (day, cutoff),
+                        detail => block
+                            .entries
+                            .push(((ordinal % STATE_BLOCK_ORDERS) as u32, detail)),
+                    }
                 }
                 self.orders.push(prepared);
                 self.order_states.push(state);
@@ -670,6 +708,9 @@ impl Restoring {
         for day in &self.release_days {
             commit.mark_logs_due(*day);
         }
+        for (block_no, block) in std::mem::take(&mut self.details) {
+            commit.details.push((block_no, encode(&block)));
+        }
         self.store.commit(commit)?;
         Ok(())
     }
@@ -697,20 +738,14 @@ impl Store {
 /// The state byte a dump's state and reason words name.
 fn state_byte(state: &str, reason: Option<&str>) -> Option<StateByte> {
     let wait = |word: &str| {
-        [WaitReason::DailyLimit, WaitReason::Stock]
+        WaitReason::ALL
             .into_iter()
             .find(|reason| reason.word() == word)
     };
     let hold = |word: &str| {
-        [
-            HoldReason::OverLimit,
-            HoldReason::ExcludedOrigin,
-            HoldReason::ExcludedGoods,
-            HoldReason::ExcludedFlag,
-            HoldReason::NoRate,
-        ]
-        .into_iter()
-        .find(|reason| reason.word() == word)
+        HoldReason::ALL
+            .into_iter()
+            .find(|reason| reason.word() == word)
     };
     let byte = match (state, reason) {
         ("pending", None) => StateByte::Open(None),

@@ -14,7 +14,9 @@ use super::{
     day_number, LAST_DAY, LAST_TRIGGER, NEXT_ORDINAL, RELEASE_CHUNK_MAX, RELEASE_VALUE_VERSION,
     STATE_BLOCK_ORDERS, VALUE_VERSION,
 };
-use crate::model::{HoldReason, Item, Order, Release, StockLevel, Text, Verdict, WaitReason};
+use crate::model::{
+    Detail, HoldReason, Item, Order, Release, StockLevel, Text, Verdict, WaitReason,
+};
 
 /// The position of an accepted order in intake order, from 0.
 pub(super) type Ordinal = u64;
@@ -29,6 +31,7 @@ pub struct Commit {
     pub orders: Vec<(Ordinal, Vec<u8>)>,
     pub order_ids: Vec<(Ordinal, Vec<u8>)>,
     pub states: Vec<(u64, Vec<u8>)>,
+    pub details: Vec<(u64, Vec<u8>)>,
     pub releases: Vec<((i32, u64), Vec<u8>)>,
     pub release_items: Vec<((i32, u64), Vec<u8>)>,
     /// A day, and whether its files are now due (or written).
@@ -184,6 +187,7 @@ impl StateByte {
             StateByte::Open(None) => 0x00,
             StateByte::Open(Some(Verdict::Waiting(WaitReason::DailyLimit))) => 0x01,
             StateByte::Open(Some(Verdict::Waiting(WaitReason::Stock))) => 0x02,
+            StateByte::Open(Some(Verdict::Waiting(WaitReason::NotDue))) => 0x03,
             StateByte::Open(Some(Verdict::Held(HoldReason::OverLimit))) => 0x10,
             StateByte::Open(Some(Verdict::Held(HoldReason::ExcludedOrigin))) => 0x11,
             StateByte::Open(Some(Verdict::Held(HoldReason::ExcludedGoods))) => 0x12,
@@ -199,6 +203,7 @@ impl StateByte {
             StateByte::Open(None),
             StateByte::Open(Some(Verdict::Waiting(WaitReason::DailyLimit))),
             StateByte::Open(Some(Verdict::Waiting(WaitReason::Stock))),
+            StateByte::Open(Some(Verdict::Waiting(WaitReason::NotDue))),
             StateByte::Open(Some(Verdict::Held(HoldReason::OverLimit))),
             StateByte::Open(Some(Verdict::Held(HoldReason::ExcludedOrigin))),
             StateByte::Open(Some(Verdict::Held(HoldReason::ExcludedGoods))),
@@ -208,6 +213,34 @@ impl StateByte {
             StateByte::Cancelled,
         ];
         all.into_iter().find(|state| state.encode() == byte)
+    }
+}
+
+/// What the last batch that examined the orders of one state block said of them beyond their
+/// reason words (see [`Detail`]): its day and cutoff, and the detail of each order it gave a
+/// verdict, by place in the block. Every batch examines every open order, so it writes the
+/// block of each; a block's entries for orders no longer open are never read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct DetailBlock {
+    pub day: NaiveDate,
+    pub cutoff: DateTime<Utc>,
+    pub entries: Vec<(u32, Detail)>,
+}
+
+impl DetailBlock {
+    /// The detail of the order at `offset` in the block, whose state byte says `verdict`.
+    pub fn detail(&self, offset: u32, verdict: Verdict) -> Option<Detail> {
+        if verdict == Verdict::Waiting(WaitReason::NotDue) {
+            return Some(Detail::NotDue {
+                day: self.day,
+                cutoff: self.cutoff,
+            });
+        }
+        let found = self
+            .entries
+            .binary_search_by_key(&offset, |(place, _)| *place)
+            .ok()?;
+        Some(self.entries[found].1.clone())
     }
 }
 
@@ -375,6 +408,7 @@ impl Commit {
             && self.orders.is_empty()
             && self.order_ids.is_empty()
             && self.states.is_empty()
+            && self.details.is_empty()
             && self.releases.is_empty()
             && self.release_items.is_empty()
             && self.logs_due.is_empty()

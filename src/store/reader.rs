@@ -10,13 +10,15 @@ use chrono::{DateTime, NaiveDate, Utc};
 use redb::{ReadableTable, TableDefinition};
 use serde::de::DeserializeOwned;
 
-use super::layout::{codec, decode, IdIndex, Ordinal, StateByte, States};
+use super::layout::{codec, decode, DetailBlock, IdIndex, Ordinal, StateByte, States};
 use super::{
-    day_number, missing_state, open_state, release_chunk, release_key_text, ReleaseChunk, Result,
-    StoreError, APPLIED, ITEMS, LAST_DAY, LAST_TRIGGER, LOGS_DUE, META, NEXT_ORDINAL, ORDERS,
-    ORDER_IDS, RELEASES, RELEASE_ITEMS, RELEASE_VALUE_VERSION, STATES, STOCK,
+    day_number, missing_state, open_state, release_chunk, release_key_text, OrderView,
+    ReleaseChunk, Result, StoreError, APPLIED, DETAILS, ITEMS, LAST_DAY, LAST_TRIGGER, LOGS_DUE,
+    META, NEXT_ORDINAL, ORDERS, ORDER_IDS, RELEASES, RELEASE_ITEMS, RELEASE_VALUE_VERSION, STATES,
+    STATE_BLOCK_ORDERS, STOCK,
 };
 use crate::model::{Item, Order, OrderState, Release, StockLevel};
+use rust_decimal::Decimal;
 
 /// A view of the store at one commit.
 pub struct StoreReader {
@@ -104,17 +106,35 @@ impl StoreReader {
 
     /// Every accepted order with its state, in intake order.
     pub fn order_states(&self) -> Result<Vec<(Order, OrderState)>> {
+        Ok(self
+            .order_views()?
+            .into_iter()
+            .map(|view| (view.order, view.state))
+            .collect())
+    }
+
+    /// Every accepted order with its state, in intake order, with the detail of an open order's
+    /// verdict and the value a released order went out at.
+    pub fn order_views(&self) -> Result<Vec<OrderView>> {
         let states = self.states()?;
-        let mut released: HashMap<String, (String, NaiveDate)> = HashMap::new();
-        for release in self.releases()? {
+        let mut released: HashMap<String, (String, NaiveDate, Decimal)> = HashMap::new();
+        self.for_each_release(|release| {
             for order_id in &release.orders {
+                let value_usd = release
+                    .lines
+                    .iter()
+                    .filter(|line| line.order_id == *order_id)
+                    .map(|line| line.value_usd)
+                    .sum();
                 released.insert(
                     order_id.to_string(),
-                    (release.release_id.to_string(), release.day),
+                    (release.release_id.to_string(), release.day, value_usd),
                 );
             }
-        }
+            Ok(())
+        })?;
         let mut out = Vec::new();
+        let mut details: Option<(u64, Option<DetailBlock>)> = None;
         let table = self.table(ORDERS)?;
         for entry in table.iter().map_err(|e| self.engine(e))? {
             let (first, bytes) = entry.map_err(|e| self.engine(e))?;
@@ -122,11 +142,28 @@ impl StoreReader {
             let orders: Vec<Order> =
                 decode(bytes.value()).map_err(|m| self.corrupt("orders", &first.to_string(), m))?;
             for (offset, order) in orders.into_iter().enumerate() {
-                let state = match self.state_of(&states, first + offset as Ordinal)? {
-                    StateByte::Open(verdict) => open_state(verdict),
+                let ordinal = first + offset as Ordinal;
+                let mut detail = None;
+                let mut value_usd = None;
+                let state = match self.state_of(&states, ordinal)? {
+                    StateByte::Open(verdict) => {
+                        if let Some(verdict) = verdict {
+                            let block_no = ordinal / STATE_BLOCK_ORDERS;
+                            if details.as_ref().is_none_or(|(read, _)| *read != block_no) {
+                                details = Some((block_no, self.detail_block(block_no)?));
+                            }
+                            let block = details.as_ref().and_then(|(_, block)| block.as_ref());
+                            let place = (ordinal % STATE_BLOCK_ORDERS) as u32;
+                            detail = block.and_then(|block| block.detail(place, verdict));
+                        }
+                        open_state(verdict)
+                    }
                     StateByte::Cancelled => OrderState::Cancelled,
                     StateByte::Released => match released.remove(order.order_id.as_str()) {
-                        Some((release_id, day)) => OrderState::Released { release_id, day },
+                        Some((release_id, day, value)) => {
+                            value_usd = Some(value);
+                            OrderState::Released { release_id, day }
+                        }
                         None => {
                             return Err(self.corrupt(
                                 "orders",
@@ -136,10 +173,51 @@ impl StoreReader {
                         }
                     },
                 };
-                out.push((order, state));
+                out.push(OrderView {
+                    order,
+                    state,
+                    detail,
+                    value_usd,
+                });
             }
         }
         Ok(out)
+    }
+
+    /// One committed release, by id.
+    pub fn release(&self, release_id: &str) -> Result<Option<Release>> {
+        let day = release_id
+            .get(..10)
+            .and_then(|day| NaiveDate::parse_from_str(day, "%Y-%m-%d").ok());
+        let (Some(day), Some(seq)) = (day, release_chunk::sequence_of(release_id)) else {
+            return Ok(None);
+        };
+        let number = day_number(day);
+        let table = self.table(RELEASES)?;
+        let items = self.table(RELEASE_ITEMS)?;
+        let chunk = table
+            .range((number, 0)..=(number, seq))
+            .map_err(|e| self.engine(e))?
+            .next_back();
+        let Some(entry) = chunk else {
+            return Ok(None);
+        };
+        let (key, bytes) = entry.map_err(|e| self.engine(e))?;
+        let releases = self.releases_in(&items, key.value(), bytes.value(), &mut HashMap::new())?;
+        Ok(releases
+            .into_iter()
+            .find(|release| release.release_id == release_id))
+    }
+
+    /// The details the last batch wrote for the orders of a state block, if it wrote any.
+    pub fn detail_block(&self, block_no: u64) -> Result<Option<DetailBlock>> {
+        let table = self.table(DETAILS)?;
+        let Some(bytes) = table.get(block_no).map_err(|e| self.engine(e))? else {
+            return Ok(None);
+        };
+        decode(bytes.value())
+            .map(Some)
+            .map_err(|m| self.corrupt("details", &block_no.to_string(), m))
     }
 
     /// The state byte of an order, or the damage that hides it.

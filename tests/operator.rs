@@ -1,0 +1,222 @@
+//! The operator's day through the command line: every decision explained (`orders show`, and
+//! the few words of `plan`, `batch` and `orders list`) and every ordinary mistake correctable.
+
+mod support;
+
+use serde_json::{json, Value};
+use support::{order, stderr, Warehouse};
+
+/// 07:00 in Los Angeles on 2026-12-01: after the 06:00 cutoff of the day.
+const NOW: &str = "2026-12-01T07:00:00-08:00";
+
+fn path(file: &std::path::Path) -> &str {
+    file.to_str().expect("a UTF-8 path")
+}
+
+/// A warehouse with one T-shirt in stock and an order for each kind of verdict.
+fn a_day_with_every_verdict() -> Warehouse {
+    let w = Warehouse::with_items(NOW);
+    let stock = w.file("receipts.csv", "sku,qty\nTSHIRT,1\n");
+    w.ok(NOW, &["stock", "receive", path(&stock)]);
+    let yesterday = "2026-11-30T10:00:00-08:00";
+    let orders = [
+        order(
+            "S1",
+            yesterday,
+            "Ana Ruiz",
+            "1 Main St",
+            "USD",
+            &[("TSHIRT", 1, "10.00")],
+        ),
+        order(
+            "S2",
+            yesterday,
+            "Ben Ode",
+            "2 Main St",
+            "USD",
+            &[("TSHIRT", 1, "12.00")],
+        ),
+        order(
+            "S3",
+            yesterday,
+            "Ana Ruiz",
+            "1 Main St",
+            "USD",
+            &[("JEANS", 1, "795.00")],
+        ),
+        order(
+            "S4",
+            yesterday,
+            "Cy Young",
+            "3 Main St",
+            "USD",
+            &[("RADIO", 1, "20.00")],
+        ),
+        order(
+            "S5",
+            yesterday,
+            "Dee Dee",
+            "4 Main St",
+            "USD",
+            &[("TSHIRT", 1, "900.00")],
+        ),
+        order(
+            "S6",
+            yesterday,
+            "Eve Ash",
+            "5 Main St",
+            "EUR",
+            &[("TSHIRT", 1, "10.00")],
+        ),
+        // 06:30 on the day: after its 06:00 cutoff.
+        order(
+            "L1",
+            "2026-12-01T06:30:00-08:00",
+            "Fay Lo",
+            "6 Main St",
+            "USD",
+            &[("TSHIRT", 1, "10.00")],
+        ),
+    ];
+    let file = w.file("orders.jsonl", &orders.join("\n"));
+    w.ok(NOW, &["orders", "import", path(&file)]);
+    w
+}
+
+const EXPECTED_WORDS: &[&str] = &[
+    "S2 waits: stock (TSHIRT: 1 needed, 0 on hand)",
+    "S3 waits: daily-limit (the recipient has 1 of 1 release and 10.00 of 800.00 USD for the day; this order is 795.00 USD)",
+    "S4 held: excluded-origin (RADIO: origin CN excluded by policy section-321)",
+    "S5 held: over-limit (900.00 USD, over the 800.00 USD limit on its own)",
+    "S6 held: no-rate (no EUR rate for 2026-12-01)",
+];
+
+fn show(w: &Warehouse, order_id: &str) -> Value {
+    serde_json::from_str(&w.ok(NOW, &["orders", "show", order_id, "--json"])).unwrap()
+}
+
+#[test]
+fn plan_batch_list_and_show_say_why_each_order_does_not_ship() {
+    let w = a_day_with_every_verdict();
+    let plan = w.ok(NOW, &["plan"]);
+    for expected in EXPECTED_WORDS {
+        assert!(plan.contains(expected), "{expected}\n{plan}");
+    }
+    let plan_json: Value = serde_json::from_str(&w.ok(NOW, &["plan", "--json"])).unwrap();
+    assert_eq!(plan_json["not_due"], 1);
+    assert_eq!(plan_json["not_due_orders"], json!(["L1"]));
+    assert_eq!(
+        plan_json["waiting"][0],
+        json!({
+            "order_id": "S2",
+            "reason": "stock",
+            "detail": {"short": [{"sku": "TSHIRT", "needed": 1, "on_hand": 0}]},
+            "explanation": "stock (TSHIRT: 1 needed, 0 on hand)",
+        })
+    );
+
+    let batch = w.ok(NOW, &["batch"]);
+    for expected in EXPECTED_WORDS {
+        assert!(batch.contains(expected), "{expected}\n{batch}");
+    }
+
+    // `orders show --json`: the contract's fields, and the detail of each reason.
+    let s2 = show(&w, "S2");
+    for (field, value) in [
+        ("order_id", json!("S2")),
+        ("state", json!("pending")),
+        ("reason", json!("stock")),
+        (
+            "detail",
+            json!({"short": [{"sku": "TSHIRT", "needed": 1, "on_hand": 0}]}),
+        ),
+        ("value_usd", json!("12.00")),
+        ("release_id", Value::Null),
+        ("day", Value::Null),
+        ("placed_at", json!("2026-11-30T18:00:00Z")),
+        ("currency", json!("USD")),
+    ] {
+        assert_eq!(s2[field], value, "{field}: {s2}");
+    }
+    assert_eq!(s2["consignee"]["name"], "Ben Ode");
+    assert_eq!(s2["lines"][0]["value_usd"], "12.00");
+    assert_eq!(
+        show(&w, "S3")["detail"],
+        json!({
+            "releases_used": 1,
+            "value_used_usd": "10.00",
+            "order_value_usd": "795.00",
+            "releases_per_recipient_per_day": 1,
+            "value_limit_usd": "800.00",
+        })
+    );
+    assert_eq!(
+        show(&w, "S4")["detail"],
+        json!({"sku": "RADIO", "origin": "CN", "policy": "section-321"})
+    );
+    assert_eq!(
+        show(&w, "S5")["detail"],
+        json!({"value_usd": "900.00", "value_limit_usd": "800.00"})
+    );
+    let s6 = show(&w, "S6");
+    assert_eq!(
+        s6["detail"],
+        json!({"currency": "EUR", "day": "2026-12-01"})
+    );
+    assert_eq!(s6["value_usd"], Value::Null, "no EUR rate: no value");
+    let l1 = show(&w, "L1");
+    assert_eq!(l1["reason"], "not-due");
+    assert_eq!(
+        l1["detail"],
+        json!({"day": "2026-12-01", "cutoff": "2026-12-01T14:00:00Z", "first_day": "2026-12-02"})
+    );
+    let s1 = show(&w, "S1");
+    assert_eq!(
+        (
+            &s1["state"],
+            &s1["release_id"],
+            &s1["day"],
+            &s1["value_usd"]
+        ),
+        (
+            &json!("released"),
+            &json!("2026-12-01-000001"),
+            &json!("2026-12-01"),
+            &json!("10.00")
+        )
+    );
+    assert_eq!(s1["detail"], Value::Null);
+
+    // The same in a few words for people.
+    let text = w.ok(NOW, &["orders", "show", "S2"]);
+    assert!(
+        text.starts_with("order S2: pending, stock (TSHIRT: 1 needed, 0 on hand)\n"),
+        "{text}"
+    );
+    assert!(text.contains("Ben Ode"), "{text}");
+    let list = w.ok(NOW, &["orders", "list"]);
+    assert!(
+        list.contains("stock (TSHIRT: 1 needed, 0 on hand)"),
+        "{list}"
+    );
+    assert!(
+        list.contains("not-due (placed after the 2026-12-01 06:00 America/Los_Angeles cutoff of 2026-12-01; first examined on 2026-12-02)"),
+        "{list}"
+    );
+    let rows: Vec<Value> = w
+        .ok(NOW, &["orders", "list", "--json"])
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let s2_row = rows.iter().find(|row| row["order_id"] == "S2").unwrap();
+    assert_eq!(s2_row["detail"], s2["detail"]);
+    assert_eq!(s2_row["value_usd"], "12.00");
+
+    let unknown = w.run_at(NOW, &["orders", "show", "NOPE"]);
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(
+        stderr(&unknown).contains("order NOPE is not known"),
+        "{}",
+        stderr(&unknown)
+    );
+}
