@@ -25,6 +25,12 @@ pub enum BatchError {
     PastDay { day: NaiveDate, today: NaiveDate },
     #[error("{day} is before {last}, the last day batched: days run in order")]
     EarlierDay { day: NaiveDate, last: NaiveDate },
+    #[error("{day} is more than {} after today ({today}) at the warehouse: schedule.max_days_ahead is {most}; batch that day when it comes, or raise schedule.max_days_ahead", crate::explain::count(*.most, "day", "days"))]
+    TooFarAhead {
+        day: NaiveDate,
+        today: NaiveDate,
+        most: u32,
+    },
     #[error(transparent)]
     Broken(#[from] PlanBroken),
     #[error(transparent)]
@@ -42,6 +48,7 @@ impl BatchError {
             BatchError::NoPolicy { .. }
                 | BatchError::PastDay { .. }
                 | BatchError::EarlierDay { .. }
+                | BatchError::TooFarAhead { .. }
         )
     }
 }
@@ -58,6 +65,8 @@ pub struct Planned {
     pub releases_before: u32,
     /// What the plan was made from: the open orders, and the day's earlier releases.
     pub snapshot: DaySnapshot,
+    /// Not a plan: what a past day released (`view_day`).
+    pub past: bool,
 }
 
 /// A candidate a plan does not ship, with why.
@@ -119,6 +128,59 @@ pub struct Summary {
     pub held: BTreeMap<String, usize>,
     pub waiting: BTreeMap<String, usize>,
     pub not_due: usize,
+    /// What a past day released, not a plan (`plan --day` for a day batched and gone).
+    #[serde(default)]
+    pub past: bool,
+}
+
+/// What `plan` shows for `day`: what a batch would do now, or, for a day before today that was
+/// batched, what it released. Changes nothing.
+pub fn view_day(
+    store: &mut Store,
+    config: &Config,
+    day: NaiveDate,
+    today: NaiveDate,
+    at: DateTime<Utc>,
+) -> Result<Planned, BatchError> {
+    match plan_day(store, config, day, today, at) {
+        Err(BatchError::PastDay { .. }) => {}
+        planned => return planned,
+    }
+    let snapshot = store.released_day(day)?;
+    if snapshot.earlier.is_empty() {
+        // Never batched, or nothing released: there is nothing to show, and no batch may run.
+        return plan_day(store, config, day, today, at);
+    }
+    let policy = config
+        .timeline
+        .in_force(day)
+        .ok_or(BatchError::NoPolicy { day })?;
+    let releases = snapshot.earlier.clone();
+    let mut stock_taken = BTreeMap::new();
+    for line in releases.iter().flat_map(|release| &release.lines) {
+        *stock_taken.entry(line.item.sku.clone()).or_insert(0) += u64::from(line.qty);
+    }
+    let first = releases.first().expect("not empty");
+    let plan = Plan {
+        day,
+        cutoff: planner::cutoff_instant(day, config.schedule.cutoff, config.warehouse.timezone),
+        policy: first.policy.to_string(),
+        lane: first.lane.to_string(),
+        releases,
+        verdicts: Vec::new(),
+        details: Vec::new(),
+        not_due: Vec::new(),
+        stock_taken,
+    };
+    Ok(Planned {
+        plan,
+        places: Places::default(),
+        value_limit_usd: policy.value_limit_usd,
+        releases_per_recipient_per_day: policy.releases_per_recipient_per_day,
+        releases_before: 0,
+        snapshot,
+        past: true,
+    })
 }
 
 /// What `batch` for `day` would do now, without changing anything.
@@ -166,6 +228,7 @@ pub fn plan_day(
         releases_per_recipient_per_day: policy.releases_per_recipient_per_day,
         releases_before,
         snapshot,
+        past: false,
     })
 }
 
@@ -192,6 +255,13 @@ pub fn run(
 ) -> Result<Committed, BatchError> {
     // Files left due by an interrupted earlier batch are written first.
     releaselog::write_due(store, &config.paths.logs)?;
+    if day > today + chrono::Days::new(u64::from(config.schedule.max_days_ahead)) {
+        return Err(BatchError::TooFarAhead {
+            day,
+            today,
+            most: config.schedule.max_days_ahead,
+        });
+    }
     let planned = plan_day(store, config, day, today, at)?;
     let summary = summarise(&planned);
     let verdicted = planned.first_verdicted(VERDICTS_SHOWN);
@@ -294,5 +364,6 @@ pub fn summarise(planned: &Planned) -> Summary {
         held,
         waiting,
         not_due: plan.not_due.len(),
+        past: planned.past,
     }
 }

@@ -17,7 +17,8 @@ use crate::config::{self, Config};
 use crate::operations::{self, InputKind, IntakeError, IntakeReport, Source, StateFilter, Summary};
 use crate::store::{Store, StoreError};
 use crate::wire::{
-    BatchDoc, CancelDoc, CheckDoc, OrderDoc, OrderRow, PlanDoc, PlanRecord, StockRow, VerdictRow,
+    BatchDoc, CancelDoc, CheckDoc, ItemRow, OrderDoc, OrderRow, PlanDoc, PlanRecord, StockRow,
+    VerdictRow,
 };
 
 /// Exit code when some input lines were rejected and the rest applied.
@@ -80,6 +81,8 @@ pub enum StoreCommand {
 pub enum ItemsCommand {
     /// Loads items from a CSV file (sku,description,hts,origin,flags); known SKUs are updated.
     Import { file: PathBuf },
+    /// Lists the catalogue.
+    List(JsonArg),
 }
 
 #[derive(Debug, Subcommand)]
@@ -246,6 +249,12 @@ impl Local<'_> {
                 }
                 Ok(ExitCode::SUCCESS)
             }
+            Command::Items(ItemsCommand::List(json)) => {
+                for row in operations::item_rows(store)? {
+                    print_item_row(&row, json.json, &mut out)?;
+                }
+                Ok(ExitCode::SUCCESS)
+            }
             Command::Orders(OrdersCommand::Import { file }) => {
                 import(store, config, &file, InputKind::Orders)
             }
@@ -335,6 +344,15 @@ impl Daemon {
                 self.upload("/v1/stock/receive", &file)
             }
             Command::Stock(StockCommand::Count { file }) => self.upload("/v1/stock/count", &file),
+            Command::Items(ItemsCommand::List(json)) => {
+                let body = client.body(client.get("/v1/items")?)?;
+                for line in body.split(|byte| *byte == b'\n').filter(|l| !l.is_empty()) {
+                    let row: ItemRow = serde_json::from_slice(line)
+                        .context("the daemon answered with unexpected JSON")?;
+                    print_item_row(&row, json.json, &mut out)?;
+                }
+                Ok(ExitCode::SUCCESS)
+            }
             Command::Stock(StockCommand::List(json)) => {
                 let body = client.body(client.get("/v1/stock")?)?;
                 for line in body.split(|byte| *byte == b'\n').filter(|l| !l.is_empty()) {
@@ -564,8 +582,26 @@ fn print_stock_row(row: &StockRow, json: bool, out: &mut impl Write) -> anyhow::
     } else {
         writeln!(
             out,
-            "{:<24} on hand {:>10}  (received {}, released {}, adjusted {})",
-            row.sku, row.on_hand, row.received, row.released, row.adjusted
+            "{:<24} on hand {:>10}  (received {}, adjusted {:+}, released {})",
+            row.sku, row.on_hand, row.received, row.adjusted, row.released
+        )?;
+    }
+    Ok(())
+}
+
+fn print_item_row(row: &ItemRow, json: bool, out: &mut impl Write) -> anyhow::Result<()> {
+    if json {
+        writeln!(out, "{}", serde_json::to_string(row)?)?;
+    } else {
+        let flags = if row.flags.is_empty() {
+            "-".to_owned()
+        } else {
+            row.flags.join(",")
+        };
+        writeln!(
+            out,
+            "{:<24} {:<14} {:<3} {:<16} {}",
+            row.sku, row.hts, row.origin, flags, row.description
         )?;
     }
     Ok(())
@@ -745,7 +781,15 @@ fn intake_result(report: IntakeReport) -> anyhow::Result<ExitCode> {
 
 fn print_plan(doc: &PlanDoc, out: &mut impl Write) -> anyhow::Result<()> {
     let summary = &doc.summary;
-    writeln!(out, "plan for {} (nothing is changed):", summary.day)?;
+    if summary.past {
+        writeln!(
+            out,
+            "{} was batched and is past: what it released (nothing is changed):",
+            summary.day
+        )?;
+    } else {
+        writeln!(out, "plan for {} (nothing is changed):", summary.day)?;
+    }
     write_counts(summary, out)?;
     for release in &doc.releases {
         writeln!(
@@ -801,6 +845,9 @@ fn write_counts(summary: &Summary, out: &mut impl Write) -> anyhow::Result<()> {
         "  releases: {} ({} orders, {} USD)",
         summary.releases, summary.orders_released, summary.value_usd
     )?;
+    if summary.past {
+        return Ok(());
+    }
     writeln!(out, "  held: {}", counts(&summary.held))?;
     writeln!(out, "  waiting: {}", counts(&summary.waiting))?;
     writeln!(

@@ -101,6 +101,8 @@ pub struct Schedule {
     pub batch: String,
     /// Orders placed before this local time join that day's batch.
     pub cutoff: NaiveTime,
+    /// How many days after today `batch --day` may run for (0: today only).
+    pub max_days_ahead: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -386,7 +388,13 @@ const SECTIONS: &[&str] = &[
 const LOG_KEYS: &[&str] = &["format", "level"];
 const WAREHOUSE_KEYS: &[&str] = &["name", "timezone"];
 const PATHS_KEYS: &[&str] = &["data", "logs", "spool"];
-const SCHEDULE_KEYS: &[&str] = &["batch", "cutoff"];
+const SCHEDULE_KEYS: &[&str] = &["batch", "cutoff", "max_days_ahead"];
+
+/// `schedule.max_days_ahead` when the config does not set it: tomorrow may be batched.
+pub const DEFAULT_MAX_DAYS_AHEAD: u32 = 1;
+
+/// The most `schedule.max_days_ahead` may be.
+const MAX_DAYS_AHEAD_LIMIT: i64 = 366;
 const RECIPIENTS_KEYS: &[&str] = &["identity"];
 const API_KEYS: &[&str] = &["listen", "token_file"];
 const CURRENCY_KEYS: &[&str] = &["rates"];
@@ -502,9 +510,14 @@ impl Check<'_> {
             None => Some(parse_cutoff(DEFAULT_CUTOFF).expect("the default cutoff parses")),
             Some(value) => self.cutoff(&table.key("cutoff"), value),
         };
+        let max_days_ahead = match table.get("max_days_ahead") {
+            None => Some(DEFAULT_MAX_DAYS_AHEAD),
+            Some(value) => self.days_ahead(&table.key("max_days_ahead"), value),
+        };
         Some(Schedule {
             batch: batch?,
             cutoff: cutoff?,
+            max_days_ahead: max_days_ahead?,
         })
     }
 
@@ -1055,6 +1068,22 @@ impl Check<'_> {
             self.mismatch(key, value, EXPECTED);
         }
         count
+    }
+
+    fn days_ahead(&mut self, key: &str, value: &Value) -> Option<u32> {
+        const EXPECTED: &str = "a whole number of days from 0 (today only) to 366";
+        let number = match &value.kind {
+            ValueKind::I64(number) => Some(*number),
+            ValueKind::String(text) => text.trim().parse::<i64>().ok(),
+            _ => None,
+        };
+        let days = number
+            .filter(|n| (0..=MAX_DAYS_AHEAD_LIMIT).contains(n))
+            .and_then(|n| u32::try_from(n).ok());
+        if days.is_none() {
+            self.mismatch(key, value, EXPECTED);
+        }
+        days
     }
 
     fn currency(&mut self, key: &str, value: &Value) -> Option<String> {

@@ -27,7 +27,7 @@ use crate::store::{
     self, Cancel, DumpError, OrderView, RestoreError, StateCount, Store, StoreError, StoreReader,
 };
 use crate::wire::{
-    BatchDoc, CancelDoc, CheckDoc, OrderDoc, OrderLineDoc, OrderRow, RateDoc, StockRow,
+    BatchDoc, CancelDoc, CheckDoc, ItemRow, OrderDoc, OrderLineDoc, OrderRow, RateDoc, StockRow,
 };
 
 pub use crate::batch::{BatchError, Planned, Summary};
@@ -303,19 +303,46 @@ pub fn for_each_order<E: From<StoreError>>(
     Ok(())
 }
 
-/// Every stock level, as `stock list` gives it.
+/// The stock of every SKU of the catalogue (those with nothing on hand too), by SKU, as
+/// `stock list` gives it: received + adjusted - released = on hand, so that a count that
+/// lowered on hand shows a negative adjustment.
 pub fn stock_rows(store: &Store) -> Result<Vec<StockRow>, StoreError> {
-    Ok(store
-        .stock()?
+    let mut levels = store.stock()?;
+    for sku in store.reader()?.items()?.into_keys() {
+        levels.entry(sku).or_default();
+    }
+    Ok(levels
         .into_iter()
         .map(|(sku, level)| StockRow {
             on_hand: level.on_hand() as i64,
             received: level.received,
             released: level.released,
-            adjusted: level.adjusted,
+            adjusted: -level.adjusted,
             sku,
         })
         .collect())
+}
+
+/// The catalogue, by SKU, as `items list` gives it.
+pub fn item_rows(store: &Store) -> Result<Vec<ItemRow>, StoreError> {
+    let mut items: Vec<ItemRow> = store
+        .reader()?
+        .items()?
+        .into_values()
+        .map(|item| ItemRow {
+            sku: item.sku,
+            description: item.description,
+            hts: item.hts,
+            origin: item.origin,
+            flags: item
+                .flags
+                .iter()
+                .map(|flag| flag.word().to_owned())
+                .collect(),
+        })
+        .collect();
+    items.sort_by(|a, b| a.sku.cmp(&b.sku));
+    Ok(items)
 }
 
 /// What a batch for `day` (default: today at the warehouse) would do now; changes nothing.
@@ -326,7 +353,7 @@ pub fn plan(
     day: Option<NaiveDate>,
 ) -> Result<Planned, BatchError> {
     let today = clock.today(config.warehouse.timezone);
-    batch::plan_day(store, config, day.unwrap_or(today), today, clock.now())
+    batch::view_day(store, config, day.unwrap_or(today), today, clock.now())
 }
 
 /// Runs the batch for `day` (default: today at the warehouse). A scheduled batch gives its

@@ -616,6 +616,22 @@ impl Store {
         })
     }
 
+    /// What a day batched before released, as a snapshot no plan may be applied to: no open
+    /// orders, and the day's releases as `earlier`.
+    pub fn released_day(&mut self, day: NaiveDate) -> Result<DaySnapshot> {
+        Ok(DaySnapshot {
+            day,
+            orders: Vec::new(),
+            items: HashMap::new(),
+            on_hand: HashMap::new(),
+            earlier: self.releases_of(day)?,
+            last_day: self.last_day()?,
+            ordinals: Vec::new(),
+            // Never this handle's generation: `apply_plan` refuses it.
+            generation: u64::MAX,
+        })
+    }
+
     /// Commits a plan made from `snapshot`, in one durable commit: its releases, the new state
     /// of every order it examined (released, or the verdict of one that waits or is held), the
     /// stock it took, the day as the last batched (unless a later one is), the day's files

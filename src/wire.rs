@@ -79,14 +79,26 @@ pub struct CancelDoc {
     pub cancelled: bool,
 }
 
-/// One line of `stock list --json`.
+/// One line of `stock list --json` (which prints `sku` and `on_hand`) and of `GET /v1/stock`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StockRow {
     pub sku: String,
     pub on_hand: i64,
     pub received: u64,
     pub released: u64,
+    /// What counts changed: received + adjusted - released = on hand.
     pub adjusted: i64,
+}
+
+/// One line of `items list --json` and of `GET /v1/items`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ItemRow {
+    pub sku: String,
+    pub description: String,
+    pub hts: String,
+    pub origin: String,
+    /// Flag words: `adcvd`, `quota`, `pga`, `irc-tax`.
+    pub flags: Vec<String>,
 }
 
 /// One line of `orders list --json`.

@@ -353,6 +353,7 @@ struct Wave {
 enum Refused {
     PastDay,
     EarlierDay,
+    TooFarAhead,
 }
 
 #[derive(Clone)]
@@ -1037,7 +1038,12 @@ fn apply(op: &Op, model: &mut Model, real: &mut Warehouse) -> Result<(), TestCas
             model.today += Duration::days(i64::from(*forward));
             let today = model.today;
             let day = today + Duration::days(i64::from(*ahead));
-            let expected = model.batch(day);
+            // The config keeps schedule.max_days_ahead at its default: tomorrow.
+            let expected = if day > today + Duration::days(1) {
+                Err(Refused::TooFarAhead)
+            } else {
+                model.batch(day)
+            };
             let config = real.config.clone();
             let clock = Clock::Fixed(batch_instant(today));
             let got = operations::batch(real.store(), &config, &clock, Some(day), None);
@@ -1053,7 +1059,8 @@ fn apply(op: &Op, model: &mut Model, real: &mut Warehouse) -> Result<(), TestCas
                     prop_assert_eq!(committed.summary.orders_released, orders);
                 }
                 (Err(BatchError::PastDay { .. }), Err(Refused::PastDay))
-                | (Err(BatchError::EarlierDay { .. }), Err(Refused::EarlierDay)) => {}
+                | (Err(BatchError::EarlierDay { .. }), Err(Refused::EarlierDay))
+                | (Err(BatchError::TooFarAhead { .. }), Err(Refused::TooFarAhead)) => {}
                 (got, expected) => {
                     return Err(TestCaseError::fail(format!(
                         "batch for {day} (today {today}): got {:?}, the model says {:?}",

@@ -220,3 +220,103 @@ fn plan_batch_list_and_show_say_why_each_order_does_not_ship() {
         stderr(&unknown)
     );
 }
+
+#[test]
+fn batching_beyond_max_days_ahead_is_refused_naming_the_key_and_plan_may_look_anywhere() {
+    let w = a_day_with_every_verdict();
+    // Today is 2026-12-01; by default tomorrow may be batched, not the day after.
+    let refused = w.run_at(NOW, &["batch", "--day", "2026-12-03"]);
+    assert_eq!(refused.status.code(), Some(1));
+    let err = stderr(&refused);
+    assert!(
+        err.contains("2026-12-03 is more than 1 day after today (2026-12-01)")
+            && err.contains("schedule.max_days_ahead"),
+        "{err}"
+    );
+    assert!(w
+        .ok(NOW, &["plan", "--day", "2026-12-03"])
+        .contains("plan for 2026-12-03"));
+    assert_eq!(
+        w.ok(NOW, &["orders", "list", "--state", "released", "--json"]),
+        "",
+        "the refused batch released nothing"
+    );
+
+    let config = std::fs::read_to_string(w.config()).unwrap();
+    let wider = config.replace(
+        "cutoff = \"06:00\"",
+        "cutoff = \"06:00\"\nmax_days_ahead = 2",
+    );
+    std::fs::write(w.config(), wider).unwrap();
+    w.ok(NOW, &["batch", "--day", "2026-12-03"]);
+}
+
+#[test]
+fn plan_for_a_past_batched_day_shows_what_it_released() {
+    let w = a_day_with_every_verdict();
+    w.ok(NOW, &["batch"]);
+    let tomorrow = "2026-12-02T07:00:00-08:00";
+    let past = w.ok(tomorrow, &["plan", "--day", "2026-12-01"]);
+    assert!(
+        past.starts_with("2026-12-01 was batched and is past: what it released"),
+        "{past}"
+    );
+    assert!(past.contains("2026-12-01-000001"), "{past}");
+    assert!(!past.contains("waits"), "{past}");
+    let json: Value =
+        serde_json::from_str(&w.ok(tomorrow, &["plan", "--day", "2026-12-01", "--json"])).unwrap();
+    assert_eq!(json["summary"]["past"], true);
+    assert_eq!(json["releases"][0]["orders"], json!(["S1"]));
+    // A past day that was never batched is still refused.
+    let never = w.run_at(tomorrow, &["plan", "--day", "2026-11-30"]);
+    assert_eq!(never.status.code(), Some(1));
+    assert!(
+        stderr(&never).contains("a past day cannot be batched"),
+        "{}",
+        stderr(&never)
+    );
+}
+
+#[test]
+fn items_list_the_catalogue_and_stock_lists_every_sku_with_counts_as_adjustments() {
+    let w = Warehouse::with_items(NOW);
+    let items: Vec<Value> = w
+        .ok(NOW, &["items", "list", "--json"])
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(items.len(), 5);
+    assert_eq!(
+        items[3],
+        json!({"sku": "TEQUILA", "description": "Tequila 750 ml", "hts": "2208.90.4000", "origin": "MX", "flags": ["irc-tax"]})
+    );
+    let text = w.ok(NOW, &["items", "list"]);
+    assert!(
+        text.contains("TEQUILA") && text.contains("irc-tax"),
+        "{text}"
+    );
+
+    // 23 received, counted 10: an adjustment of -13.
+    let received = w.file("receipts.csv", "sku,qty\nTSHIRT,23\n");
+    w.ok(NOW, &["stock", "receive", path(&received)]);
+    let counted = w.file("count.csv", "sku,qty\nTSHIRT,10\n");
+    w.ok(NOW, &["stock", "count", path(&counted)]);
+    let stock = w.ok(NOW, &["stock", "list"]);
+    assert!(
+        stock.contains("(received 23, adjusted -13, released 0)"),
+        "{stock}"
+    );
+    // Every catalogue SKU, those never received included.
+    let listed: Vec<Value> = w
+        .ok(NOW, &["stock", "list", "--json"])
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(
+        listed,
+        ["BOOTS", "JEANS", "RADIO", "TEQUILA", "TSHIRT"]
+            .iter()
+            .map(|sku| json!({"sku": sku, "on_hand": if *sku == "TSHIRT" { 10 } else { 0 }}))
+            .collect::<Vec<_>>()
+    );
+}

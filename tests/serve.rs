@@ -285,6 +285,8 @@ const READ_ONLY: &[&[&str]] = &[
     &["orders", "show", "C1"],
     &["stock", "list", "--json"],
     &["stock", "list"],
+    &["items", "list", "--json"],
+    &["items", "list"],
     &["plan", "--json"],
     &["plan"],
     &["check-store"],

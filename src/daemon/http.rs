@@ -66,7 +66,7 @@ pub fn router(api: Api) -> Router {
         .route("/orders", post(post_orders).get(list_orders))
         .route("/orders/{order_id}", get(get_order))
         .route("/orders/{order_id}/cancel", post(cancel_order))
-        .route("/items", post(post_items))
+        .route("/items", post(post_items).get(list_items))
         .route("/stock/receive", post(post_receipts))
         .route("/stock/count", post(post_counts))
         .route("/stock", get(list_stock))
@@ -407,12 +407,23 @@ async fn list_orders(
     .await
 }
 
+async fn list_items(State(api): State<Api>) -> Result<Response, ApiError> {
+    list_rows(api, operations::item_rows).await
+}
+
 async fn list_stock(State(api): State<Api>) -> Result<Response, ApiError> {
-    stream(api.queue, "application/x-ndjson", |engine, out| {
-        let rows = operations::stock_rows(&engine.store).map_err(JobError::failed)?;
-        for row in rows {
-            serde_json::to_writer(&mut *out, &row)
-                .map_err(|error| JobError::Failed(error.to_string()))?;
+    list_rows(api, operations::stock_rows).await
+}
+
+/// Rows of a listing as JSON Lines.
+async fn list_rows<T: serde::Serialize + 'static>(
+    api: Api,
+    rows: fn(&crate::store::Store) -> Result<Vec<T>, crate::store::StoreError>,
+) -> Result<Response, ApiError> {
+    stream(api.queue, "application/x-ndjson", move |engine, out| {
+        let failed = |error: serde_json::Error| JobError::Failed(error.to_string());
+        for row in rows(&engine.store).map_err(JobError::failed)? {
+            serde_json::to_writer(&mut *out, &row).map_err(failed)?;
             out.write_all(b"\n")
                 .map_err(|error| JobError::Failed(error.to_string()))?;
         }
