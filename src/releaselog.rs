@@ -459,7 +459,7 @@ pub const MANIFEST_COLUMNS: [&str; 21] = [
     "origin",
     "currency",
     "unit_price",
-    "usd_per_unit",
+    "usd_per_currency_unit",
     "value_usd",
 ];
 
@@ -645,6 +645,22 @@ mod tests {
     fn a_manifest_has_a_row_per_release_line() {
         let manifest = String::from_utf8(manifest(&[release()])).unwrap();
         insta::assert_snapshot!(manifest);
+    }
+
+    #[test]
+    fn the_manifest_names_its_rate_column_usd_per_currency_unit() {
+        let manifest = String::from_utf8(manifest(&[release()])).unwrap();
+        let mut reader = csv::Reader::from_reader(manifest.as_bytes());
+        let header = reader.headers().unwrap().clone();
+        let column = header
+            .iter()
+            .position(|name| name == "usd_per_currency_unit")
+            .expect("no usd_per_currency_unit column");
+        let rates: Vec<String> = reader
+            .records()
+            .map(|row| row.unwrap()[column].to_owned())
+            .collect();
+        assert_eq!(rates, ["1", "0.0541"]);
     }
 
     /// The log line and manifest rows of `release` as written here, and as `serde_json` and the
