@@ -29,6 +29,10 @@ pub enum LogError {
     Store(#[from] StoreError),
 }
 
+/// Who reads the release files besides the service: its group, where brokers' and operators'
+/// accounts are (README, "Output files").
+pub const READERS: files::Readers = files::Readers::OwnerAndGroup;
+
 /// The folder of release logs and manifests under the configured logs folder.
 pub fn releases_dir(logs: &Path) -> PathBuf {
     logs.join("releases")
@@ -100,15 +104,18 @@ pub fn prepare_day(
     parts: &[&[Release]],
 ) -> Result<Prepared, LogError> {
     let dir = releases_dir(logs);
-    files::create_private_dir(&dir).map_err(io_error(&dir))?;
+    files::create_shared_dir(&dir, READERS).map_err(io_error(&dir))?;
     let releases = || parts.iter().flat_map(|part| part.iter());
     let log_file = log_path(logs, day);
     let manifest_file = manifest_path(logs, day);
     let (log_written, manifest_written) = std::thread::scope(|scope| {
         let manifest = scope.spawn(|| {
-            files::write_temporary(&manifest_file, |writer| write_manifest(releases(), writer))
+            files::write_temporary_for(&manifest_file, READERS, |writer| {
+                write_manifest(releases(), writer)
+            })
         });
-        let log = files::write_temporary(&log_file, |writer| write_log(releases(), writer));
+        let log =
+            files::write_temporary_for(&log_file, READERS, |writer| write_log(releases(), writer));
         let manifest = manifest.join().expect("the manifest thread panicked");
         (log, manifest)
     });
@@ -748,11 +755,24 @@ mod tests {
             .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
         assert_eq!(names.len(), 2, "temporary files left behind: {names:?}");
+    }
+
+    #[test]
+    fn the_release_files_are_readable_by_the_group_and_no_one_else() {
         use std::os::unix::fs::PermissionsExt;
-        let mode = fs::metadata(log_path(dir.path(), day))
-            .unwrap()
-            .permissions()
-            .mode();
-        assert_eq!(mode & 0o077, 0, "the release log is readable by others");
+        let mode = |path: &Path| fs::metadata(path).unwrap().permissions().mode() & 0o7777;
+        let dir = tempfile::tempdir().unwrap();
+        let logs = dir.path().join("logs");
+        let day = release().day;
+        write_day(&logs, day, &[&[release()]]).unwrap();
+        assert_eq!(mode(&logs), 0o750, "the logs folder");
+        assert_eq!(mode(&releases_dir(&logs)), 0o750, "the releases folder");
+        for file in [log_path(&logs, day), manifest_path(&logs, day)] {
+            assert_eq!(mode(&file), 0o640, "{}", file.display());
+        }
+        // A releases folder an earlier build made owner-only is opened to the group.
+        fs::set_permissions(releases_dir(&logs), fs::Permissions::from_mode(0o700)).unwrap();
+        write_day(&logs, day, &[&[release()]]).unwrap();
+        assert_eq!(mode(&releases_dir(&logs)), 0o750);
     }
 }

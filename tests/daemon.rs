@@ -224,7 +224,7 @@ fn a_day_in_the_daemon() {
         report.contains("line 2: order S-2: recipient.name"),
         "{report}"
     );
-    // What the spool keeps holds names and addresses: owner-only, like the store and the logs.
+    // What the spool keeps holds names and addresses: owner-only, like the store.
     for kept in [
         "spool/done/stock-count-1.csv",
         "spool/rejected/orders-1.jsonl",
