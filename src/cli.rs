@@ -722,5 +722,6 @@ fn print_summary(doc: &BatchDoc, out: &mut impl Write) -> anyhow::Result<()> {
     write_counts(&doc.summary, out)?;
     writeln!(out, "  release log: {}", doc.release_log.display())?;
     writeln!(out, "  manifest:    {}", doc.manifest.display())?;
+    writeln!(out, "  summary:     {}", doc.release_summary.display())?;
     Ok(())
 }

@@ -1,9 +1,12 @@
-//! Release logs and broker manifests: files derived from the committed releases of a day.
+//! Release logs, broker manifests and release summaries: files derived from the committed
+//! releases of a day.
 //!
 //! `<logs>/releases/<day>.jsonl` holds one release per line; `<logs>/releases/<day>.manifest.csv`
-//! one row per release line with what an entry filing needs. Both are rewritten whole from the
-//! store (write to a temporary file, fsync, rename), so however often they are written, and
-//! whatever crash came before, they list every committed release of the day exactly once.
+//! one row per release line with what an entry filing needs; `<logs>/releases/<day>.releases.csv`
+//! one row per release (consignee, orders, lines, value) for the operator. All three are
+//! rewritten whole from the store (write to a temporary file, fsync, rename), so however often
+//! they are written, and whatever crash came before, they list every committed release of the
+//! day exactly once.
 //! The store marks a day's files as due in the same commit as its releases and clears the mark
 //! once they are written: [`write_due`] catches up after a crash.
 
@@ -46,6 +49,11 @@ pub fn manifest_path(logs: &Path, day: NaiveDate) -> PathBuf {
     releases_dir(logs).join(format!("{}.manifest.csv", day.format("%Y-%m-%d")))
 }
 
+/// The day's release summary: one row per release.
+pub fn summary_path(logs: &Path, day: NaiveDate) -> PathBuf {
+    releases_dir(logs).join(format!("{}.releases.csv", day.format("%Y-%m-%d")))
+}
+
 /// Writes the files of every day the store marks as due, then clears the marks.
 /// Returns the days written.
 pub fn write_due(store: &mut Store, logs: &Path) -> Result<Vec<NaiveDate>, LogError> {
@@ -80,24 +88,25 @@ pub fn put_committed_in_place(store: &mut Store, prepared: Prepared) -> Result<(
     Ok(())
 }
 
-/// Writes the release log and manifest of `day` from its committed releases, given in parts
-/// (for example the day's earlier waves, then the releases just committed).
+/// Writes the release log, manifest and release summary of `day` from its committed releases,
+/// given in parts (for example the day's earlier waves, then the releases just committed).
 pub fn write_day(logs: &Path, day: NaiveDate, parts: &[&[Release]]) -> Result<(), LogError> {
     prepare_day(logs, day, parts)?.put_in_place()
 }
 
-/// A day's release log and manifest, written and fsynced under temporary names beside their
-/// own, and not yet in place: [`Prepared::put_in_place`] renames them over the day's files.
+/// A day's release log, manifest and release summary, written and fsynced under temporary names
+/// beside their own, and not yet in place: [`Prepared::put_in_place`] renames them over the
+/// day's files.
 #[derive(Debug)]
 pub struct Prepared {
     day: NaiveDate,
-    /// The temporary file and the file it replaces, release log first.
-    files: [(PathBuf, PathBuf); 2],
+    /// The temporary file and the file it replaces: release log, manifest, release summary.
+    files: [(PathBuf, PathBuf); 3],
 }
 
-/// Writes the release log and manifest of `day` from the given releases under temporary names,
-/// side by side, and fsyncs them. The batch does this while its commit is being made, and puts
-/// them in place once the commit is durable.
+/// Writes the release log, manifest and release summary of `day` from the given releases under
+/// temporary names, side by side, and fsyncs them. The batch does this while its commit is being
+/// made, and puts them in place once the commit is durable.
 pub fn prepare_day(
     logs: &Path,
     day: NaiveDate,
@@ -106,44 +115,61 @@ pub fn prepare_day(
     let dir = releases_dir(logs);
     files::create_shared_dir(&dir, READERS).map_err(io_error(&dir))?;
     let releases = || parts.iter().flat_map(|part| part.iter());
-    let log_file = log_path(logs, day);
-    let manifest_file = manifest_path(logs, day);
-    let (log_written, manifest_written) = std::thread::scope(|scope| {
+    let targets = [
+        log_path(logs, day),
+        manifest_path(logs, day),
+        summary_path(logs, day),
+    ];
+    let [log_file, manifest_file, summary_file] = &targets;
+    let written = std::thread::scope(|scope| {
         let manifest = scope.spawn(|| {
-            files::write_temporary_for(&manifest_file, READERS, |writer| {
+            files::write_temporary_for(manifest_file, READERS, |writer| {
                 write_manifest(releases(), writer)
             })
         });
         let log =
-            files::write_temporary_for(&log_file, READERS, |writer| write_log(releases(), writer));
+            files::write_temporary_for(log_file, READERS, |writer| write_log(releases(), writer));
+        let summary = files::write_temporary_for(summary_file, READERS, |writer| {
+            write_summary(releases(), writer)
+        });
         let manifest = manifest.join().expect("the manifest thread panicked");
-        (log, manifest)
+        [log, manifest, summary]
     });
-    match (log_written, manifest_written) {
-        (Ok(log_written), Ok(manifest_written)) => Ok(Prepared {
+    if written.iter().all(Result::is_ok) {
+        let mut temporaries = written.into_iter().map(|file| file.expect("all written"));
+        let mut next = || temporaries.next().expect("three files");
+        let [log, manifest, summary] = targets;
+        return Ok(Prepared {
             day,
-            files: [(log_written, log_file), (manifest_written, manifest_file)],
-        }),
-        // The one written is removed: it may list releases that will not be committed.
-        (Ok(written), Err(error)) => {
-            let _ = std::fs::remove_file(written);
-            Err(io_error(&manifest_file)(error))
-        }
-        (Err(error), Ok(written)) => {
-            let _ = std::fs::remove_file(written);
-            Err(io_error(&log_file)(error))
-        }
-        (Err(error), Err(_)) => Err(io_error(&log_file)(error)),
+            files: [(next(), log), (next(), manifest), (next(), summary)],
+        });
     }
+    // The ones written are removed: they may list releases that will not be committed.
+    let mut first_error = None;
+    for (result, target) in written.into_iter().zip(targets) {
+        match result {
+            Ok(temporary) => {
+                let _ = std::fs::remove_file(temporary);
+            }
+            Err(error) => {
+                first_error.get_or_insert_with(|| io_error(&target)(error));
+            }
+        }
+    }
+    Err(first_error.expect("one file failed"))
 }
 
 impl Prepared {
-    /// Renames the release log into place, then the manifest, each durably.
+    /// Renames the release log into place, then the manifest and the release summary, each
+    /// durably.
     pub fn put_in_place(self) -> Result<(), LogError> {
-        let [(log_written, log_file), (manifest_written, manifest_file)] = self.files;
+        let [(log_written, log_file), manifest, summary] = self.files;
         files::rename_durably(&log_written, &log_file).map_err(io_error(&log_file))?;
         crate::crashpoint::reached("logs-after-release-log");
-        files::rename_durably(&manifest_written, &manifest_file).map_err(io_error(&manifest_file))
+        for (written, file) in [manifest, summary] {
+            files::rename_durably(&written, &file).map_err(io_error(&file))?;
+        }
+        Ok(())
     }
 
     /// Removes the temporary files, for releases that were not committed after all.
@@ -431,6 +457,59 @@ fn csv_field(out: &mut Vec<u8>, field: &str) {
     out.push(b'"');
 }
 
+/// Writes the release summary, one row per release (see [`SUMMARY_COLUMNS`]), as the `csv`
+/// crate's default writer would.
+fn write_summary<'a>(
+    releases: impl Iterator<Item = &'a Release>,
+    out: &mut impl Write,
+) -> std::io::Result<()> {
+    let mut rows = Vec::with_capacity(ROWS_BUFFER_BYTES + 4096);
+    write_csv_row(&mut rows, &SUMMARY_COLUMNS);
+    for_each_summary_row(releases, |fields| {
+        write_csv_row(&mut rows, fields);
+        if rows.len() >= ROWS_BUFFER_BYTES {
+            out.write_all(&rows)?;
+            rows.clear();
+        }
+        Ok(())
+    })?;
+    out.write_all(&rows)
+}
+
+/// Gives `row` the fields of each release summary row, in the order of [`SUMMARY_COLUMNS`].
+fn for_each_summary_row<'a>(
+    releases: impl Iterator<Item = &'a Release>,
+    mut row: impl FnMut(&[&str; SUMMARY_COLUMNS.len()]) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    for release in releases {
+        let address = &release.consignee.address;
+        let (orders, lines) = (release.orders.len(), release.lines.len());
+        row(&[
+            release.release_id.as_str(),
+            &release.consignee.name,
+            &address.city,
+            &address.state,
+            &address.postal_code,
+            &orders.to_string(),
+            &lines.to_string(),
+            DecimalText::usd(release.value_usd).as_str(),
+        ])?;
+    }
+    Ok(())
+}
+
+/// The release summary's columns.
+pub const SUMMARY_COLUMNS: [&str; 8] = [
+    "release_id",
+    "consignee",
+    "city",
+    "state",
+    "postal_code",
+    "orders",
+    "lines",
+    "value_usd",
+];
+
 /// The manifest as the `csv` crate writes it: what [`write_manifest`] must match.
 #[cfg(test)]
 fn write_manifest_with_csv<'a>(
@@ -440,6 +519,20 @@ fn write_manifest_with_csv<'a>(
     let mut writer = csv::Writer::from_writer(out);
     writer.write_record(MANIFEST_COLUMNS)?;
     for_each_manifest_row(releases, |fields| {
+        writer.write_record(fields).map_err(std::io::Error::from)
+    })?;
+    writer.flush()
+}
+
+/// The release summary as the `csv` crate writes it: what [`write_summary`] must match.
+#[cfg(test)]
+fn write_summary_with_csv<'a>(
+    releases: impl Iterator<Item = &'a Release>,
+    out: &mut impl Write,
+) -> std::io::Result<()> {
+    let mut writer = csv::Writer::from_writer(out);
+    writer.write_record(SUMMARY_COLUMNS)?;
+    for_each_summary_row(releases, |fields| {
         writer.write_record(fields).map_err(std::io::Error::from)
     })?;
     writer.flush()
@@ -655,6 +748,19 @@ mod tests {
     }
 
     #[test]
+    fn a_release_summary_has_a_row_per_release() {
+        let mut second = release();
+        second.release_id = "2026-11-24-000002".into();
+        second.consignee.name = "Zoë Peña, Jr.".into();
+        second.orders.truncate(1);
+        second.lines.truncate(1);
+        second.value_usd = dec("40");
+        let mut summary = Vec::new();
+        write_summary([release(), second].iter(), &mut summary).unwrap();
+        insta::assert_snapshot!(String::from_utf8(summary).unwrap());
+    }
+
+    #[test]
     fn the_manifest_names_its_rate_column_usd_per_currency_unit() {
         let manifest = String::from_utf8(manifest(&[release()])).unwrap();
         let mut reader = csv::Reader::from_reader(manifest.as_bytes());
@@ -672,7 +778,7 @@ mod tests {
 
     /// The log line and manifest rows of `release` as written here, and as `serde_json` and the
     /// `csv` crate write them.
-    fn written_both_ways(releases: &[Release]) -> [(Vec<u8>, Vec<u8>); 2] {
+    fn written_both_ways(releases: &[Release]) -> [(Vec<u8>, Vec<u8>); 3] {
         let mut log = Vec::new();
         write_log(releases.iter(), &mut log).unwrap();
         let mut log_reference = Vec::new();
@@ -684,19 +790,24 @@ mod tests {
         write_manifest(releases.iter(), &mut manifest).unwrap();
         let mut manifest_reference = Vec::new();
         write_manifest_with_csv(releases.iter(), &mut manifest_reference).unwrap();
-        [(log, log_reference), (manifest, manifest_reference)]
+        let mut summary = Vec::new();
+        write_summary(releases.iter(), &mut summary).unwrap();
+        let mut summary_reference = Vec::new();
+        write_summary_with_csv(releases.iter(), &mut summary_reference).unwrap();
+        [
+            (log, log_reference),
+            (manifest, manifest_reference),
+            (summary, summary_reference),
+        ]
     }
 
     fn assert_written_as_the_crates_write(releases: &[Release]) {
-        let [(log, log_reference), (manifest, manifest_reference)] = written_both_ways(releases);
-        assert_eq!(
-            String::from_utf8_lossy(&log),
-            String::from_utf8_lossy(&log_reference)
-        );
-        assert_eq!(
-            String::from_utf8_lossy(&manifest),
-            String::from_utf8_lossy(&manifest_reference)
-        );
+        for (written, reference) in written_both_ways(releases) {
+            assert_eq!(
+                String::from_utf8_lossy(&written),
+                String::from_utf8_lossy(&reference)
+            );
+        }
     }
 
     #[test]
@@ -734,10 +845,9 @@ mod tests {
             release.consignee.address.line1 = line1.into();
             release.consignee.address.city = control.as_str().into();
             std::sync::Arc::make_mut(&mut release.lines[0].item).description = control.clone();
-            let [(log, log_reference), (manifest, manifest_reference)] =
-                written_both_ways(&[release]);
-            proptest::prop_assert_eq!(log, log_reference);
-            proptest::prop_assert_eq!(manifest, manifest_reference);
+            for (written, reference) in written_both_ways(&[release]) {
+                proptest::prop_assert_eq!(written, reference);
+            }
         }
     }
 
@@ -754,7 +864,7 @@ mod tests {
             .unwrap()
             .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
-        assert_eq!(names.len(), 2, "temporary files left behind: {names:?}");
+        assert_eq!(names.len(), 3, "temporary files left behind: {names:?}");
     }
 
     #[test]
@@ -767,7 +877,11 @@ mod tests {
         write_day(&logs, day, &[&[release()]]).unwrap();
         assert_eq!(mode(&logs), 0o750, "the logs folder");
         assert_eq!(mode(&releases_dir(&logs)), 0o750, "the releases folder");
-        for file in [log_path(&logs, day), manifest_path(&logs, day)] {
+        for file in [
+            log_path(&logs, day),
+            manifest_path(&logs, day),
+            summary_path(&logs, day),
+        ] {
             assert_eq!(mode(&file), 0o640, "{}", file.display());
         }
         // A releases folder an earlier build made owner-only is opened to the group.

@@ -34,6 +34,8 @@ pub struct BatchDoc {
     pub summary: Summary,
     pub release_log: PathBuf,
     pub manifest: PathBuf,
+    /// The day's release summary (`<day>.releases.csv`).
+    pub release_summary: PathBuf,
     /// Set when the batch is committed but its release log and manifest are still due.
     #[serde(default)]
     pub files_error: Option<String>,
@@ -47,6 +49,7 @@ impl BatchDoc {
             summary: committed.summary,
             release_log: releaselog::log_path(logs, day),
             manifest: releaselog::manifest_path(logs, day),
+            release_summary: releaselog::summary_path(logs, day),
             files_error: committed
                 .files
                 .err()

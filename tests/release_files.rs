@@ -80,7 +80,11 @@ fn release_files_are_readable_by_the_group_whatever_the_umask() {
     names.sort();
     assert_eq!(
         names,
-        [format!("{DAY}.jsonl"), format!("{DAY}.manifest.csv")]
+        [
+            format!("{DAY}.jsonl"),
+            format!("{DAY}.manifest.csv"),
+            format!("{DAY}.releases.csv"),
+        ]
     );
     for name in names {
         assert_eq!(
@@ -91,4 +95,107 @@ fn release_files_are_readable_by_the_group_whatever_the_umask() {
     }
     // The store stays the owner's alone.
     assert_eq!(mode(&w.path("data")) & 0o077, 0, "the store's folder");
+}
+
+/// The rows of a CSV file, its header first, read as a spreadsheet would (a byte-order mark
+/// dropped).
+fn csv_rows(path: &Path) -> Vec<Vec<String>> {
+    let bytes = std::fs::read(path).unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+    let text = String::from_utf8(bytes).expect("UTF-8");
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+    csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(text.as_bytes())
+        .records()
+        .map(|row| row.unwrap().iter().map(str::to_owned).collect())
+        .collect()
+}
+
+#[test]
+fn the_release_summary_has_a_row_per_release_beside_the_log_and_manifest() {
+    let w = warehouse_with_orders();
+    let summary = w.path(&format!("logs/releases/{DAY}.releases.csv"));
+    let printed = w.ok(NOW, &["batch"]);
+    assert!(
+        printed.contains(&format!("summary:     {}", summary.display())),
+        "{printed}"
+    );
+    let rows = csv_rows(&summary);
+    assert_eq!(
+        rows,
+        [
+            vec![
+                "release_id",
+                "consignee",
+                "city",
+                "state",
+                "postal_code",
+                "orders",
+                "lines",
+                "value_usd"
+            ],
+            // 2 x 10.00 + 30 + 200.00 MXN at 0.0541.
+            vec![
+                "2026-12-01-000001",
+                "Zoë Peña",
+                "San Diego",
+                "CA",
+                "92101",
+                "2",
+                "3",
+                "60.82"
+            ],
+            vec![
+                "2026-12-01-000002",
+                "Ben Ode",
+                "San Diego",
+                "CA",
+                "92101",
+                "1",
+                "1",
+                "45.00"
+            ],
+        ]
+    );
+    // The release log lists the same releases, in the same order.
+    let logged: Vec<String> = w
+        .release_log(DAY)
+        .iter()
+        .map(|release| release["release_id"].as_str().unwrap().to_owned())
+        .collect();
+    let summed: Vec<String> = rows[1..].iter().map(|row| row[0].clone()).collect();
+    assert_eq!(logged, summed);
+
+    // A later wave rewrites it whole with the day's every release.
+    let more = w.file(
+        "more.jsonl",
+        &order(
+            "C1",
+            "2026-11-30T13:00:00-08:00",
+            "Cy Young",
+            "4 Elm Ave",
+            "USD",
+            &[("TSHIRT", 1, "5")],
+        ),
+    );
+    w.ok(NOW, &["orders", "import", more.to_str().unwrap()]);
+    let json = w.ok(NOW, &["batch", "--json"]);
+    let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(doc["release_summary"], summary.display().to_string());
+    let rows = csv_rows(&summary);
+    assert_eq!(rows.len(), 4, "{rows:?}");
+    assert_eq!(rows[3][0], "2026-12-01-000003");
+    assert_eq!(rows[3][7], "5.00");
+
+    // A release summary lost is written again, like the release log, when the day's files are
+    // due: here by a store restored from a dump.
+    let dump = w.path("backup.jsonl");
+    w.ok(NOW, &["store", "dump", dump.to_str().unwrap()]);
+    let other = Warehouse::new();
+    other.ok(NOW, &["store", "restore", dump.to_str().unwrap()]);
+    let restored = other.path(&format!("logs/releases/{DAY}.releases.csv"));
+    assert_eq!(
+        std::fs::read(&restored).unwrap(),
+        std::fs::read(&summary).unwrap()
+    );
 }
