@@ -145,7 +145,8 @@ pub fn run(
     trigger: Option<DateTime<Utc>>,
 ) -> Result<Committed, BatchError> {
     // Files left due by an interrupted earlier batch are written first.
-    releaselog::write_due(store, &config.paths.logs)?;
+    let output = releaselog::Output::of(config);
+    releaselog::write_due(store, output)?;
     let planned = plan_day(store, config, day, today, at)?;
     let summary = summarise(&planned);
     let Planned {
@@ -163,7 +164,7 @@ pub fn run(
     // once the commit is durable.
     let parts: [&[Release]; 2] = [&earlier, &plan.releases];
     let (committed, prepared) = std::thread::scope(|scope| {
-        let prepared = scope.spawn(|| releaselog::prepare_day(&config.paths.logs, day, &parts));
+        let prepared = scope.spawn(|| releaselog::prepare_day(output, day, &parts));
         crate::crashpoint::reached("batch-before-commit");
         let committed = store.apply_plan(snapshot, &plan, &places, trigger);
         let prepared = prepared.join().expect("the release files thread panicked");

@@ -238,7 +238,7 @@ pub fn batch(
 
 /// Writes the release logs and manifests that an interrupted batch left due.
 pub fn write_due(store: &mut Store, config: &Config) -> Result<Vec<NaiveDate>, LogError> {
-    releaselog::write_due(store, &config.paths.logs)
+    releaselog::write_due(store, releaselog::Output::of(config))
 }
 
 /// The store audit, as `check-store` prints it.

@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use chrono::{NaiveDate, SecondsFormat};
 use serde::Serialize;
 
+use crate::config::Config;
 use crate::files;
 use crate::model::{Consignee, Release, Text};
 use crate::money::DecimalText;
@@ -54,13 +55,44 @@ pub fn summary_path(logs: &Path, day: NaiveDate) -> PathBuf {
     releases_dir(logs).join(format!("{}.releases.csv", day.format("%Y-%m-%d")))
 }
 
+/// Where the release files go, and how they are written (`[paths] logs` and
+/// `[release_files]`).
+#[derive(Debug, Clone, Copy)]
+pub struct Output<'a> {
+    /// The logs folder; the files go into its `releases/`.
+    pub logs: &'a Path,
+    /// Whether the CSV files start with a UTF-8 byte-order mark.
+    pub csv_bom: bool,
+}
+
+impl Output<'_> {
+    pub fn of(config: &Config) -> Output<'_> {
+        Output {
+            logs: &config.paths.logs,
+            csv_bom: config.release_files.csv_bom,
+        }
+    }
+
+    /// Starts a CSV file: the byte-order mark by which spreadsheets (Excel) know that it is
+    /// UTF-8, when asked for.
+    fn start_csv(self, out: &mut impl Write) -> std::io::Result<()> {
+        if self.csv_bom {
+            out.write_all(UTF8_BOM)?;
+        }
+        Ok(())
+    }
+}
+
+/// The UTF-8 byte-order mark, U+FEFF encoded.
+pub const UTF8_BOM: &[u8] = b"\xef\xbb\xbf";
+
 /// Writes the files of every day the store marks as due, then clears the marks.
 /// Returns the days written.
-pub fn write_due(store: &mut Store, logs: &Path) -> Result<Vec<NaiveDate>, LogError> {
+pub fn write_due(store: &mut Store, output: Output) -> Result<Vec<NaiveDate>, LogError> {
     let days = store.logs_due()?;
     for day in &days {
         let releases = store.releases_of(*day)?;
-        write_committed(store, logs, *day, &[&releases])?;
+        write_committed(store, output, *day, &[&releases])?;
     }
     Ok(days)
 }
@@ -70,11 +102,11 @@ pub fn write_due(store: &mut Store, logs: &Path) -> Result<Vec<NaiveDate>, LogEr
 /// reading them back.
 pub fn write_committed(
     store: &mut Store,
-    logs: &Path,
+    output: Output,
     day: NaiveDate,
     parts: &[&[Release]],
 ) -> Result<(), LogError> {
-    put_committed_in_place(store, prepare_day(logs, day, parts)?)
+    put_committed_in_place(store, prepare_day(output, day, parts)?)
 }
 
 /// Puts in place the files of a day prepared from its committed releases, and clears the mark
@@ -90,8 +122,8 @@ pub fn put_committed_in_place(store: &mut Store, prepared: Prepared) -> Result<(
 
 /// Writes the release log, manifest and release summary of `day` from its committed releases,
 /// given in parts (for example the day's earlier waves, then the releases just committed).
-pub fn write_day(logs: &Path, day: NaiveDate, parts: &[&[Release]]) -> Result<(), LogError> {
-    prepare_day(logs, day, parts)?.put_in_place()
+pub fn write_day(output: Output, day: NaiveDate, parts: &[&[Release]]) -> Result<(), LogError> {
+    prepare_day(output, day, parts)?.put_in_place()
 }
 
 /// A day's release log, manifest and release summary, written and fsynced under temporary names
@@ -108,10 +140,11 @@ pub struct Prepared {
 /// temporary names, side by side, and fsyncs them. The batch does this while its commit is being
 /// made, and puts them in place once the commit is durable.
 pub fn prepare_day(
-    logs: &Path,
+    output: Output,
     day: NaiveDate,
     parts: &[&[Release]],
 ) -> Result<Prepared, LogError> {
+    let logs = output.logs;
     let dir = releases_dir(logs);
     files::create_shared_dir(&dir, READERS).map_err(io_error(&dir))?;
     let releases = || parts.iter().flat_map(|part| part.iter());
@@ -124,12 +157,14 @@ pub fn prepare_day(
     let written = std::thread::scope(|scope| {
         let manifest = scope.spawn(|| {
             files::write_temporary_for(manifest_file, READERS, |writer| {
+                output.start_csv(writer)?;
                 write_manifest(releases(), writer)
             })
         });
         let log =
             files::write_temporary_for(log_file, READERS, |writer| write_log(releases(), writer));
         let summary = files::write_temporary_for(summary_file, READERS, |writer| {
+            output.start_csv(writer)?;
             write_summary(releases(), writer)
         });
         let manifest = manifest.join().expect("the manifest thread panicked");
@@ -851,13 +886,47 @@ mod tests {
         }
     }
 
+    /// Files written into `logs` without a byte-order mark.
+    fn plain(logs: &Path) -> Output<'_> {
+        Output {
+            logs,
+            csv_bom: false,
+        }
+    }
+
+    #[test]
+    fn the_csv_files_start_with_a_byte_order_mark_when_asked_and_only_then() {
+        let dir = tempfile::tempdir().unwrap();
+        let day = release().day;
+        for csv_bom in [true, false] {
+            let output = Output {
+                logs: dir.path(),
+                csv_bom,
+            };
+            write_day(output, day, &[&[release()]]).unwrap();
+            for file in [
+                manifest_path(dir.path(), day),
+                summary_path(dir.path(), day),
+            ] {
+                let bytes = fs::read(&file).unwrap();
+                assert_eq!(bytes.starts_with(UTF8_BOM), csv_bom, "{}", file.display());
+                let rest = bytes.strip_prefix(UTF8_BOM).unwrap_or(&bytes);
+                assert!(rest.starts_with(b"release_id,"), "{}", file.display());
+            }
+            // The release log is JSON Lines, read by programs: never a mark.
+            assert!(fs::read(log_path(dir.path(), day))
+                .unwrap()
+                .starts_with(b"{\"release_id\""));
+        }
+    }
+
     #[test]
     fn writing_a_day_twice_gives_the_same_files_once() {
         let dir = tempfile::tempdir().unwrap();
         let day = release().day;
-        write_day(dir.path(), day, &[&[release()]]).unwrap();
+        write_day(plain(dir.path()), day, &[&[release()]]).unwrap();
         let first = fs::read(log_path(dir.path(), day)).unwrap();
-        write_day(dir.path(), day, &[&[release()]]).unwrap();
+        write_day(plain(dir.path()), day, &[&[release()]]).unwrap();
         assert_eq!(fs::read(log_path(dir.path(), day)).unwrap(), first);
         assert_eq!(first.iter().filter(|byte| **byte == b'\n').count(), 1);
         let names: Vec<String> = fs::read_dir(releases_dir(dir.path()))
@@ -874,7 +943,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let logs = dir.path().join("logs");
         let day = release().day;
-        write_day(&logs, day, &[&[release()]]).unwrap();
+        write_day(plain(&logs), day, &[&[release()]]).unwrap();
         assert_eq!(mode(&logs), 0o750, "the logs folder");
         assert_eq!(mode(&releases_dir(&logs)), 0o750, "the releases folder");
         for file in [
@@ -886,7 +955,7 @@ mod tests {
         }
         // A releases folder an earlier build made owner-only is opened to the group.
         fs::set_permissions(releases_dir(&logs), fs::Permissions::from_mode(0o700)).unwrap();
-        write_day(&logs, day, &[&[release()]]).unwrap();
+        write_day(plain(&logs), day, &[&[release()]]).unwrap();
         assert_eq!(mode(&releases_dir(&logs)), 0o750);
     }
 }

@@ -199,3 +199,53 @@ fn the_release_summary_has_a_row_per_release_beside_the_log_and_manifest() {
         std::fs::read(&summary).unwrap()
     );
 }
+
+#[test]
+fn a_manifest_opens_in_a_spreadsheet_with_accented_names_intact() {
+    let w = warehouse_with_orders();
+    w.ok(NOW, &["batch"]);
+    for file in ["manifest.csv", "releases.csv"] {
+        let bytes = std::fs::read(w.path(&format!("logs/releases/{DAY}.{file}"))).unwrap();
+        assert!(
+            bytes.starts_with(b"\xef\xbb\xbfrelease_id,"),
+            "{file} does not start with the UTF-8 byte-order mark"
+        );
+        let text = String::from_utf8(bytes).unwrap();
+        assert!(text.contains("Zoë Peña"), "{file}: {text}");
+    }
+    // The manifest reads as the release log says; check-store agrees with the files.
+    let manifest = w.manifest(DAY);
+    assert_eq!(manifest.len(), 4);
+    assert_eq!(&manifest[0][4], "Zoë Peña");
+    w.assert_store_sound(NOW);
+
+    // Without the mark, when the config says so (here by an override), and the files of a day
+    // written again follow the config in force.
+    let plain = |args: &[&str]| {
+        let output = w
+            .process(NOW, args)
+            .env("BORDER_RELEASE__RELEASE_FILES__CSV_BOM", "false")
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", stderr(&output));
+    };
+    let more = w.file(
+        "more.jsonl",
+        &order(
+            "C1",
+            "2026-11-30T13:00:00-08:00",
+            "Cy Young",
+            "4 Elm Ave",
+            "USD",
+            &[("TSHIRT", 1, "5.00")],
+        ),
+    );
+    plain(&["orders", "import", more.to_str().unwrap()]);
+    plain(&["batch"]);
+    for file in ["manifest.csv", "releases.csv"] {
+        let bytes = std::fs::read(w.path(&format!("logs/releases/{DAY}.{file}"))).unwrap();
+        assert!(bytes.starts_with(b"release_id,"), "{file}");
+    }
+    assert_eq!(w.manifest(DAY).len(), 5);
+    w.assert_store_sound(NOW);
+}
