@@ -78,6 +78,12 @@ pub fn import_orders(
     intake::import_orders(store, sources, config.identity, None)
 }
 
+/// Checks that orders received as bytes are UTF-8 text, taking nothing in (see
+/// [`import_orders`]: one input refused whole fails the others of its commit).
+pub fn check_orders_text(name: &std::path::Path, bytes: &[u8]) -> Result<(), IntakeError> {
+    intake::check_orders_text(name, bytes)
+}
+
 /// The report of an input already taken in under `mark`, if one was.
 pub fn applied(store: &Store, mark: &str) -> Result<Option<IntakeReport>, AppliedError> {
     match store.applied(mark)? {
