@@ -144,7 +144,63 @@ pub struct DayArgs {
 }
 
 /// Runs one command. Errors are the ones that stop a command with nothing applied.
+///
+/// A reader that stops reading early (`border-release orders list | head -1`) ends the command
+/// quietly with exit code 0, as other command-line tools do: what it printed was all that was
+/// wanted.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match run_command(cli) {
+        Err(_) if stdout_closed() => Ok(ExitCode::SUCCESS),
+        result => result,
+    }
+}
+
+/// Standard output, noting when its reader has gone (a closed pipe), so that the command then
+/// ends quietly instead of reporting the failed write.
+struct Stdout(std::io::StdoutLock<'static>);
+
+/// Whether a write to standard output found its reader gone.
+static STDOUT_CLOSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+fn stdout() -> Stdout {
+    Stdout(std::io::stdout().lock())
+}
+
+fn stdout_closed() -> bool {
+    STDOUT_CLOSED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+impl Stdout {
+    fn noted<T>(result: std::io::Result<T>) -> std::io::Result<T> {
+        if let Err(error) = &result {
+            if error.kind() == std::io::ErrorKind::BrokenPipe {
+                STDOUT_CLOSED.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+        result
+    }
+}
+
+impl Write for Stdout {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        Stdout::noted(self.0.write(bytes))
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Stdout::noted(self.0.flush())
+    }
+}
+
+/// The outcome of printing a command's summary once its work is done: a reader gone does not
+/// change the command's exit code (an import with rejected lines still exits 3).
+fn printed(result: anyhow::Result<()>) -> anyhow::Result<()> {
+    match result {
+        Err(_) if stdout_closed() => Ok(()),
+        result => result,
+    }
+}
+
+fn run_command(cli: Cli) -> anyhow::Result<ExitCode> {
     let clock = Clock::from_env().map_err(anyhow::Error::msg)?;
     if let Clock::Fixed(now) = clock {
         eprintln!("warning: {FAKE_NOW_VAR} is set: the clock reads {now}");
@@ -209,7 +265,7 @@ impl Local<'_> {
             config,
             clock,
         } = self;
-        let mut out = std::io::stdout().lock();
+        let mut out = stdout();
         match command {
             Command::CheckConfig
             | Command::Serve
@@ -281,7 +337,7 @@ struct Daemon {
 impl Daemon {
     fn run(self, command: Command) -> anyhow::Result<ExitCode> {
         let client = &self.client;
-        let mut out = std::io::stdout().lock();
+        let mut out = stdout();
         match command {
             Command::CheckConfig
             | Command::Serve
@@ -447,18 +503,30 @@ fn restore(config: &Config, file: &Path) -> anyhow::Result<ExitCode> {
         }
         Err(error) => return Err(error.into()),
     };
-    println!(
-        "{}: restored {} items, stock of {} SKUs, {} orders and {} releases into {}",
-        file.display(),
-        counts.items,
-        counts.skus,
-        counts.orders,
-        counts.releases,
-        config.paths.data.display()
-    );
+    let mut out = stdout();
+    printed(
+        writeln!(
+            out,
+            "{}: restored {} items, stock of {} SKUs, {} orders and {} releases into {}",
+            file.display(),
+            counts.items,
+            counts.skus,
+            counts.orders,
+            counts.releases,
+            config.paths.data.display()
+        )
+        .map_err(Into::into),
+    )?;
     match files {
         Ok(days) => {
-            println!("release logs and manifests written for {} days", days.len());
+            printed(
+                writeln!(
+                    out,
+                    "release logs and manifests written for {} days",
+                    days.len()
+                )
+                .map_err(Into::into),
+            )?;
             Ok(ExitCode::SUCCESS)
         }
         Err(error) => {
@@ -513,14 +581,19 @@ fn print_dumped(
     Ok(ExitCode::SUCCESS)
 }
 
+/// The audit's summary line goes to standard output, and the violations, if any, to standard
+/// error.
 fn check_result(doc: CheckDoc) -> anyhow::Result<ExitCode> {
-    if doc.ok {
-        println!("{}", doc.report);
-        Ok(ExitCode::SUCCESS)
-    } else {
-        eprintln!("{}", doc.report);
-        Ok(ExitCode::FAILURE)
+    let (summary, violations) = doc.report.split_once('\n').unwrap_or((&doc.report, ""));
+    printed(writeln!(stdout(), "{summary}").map_err(Into::into))?;
+    if !violations.is_empty() {
+        eprintln!("{violations}");
     }
+    Ok(if doc.ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 fn print_stock_row(row: &StockRow, json: bool, out: &mut impl Write) -> anyhow::Result<()> {
@@ -582,9 +655,9 @@ fn print_cancel(doc: &CancelDoc, out: &mut impl Write) -> anyhow::Result<ExitCod
 
 fn batch_result(doc: &BatchDoc, json: bool, out: &mut impl Write) -> anyhow::Result<ExitCode> {
     if json {
-        writeln!(out, "{}", serde_json::to_string(doc)?)?;
+        printed(writeln!(out, "{}", serde_json::to_string(doc)?).map_err(Into::into))?;
     } else {
-        print_summary(doc, out)?;
+        printed(print_summary(doc, out))?;
     }
     match &doc.files_error {
         None => Ok(ExitCode::SUCCESS),
@@ -599,26 +672,30 @@ fn batch_result(doc: &BatchDoc, json: bool, out: &mut impl Write) -> anyhow::Res
 
 fn check_config(config: &Config) -> anyhow::Result<ExitCode> {
     let policies = config.timeline.policies();
-    println!("{}: ok", config.file.display());
-    println!(
+    let mut out = stdout();
+    writeln!(out, "{}: ok", config.file.display())?;
+    writeln!(
+        out,
         "warehouse {} in {}",
         config.warehouse.name, config.warehouse.timezone
-    );
-    println!(
+    )?;
+    writeln!(
+        out,
         "store {}; logs {}; spool {}",
         config.paths.data.display(),
         config.paths.logs.display(),
         config.paths.spool.display()
-    );
+    )?;
     for policy in policies {
-        println!(
+        writeln!(
+            out,
             "policy {} from {}: lane {}, at most {} USD and {} release(s) per recipient per day",
             policy.name,
             policy.from,
             policy.lane,
             policy.value_limit_usd,
             policy.releases_per_recipient_per_day
-        );
+        )?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -639,18 +716,21 @@ fn import(
     )?)
 }
 
+/// The summary goes to standard output whatever the outcome, so that `> report.txt` keeps it;
+/// the rejected lines go to standard error.
 fn intake_result(report: IntakeReport) -> anyhow::Result<ExitCode> {
+    printed(writeln!(stdout(), "{}", report.summary()).map_err(Into::into))?;
     if report.rejected.is_empty() {
-        println!("{report}");
-        Ok(ExitCode::SUCCESS)
-    } else {
-        // A line per rejected input line, which may be millions: buffered, since standard
-        // error is not.
-        let mut err = std::io::BufWriter::with_capacity(1 << 16, std::io::stderr().lock());
-        writeln!(err, "{report}")?;
-        err.flush()?;
-        Ok(ExitCode::from(EXIT_REJECTED))
+        return Ok(ExitCode::SUCCESS);
     }
+    // A line per rejected input line, which may be millions: buffered, since standard error
+    // is not.
+    let mut err = std::io::BufWriter::with_capacity(1 << 16, std::io::stderr().lock());
+    for rejection in &report.rejected {
+        writeln!(err, "{}:{rejection}", report.file.display())?;
+    }
+    err.flush()?;
+    Ok(ExitCode::from(EXIT_REJECTED))
 }
 
 fn print_plan(doc: &PlanDoc, out: &mut impl Write) -> anyhow::Result<()> {

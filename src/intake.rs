@@ -86,14 +86,7 @@ pub struct IntakeReport {
 
 impl fmt::Display for IntakeReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}: {} accepted, {} unchanged, {} rejected",
-            self.file.display(),
-            self.accepted,
-            self.unchanged,
-            self.rejected.len()
-        )?;
+        write!(f, "{}", self.summary())?;
         for rejection in &self.rejected {
             write!(f, "\n{}:{}", self.file.display(), rejection)?;
         }
@@ -101,7 +94,29 @@ impl fmt::Display for IntakeReport {
     }
 }
 
+/// The first line of an [`IntakeReport`]: the file and its counts.
+pub struct IntakeSummary<'a>(&'a IntakeReport);
+
+impl fmt::Display for IntakeSummary<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let report = self.0;
+        write!(
+            f,
+            "{}: {} accepted, {} unchanged, {} rejected",
+            report.file.display(),
+            report.accepted,
+            report.unchanged,
+            report.rejected.len()
+        )
+    }
+}
+
 impl IntakeReport {
+    /// The file and its counts, without the rejected lines.
+    pub fn summary(&self) -> IntakeSummary<'_> {
+        IntakeSummary(self)
+    }
+
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("a report serializes")
     }

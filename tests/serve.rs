@@ -231,8 +231,10 @@ fn the_daemon_takes_in_the_spool_answers_commands_reloads_and_stops() {
     assert_eq!(output.status.code(), Some(3), "{}", describe(&output));
     assert!(!err.contains("in use"), "{err}");
     assert!(
-        err.contains("extra.jsonl: 1 accepted, 0 unchanged, 1 rejected"),
-        "{err}"
+        String::from_utf8_lossy(&output.stdout)
+            .contains("extra.jsonl: 1 accepted, 0 unchanged, 1 rejected"),
+        "{}",
+        describe(&output)
     );
     assert!(err.contains("extra.jsonl:line 2: order BAD2:"), "{err}");
     let cancel = via_daemon(&w, &["orders", "cancel", "D1"]);

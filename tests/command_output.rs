@@ -1,0 +1,146 @@
+//! What commands print, for people and for programs: summaries on standard output and
+//! rejections on standard error, a reader that stops early, singular and plural words, amounts
+//! in US dollars with their cents, and help for every argument.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+
+use support::{order, stderr, Warehouse};
+
+const NOW: &str = "2026-12-01T07:00:00-08:00";
+
+/// Every import-like command prints its summary on standard output, even when lines were
+/// rejected (exit 3), so that `> report.txt` keeps it; the rejected lines go to standard error.
+#[test]
+fn an_imports_summary_goes_to_standard_output_even_when_lines_are_rejected() {
+    let w = Warehouse::new();
+    let items = w.file(
+        "items.csv",
+        &format!("{}BAD SKU,Shirt,6109.10,MX,\n", support::ITEMS),
+    );
+    let receipts = w.file("receipts.csv", "sku,qty\nTSHIRT,5\nNOPE,1\n");
+    let counts = w.file("counts.csv", "sku,qty\nJEANS,3\nJEANS,-1\n");
+    let orders = w.file(
+        "orders.jsonl",
+        &[
+            order(
+                "OK-1",
+                "2026-11-30T10:00:00-08:00",
+                "Ana Ruiz",
+                "1 Main St",
+                "USD",
+                &[("TSHIRT", 1, "10.00")],
+            ),
+            "{not json".to_owned(),
+        ]
+        .join("\n"),
+    );
+    for (args, file, summary, rejected) in [
+        (
+            ["items", "import"],
+            &items,
+            "5 accepted, 0 unchanged, 1 rejected",
+            "line 7: sku:",
+        ),
+        (
+            ["stock", "receive"],
+            &receipts,
+            "1 accepted, 0 unchanged, 1 rejected",
+            "line 3: sku:",
+        ),
+        (
+            ["stock", "count"],
+            &counts,
+            "1 accepted, 0 unchanged, 1 rejected",
+            "line 3: qty:",
+        ),
+        (
+            ["orders", "import"],
+            &orders,
+            "1 accepted, 0 unchanged, 1 rejected",
+            "line 2: not valid JSON",
+        ),
+    ] {
+        let path = file.display().to_string();
+        let output = w.run_at(NOW, &[args[0], args[1], &path]);
+        assert_eq!(
+            output.status.code(),
+            Some(3),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&output.stdout),
+            format!("{path}: {summary}\n"),
+            "{args:?}"
+        );
+        let err = stderr(&output);
+        assert!(
+            err.contains(&format!("{path}:{rejected}")),
+            "{args:?}: {err}"
+        );
+        assert!(
+            !err.contains("accepted"),
+            "{args:?}: the summary on standard error: {err}"
+        );
+    }
+}
+
+/// A warehouse holding `count` orders, each to its own recipient.
+fn warehouse_with_orders(count: usize) -> Warehouse {
+    let w = Warehouse::with_items(NOW);
+    let lines: Vec<String> = (0..count)
+        .map(|n| {
+            order(
+                &format!("SO-{n:06}"),
+                "2026-11-30T10:00:00-08:00",
+                &format!("Buyer {n}"),
+                &format!("{n} Main St"),
+                "USD",
+                &[("TSHIRT", 1, "10.00")],
+            )
+        })
+        .collect();
+    let file = w.file("orders.jsonl", &lines.join("\n"));
+    w.ok(NOW, &["orders", "import", file.to_str().unwrap()]);
+    w
+}
+
+/// Runs `args` with standard output a pipe that is closed after its first line, as
+/// `border-release orders list | head -1` does; returns the line, the exit code and what was
+/// written to standard error.
+fn read_one_line_and_close(w: &Warehouse, args: &[&str]) -> (String, Option<i32>, String) {
+    let mut child = w
+        .process(NOW, args)
+        .env_remove("BORDER_RELEASE_FAKE_NOW")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    reader.read_line(&mut first).unwrap();
+    drop(reader);
+    let output = child.wait_with_output().unwrap();
+    (first, output.status.code(), stderr(&output))
+}
+
+#[test]
+fn output_into_a_closed_pipe_ends_quietly() {
+    // Far more than a pipe holds (64 KiB), so that the command writes after the reader has gone.
+    let w = warehouse_with_orders(3000);
+    for args in [
+        &["orders", "list"][..],
+        &["orders", "list", "--json"],
+        // A day far ahead, for the real clock: every order is examined and waits for stock.
+        &["plan", "--day", "2099-01-01", "--json"],
+        &["plan", "--day", "2099-01-01"],
+    ] {
+        let (first, code, err) = read_one_line_and_close(&w, args);
+        assert!(!first.is_empty(), "{args:?}");
+        assert_eq!(code, Some(0), "{args:?}: {err}");
+        assert_eq!(err, "", "{args:?}: nothing on standard error");
+    }
+}
