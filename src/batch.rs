@@ -66,11 +66,13 @@ pub struct Summary {
     pub day: NaiveDate,
     pub policy: String,
     pub lane: String,
+    #[serde(with = "crate::money::usd_text")]
     pub value_limit_usd: Decimal,
     /// Releases of the day committed by earlier waves.
     pub releases_before: u32,
     pub releases: usize,
     pub orders_released: usize,
+    #[serde(with = "crate::money::usd_text")]
     pub value_usd: Decimal,
     pub held: BTreeMap<String, usize>,
     pub waiting: BTreeMap<String, usize>,
@@ -183,7 +185,7 @@ pub fn run(
             day = %release.day,
             lane = %release.lane,
             orders = release.orders.len(),
-            value_usd = %release.value_usd,
+            value_usd = %crate::money::Usd(release.value_usd),
             "release committed"
         );
         tracing::debug!(

@@ -14,9 +14,11 @@ use hyper::{Method, StatusCode};
 use crate::client::Client;
 use crate::clock::{Clock, FAKE_NOW_VAR};
 use crate::config::{self, Config};
+use crate::money::Usd;
 use crate::operations::{self, InputKind, IntakeError, IntakeReport, Source, StateFilter, Summary};
 use crate::store::{Store, StoreError};
 use crate::wire::{BatchDoc, CancelDoc, CheckDoc, OrderRow, PlanDoc, PlanRecord, StockRow};
+use crate::words::counted;
 
 /// Exit code when some input lines were rejected and the rest applied.
 pub const EXIT_REJECTED: u8 = 3;
@@ -507,12 +509,12 @@ fn restore(config: &Config, file: &Path) -> anyhow::Result<ExitCode> {
     printed(
         writeln!(
             out,
-            "{}: restored {} items, stock of {} SKUs, {} orders and {} releases into {}",
+            "{}: restored {}, stock of {}, {} and {} into {}",
             file.display(),
-            counts.items,
-            counts.skus,
-            counts.orders,
-            counts.releases,
+            counted(counts.items, "item"),
+            counted(counts.skus, "SKU"),
+            counted(counts.orders, "order"),
+            counted(counts.releases, "release"),
             config.paths.data.display()
         )
         .map_err(Into::into),
@@ -522,8 +524,8 @@ fn restore(config: &Config, file: &Path) -> anyhow::Result<ExitCode> {
             printed(
                 writeln!(
                     out,
-                    "release logs and manifests written for {} days",
-                    days.len()
+                    "release files written for {}",
+                    counted(days.len() as u64, "day")
                 )
                 .map_err(Into::into),
             )?;
@@ -570,13 +572,13 @@ fn print_dumped(
 ) -> anyhow::Result<ExitCode> {
     writeln!(
         out,
-        "{}: {} items, stock of {} SKUs, {} orders, {} releases ({} lines and the end line)",
+        "{}: {}, stock of {}, {}, {} ({} and the end line)",
         file.display(),
-        counts.items,
-        counts.skus,
-        counts.orders,
-        counts.releases,
-        counts.lines
+        counted(counts.items, "item"),
+        counted(counts.skus, "SKU"),
+        counted(counts.orders, "order"),
+        counted(counts.releases, "release"),
+        counted(counts.lines, "line")
     )?;
     Ok(ExitCode::SUCCESS)
 }
@@ -689,12 +691,12 @@ fn check_config(config: &Config) -> anyhow::Result<ExitCode> {
     for policy in policies {
         writeln!(
             out,
-            "policy {} from {}: lane {}, at most {} USD and {} release(s) per recipient per day",
+            "policy {} from {}: lane {}, at most {} USD and {} per recipient per day",
             policy.name,
             policy.from,
             policy.lane,
-            policy.value_limit_usd,
-            policy.releases_per_recipient_per_day
+            Usd(policy.value_limit_usd),
+            counted(policy.releases_per_recipient_per_day.into(), "release")
         )?;
     }
     Ok(ExitCode::SUCCESS)
@@ -761,19 +763,23 @@ fn write_counts(summary: &Summary, out: &mut impl Write) -> anyhow::Result<()> {
     writeln!(
         out,
         "  policy {} (lane {}, at most {} USD per recipient per day)",
-        summary.policy, summary.lane, summary.value_limit_usd
+        summary.policy,
+        summary.lane,
+        Usd(summary.value_limit_usd)
     )?;
     if summary.releases_before > 0 {
         writeln!(
             out,
-            "  earlier waves today: {} releases",
-            summary.releases_before
+            "  earlier waves today: {}",
+            counted(summary.releases_before.into(), "release")
         )?;
     }
     writeln!(
         out,
-        "  releases: {} ({} orders, {} USD)",
-        summary.releases, summary.orders_released, summary.value_usd
+        "  releases: {} ({}, {} USD)",
+        summary.releases,
+        counted(summary.orders_released as u64, "order"),
+        Usd(summary.value_usd)
     )?;
     writeln!(out, "  held: {}", counts(&summary.held))?;
     writeln!(out, "  waiting: {}", counts(&summary.waiting))?;

@@ -944,7 +944,8 @@ impl Check<'_> {
         let text = self.string(key, value, EXPECTED)?;
         let fields = text.split_whitespace().count();
         if fields != 6 {
-            let message = format!("expected {EXPECTED}, found {fields} field(s) in {text:?}");
+            let fields = crate::words::counted(fields as u64, "field");
+            let message = format!("expected {EXPECTED}, found {fields} in {text:?}");
             self.problem(key, Some(value), message);
             return None;
         }

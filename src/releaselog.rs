@@ -303,7 +303,7 @@ fn log_line(release: &Release, dates: &mut Dates, out: &mut Vec<u8>) {
         out.extend_from_slice(b",\"origin\":");
         json_str(out, &line.item.origin);
         out.extend_from_slice(b",\"value_usd\":");
-        json_str(out, DecimalText::new(line.value_usd).as_str());
+        json_str(out, DecimalText::usd(line.value_usd).as_str());
         out.extend_from_slice(b",\"currency\":");
         json_str(out, &line.currency);
         out.extend_from_slice(b",\"unit_price\":");
@@ -311,7 +311,7 @@ fn log_line(release: &Release, dates: &mut Dates, out: &mut Vec<u8>) {
         out.push(b'}');
     }
     out.extend_from_slice(b"],\"value_usd\":");
-    json_str(out, DecimalText::new(release.value_usd).as_str());
+    json_str(out, DecimalText::usd(release.value_usd).as_str());
     out.extend_from_slice(b",\"fx\":[");
     for (at, fx) in release.fx.iter().enumerate() {
         if at > 0 {
@@ -429,7 +429,7 @@ fn for_each_manifest_row<'a>(
             let (unit_price, fx, value_usd) = (
                 DecimalText::new(line.unit_price),
                 DecimalText::new(fx),
-                DecimalText::new(line.value_usd),
+                DecimalText::usd(line.value_usd),
             );
             row(&[
                 release.release_id.as_str(),
@@ -609,7 +609,7 @@ pub struct ReleaseRecord<'a> {
     consignee: ConsigneeRecord<'a>,
     orders: &'a [Text],
     lines: Vec<LineRecord<'a>>,
-    value_usd: Amount,
+    value_usd: UsdAmount,
     fx: Vec<FxRecord<'a>>,
     released_at: String,
 }
@@ -630,7 +630,7 @@ struct LineRecord<'a> {
     description: &'a str,
     hts: &'a str,
     origin: &'a str,
-    value_usd: Amount,
+    value_usd: UsdAmount,
     currency: &'a str,
     unit_price: Amount,
 }
@@ -640,6 +640,15 @@ struct FxRecord<'a> {
     currency: &'a str,
     usd: Amount,
     from: String,
+}
+
+/// A US dollar amount written as a JSON string with at least two decimal places (`"20.00"`).
+struct UsdAmount(rust_decimal::Decimal);
+
+impl Serialize for UsdAmount {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(DecimalText::usd(self.0).as_str())
+    }
 }
 
 /// A decimal written as a JSON string (`"19.99"`), formatted without allocating.
@@ -671,12 +680,12 @@ impl<'a> From<&'a Release> for ReleaseRecord<'a> {
                     description: &line.item.description,
                     hts: &line.item.hts,
                     origin: &line.item.origin,
-                    value_usd: Amount(line.value_usd),
+                    value_usd: UsdAmount(line.value_usd),
                     currency: &line.currency,
                     unit_price: Amount(line.unit_price),
                 })
                 .collect(),
-            value_usd: Amount(release.value_usd),
+            value_usd: UsdAmount(release.value_usd),
             fx: release
                 .fx
                 .iter()

@@ -201,7 +201,7 @@ impl PlanDoc {
                 .iter()
                 .map(|release| ReleaseBrief {
                     release_id: release.release_id.to_string(),
-                    value_usd: release.value_usd.to_string(),
+                    value_usd: crate::money::Usd(release.value_usd).to_string(),
                     recipient_key: release.recipient_key.clone(),
                     consignee: ConsigneeBrief {
                         name: release.consignee.name.to_string(),

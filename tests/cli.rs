@@ -455,7 +455,7 @@ fn check_store_finds_a_release_log_that_disagrees_with_the_store() {
     let out = String::from_utf8_lossy(&output.stdout);
     assert!(out.ends_with(": 1 violation\n"), "the summary: {out}");
     assert!(
-        err.contains("2026-12-01: the release log lists 1 releases, the store holds 2"),
+        err.contains("2026-12-01: the release log lists 1 release, the store holds 2"),
         "{err}"
     );
 }
@@ -513,7 +513,7 @@ fn a_batch_whose_files_cannot_be_written_is_committed_and_says_so() {
     std::fs::write(w.path("logs/releases"), "in the way").unwrap();
     let output = w.run_at(NOW, &["batch"]);
     assert_eq!(output.status.code(), Some(4), "{}", stderr(&output));
-    assert!(String::from_utf8_lossy(&output.stdout).contains("releases: 1 (1 orders"));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("releases: 1 (1 order, 10.00 USD)"));
     assert!(stderr(&output)
         .contains("the batch is committed, but its release log and manifest could not be written"));
     // Other commands still run, and warn; check-store names the day.

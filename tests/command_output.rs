@@ -144,3 +144,78 @@ fn output_into_a_closed_pipe_ends_quietly() {
         assert_eq!(err, "", "{args:?}: nothing on standard error");
     }
 }
+
+/// `1 order`, `2 orders`; `0.00 USD`; `"value_usd":"0.00"`: counts take their singular for
+/// one, and every amount in US dollars has its cents, in print and in JSON.
+#[test]
+fn words_and_amounts_read_right() {
+    let w = Warehouse::with_items(NOW);
+    // Nothing to release yet: zero of everything, with its cents.
+    let plan = w.ok(NOW, &["plan"]);
+    assert!(plan.contains("releases: 0 (0 orders, 0.00 USD)"), "{plan}");
+    assert!(
+        plan.contains("at most 800.00 USD per recipient per day"),
+        "{plan}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&w.ok(NOW, &["plan", "--json"])).unwrap();
+    assert_eq!(json["summary"]["value_usd"], "0.00");
+    assert_eq!(json["summary"]["value_limit_usd"], "800.00");
+
+    let stock = w.file("stock.csv", "sku,qty\nTSHIRT,5\n");
+    w.ok(NOW, &["stock", "receive", stock.to_str().unwrap()]);
+    // One order of whole dollars.
+    let file = w.file(
+        "orders.jsonl",
+        &order(
+            "SO-1",
+            "2026-11-30T10:00:00-08:00",
+            "Ana Ruiz",
+            "1 Main St",
+            "USD",
+            &[("TSHIRT", 2, "10")],
+        ),
+    );
+    w.ok(NOW, &["orders", "import", file.to_str().unwrap()]);
+    let batch = w.ok(NOW, &["batch"]);
+    assert!(
+        batch.contains("releases: 1 (1 order, 20.00 USD)"),
+        "{batch}"
+    );
+    let log = w.release_log("2026-12-01");
+    assert_eq!(log[0]["value_usd"], "20.00");
+    assert_eq!(log[0]["lines"][0]["value_usd"], "20.00");
+    assert_eq!(&w.manifest("2026-12-01")[0][20], "20.00");
+    // A second wave: nothing more, and the earlier one counted in the singular.
+    let json: serde_json::Value = serde_json::from_str(&w.ok(NOW, &["batch", "--json"])).unwrap();
+    assert_eq!(json["value_usd"], "0.00");
+    assert_eq!(json["value_limit_usd"], "800.00");
+    let plan = w.ok(NOW, &["plan"]);
+    assert!(plan.contains("earlier waves today: 1 release\n"), "{plan}");
+
+    let check = w.ok(NOW, &["check-store"]);
+    assert!(
+        check.contains(": 1 order, 1 release over 1 day, 1 SKU: every invariant holds"),
+        "{check}"
+    );
+    let config = w.ok(NOW, &["check-config"]);
+    assert!(
+        config.contains("at most 800.00 USD and 1 release per recipient per day"),
+        "{config}"
+    );
+    let dump = w.path("backup.jsonl");
+    let dumped = w.ok(NOW, &["store", "dump", dump.to_str().unwrap()]);
+    assert!(
+        dumped.contains(": 5 items, stock of 1 SKU, 1 order, 1 release ("),
+        "{dumped}"
+    );
+    let other = Warehouse::new();
+    let restored = other.ok(NOW, &["store", "restore", dump.to_str().unwrap()]);
+    assert!(
+        restored.contains("restored 5 items, stock of 1 SKU, 1 order and 1 release into"),
+        "{restored}"
+    );
+    assert!(
+        restored.contains("release files written for 1 day\n"),
+        "{restored}"
+    );
+}
