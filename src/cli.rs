@@ -218,7 +218,7 @@ fn run_command(cli: Cli) -> anyhow::Result<ExitCode> {
         }
     };
     match cli.command {
-        Command::CheckConfig => return check_config(&config),
+        Command::CheckConfig => return check_config(&config, &clock),
         Command::Serve => bail!("serve is started by main"),
         Command::Store(StoreCommand::Restore { file }) => return restore(&config, &file),
         _ => {}
@@ -672,7 +672,11 @@ fn batch_result(doc: &BatchDoc, json: bool, out: &mut impl Write) -> anyhow::Res
     }
 }
 
-fn check_config(config: &Config) -> anyhow::Result<ExitCode> {
+fn check_config(config: &Config, clock: &Clock) -> anyhow::Result<ExitCode> {
+    if let Err(problems) = operations::check_config(config, clock) {
+        eprintln!("{problems}");
+        return Ok(ExitCode::FAILURE);
+    }
     let policies = config.timeline.policies();
     let mut out = stdout();
     writeln!(out, "{}: ok", config.file.display())?;

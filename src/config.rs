@@ -28,7 +28,7 @@ use rust_decimal::Decimal;
 use crate::identity::IdentityRule;
 use crate::model::ItemFlag;
 use crate::money::{Rate, Rates, USD};
-use crate::policy::{hts_digits, Policy, Timeline};
+use crate::policy::{hts_digits, Lane, Policy, Timeline};
 
 /// Where the binary looks for the config unless told otherwise.
 pub const DEFAULT_PATH: &str = "/etc/border-release/border-release.toml";
@@ -1125,24 +1125,20 @@ impl Check<'_> {
     }
 
     fn lane(&mut self, key: &str, value: &Value) -> Option<String> {
-        const EXPECTED: &str =
-            "lower-case words joined by dashes, such as \"de-minimis\" or \"informal-entry\"";
-        let lane = self.string(key, value, EXPECTED)?;
-        let valid = lane.split('-').all(|word| {
-            word.starts_with(|c: char| c.is_ascii_lowercase())
-                && word
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-        });
-        if !valid {
-            self.problem(
-                key,
-                Some(value),
-                format!("expected {EXPECTED}, found {lane:?}"),
-            );
-            return None;
+        let words: Vec<&str> = Lane::ALL.iter().map(|lane| lane.word()).collect();
+        let expected = format!("one of {}", words.join(", "));
+        let word = self.string(key, value, &expected)?;
+        match Lane::from_word(word) {
+            Some(lane) => Some(lane.word().to_owned()),
+            None => {
+                self.problem(
+                    key,
+                    Some(value),
+                    format!("expected {expected}, found {word:?}"),
+                );
+                None
+            }
         }
-        Some(lane.to_owned())
     }
 
     /// A country of origin: stored upper case, as items store theirs.
@@ -1574,6 +1570,24 @@ value_limit_usd = "800.001"
         assert!(problem_at(&found, "currency.rates[0].usd").contains("more than zero"));
         assert!(problem_at(&found, "policy[0].excluded_flags[0]")
             .contains("adcvd, quota, pga, irc-tax"));
+    }
+
+    #[test]
+    fn a_lane_is_one_of_a_fixed_set() {
+        for lane in Lane::ALL {
+            let text = MINIMAL.replace(
+                "lane = \"de-minimis\"",
+                &format!("lane = \"{}\"", lane.word()),
+            );
+            let config = load_text(&text, &[]).unwrap();
+            assert_eq!(config.timeline.policies()[0].lane, lane.word());
+        }
+        let text = MINIMAL.replace("lane = \"de-minimis\"", "lane = \"formal-entry\"");
+        assert_ne!(text, MINIMAL);
+        assert_eq!(
+            problem_at(&problems(&text, &[]), "policy[0].lane"),
+            "expected one of de-minimis, informal-entry, found \"formal-entry\""
+        );
     }
 
     #[test]

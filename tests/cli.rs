@@ -383,6 +383,7 @@ value_limit_usd = "800"
 #[test]
 fn check_config_lists_every_problem() {
     let w = Warehouse::new();
+    w.file("api-token", "a-token-of-at-least-16-characters\n");
     w.ok(NOW, &["check-config"]);
     let bad = w.file(
         "bad.toml",
@@ -417,6 +418,83 @@ value_limit_usd = 800.5
     ] {
         assert!(err.contains(key), "missing {key} in:\n{err}");
     }
+}
+
+/// `check-config` fails, naming the key, on what would stop the daemon or a batch later: the
+/// API's token file missing, unreadable or too short, and no policy in force today at the
+/// warehouse; and on a lane it does not know, which `serve` refuses at start too.
+#[test]
+fn check_config_fails_on_a_missing_token_no_policy_today_or_an_unknown_lane() {
+    let w = Warehouse::new();
+    let check = |w: &Warehouse| {
+        let output = w.run_at(NOW, &["check-config"]);
+        assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+        assert!(output.stdout.is_empty());
+        stderr(&output)
+    };
+    let token = w.path("api-token");
+    let err = check(&w);
+    assert!(
+        err.contains(&format!(
+            "  api.token_file: {}: cannot read the API token",
+            token.display()
+        )),
+        "{err}"
+    );
+    w.file("api-token", "short\n");
+    let err = check(&w);
+    assert!(
+        err.contains(&format!(
+            "  api.token_file: {}: the token must be at least 16 characters",
+            token.display()
+        )),
+        "{err}"
+    );
+    // Unreadable (a folder where the file should be: unreadable as any user, root included).
+    std::fs::remove_file(&token).unwrap();
+    std::fs::create_dir(&token).unwrap();
+    assert!(check(&w).contains("cannot read the API token"));
+    std::fs::remove_dir(&token).unwrap();
+    w.file("api-token", "a-token-of-at-least-16-characters\n");
+    w.ok(NOW, &["check-config"]);
+
+    // No policy in force on the day the clock says it is at the warehouse.
+    let later = Warehouse::with_policies(
+        r#"
+[[policy]]
+name = "later"
+from = "2026-12-02"
+lane = "de-minimis"
+value_limit_usd = "800"
+"#,
+    );
+    later.file("api-token", "a-token-of-at-least-16-characters\n");
+    let err = check(&later);
+    assert!(
+        err.contains("  policy: no policy is in force today (2026-12-01 at the warehouse)"),
+        "{err}"
+    );
+    later.ok("2026-12-02T07:00:00-08:00", &["check-config"]);
+
+    // A lane of no known kind: check-config names it, and the daemon does not start.
+    let text = std::fs::read_to_string(w.config()).unwrap();
+    let unknown = text.replacen("lane = \"de-minimis\"", "lane = \"formal-entry\"", 1);
+    assert_ne!(unknown, text);
+    std::fs::write(w.config(), unknown).unwrap();
+    let err = check(&w);
+    assert!(
+        err.contains(
+            "  policy[0].lane: expected one of de-minimis, informal-entry, found \"formal-entry\""
+        ),
+        "{err}"
+    );
+    let output = w.run_at(NOW, &["serve"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("policy[0].lane"),
+        "{}",
+        stderr(&output)
+    );
 }
 
 #[test]

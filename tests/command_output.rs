@@ -197,6 +197,7 @@ fn words_and_amounts_read_right() {
         check.contains(": 1 order, 1 release over 1 day, 1 SKU: every invariant holds"),
         "{check}"
     );
+    w.file("api-token", "a-token-of-at-least-16-characters\n");
     let config = w.ok(NOW, &["check-config"]);
     assert!(
         config.contains("at most 800.00 USD and 1 release per recipient per day"),
