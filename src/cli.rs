@@ -70,24 +70,39 @@ pub enum Command {
 pub enum StoreCommand {
     /// Writes everything the store holds to FILE as JSON Lines (a consistent snapshot, also
     /// while the daemon takes in orders).
-    Dump { file: PathBuf },
+    Dump {
+        /// The dump file to write (replaced if it exists).
+        file: PathBuf,
+    },
     /// Loads a dump into an empty store (stop the daemon first), checks it, and writes every
-    /// day's release log and manifest from it.
-    Restore { file: PathBuf },
+    /// day's release files from it.
+    Restore {
+        /// A dump written by `store dump`.
+        file: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
 pub enum ItemsCommand {
     /// Loads items from a CSV file (sku,description,hts,origin,flags); known SKUs are updated.
-    Import { file: PathBuf },
+    Import {
+        /// The catalogue: UTF-8 CSV with the header sku,description,hts,origin,flags.
+        file: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
 pub enum StockCommand {
     /// Adds received quantities from a CSV file (sku,qty).
-    Receive { file: PathBuf },
+    Receive {
+        /// The receipts: UTF-8 CSV with the header sku,qty, quantities of at least 1.
+        file: PathBuf,
+    },
     /// Sets counted on-hand quantities from a CSV file (sku,qty), recorded as adjustments.
-    Count { file: PathBuf },
+    Count {
+        /// The count: UTF-8 CSV with the header sku,qty, quantities of 0 or more.
+        file: PathBuf,
+    },
     /// Lists stock on hand.
     List(JsonArg),
 }
@@ -95,9 +110,15 @@ pub enum StockCommand {
 #[derive(Debug, Subcommand)]
 pub enum OrdersCommand {
     /// Loads orders from a JSON Lines file; good lines are kept even when others are rejected.
-    Import { file: PathBuf },
+    Import {
+        /// The orders: UTF-8 JSON Lines, one order object per line.
+        file: PathBuf,
+    },
     /// Cancels a pending or held order.
-    Cancel { order_id: String },
+    Cancel {
+        /// The order's `order_id`, as it was taken in.
+        order_id: String,
+    },
     /// Lists orders and their states.
     List {
         /// Only orders in this state.

@@ -220,3 +220,43 @@ fn words_and_amounts_read_right() {
         "{restored}"
     );
 }
+
+/// Every command has a description, and every argument and option of every command says what
+/// it is in `--help`.
+#[test]
+fn help_describes_every_argument_of_every_command() {
+    use clap::CommandFactory;
+    fn walk(command: &clap::Command, path: &str, missing: &mut Vec<String>) {
+        if command.get_about().is_none() && !path.is_empty() {
+            missing.push(format!("{path}: the command"));
+        }
+        for argument in command.get_arguments() {
+            let described = argument
+                .get_help()
+                .is_some_and(|help| !help.to_string().trim().is_empty());
+            if !described {
+                missing.push(format!("{path}: {}", argument.get_id()));
+            }
+        }
+        for sub in command.get_subcommands() {
+            walk(sub, &format!("{path} {}", sub.get_name()), missing);
+        }
+    }
+    let mut command = border_release::cli::Cli::command();
+    command.build();
+    let mut missing = Vec::new();
+    walk(&command, "", &mut missing);
+    assert_eq!(missing, Vec::<String>::new(), "arguments without help");
+
+    // What an operator sees.
+    let output = assert_cmd::Command::cargo_bin("border-release")
+        .unwrap()
+        .args(["orders", "cancel", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        help.contains("<ORDER_ID>  The order's `order_id`, as it was taken in"),
+        "{help}"
+    );
+}
