@@ -13,10 +13,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 keep=${1:-}
 
-cargo build --release --locked --quiet
 config=config/border-release.toml
 br() { ./target/release/border-release --config "$config" "$@"; }
 step() { printf '\n== %s\n' "$*"; }
+
+# The first build takes a few minutes; cargo shows its progress.
+step "cargo build --release --locked (the first build takes a few minutes)"
+cargo build --release --locked
 
 # The API token the example config names; under systemd it lives in /etc/border-release.
 mkdir -p var

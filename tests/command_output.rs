@@ -260,3 +260,25 @@ fn help_describes_every_argument_of_every_command() {
         "{help}"
     );
 }
+
+/// `bash sample/run.sh` says it is building and lets cargo show its progress, instead of two
+/// silent minutes.
+#[test]
+fn the_sample_script_shows_its_build() {
+    let script = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sample/run.sh"),
+    )
+    .unwrap();
+    let lines: Vec<&str> = script.lines().map(str::trim).collect();
+    let build = lines
+        .iter()
+        .position(|line| line.starts_with("cargo build"))
+        .expect("the script builds the binary");
+    assert!(!lines[build].contains("--quiet") && !lines[build].contains(" -q"));
+    assert!(
+        lines[..build]
+            .iter()
+            .any(|line| line.starts_with("step ") || line.starts_with("echo ")),
+        "nothing is printed before the build"
+    );
+}
