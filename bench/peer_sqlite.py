@@ -452,7 +452,7 @@ def copy_earlier(path, f):
 MANIFEST_HEADER = [
     "release_id", "day", "policy", "lane", "consignee_name", "address_line1", "address_line2",
     "city", "state", "postal_code", "country", "order_id", "sku", "description", "quantity",
-    "hts", "origin", "currency", "unit_price", "usd_per_unit", "value_usd",
+    "hts", "origin", "currency", "unit_price", "usd_per_currency_unit", "value_usd",
 ]
 
 

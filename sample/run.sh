@@ -13,19 +13,22 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 keep=${1:-}
 
-cargo build --release --locked --quiet
 config=config/border-release.toml
 br() { ./target/release/border-release --config "$config" "$@"; }
 step() { printf '\n== %s\n' "$*"; }
 
-step "border-release check-config"
-br check-config
+# The first build takes a few minutes; cargo shows its progress.
+step "cargo build --release --locked (the first build takes a few minutes)"
+cargo build --release --locked
 
 # The API token the example config names; under systemd it lives in /etc/border-release.
 mkdir -p var
 if [ ! -s var/api-token ]; then
   (umask 077; head -c 32 /dev/urandom | base64 > var/api-token)
 fi
+
+step "border-release check-config"
+br check-config
 
 step "border-release serve (log: var/serve.log)"
 # The binary itself in the background (not through a function), so that $! is the daemon.

@@ -13,9 +13,11 @@ use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
 use crate::model::OrderState;
+use crate::money::Usd;
 use crate::policy::Timeline;
 use crate::releaselog;
 use crate::store::{Store, StoreError};
+use crate::words::counted;
 
 /// What the audit looked at, and every violation it found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -29,19 +31,19 @@ pub struct Audit {
 
 impl fmt::Display for Audit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let counted = |count: usize, noun| counted(count as u64, noun);
         write!(
             f,
-            "{} orders, {} releases over {} days, {} SKUs: {}",
-            self.orders,
-            self.releases,
-            self.days,
-            self.skus,
-            match self.violations.len() {
-                0 => "every invariant holds".to_owned(),
-                1 => "1 violation".to_owned(),
-                count => format!("{count} violations"),
-            }
+            "{}, {} over {}, {}: ",
+            counted(self.orders, "order"),
+            counted(self.releases, "release"),
+            counted(self.days, "day"),
+            counted(self.skus, "SKU"),
         )?;
+        match self.violations.len() {
+            0 => write!(f, "every invariant holds")?,
+            count => write!(f, "{}", counted(count, "violation"))?,
+        }
         for violation in &self.violations {
             write!(f, "\n  {violation}")?;
         }
@@ -103,8 +105,10 @@ pub fn audit(store: &Store, timeline: &Timeline, logs: Option<&Path>) -> Result<
         let lines: Decimal = release.lines.iter().map(|line| line.value_usd).sum();
         if lines != release.value_usd {
             violation(format!(
-                "release {} is worth {} but its lines add up to {lines}",
-                release.release_id, release.value_usd
+                "release {} is worth {} USD but its lines add up to {} USD",
+                release.release_id,
+                Usd(release.value_usd),
+                Usd(lines)
             ));
         }
         for line in &release.lines {
@@ -134,13 +138,15 @@ pub fn audit(store: &Store, timeline: &Timeline, logs: Option<&Path>) -> Result<
         };
         if *count > policy.releases_per_recipient_per_day {
             violation(format!(
-                "{day}: {count} releases to {recipient}, more than {policy_name} allows"
+                "{day}: {} to {recipient}, more than {policy_name} allows",
+                counted((*count).into(), "release")
             ));
         }
         if *value > policy.value_limit_usd {
             violation(format!(
-                "{day}: {value} USD to {recipient}, over the {} of {policy_name}",
-                policy.value_limit_usd
+                "{day}: {} USD to {recipient}, over the {} USD of {policy_name}",
+                Usd(*value),
+                Usd(policy.value_limit_usd)
             ));
         }
     }
@@ -198,8 +204,8 @@ pub fn audit(store: &Store, timeline: &Timeline, logs: Option<&Path>) -> Result<
         };
         if logged != *ids {
             violation(format!(
-                "{day}: the release log lists {} releases, the store holds {}",
-                logged.len(),
+                "{day}: the release log lists {}, the store holds {}",
+                counted(logged.len() as u64, "release"),
                 ids.len()
             ));
         }

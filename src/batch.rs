@@ -25,7 +25,7 @@ pub enum BatchError {
     PastDay { day: NaiveDate, today: NaiveDate },
     #[error("{day} is before {last}, the last day batched: days run in order")]
     EarlierDay { day: NaiveDate, last: NaiveDate },
-    #[error("{day} is more than {} after today ({today}) at the warehouse: schedule.max_days_ahead is {most}; batch that day when it comes, or raise schedule.max_days_ahead", crate::explain::count(*.most, "day", "days"))]
+    #[error("{day} is more than {} after today ({today}) at the warehouse: schedule.max_days_ahead is {most}; batch that day when it comes, or raise schedule.max_days_ahead", crate::words::counted(u64::from(*.most), "day"))]
     TooFarAhead {
         day: NaiveDate,
         today: NaiveDate,
@@ -119,11 +119,13 @@ pub struct Summary {
     pub day: NaiveDate,
     pub policy: String,
     pub lane: String,
+    #[serde(with = "crate::money::usd_text")]
     pub value_limit_usd: Decimal,
     /// Releases of the day committed by earlier waves.
     pub releases_before: u32,
     pub releases: usize,
     pub orders_released: usize,
+    #[serde(with = "crate::money::usd_text")]
     pub value_usd: Decimal,
     pub held: BTreeMap<String, usize>,
     pub waiting: BTreeMap<String, usize>,
@@ -254,7 +256,8 @@ pub fn run(
     trigger: Option<DateTime<Utc>>,
 ) -> Result<Committed, BatchError> {
     // Files left due by an interrupted earlier batch are written first.
-    releaselog::write_due(store, &config.paths.logs)?;
+    let output = releaselog::Output::of(config);
+    releaselog::write_due(store, output)?;
     if day > today + chrono::Days::new(u64::from(config.schedule.max_days_ahead)) {
         return Err(BatchError::TooFarAhead {
             day,
@@ -280,7 +283,7 @@ pub fn run(
     // once the commit is durable.
     let parts: [&[Release]; 2] = [&earlier, &plan.releases];
     let (committed, prepared) = std::thread::scope(|scope| {
-        let prepared = scope.spawn(|| releaselog::prepare_day(&config.paths.logs, day, &parts));
+        let prepared = scope.spawn(|| releaselog::prepare_day(output, day, &parts));
         crate::crashpoint::reached("batch-before-commit");
         let committed = store.apply_plan(snapshot, &plan, &places, trigger);
         let prepared = prepared.join().expect("the release files thread panicked");
@@ -299,7 +302,7 @@ pub fn run(
             day = %release.day,
             lane = %release.lane,
             orders = release.orders.len(),
-            value_usd = %release.value_usd,
+            value_usd = %crate::money::Usd(release.value_usd),
             "release committed"
         );
         tracing::debug!(

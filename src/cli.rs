@@ -14,12 +14,14 @@ use hyper::{Method, StatusCode};
 use crate::client::Client;
 use crate::clock::{Clock, FAKE_NOW_VAR};
 use crate::config::{self, Config};
+use crate::money::Usd;
 use crate::operations::{self, InputKind, IntakeError, IntakeReport, Source, StateFilter, Summary};
 use crate::store::{Store, StoreError};
 use crate::wire::{
     BatchDoc, CancelDoc, CheckDoc, ItemRow, OrderDoc, OrderRow, PlanDoc, PlanRecord, StockRow,
     VerdictRow,
 };
+use crate::words::counted;
 
 /// Exit code when some input lines were rejected and the rest applied.
 pub const EXIT_REJECTED: u8 = 3;
@@ -71,16 +73,25 @@ pub enum Command {
 pub enum StoreCommand {
     /// Writes everything the store holds to FILE as JSON Lines (a consistent snapshot, also
     /// while the daemon takes in orders).
-    Dump { file: PathBuf },
+    Dump {
+        /// The dump file to write (replaced if it exists).
+        file: PathBuf,
+    },
     /// Loads a dump into an empty store (stop the daemon first), checks it, and writes every
-    /// day's release log and manifest from it.
-    Restore { file: PathBuf },
+    /// day's release files from it.
+    Restore {
+        /// A dump written by `store dump`.
+        file: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
 pub enum ItemsCommand {
     /// Loads items from a CSV file (sku,description,hts,origin,flags); known SKUs are updated.
-    Import { file: PathBuf },
+    Import {
+        /// The catalogue: UTF-8 CSV with the header sku,description,hts,origin,flags.
+        file: PathBuf,
+    },
     /// Lists the catalogue.
     List(JsonArg),
 }
@@ -88,9 +99,15 @@ pub enum ItemsCommand {
 #[derive(Debug, Subcommand)]
 pub enum StockCommand {
     /// Adds received quantities from a CSV file (sku,qty).
-    Receive { file: PathBuf },
+    Receive {
+        /// The receipts: UTF-8 CSV with the header sku,qty, quantities of at least 1.
+        file: PathBuf,
+    },
     /// Sets counted on-hand quantities from a CSV file (sku,qty), recorded as adjustments.
-    Count { file: PathBuf },
+    Count {
+        /// The count: UTF-8 CSV with the header sku,qty, quantities of 0 or more.
+        file: PathBuf,
+    },
     /// Lists stock on hand.
     List(JsonArg),
 }
@@ -98,13 +115,19 @@ pub enum StockCommand {
 #[derive(Debug, Subcommand)]
 pub enum OrdersCommand {
     /// Loads orders from a JSON Lines file; good lines are kept even when others are rejected.
-    Import { file: PathBuf },
+    Import {
+        /// The orders: UTF-8 JSON Lines, one order object per line.
+        file: PathBuf,
+    },
     /// Cancels a pending or held order.
-    Cancel { order_id: String },
+    Cancel {
+        /// The order's `order_id`, as it was taken in.
+        order_id: String,
+    },
     /// Shows one order as taken in, its lines valued in US dollars, its state, and what
     /// decided it.
     Show {
-        /// The order's id, as the integrator sent it.
+        /// The order's `order_id`, as it was taken in.
         order_id: String,
         #[command(flatten)]
         json: JsonArg,
@@ -157,7 +180,63 @@ pub struct DayArgs {
 }
 
 /// Runs one command. Errors are the ones that stop a command with nothing applied.
+///
+/// A reader that stops reading early (`border-release orders list | head -1`) ends the command
+/// quietly with exit code 0, as other command-line tools do: what it printed was all that was
+/// wanted.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match run_command(cli) {
+        Err(_) if stdout_closed() => Ok(ExitCode::SUCCESS),
+        result => result,
+    }
+}
+
+/// Standard output, noting when its reader has gone (a closed pipe), so that the command then
+/// ends quietly instead of reporting the failed write.
+struct Stdout(std::io::StdoutLock<'static>);
+
+/// Whether a write to standard output found its reader gone.
+static STDOUT_CLOSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+fn stdout() -> Stdout {
+    Stdout(std::io::stdout().lock())
+}
+
+fn stdout_closed() -> bool {
+    STDOUT_CLOSED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+impl Stdout {
+    fn noted<T>(result: std::io::Result<T>) -> std::io::Result<T> {
+        if let Err(error) = &result {
+            if error.kind() == std::io::ErrorKind::BrokenPipe {
+                STDOUT_CLOSED.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+        result
+    }
+}
+
+impl Write for Stdout {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        Stdout::noted(self.0.write(bytes))
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Stdout::noted(self.0.flush())
+    }
+}
+
+/// The outcome of printing a command's summary once its work is done: a reader gone does not
+/// change the command's exit code (an import with rejected lines still exits 3).
+fn printed(result: anyhow::Result<()>) -> anyhow::Result<()> {
+    match result {
+        Err(_) if stdout_closed() => Ok(()),
+        result => result,
+    }
+}
+
+fn run_command(cli: Cli) -> anyhow::Result<ExitCode> {
     let clock = Clock::from_env().map_err(anyhow::Error::msg)?;
     if let Clock::Fixed(now) = clock {
         eprintln!("warning: {FAKE_NOW_VAR} is set: the clock reads {now}");
@@ -173,7 +252,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
     };
     match cli.command {
-        Command::CheckConfig => return check_config(&config),
+        Command::CheckConfig => return check_config(&config, &clock),
         Command::Serve => bail!("serve is started by main"),
         Command::Store(StoreCommand::Restore { file }) => return restore(&config, &file),
         _ => {}
@@ -222,7 +301,7 @@ impl Local<'_> {
             config,
             clock,
         } = self;
-        let mut out = std::io::stdout().lock();
+        let mut out = stdout();
         match command {
             Command::CheckConfig
             | Command::Serve
@@ -310,7 +389,7 @@ struct Daemon {
 impl Daemon {
     fn run(self, command: Command) -> anyhow::Result<ExitCode> {
         let client = &self.client;
-        let mut out = std::io::stdout().lock();
+        let mut out = stdout();
         match command {
             Command::CheckConfig
             | Command::Serve
@@ -490,18 +569,30 @@ fn restore(config: &Config, file: &Path) -> anyhow::Result<ExitCode> {
         }
         Err(error) => return Err(error.into()),
     };
-    println!(
-        "{}: restored {} items, stock of {} SKUs, {} orders and {} releases into {}",
-        file.display(),
-        counts.items,
-        counts.skus,
-        counts.orders,
-        counts.releases,
-        config.paths.data.display()
-    );
+    let mut out = stdout();
+    printed(
+        writeln!(
+            out,
+            "{}: restored {}, stock of {}, {} and {} into {}",
+            file.display(),
+            counted(counts.items, "item"),
+            counted(counts.skus, "SKU"),
+            counted(counts.orders, "order"),
+            counted(counts.releases, "release"),
+            config.paths.data.display()
+        )
+        .map_err(Into::into),
+    )?;
     match files {
         Ok(days) => {
-            println!("release logs and manifests written for {} days", days.len());
+            printed(
+                writeln!(
+                    out,
+                    "release files written for {}",
+                    counted(days.len() as u64, "day")
+                )
+                .map_err(Into::into),
+            )?;
             Ok(ExitCode::SUCCESS)
         }
         Err(error) => {
@@ -545,25 +636,30 @@ fn print_dumped(
 ) -> anyhow::Result<ExitCode> {
     writeln!(
         out,
-        "{}: {} items, stock of {} SKUs, {} orders, {} releases ({} lines and the end line)",
+        "{}: {}, stock of {}, {}, {} ({} and the end line)",
         file.display(),
-        counts.items,
-        counts.skus,
-        counts.orders,
-        counts.releases,
-        counts.lines
+        counted(counts.items, "item"),
+        counted(counts.skus, "SKU"),
+        counted(counts.orders, "order"),
+        counted(counts.releases, "release"),
+        counted(counts.lines, "line")
     )?;
     Ok(ExitCode::SUCCESS)
 }
 
+/// The audit's summary line goes to standard output, and the violations, if any, to standard
+/// error.
 fn check_result(doc: CheckDoc) -> anyhow::Result<ExitCode> {
-    if doc.ok {
-        println!("{}", doc.report);
-        Ok(ExitCode::SUCCESS)
-    } else {
-        eprintln!("{}", doc.report);
-        Ok(ExitCode::FAILURE)
+    let (summary, violations) = doc.report.split_once('\n').unwrap_or((&doc.report, ""));
+    printed(writeln!(stdout(), "{summary}").map_err(Into::into))?;
+    if !violations.is_empty() {
+        eprintln!("{violations}");
     }
+    Ok(if doc.ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 fn print_stock_row(row: &StockRow, json: bool, out: &mut impl Write) -> anyhow::Result<()> {
@@ -708,9 +804,9 @@ fn print_cancel(doc: &CancelDoc, out: &mut impl Write) -> anyhow::Result<ExitCod
 
 fn batch_result(doc: &BatchDoc, json: bool, out: &mut impl Write) -> anyhow::Result<ExitCode> {
     if json {
-        writeln!(out, "{}", serde_json::to_string(doc)?)?;
+        printed(writeln!(out, "{}", serde_json::to_string(doc)?).map_err(Into::into))?;
     } else {
-        print_summary(doc, out)?;
+        printed(print_summary(doc, out))?;
     }
     match &doc.files_error {
         None => Ok(ExitCode::SUCCESS),
@@ -723,28 +819,36 @@ fn batch_result(doc: &BatchDoc, json: bool, out: &mut impl Write) -> anyhow::Res
     }
 }
 
-fn check_config(config: &Config) -> anyhow::Result<ExitCode> {
+fn check_config(config: &Config, clock: &Clock) -> anyhow::Result<ExitCode> {
+    if let Err(problems) = operations::check_config(config, clock) {
+        eprintln!("{problems}");
+        return Ok(ExitCode::FAILURE);
+    }
     let policies = config.timeline.policies();
-    println!("{}: ok", config.file.display());
-    println!(
+    let mut out = stdout();
+    writeln!(out, "{}: ok", config.file.display())?;
+    writeln!(
+        out,
         "warehouse {} in {}",
         config.warehouse.name, config.warehouse.timezone
-    );
-    println!(
+    )?;
+    writeln!(
+        out,
         "store {}; logs {}; spool {}",
         config.paths.data.display(),
         config.paths.logs.display(),
         config.paths.spool.display()
-    );
+    )?;
     for policy in policies {
-        println!(
-            "policy {} from {}: lane {}, at most {} USD and {} release(s) per recipient per day",
+        writeln!(
+            out,
+            "policy {} from {}: lane {}, at most {} USD and {} per recipient per day",
             policy.name,
             policy.from,
             policy.lane,
-            policy.value_limit_usd,
-            policy.releases_per_recipient_per_day
-        );
+            Usd(policy.value_limit_usd),
+            counted(policy.releases_per_recipient_per_day.into(), "release")
+        )?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -765,18 +869,21 @@ fn import(
     )?)
 }
 
+/// The summary goes to standard output whatever the outcome, so that `> report.txt` keeps it;
+/// the rejected lines go to standard error.
 fn intake_result(report: IntakeReport) -> anyhow::Result<ExitCode> {
+    printed(writeln!(stdout(), "{}", report.summary()).map_err(Into::into))?;
     if report.rejected.is_empty() {
-        println!("{report}");
-        Ok(ExitCode::SUCCESS)
-    } else {
-        // A line per rejected input line, which may be millions: buffered, since standard
-        // error is not.
-        let mut err = std::io::BufWriter::with_capacity(1 << 16, std::io::stderr().lock());
-        writeln!(err, "{report}")?;
-        err.flush()?;
-        Ok(ExitCode::from(EXIT_REJECTED))
+        return Ok(ExitCode::SUCCESS);
     }
+    // A line per rejected input line, which may be millions: buffered, since standard error
+    // is not.
+    let mut err = std::io::BufWriter::with_capacity(1 << 16, std::io::stderr().lock());
+    for rejection in &report.rejected {
+        writeln!(err, "{}:{rejection}", report.file.display())?;
+    }
+    err.flush()?;
+    Ok(ExitCode::from(EXIT_REJECTED))
 }
 
 fn print_plan(doc: &PlanDoc, out: &mut impl Write) -> anyhow::Result<()> {
@@ -831,19 +938,23 @@ fn write_counts(summary: &Summary, out: &mut impl Write) -> anyhow::Result<()> {
     writeln!(
         out,
         "  policy {} (lane {}, at most {} USD per recipient per day)",
-        summary.policy, summary.lane, summary.value_limit_usd
+        summary.policy,
+        summary.lane,
+        Usd(summary.value_limit_usd)
     )?;
     if summary.releases_before > 0 {
         writeln!(
             out,
-            "  earlier waves today: {} releases",
-            summary.releases_before
+            "  earlier waves today: {}",
+            counted(summary.releases_before.into(), "release")
         )?;
     }
     writeln!(
         out,
-        "  releases: {} ({} orders, {} USD)",
-        summary.releases, summary.orders_released, summary.value_usd
+        "  releases: {} ({}, {} USD)",
+        summary.releases,
+        counted(summary.orders_released as u64, "order"),
+        Usd(summary.value_usd)
     )?;
     if summary.past {
         return Ok(());
@@ -890,5 +1001,6 @@ fn print_summary(doc: &BatchDoc, out: &mut impl Write) -> anyhow::Result<()> {
     }
     writeln!(out, "  release log: {}", doc.release_log.display())?;
     writeln!(out, "  manifest:    {}", doc.manifest.display())?;
+    writeln!(out, "  summary:     {}", doc.release_summary.display())?;
     Ok(())
 }

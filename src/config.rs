@@ -28,7 +28,7 @@ use rust_decimal::Decimal;
 use crate::identity::IdentityRule;
 use crate::model::ItemFlag;
 use crate::money::{Rate, Rates, USD};
-use crate::policy::{hts_digits, Policy, Timeline};
+use crate::policy::{hts_digits, Lane, Policy, Timeline};
 
 /// Where the binary looks for the config unless told otherwise.
 pub const DEFAULT_PATH: &str = "/etc/border-release/border-release.toml";
@@ -69,6 +69,8 @@ pub struct Config {
     /// Whose orders share a daily limit (`[recipients] identity`).
     pub identity: IdentityRule,
     pub api: Api,
+    /// `[release_files]`: how the release files are written.
+    pub release_files: ReleaseFiles,
     /// `[log]`: how the daemon writes its own log.
     pub log: Log,
     /// `[[currency.rates]]`; empty when the section is absent (then only US dollars can be valued).
@@ -110,6 +112,21 @@ pub struct Api {
     pub listen: Listen,
     /// Where the token is; it need not exist when the config is read.
     pub token_file: PathBuf,
+}
+
+/// `[release_files]`: how the release files in `<paths.logs>/releases/` are written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReleaseFiles {
+    /// Whether the CSV files (the manifest and the release summary) start with a UTF-8
+    /// byte-order mark, without which Excel reads them in the machine's legacy code page and
+    /// garbles accented names.
+    pub csv_bom: bool,
+}
+
+impl Default for ReleaseFiles {
+    fn default() -> ReleaseFiles {
+        ReleaseFiles { csv_bom: true }
+    }
 }
 
 /// `[log]`: the daemon's own log (not the release logs).
@@ -381,10 +398,12 @@ const SECTIONS: &[&str] = &[
     "schedule",
     "recipients",
     "api",
+    "release_files",
     "log",
     "currency",
     "policy",
 ];
+const RELEASE_FILES_KEYS: &[&str] = &["csv_bom"];
 const LOG_KEYS: &[&str] = &["format", "level"];
 const WAREHOUSE_KEYS: &[&str] = &["name", "timezone"];
 const PATHS_KEYS: &[&str] = &["data", "logs", "spool"];
@@ -458,6 +477,7 @@ impl Check<'_> {
         let schedule = self.schedule(&root);
         let identity = self.recipients(&root);
         let api = self.api(&root);
+        let release_files = self.release_files(&root);
         let log = self.log(&root);
         let rates = self.rates(&root);
         let timeline = self.timeline(&root);
@@ -468,6 +488,7 @@ impl Check<'_> {
             schedule: schedule?,
             identity: identity?,
             api: api?,
+            release_files: release_files?,
             log: log?,
             rates: rates?,
             timeline: timeline?,
@@ -553,6 +574,15 @@ impl Check<'_> {
             listen: listen?,
             token_file: token_file?,
         })
+    }
+
+    fn release_files(&mut self, root: &Table) -> Option<ReleaseFiles> {
+        let table = self.table(root, "release_files", RELEASE_FILES_KEYS);
+        let csv_bom = match table.get("csv_bom") {
+            None => Some(ReleaseFiles::default().csv_bom),
+            Some(value) => self.boolean(&table.key("csv_bom"), value),
+        };
+        Some(ReleaseFiles { csv_bom: csv_bom? })
     }
 
     fn log(&mut self, root: &Table) -> Option<Log> {
@@ -927,7 +957,8 @@ impl Check<'_> {
         let text = self.string(key, value, EXPECTED)?;
         let fields = text.split_whitespace().count();
         if fields != 6 {
-            let message = format!("expected {EXPECTED}, found {fields} field(s) in {text:?}");
+            let fields = crate::words::counted(fields as u64, "field");
+            let message = format!("expected {EXPECTED}, found {fields} in {text:?}");
             self.problem(key, Some(value), message);
             return None;
         }
@@ -1050,6 +1081,24 @@ impl Check<'_> {
         Some(amount)
     }
 
+    /// `true` or `false`; as a string too, as overrides arrive as strings.
+    fn boolean(&mut self, key: &str, value: &Value) -> Option<bool> {
+        const EXPECTED: &str = "true or false";
+        let flag = match &value.kind {
+            ValueKind::Boolean(flag) => Some(*flag),
+            ValueKind::String(text) => match text.trim() {
+                "true" => Some(true),
+                "false" => Some(false),
+                _ => None,
+            },
+            _ => None,
+        };
+        if flag.is_none() {
+            self.mismatch(key, value, EXPECTED);
+        }
+        flag
+    }
+
     /// A whole number of at least 1; a string of digits too, as overrides arrive as strings.
     fn count(&mut self, key: &str, value: &Value) -> Option<u32> {
         const EXPECTED: &str = "a whole number of at least 1";
@@ -1105,24 +1154,20 @@ impl Check<'_> {
     }
 
     fn lane(&mut self, key: &str, value: &Value) -> Option<String> {
-        const EXPECTED: &str =
-            "lower-case words joined by dashes, such as \"de-minimis\" or \"informal-entry\"";
-        let lane = self.string(key, value, EXPECTED)?;
-        let valid = lane.split('-').all(|word| {
-            word.starts_with(|c: char| c.is_ascii_lowercase())
-                && word
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-        });
-        if !valid {
-            self.problem(
-                key,
-                Some(value),
-                format!("expected {EXPECTED}, found {lane:?}"),
-            );
-            return None;
+        let words: Vec<&str> = Lane::ALL.iter().map(|lane| lane.word()).collect();
+        let expected = format!("one of {}", words.join(", "));
+        let word = self.string(key, value, &expected)?;
+        match Lane::from_word(word) {
+            Some(lane) => Some(lane.word().to_owned()),
+            None => {
+                self.problem(
+                    key,
+                    Some(value),
+                    format!("expected {expected}, found {word:?}"),
+                );
+                None
+            }
         }
-        Some(lane.to_owned())
     }
 
     /// A country of origin: stored upper case, as items store theirs.
@@ -1332,6 +1377,11 @@ value_limit_usd = "800"
         assert_eq!(service.timeline.policies(), example.timeline.policies());
         assert_eq!(service.rates, example.rates);
         assert_eq!(service.schedule, example.schedule);
+        assert_eq!(service.release_files, example.release_files);
+        assert!(
+            service.release_files.csv_bom,
+            "brokers open the manifest in Excel"
+        );
     }
 
     #[test]
@@ -1463,6 +1513,7 @@ value_limit_usd = "800"
         assert_eq!(config.identity, IdentityRule::NameAndAddress);
         assert_eq!(config.api.listen.to_string(), DEFAULT_LISTEN);
         assert_eq!(config.api.token_file, Path::new(DEFAULT_TOKEN_FILE));
+        assert!(config.release_files.csv_bom);
         assert_eq!(config.rates, Rates::default());
         let policy = &config.timeline.policies()[0];
         assert_eq!(policy.releases_per_recipient_per_day, 1);
@@ -1551,6 +1602,24 @@ value_limit_usd = "800.001"
     }
 
     #[test]
+    fn a_lane_is_one_of_a_fixed_set() {
+        for lane in Lane::ALL {
+            let text = MINIMAL.replace(
+                "lane = \"de-minimis\"",
+                &format!("lane = \"{}\"", lane.word()),
+            );
+            let config = load_text(&text, &[]).unwrap();
+            assert_eq!(config.timeline.policies()[0].lane, lane.word());
+        }
+        let text = MINIMAL.replace("lane = \"de-minimis\"", "lane = \"formal-entry\"");
+        assert_ne!(text, MINIMAL);
+        assert_eq!(
+            problem_at(&problems(&text, &[]), "policy[0].lane"),
+            "expected one of de-minimis, informal-entry, found \"formal-entry\""
+        );
+    }
+
+    #[test]
     fn the_report_lists_every_problem_under_the_file() {
         let (_dir, file) = write("[warehouse]\nname = \"x\"\n");
         let error = load_with_env(&file, &[]).unwrap_err();
@@ -1636,6 +1705,17 @@ value_limit_usd = "800.001"
             NaiveTime::from_hms_opt(5, 30, 0).unwrap()
         );
         assert_eq!(config.warehouse.timezone, chrono_tz::America::Matamoros);
+    }
+
+    #[test]
+    fn the_csv_byte_order_mark_is_set_by_the_file_or_an_override() {
+        let off = format!("{MINIMAL}\n[release_files]\ncsv_bom = false\n");
+        assert!(!load_text(&off, &[]).unwrap().release_files.csv_bom);
+        let on = load_text(&off, &[("BORDER_RELEASE__RELEASE_FILES__CSV_BOM", "true")]).unwrap();
+        assert!(on.release_files.csv_bom);
+        let wrong = format!("{MINIMAL}\n[release_files]\ncsv_bom = \"yes\"\n");
+        let message = problem_at(&problems(&wrong, &[]), "release_files.csv_bom");
+        assert!(message.contains("expected true or false"), "{message}");
     }
 
     #[test]

@@ -12,7 +12,9 @@ use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
 use crate::model::{Detail, Exclusion};
+use crate::money::Usd;
 use crate::planner::cutoff_instant;
+use crate::words::counted;
 
 /// What explaining a not-due order needs of the config.
 #[derive(Debug, Clone, Copy)]
@@ -50,16 +52,9 @@ impl Cutoffs {
     }
 }
 
-/// An amount of US dollars as people read it and the JSON gives it: at least two decimals
-/// (`0.00`, `800.00`, `19.995` stays as it is).
-pub fn usd(value: Decimal) -> String {
-    if value.scale() >= 2 {
-        value.to_string()
-    } else {
-        let mut value = value;
-        value.rescale(2);
-        value.to_string()
-    }
+/// An amount of US dollars as people read it and the JSON gives it: `0.00`, `800.00`.
+fn usd(value: Decimal) -> String {
+    Usd(value).to_string()
 }
 
 /// The detail in a few words, without the reason word.
@@ -82,8 +77,8 @@ pub fn words(detail: &Detail, placed_at: DateTime<Utc>, cutoffs: &Cutoffs) -> St
             releases_per_recipient_per_day,
             value_limit_usd,
         } => format!(
-            "the recipient has {releases_used} of {releases_per_recipient_per_day} {} and {} of {} USD for the day; this order is {} USD",
-            plural(*releases_per_recipient_per_day, "release", "releases"),
+            "the recipient has {releases_used} of {} and {} of {} USD for the day; this order is {} USD",
+            counted(u64::from(*releases_per_recipient_per_day), "release"),
             usd(*value_used_usd),
             usd(*value_limit_usd),
             usd(*order_value_usd)
@@ -176,20 +171,6 @@ pub fn json(detail: &Detail, placed_at: DateTime<Utc>, cutoffs: &Cutoffs) -> Val
             "cutoff": cutoff.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             "first_day": cutoffs.first_day(*day, placed_at),
         }),
-    }
-}
-
-/// `1 order`, `2 orders`.
-pub fn count(n: impl Into<u64>, one: &str, many: &str) -> String {
-    let n = n.into();
-    format!("{n} {}", plural(n, one, many))
-}
-
-fn plural<'a>(n: impl Into<u64>, one: &'a str, many: &'a str) -> &'a str {
-    if n.into() == 1 {
-        one
-    } else {
-        many
     }
 }
 
@@ -290,15 +271,5 @@ mod tests {
             cutoffs.first_day(day, at("2026-11-25T20:00:00Z")),
             NaiveDate::from_ymd_opt(2026, 11, 26).unwrap()
         );
-    }
-
-    #[test]
-    fn amounts_have_two_decimals_at_least() {
-        assert_eq!(usd(Decimal::ZERO), "0.00");
-        assert_eq!(usd(dec("800")), "800.00");
-        assert_eq!(usd(dec("12.5")), "12.50");
-        assert_eq!(usd(dec("0.125")), "0.125");
-        assert_eq!(count(1u32, "order", "orders"), "1 order");
-        assert_eq!(count(2u32, "order", "orders"), "2 orders");
     }
 }

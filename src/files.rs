@@ -1,9 +1,58 @@
-//! Files and folders the product writes: owner-only, since they hold names and addresses, and
-//! replaced atomically and durably, so that a reader never sees half a file.
+//! Files and folders the product writes: never readable by other users, since they hold names
+//! and addresses (owner-only, or, for the release files brokers and operators read, owner and
+//! the service's group), and replaced atomically and durably, so that a reader never sees half a
+//! file.
 
 use std::fs;
 use std::io::{self, BufWriter};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+
+/// Who may read what the product writes, besides its owner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Readers {
+    /// The owner alone: files `0600`, folders `0700`.
+    Owner,
+    /// The owner and the group (the service's group under systemd): files `0640`, folders
+    /// `0750`. Set explicitly, whatever the process's umask.
+    OwnerAndGroup,
+}
+
+impl Readers {
+    pub fn file_mode(self) -> u32 {
+        match self {
+            Readers::Owner => 0o600,
+            Readers::OwnerAndGroup => 0o640,
+        }
+    }
+
+    pub fn folder_mode(self) -> u32 {
+        match self {
+            Readers::Owner => 0o700,
+            Readers::OwnerAndGroup => 0o750,
+        }
+    }
+}
+
+/// Creates `path` and its missing parents, readable by `readers`, and fsyncs the folders that
+/// gained an entry. The modes are set whatever the umask; an existing `path` is given the mode
+/// too (a folder an earlier build made owner-only), its existing parents are left as they are.
+pub fn create_shared_dir(path: &Path, readers: Readers) -> io::Result<()> {
+    let mode = fs::Permissions::from_mode(readers.folder_mode());
+    if path.is_dir() {
+        if fs::metadata(path)?.permissions().mode() & 0o7777 != readers.folder_mode() {
+            fs::set_permissions(path, mode)?;
+        }
+        return Ok(());
+    }
+    let missing: Vec<&Path> = path.ancestors().take_while(|dir| !dir.exists()).collect();
+    create_private_dir(path)?;
+    for created in missing {
+        fs::set_permissions(created, mode.clone())?;
+        sync_dir(created)?;
+    }
+    Ok(())
+}
 
 /// Creates `path` and its missing parents, owner-only, and fsyncs the folders that gained an
 /// entry, so that the new folders survive power loss. An existing folder is left as it is.
@@ -44,6 +93,15 @@ pub fn write_temporary(
     path: &Path,
     write: impl FnOnce(&mut BufWriter<fs::File>) -> io::Result<()>,
 ) -> io::Result<PathBuf> {
+    write_temporary_for(path, Readers::Owner, write)
+}
+
+/// [`write_temporary`], the file readable by `readers`, whatever the umask.
+pub fn write_temporary_for(
+    path: &Path,
+    readers: Readers,
+    write: impl FnOnce(&mut BufWriter<fs::File>) -> io::Result<()>,
+) -> io::Result<PathBuf> {
     use std::os::unix::fs::OpenOptionsExt;
     let name = path
         .file_name()
@@ -55,6 +113,11 @@ pub fn write_temporary(
         .truncate(true)
         .mode(0o600)
         .open(&temporary)?;
+    if readers != Readers::Owner {
+        // The mode given at creation passes through the umask (0077 under the unit); this
+        // does not.
+        handle.set_permissions(fs::Permissions::from_mode(readers.file_mode()))?;
+    }
     let mut writer = BufWriter::with_capacity(1 << 20, handle);
     write(&mut writer)?;
     let handle = writer.into_inner().map_err(|error| error.into_error())?;

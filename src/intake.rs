@@ -3,8 +3,9 @@
 //! in one durable store commit.
 //!
 //! A bad line never stops the others: each is rejected with its line number, the field and the
-//! reason, and the good lines are committed together. A file that cannot be read at all, or
-//! whose CSV header is wrong, is rejected whole and nothing of it is applied.
+//! reason, and the good lines are committed together. A file that cannot be read at all, that
+//! is not UTF-8 text, or whose CSV header is wrong, is rejected whole and nothing of it is
+//! applied. A UTF-8 byte-order mark at the start is skipped.
 //! Importing the same order again changes nothing; the same order id with other content is
 //! rejected.
 
@@ -85,14 +86,7 @@ pub struct IntakeReport {
 
 impl fmt::Display for IntakeReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}: {} accepted, {} unchanged, {} rejected",
-            self.file.display(),
-            self.accepted,
-            self.unchanged,
-            self.rejected.len()
-        )?;
+        write!(f, "{}", self.summary())?;
         for rejection in &self.rejected {
             write!(f, "\n{}:{}", self.file.display(), rejection)?;
         }
@@ -100,7 +94,29 @@ impl fmt::Display for IntakeReport {
     }
 }
 
+/// The first line of an [`IntakeReport`]: the file and its counts.
+pub struct IntakeSummary<'a>(&'a IntakeReport);
+
+impl fmt::Display for IntakeSummary<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let report = self.0;
+        write!(
+            f,
+            "{}: {} accepted, {} unchanged, {} rejected",
+            report.file.display(),
+            report.accepted,
+            report.unchanged,
+            report.rejected.len()
+        )
+    }
+}
+
 impl IntakeReport {
+    /// The file and its counts, without the rejected lines.
+    pub fn summary(&self) -> IntakeSummary<'_> {
+        IntakeSummary(self)
+    }
+
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("a report serializes")
     }
@@ -129,8 +145,122 @@ pub enum IntakeError {
         line: usize,
         message: String,
     },
+    /// The file is text in another encoding, or not text: one error for the file, not one per
+    /// line.
+    #[error("{}", not_utf8(.file, .found))]
+    NotUtf8 { file: PathBuf, found: Encoding },
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// What an input that is not UTF-8 turned out to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    /// UTF-16, told by its byte-order mark or by a NUL beside every other byte.
+    Utf16 { big_endian: bool },
+    /// UTF-32, told by its byte-order mark.
+    Utf32 { big_endian: bool },
+    /// Bytes that are not UTF-8 (as Latin-1 or Windows-1252 text has), first on this line.
+    Other { line: usize },
+}
+
+/// What [`IntakeError::NotUtf8`] says: what the file is, and what to do.
+fn not_utf8(file: &Path, found: &Encoding) -> String {
+    let endian = |big_endian: bool| {
+        if big_endian {
+            "big-endian"
+        } else {
+            "little-endian"
+        }
+    };
+    let what = match *found {
+        Encoding::Utf16 { big_endian } => format!("UTF-16 ({})", endian(big_endian)),
+        Encoding::Utf32 { big_endian } => format!("UTF-32 ({})", endian(big_endian)),
+        Encoding::Other { line } => format!(
+            "in another encoding (line {line} has bytes that are not UTF-8, as Latin-1 or \
+             Windows-1252 text has)"
+        ),
+    };
+    format!(
+        "{} is {what}, not UTF-8: save it as UTF-8; nothing of this file was applied",
+        file.display()
+    )
+}
+
+/// How many bytes at the start of an input tell its encoding.
+const SNIFF_BYTES: usize = 4096;
+
+/// The encoding the first bytes of an input show when it is not UTF-8 (a byte-order mark of
+/// UTF-16 or UTF-32, or NULs in at least a quarter of the bytes, as text in UTF-16 without a
+/// mark has), and how many bytes of a UTF-8 byte-order mark to skip otherwise.
+fn sniff(head: &[u8]) -> Result<usize, Encoding> {
+    match head {
+        [0xff, 0xfe, 0, 0, ..] => Err(Encoding::Utf32 { big_endian: false }),
+        [0, 0, 0xfe, 0xff, ..] => Err(Encoding::Utf32 { big_endian: true }),
+        [0xff, 0xfe, ..] => Err(Encoding::Utf16 { big_endian: false }),
+        [0xfe, 0xff, ..] => Err(Encoding::Utf16 { big_endian: true }),
+        [0xef, 0xbb, 0xbf, ..] => Ok(3),
+        _ => {
+            let at_even = head.iter().step_by(2).filter(|byte| **byte == 0).count();
+            let at_odd = head
+                .iter()
+                .skip(1)
+                .step_by(2)
+                .filter(|byte| **byte == 0)
+                .count();
+            if head.len() >= 2 && 4 * (at_even + at_odd) >= head.len() {
+                // ASCII in UTF-16 is a NUL and the character: the NUL first in big-endian.
+                Err(Encoding::Utf16 {
+                    big_endian: at_even > at_odd,
+                })
+            } else {
+                Ok(0)
+            }
+        }
+    }
+}
+
+/// Checks that orders received as bytes are UTF-8 text, as [`import_orders`] reads them,
+/// without taking anything in. Orders posted together go into one commit, which an input
+/// refused whole would fail for all of them: the API checks each post first, and answers a
+/// post in another encoding alone.
+pub fn check_orders_text(name: &Path, bytes: &[u8]) -> Result<(), IntakeError> {
+    let not_utf8 = |found| IntakeError::NotUtf8 {
+        file: name.to_owned(),
+        found,
+    };
+    let mark = sniff(&bytes[..bytes.len().min(SNIFF_BYTES)]).map_err(not_utf8)?;
+    for (index, line) in bytes[mark..].split(|byte| *byte == b'\n').enumerate() {
+        // An overlong line is rejected alone, unread, as `Lines` does.
+        if line.len() <= LINE_BYTES_MAX && std::str::from_utf8(line).is_err() {
+            return Err(not_utf8(Encoding::Other { line: index + 1 }));
+        }
+    }
+    Ok(())
+}
+
+/// Opens an input as UTF-8 text: a UTF-8 byte-order mark at the start is skipped, and an input
+/// in UTF-16 or UTF-32 is refused whole.
+fn open_text<'a>(source: &Source<'a>) -> Result<Box<dyn Read + Send + 'a>, IntakeError> {
+    let mut handle = source.open()?;
+    let mut head = Vec::with_capacity(SNIFF_BYTES);
+    (&mut handle)
+        .take(SNIFF_BYTES as u64)
+        .read_to_end(&mut head)
+        .map_err(|error| IntakeError::Read {
+            file: source.name().to_owned(),
+            source: error,
+        })?;
+    match sniff(&head) {
+        Ok(mark) => {
+            head.drain(..mark);
+            Ok(Box::new(std::io::Cursor::new(head).chain(handle)))
+        }
+        Err(found) => Err(IntakeError::NotUtf8 {
+            file: source.name().to_owned(),
+            found,
+        }),
+    }
 }
 
 /// Which stock file: receipts add, counts set.
@@ -978,8 +1108,9 @@ fn parse_qty(text: &str, min: u64, max: u64) -> Result<u64, String> {
 /// Input records with their 1-based line numbers, each read or rejected.
 type Numbered<T> = Vec<(usize, Result<T, Rejection>)>;
 
-/// A file read as numbered lines, in batches, skipping blank ones. A line that is not UTF-8 or
-/// is longer than [`LINE_BYTES_MAX`] comes back as a rejection, without being held in memory.
+/// A file read as numbered lines, in batches, skipping blank ones. A line longer than
+/// [`LINE_BYTES_MAX`] comes back as a rejection, without being held in memory; a line that is
+/// not UTF-8 is an error for the whole file.
 struct Lines<'a> {
     file: PathBuf,
     reader: BufReader<Box<dyn Read + Send + 'a>>,
@@ -989,7 +1120,7 @@ struct Lines<'a> {
 
 impl<'a> Lines<'a> {
     fn open(source: &Source<'a>) -> Result<Lines<'a>, IntakeError> {
-        let handle = source.open()?;
+        let handle = open_text(source)?;
         Ok(Lines {
             file: source.name().to_owned(),
             reader: BufReader::with_capacity(1 << 20, handle),
@@ -1058,10 +1189,14 @@ impl<'a> Lines<'a> {
         Ok(Some(match std::str::from_utf8(&self.buffer) {
             Ok(text) if text.trim().is_empty() => None,
             Ok(text) => Some((line_no, Ok(text.to_owned()))),
-            Err(error) => Some((
-                line_no,
-                Err(line_rejection(format!("not valid UTF-8: {error}"))),
-            )),
+            // One line not UTF-8 says the file is in another encoding: the whole file is
+            // refused, rather than every line with an accent.
+            Err(_) => {
+                return Err(IntakeError::NotUtf8 {
+                    file: self.file.clone(),
+                    found: Encoding::Other { line: line_no },
+                })
+            }
         }))
     }
 }
@@ -1078,7 +1213,7 @@ fn line_rejection(message: String) -> Rejection {
 /// Reads a CSV file whose header must be exactly `columns`, as numbered rows of fields.
 fn read_csv(source: Source, columns: &[&str]) -> Result<Numbered<Vec<String>>, IntakeError> {
     let file = source.name();
-    let handle = source.open()?;
+    let handle = open_text(&source)?;
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
@@ -1129,32 +1264,17 @@ fn read_csv(source: Source, columns: &[&str]) -> Result<Numbered<Vec<String>>, I
             .iter()
             .map(|field| std::str::from_utf8(field).map(str::to_owned))
             .collect();
-        let fields = match fields {
-            Ok(fields) => fields,
-            Err(error) if header_seen => {
-                rows.push((
-                    line_no,
-                    Err(line_rejection(format!("not valid UTF-8: {error}"))),
-                ));
-                continue;
-            }
-            Err(error) => {
-                return Err(IntakeError::Format {
-                    file: file.to_owned(),
-                    line: line_no,
-                    message: format!("header is not valid UTF-8: {error}"),
-                })
-            }
+        let Ok(fields) = fields else {
+            // As for orders: the file is in another encoding, and refused whole.
+            return Err(IntakeError::NotUtf8 {
+                file: file.to_owned(),
+                found: Encoding::Other { line: line_no },
+            });
         };
         if !header_seen {
             let header: Vec<String> = fields
                 .iter()
-                .map(|field| {
-                    field
-                        .trim()
-                        .trim_start_matches('\u{feff}')
-                        .to_ascii_lowercase()
-                })
+                .map(|field| field.trim().to_ascii_lowercase())
                 .collect();
             if header != columns {
                 return Err(IntakeError::Format {

@@ -27,3 +27,4 @@ pub mod releaselog;
 pub mod schedule;
 pub mod store;
 pub mod wire;
+pub mod words;

@@ -124,6 +124,16 @@ pub struct DecimalText {
 }
 
 impl DecimalText {
+    /// A US dollar amount: as [`DecimalText::new`], with at least two decimal places (`0.00`,
+    /// `20.00`, `19.99`), as every amount in US dollars is written for people and programs.
+    pub fn usd(value: Decimal) -> DecimalText {
+        let mut value = value;
+        if value.scale() < USD_SCALE {
+            value.rescale(USD_SCALE);
+        }
+        DecimalText::new(value)
+    }
+
     pub fn new(value: Decimal) -> DecimalText {
         let mut digits = [0u8; 40];
         let mut count = 0;
@@ -165,6 +175,41 @@ impl DecimalText {
 
     pub fn as_str(&self) -> &str {
         std::str::from_utf8(&self.bytes[..self.len]).expect("digits, a sign and a point are ASCII")
+    }
+}
+
+impl std::fmt::Display for DecimalText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+/// A US dollar amount as people read it: at least two decimal places (`0.00`, `800.00`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Usd(pub Decimal);
+
+impl std::fmt::Display for Usd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        DecimalText::usd(self.0).fmt(f)
+    }
+}
+
+/// Serde for a US dollar amount: written as a string with at least two decimal places
+/// (`"0.00"`), read from any decimal string. For `#[serde(with = "crate::money::usd_text")]`.
+pub mod usd_text {
+    use rust_decimal::Decimal;
+
+    pub fn serialize<S: serde::Serializer>(
+        value: &Decimal,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(super::DecimalText::usd(*value).as_str())
+    }
+
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Decimal, D::Error> {
+        rust_decimal::serde::str::deserialize(deserializer)
     }
 }
 
@@ -236,6 +281,24 @@ mod tests {
                 "{text}"
             );
         }
+    }
+
+    #[test]
+    fn us_dollars_have_at_least_two_decimal_places() {
+        for (value, text) in [
+            ("0", "0.00"),
+            ("-0", "0.00"),
+            ("20", "20.00"),
+            ("19.9", "19.90"),
+            ("19.99", "19.99"),
+            ("0.005", "0.005"),
+            ("-1.5", "-1.50"),
+            ("2500", "2500.00"),
+        ] {
+            assert_eq!(DecimalText::usd(dec(value)).as_str(), text, "{value}");
+            assert_eq!(Usd(dec(value)).to_string(), text, "{value}");
+        }
+        assert_eq!(format!("{:>8}", Usd(dec("5"))), "    5.00");
     }
 
     proptest::proptest! {

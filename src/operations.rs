@@ -12,7 +12,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use crate::audit;
 use crate::batch;
 use crate::clock::Clock;
-use crate::config::Config;
+use crate::config::{Config, ConfigError, Problem};
 use crate::intake::{self, StockFile};
 use std::collections::HashMap;
 
@@ -20,7 +20,7 @@ use rust_decimal::Decimal;
 
 use crate::explain;
 use crate::model::{Order, OrderState, Release, Text};
-use crate::money::{self, Conversion};
+use crate::money::{self, Conversion, Usd};
 use crate::releaselog::{self, LogError};
 pub use crate::store::DumpCounts;
 use crate::store::{
@@ -84,6 +84,12 @@ pub fn import_orders(
     sources: &[Source],
 ) -> Result<Vec<IntakeReport>, IntakeError> {
     intake::import_orders(store, sources, config.identity, None)
+}
+
+/// Checks that orders received as bytes are UTF-8 text, taking nothing in (see
+/// [`import_orders`]: one input refused whole fails the others of its commit).
+pub fn check_orders_text(name: &std::path::Path, bytes: &[u8]) -> Result<(), IntakeError> {
+    intake::check_orders_text(name, bytes)
 }
 
 /// The report of an input already taken in under `mark`, if one was.
@@ -191,7 +197,7 @@ pub fn order(
             sku: line.sku.to_string(),
             qty: line.qty,
             unit_price: line.unit_price.to_string(),
-            value_usd: value.map(explain::usd),
+            value_usd: value.map(|value| Usd(value).to_string()),
         })
         .collect();
     let rate = conversion
@@ -373,7 +379,41 @@ pub fn batch(
 
 /// Writes the release logs and manifests that an interrupted batch left due.
 pub fn write_due(store: &mut Store, config: &Config) -> Result<Vec<NaiveDate>, LogError> {
-    releaselog::write_due(store, &config.paths.logs)
+    releaselog::write_due(store, releaselog::Output::of(config))
+}
+
+/// What `check-config` checks beyond the file, which loading it has checked: that the API's
+/// token can be read (the daemon will not start, nor a command reach it, without it), and that a
+/// policy is in force today at the warehouse (a batch is refused without one). Every problem
+/// with its key.
+pub fn check_config(config: &Config, clock: &Clock) -> Result<(), ConfigError> {
+    let mut problems = Vec::new();
+    if let Err(error) = crate::client::read_token(&config.api.token_file) {
+        problems.push(Problem {
+            key: "api.token_file".into(),
+            message: format!("{error:#}")
+                .trim_start_matches("api.token_file ")
+                .to_owned(),
+        });
+    }
+    let today = clock.today(config.warehouse.timezone);
+    if config.timeline.in_force(today).is_none() {
+        problems.push(Problem {
+            key: "policy".into(),
+            message: format!(
+                "no policy is in force today ({today} at the warehouse): add a [[policy]] whose \
+                 from is on or before it"
+            ),
+        });
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(ConfigError::Invalid {
+            file: config.file.clone(),
+            problems,
+        })
+    }
 }
 
 /// The store audit, as `check-store` prints it.

@@ -14,7 +14,7 @@ pub struct Policy {
     pub name: String,
     /// First release day it applies to.
     pub from: NaiveDate,
-    /// What a release under it is, for example `de-minimis` or `informal-entry`.
+    /// What a release under it is: the word of one of [`Lane::ALL`].
     pub lane: String,
     /// Most one recipient may receive in aggregate on one day, inclusive.
     pub value_limit_usd: Decimal,
@@ -24,6 +24,31 @@ pub struct Policy {
     /// HTS prefixes, digits only (dots are dropped when the config is read).
     pub excluded_hts_prefixes: Vec<String>,
     pub excluded_flags: Vec<ItemFlag>,
+}
+
+/// The kinds of entry a release can be made under: a policy names one, and every release
+/// under it carries its word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lane {
+    /// Section 321 de minimis: duty-free, one a day per person, up to the policy's limit.
+    DeMinimis,
+    /// An informal entry (Type 11), up to the policy's limit.
+    InformalEntry,
+}
+
+impl Lane {
+    pub const ALL: [Lane; 2] = [Lane::DeMinimis, Lane::InformalEntry];
+
+    pub fn word(self) -> &'static str {
+        match self {
+            Lane::DeMinimis => "de-minimis",
+            Lane::InformalEntry => "informal-entry",
+        }
+    }
+
+    pub fn from_word(word: &str) -> Option<Lane> {
+        Lane::ALL.into_iter().find(|lane| lane.word() == word)
+    }
 }
 
 /// Every policy of the config, ordered by `from`, no two with the same `from`.

@@ -1,9 +1,12 @@
-//! Release logs and broker manifests: files derived from the committed releases of a day.
+//! Release logs, broker manifests and release summaries: files derived from the committed
+//! releases of a day.
 //!
 //! `<logs>/releases/<day>.jsonl` holds one release per line; `<logs>/releases/<day>.manifest.csv`
-//! one row per release line with what an entry filing needs. Both are rewritten whole from the
-//! store (write to a temporary file, fsync, rename), so however often they are written, and
-//! whatever crash came before, they list every committed release of the day exactly once.
+//! one row per release line with what an entry filing needs; `<logs>/releases/<day>.releases.csv`
+//! one row per release (consignee, orders, lines, value) for the operator. All three are
+//! rewritten whole from the store (write to a temporary file, fsync, rename), so however often
+//! they are written, and whatever crash came before, they list every committed release of the
+//! day exactly once.
 //! The store marks a day's files as due in the same commit as its releases and clears the mark
 //! once they are written: [`write_due`] catches up after a crash.
 
@@ -13,6 +16,7 @@ use std::path::{Path, PathBuf};
 use chrono::{NaiveDate, SecondsFormat};
 use serde::Serialize;
 
+use crate::config::Config;
 use crate::files;
 use crate::model::{Consignee, Release, Text};
 use crate::money::DecimalText;
@@ -29,6 +33,10 @@ pub enum LogError {
     Store(#[from] StoreError),
 }
 
+/// Who reads the release files besides the service: its group, where brokers' and operators'
+/// accounts are (README, "Output files").
+pub const READERS: files::Readers = files::Readers::OwnerAndGroup;
+
 /// The folder of release logs and manifests under the configured logs folder.
 pub fn releases_dir(logs: &Path) -> PathBuf {
     logs.join("releases")
@@ -42,13 +50,49 @@ pub fn manifest_path(logs: &Path, day: NaiveDate) -> PathBuf {
     releases_dir(logs).join(format!("{}.manifest.csv", day.format("%Y-%m-%d")))
 }
 
+/// The day's release summary: one row per release.
+pub fn summary_path(logs: &Path, day: NaiveDate) -> PathBuf {
+    releases_dir(logs).join(format!("{}.releases.csv", day.format("%Y-%m-%d")))
+}
+
+/// Where the release files go, and how they are written (`[paths] logs` and
+/// `[release_files]`).
+#[derive(Debug, Clone, Copy)]
+pub struct Output<'a> {
+    /// The logs folder; the files go into its `releases/`.
+    pub logs: &'a Path,
+    /// Whether the CSV files start with a UTF-8 byte-order mark.
+    pub csv_bom: bool,
+}
+
+impl Output<'_> {
+    pub fn of(config: &Config) -> Output<'_> {
+        Output {
+            logs: &config.paths.logs,
+            csv_bom: config.release_files.csv_bom,
+        }
+    }
+
+    /// Starts a CSV file: the byte-order mark by which spreadsheets (Excel) know that it is
+    /// UTF-8, when asked for.
+    fn start_csv(self, out: &mut impl Write) -> std::io::Result<()> {
+        if self.csv_bom {
+            out.write_all(UTF8_BOM)?;
+        }
+        Ok(())
+    }
+}
+
+/// The UTF-8 byte-order mark, U+FEFF encoded.
+pub const UTF8_BOM: &[u8] = b"\xef\xbb\xbf";
+
 /// Writes the files of every day the store marks as due, then clears the marks.
 /// Returns the days written.
-pub fn write_due(store: &mut Store, logs: &Path) -> Result<Vec<NaiveDate>, LogError> {
+pub fn write_due(store: &mut Store, output: Output) -> Result<Vec<NaiveDate>, LogError> {
     let days = store.logs_due()?;
     for day in &days {
         let releases = store.releases_of(*day)?;
-        write_committed(store, logs, *day, &[&releases])?;
+        write_committed(store, output, *day, &[&releases])?;
     }
     Ok(days)
 }
@@ -58,11 +102,11 @@ pub fn write_due(store: &mut Store, logs: &Path) -> Result<Vec<NaiveDate>, LogEr
 /// reading them back.
 pub fn write_committed(
     store: &mut Store,
-    logs: &Path,
+    output: Output,
     day: NaiveDate,
     parts: &[&[Release]],
 ) -> Result<(), LogError> {
-    put_committed_in_place(store, prepare_day(logs, day, parts)?)
+    put_committed_in_place(store, prepare_day(output, day, parts)?)
 }
 
 /// Puts in place the files of a day prepared from its committed releases, and clears the mark
@@ -76,67 +120,91 @@ pub fn put_committed_in_place(store: &mut Store, prepared: Prepared) -> Result<(
     Ok(())
 }
 
-/// Writes the release log and manifest of `day` from its committed releases, given in parts
-/// (for example the day's earlier waves, then the releases just committed).
-pub fn write_day(logs: &Path, day: NaiveDate, parts: &[&[Release]]) -> Result<(), LogError> {
-    prepare_day(logs, day, parts)?.put_in_place()
+/// Writes the release log, manifest and release summary of `day` from its committed releases,
+/// given in parts (for example the day's earlier waves, then the releases just committed).
+pub fn write_day(output: Output, day: NaiveDate, parts: &[&[Release]]) -> Result<(), LogError> {
+    prepare_day(output, day, parts)?.put_in_place()
 }
 
-/// A day's release log and manifest, written and fsynced under temporary names beside their
-/// own, and not yet in place: [`Prepared::put_in_place`] renames them over the day's files.
+/// A day's release log, manifest and release summary, written and fsynced under temporary names
+/// beside their own, and not yet in place: [`Prepared::put_in_place`] renames them over the
+/// day's files.
 #[derive(Debug)]
 pub struct Prepared {
     day: NaiveDate,
-    /// The temporary file and the file it replaces, release log first.
-    files: [(PathBuf, PathBuf); 2],
+    /// The temporary file and the file it replaces: release log, manifest, release summary.
+    files: [(PathBuf, PathBuf); 3],
 }
 
-/// Writes the release log and manifest of `day` from the given releases under temporary names,
-/// side by side, and fsyncs them. The batch does this while its commit is being made, and puts
-/// them in place once the commit is durable.
+/// Writes the release log, manifest and release summary of `day` from the given releases under
+/// temporary names, side by side, and fsyncs them. The batch does this while its commit is being
+/// made, and puts them in place once the commit is durable.
 pub fn prepare_day(
-    logs: &Path,
+    output: Output,
     day: NaiveDate,
     parts: &[&[Release]],
 ) -> Result<Prepared, LogError> {
+    let logs = output.logs;
     let dir = releases_dir(logs);
-    files::create_private_dir(&dir).map_err(io_error(&dir))?;
+    files::create_shared_dir(&dir, READERS).map_err(io_error(&dir))?;
     let releases = || parts.iter().flat_map(|part| part.iter());
-    let log_file = log_path(logs, day);
-    let manifest_file = manifest_path(logs, day);
-    let (log_written, manifest_written) = std::thread::scope(|scope| {
+    let targets = [
+        log_path(logs, day),
+        manifest_path(logs, day),
+        summary_path(logs, day),
+    ];
+    let [log_file, manifest_file, summary_file] = &targets;
+    let written = std::thread::scope(|scope| {
         let manifest = scope.spawn(|| {
-            files::write_temporary(&manifest_file, |writer| write_manifest(releases(), writer))
+            files::write_temporary_for(manifest_file, READERS, |writer| {
+                output.start_csv(writer)?;
+                write_manifest(releases(), writer)
+            })
         });
-        let log = files::write_temporary(&log_file, |writer| write_log(releases(), writer));
+        let log =
+            files::write_temporary_for(log_file, READERS, |writer| write_log(releases(), writer));
+        let summary = files::write_temporary_for(summary_file, READERS, |writer| {
+            output.start_csv(writer)?;
+            write_summary(releases(), writer)
+        });
         let manifest = manifest.join().expect("the manifest thread panicked");
-        (log, manifest)
+        [log, manifest, summary]
     });
-    match (log_written, manifest_written) {
-        (Ok(log_written), Ok(manifest_written)) => Ok(Prepared {
+    if written.iter().all(Result::is_ok) {
+        let mut temporaries = written.into_iter().map(|file| file.expect("all written"));
+        let mut next = || temporaries.next().expect("three files");
+        let [log, manifest, summary] = targets;
+        return Ok(Prepared {
             day,
-            files: [(log_written, log_file), (manifest_written, manifest_file)],
-        }),
-        // The one written is removed: it may list releases that will not be committed.
-        (Ok(written), Err(error)) => {
-            let _ = std::fs::remove_file(written);
-            Err(io_error(&manifest_file)(error))
-        }
-        (Err(error), Ok(written)) => {
-            let _ = std::fs::remove_file(written);
-            Err(io_error(&log_file)(error))
-        }
-        (Err(error), Err(_)) => Err(io_error(&log_file)(error)),
+            files: [(next(), log), (next(), manifest), (next(), summary)],
+        });
     }
+    // The ones written are removed: they may list releases that will not be committed.
+    let mut first_error = None;
+    for (result, target) in written.into_iter().zip(targets) {
+        match result {
+            Ok(temporary) => {
+                let _ = std::fs::remove_file(temporary);
+            }
+            Err(error) => {
+                first_error.get_or_insert_with(|| io_error(&target)(error));
+            }
+        }
+    }
+    Err(first_error.expect("one file failed"))
 }
 
 impl Prepared {
-    /// Renames the release log into place, then the manifest, each durably.
+    /// Renames the release log into place, then the manifest and the release summary, each
+    /// durably.
     pub fn put_in_place(self) -> Result<(), LogError> {
-        let [(log_written, log_file), (manifest_written, manifest_file)] = self.files;
+        let [(log_written, log_file), manifest, summary] = self.files;
         files::rename_durably(&log_written, &log_file).map_err(io_error(&log_file))?;
         crate::crashpoint::reached("logs-after-release-log");
-        files::rename_durably(&manifest_written, &manifest_file).map_err(io_error(&manifest_file))
+        for (written, file) in [manifest, summary] {
+            files::rename_durably(&written, &file).map_err(io_error(&file))?;
+        }
+        Ok(())
     }
 
     /// Removes the temporary files, for releases that were not committed after all.
@@ -235,7 +303,7 @@ fn log_line(release: &Release, dates: &mut Dates, out: &mut Vec<u8>) {
         out.extend_from_slice(b",\"origin\":");
         json_str(out, &line.item.origin);
         out.extend_from_slice(b",\"value_usd\":");
-        json_str(out, DecimalText::new(line.value_usd).as_str());
+        json_str(out, DecimalText::usd(line.value_usd).as_str());
         out.extend_from_slice(b",\"currency\":");
         json_str(out, &line.currency);
         out.extend_from_slice(b",\"unit_price\":");
@@ -243,7 +311,7 @@ fn log_line(release: &Release, dates: &mut Dates, out: &mut Vec<u8>) {
         out.push(b'}');
     }
     out.extend_from_slice(b"],\"value_usd\":");
-    json_str(out, DecimalText::new(release.value_usd).as_str());
+    json_str(out, DecimalText::usd(release.value_usd).as_str());
     out.extend_from_slice(b",\"fx\":[");
     for (at, fx) in release.fx.iter().enumerate() {
         if at > 0 {
@@ -361,7 +429,7 @@ fn for_each_manifest_row<'a>(
             let (unit_price, fx, value_usd) = (
                 DecimalText::new(line.unit_price),
                 DecimalText::new(fx),
-                DecimalText::new(line.value_usd),
+                DecimalText::usd(line.value_usd),
             );
             row(&[
                 release.release_id.as_str(),
@@ -424,6 +492,59 @@ fn csv_field(out: &mut Vec<u8>, field: &str) {
     out.push(b'"');
 }
 
+/// Writes the release summary, one row per release (see [`SUMMARY_COLUMNS`]), as the `csv`
+/// crate's default writer would.
+fn write_summary<'a>(
+    releases: impl Iterator<Item = &'a Release>,
+    out: &mut impl Write,
+) -> std::io::Result<()> {
+    let mut rows = Vec::with_capacity(ROWS_BUFFER_BYTES + 4096);
+    write_csv_row(&mut rows, &SUMMARY_COLUMNS);
+    for_each_summary_row(releases, |fields| {
+        write_csv_row(&mut rows, fields);
+        if rows.len() >= ROWS_BUFFER_BYTES {
+            out.write_all(&rows)?;
+            rows.clear();
+        }
+        Ok(())
+    })?;
+    out.write_all(&rows)
+}
+
+/// Gives `row` the fields of each release summary row, in the order of [`SUMMARY_COLUMNS`].
+fn for_each_summary_row<'a>(
+    releases: impl Iterator<Item = &'a Release>,
+    mut row: impl FnMut(&[&str; SUMMARY_COLUMNS.len()]) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    for release in releases {
+        let address = &release.consignee.address;
+        let (orders, lines) = (release.orders.len(), release.lines.len());
+        row(&[
+            release.release_id.as_str(),
+            &release.consignee.name,
+            &address.city,
+            &address.state,
+            &address.postal_code,
+            &orders.to_string(),
+            &lines.to_string(),
+            DecimalText::usd(release.value_usd).as_str(),
+        ])?;
+    }
+    Ok(())
+}
+
+/// The release summary's columns.
+pub const SUMMARY_COLUMNS: [&str; 8] = [
+    "release_id",
+    "consignee",
+    "city",
+    "state",
+    "postal_code",
+    "orders",
+    "lines",
+    "value_usd",
+];
+
 /// The manifest as the `csv` crate writes it: what [`write_manifest`] must match.
 #[cfg(test)]
 fn write_manifest_with_csv<'a>(
@@ -433,6 +554,20 @@ fn write_manifest_with_csv<'a>(
     let mut writer = csv::Writer::from_writer(out);
     writer.write_record(MANIFEST_COLUMNS)?;
     for_each_manifest_row(releases, |fields| {
+        writer.write_record(fields).map_err(std::io::Error::from)
+    })?;
+    writer.flush()
+}
+
+/// The release summary as the `csv` crate writes it: what [`write_summary`] must match.
+#[cfg(test)]
+fn write_summary_with_csv<'a>(
+    releases: impl Iterator<Item = &'a Release>,
+    out: &mut impl Write,
+) -> std::io::Result<()> {
+    let mut writer = csv::Writer::from_writer(out);
+    writer.write_record(SUMMARY_COLUMNS)?;
+    for_each_summary_row(releases, |fields| {
         writer.write_record(fields).map_err(std::io::Error::from)
     })?;
     writer.flush()
@@ -459,7 +594,7 @@ pub const MANIFEST_COLUMNS: [&str; 21] = [
     "origin",
     "currency",
     "unit_price",
-    "usd_per_unit",
+    "usd_per_currency_unit",
     "value_usd",
 ];
 
@@ -474,7 +609,7 @@ pub struct ReleaseRecord<'a> {
     consignee: ConsigneeRecord<'a>,
     orders: &'a [Text],
     lines: Vec<LineRecord<'a>>,
-    value_usd: Amount,
+    value_usd: UsdAmount,
     fx: Vec<FxRecord<'a>>,
     released_at: String,
 }
@@ -495,7 +630,7 @@ struct LineRecord<'a> {
     description: &'a str,
     hts: &'a str,
     origin: &'a str,
-    value_usd: Amount,
+    value_usd: UsdAmount,
     currency: &'a str,
     unit_price: Amount,
 }
@@ -505,6 +640,15 @@ struct FxRecord<'a> {
     currency: &'a str,
     usd: Amount,
     from: String,
+}
+
+/// A US dollar amount written as a JSON string with at least two decimal places (`"20.00"`).
+struct UsdAmount(rust_decimal::Decimal);
+
+impl Serialize for UsdAmount {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(DecimalText::usd(self.0).as_str())
+    }
 }
 
 /// A decimal written as a JSON string (`"19.99"`), formatted without allocating.
@@ -536,12 +680,12 @@ impl<'a> From<&'a Release> for ReleaseRecord<'a> {
                     description: &line.item.description,
                     hts: &line.item.hts,
                     origin: &line.item.origin,
-                    value_usd: Amount(line.value_usd),
+                    value_usd: UsdAmount(line.value_usd),
                     currency: &line.currency,
                     unit_price: Amount(line.unit_price),
                 })
                 .collect(),
-            value_usd: Amount(release.value_usd),
+            value_usd: UsdAmount(release.value_usd),
             fx: release
                 .fx
                 .iter()
@@ -647,9 +791,38 @@ mod tests {
         insta::assert_snapshot!(manifest);
     }
 
+    #[test]
+    fn a_release_summary_has_a_row_per_release() {
+        let mut second = release();
+        second.release_id = "2026-11-24-000002".into();
+        second.consignee.name = "Zoë Peña, Jr.".into();
+        second.orders.truncate(1);
+        second.lines.truncate(1);
+        second.value_usd = dec("40");
+        let mut summary = Vec::new();
+        write_summary([release(), second].iter(), &mut summary).unwrap();
+        insta::assert_snapshot!(String::from_utf8(summary).unwrap());
+    }
+
+    #[test]
+    fn the_manifest_names_its_rate_column_usd_per_currency_unit() {
+        let manifest = String::from_utf8(manifest(&[release()])).unwrap();
+        let mut reader = csv::Reader::from_reader(manifest.as_bytes());
+        let header = reader.headers().unwrap().clone();
+        let column = header
+            .iter()
+            .position(|name| name == "usd_per_currency_unit")
+            .expect("no usd_per_currency_unit column");
+        let rates: Vec<String> = reader
+            .records()
+            .map(|row| row.unwrap()[column].to_owned())
+            .collect();
+        assert_eq!(rates, ["1", "0.0541"]);
+    }
+
     /// The log line and manifest rows of `release` as written here, and as `serde_json` and the
     /// `csv` crate write them.
-    fn written_both_ways(releases: &[Release]) -> [(Vec<u8>, Vec<u8>); 2] {
+    fn written_both_ways(releases: &[Release]) -> [(Vec<u8>, Vec<u8>); 3] {
         let mut log = Vec::new();
         write_log(releases.iter(), &mut log).unwrap();
         let mut log_reference = Vec::new();
@@ -661,19 +834,24 @@ mod tests {
         write_manifest(releases.iter(), &mut manifest).unwrap();
         let mut manifest_reference = Vec::new();
         write_manifest_with_csv(releases.iter(), &mut manifest_reference).unwrap();
-        [(log, log_reference), (manifest, manifest_reference)]
+        let mut summary = Vec::new();
+        write_summary(releases.iter(), &mut summary).unwrap();
+        let mut summary_reference = Vec::new();
+        write_summary_with_csv(releases.iter(), &mut summary_reference).unwrap();
+        [
+            (log, log_reference),
+            (manifest, manifest_reference),
+            (summary, summary_reference),
+        ]
     }
 
     fn assert_written_as_the_crates_write(releases: &[Release]) {
-        let [(log, log_reference), (manifest, manifest_reference)] = written_both_ways(releases);
-        assert_eq!(
-            String::from_utf8_lossy(&log),
-            String::from_utf8_lossy(&log_reference)
-        );
-        assert_eq!(
-            String::from_utf8_lossy(&manifest),
-            String::from_utf8_lossy(&manifest_reference)
-        );
+        for (written, reference) in written_both_ways(releases) {
+            assert_eq!(
+                String::from_utf8_lossy(&written),
+                String::from_utf8_lossy(&reference)
+            );
+        }
     }
 
     #[test]
@@ -711,10 +889,43 @@ mod tests {
             release.consignee.address.line1 = line1.into();
             release.consignee.address.city = control.as_str().into();
             std::sync::Arc::make_mut(&mut release.lines[0].item).description = control.clone();
-            let [(log, log_reference), (manifest, manifest_reference)] =
-                written_both_ways(&[release]);
-            proptest::prop_assert_eq!(log, log_reference);
-            proptest::prop_assert_eq!(manifest, manifest_reference);
+            for (written, reference) in written_both_ways(&[release]) {
+                proptest::prop_assert_eq!(written, reference);
+            }
+        }
+    }
+
+    /// Files written into `logs` without a byte-order mark.
+    fn plain(logs: &Path) -> Output<'_> {
+        Output {
+            logs,
+            csv_bom: false,
+        }
+    }
+
+    #[test]
+    fn the_csv_files_start_with_a_byte_order_mark_when_asked_and_only_then() {
+        let dir = tempfile::tempdir().unwrap();
+        let day = release().day;
+        for csv_bom in [true, false] {
+            let output = Output {
+                logs: dir.path(),
+                csv_bom,
+            };
+            write_day(output, day, &[&[release()]]).unwrap();
+            for file in [
+                manifest_path(dir.path(), day),
+                summary_path(dir.path(), day),
+            ] {
+                let bytes = fs::read(&file).unwrap();
+                assert_eq!(bytes.starts_with(UTF8_BOM), csv_bom, "{}", file.display());
+                let rest = bytes.strip_prefix(UTF8_BOM).unwrap_or(&bytes);
+                assert!(rest.starts_with(b"release_id,"), "{}", file.display());
+            }
+            // The release log is JSON Lines, read by programs: never a mark.
+            assert!(fs::read(log_path(dir.path(), day))
+                .unwrap()
+                .starts_with(b"{\"release_id\""));
         }
     }
 
@@ -722,21 +933,38 @@ mod tests {
     fn writing_a_day_twice_gives_the_same_files_once() {
         let dir = tempfile::tempdir().unwrap();
         let day = release().day;
-        write_day(dir.path(), day, &[&[release()]]).unwrap();
+        write_day(plain(dir.path()), day, &[&[release()]]).unwrap();
         let first = fs::read(log_path(dir.path(), day)).unwrap();
-        write_day(dir.path(), day, &[&[release()]]).unwrap();
+        write_day(plain(dir.path()), day, &[&[release()]]).unwrap();
         assert_eq!(fs::read(log_path(dir.path(), day)).unwrap(), first);
         assert_eq!(first.iter().filter(|byte| **byte == b'\n').count(), 1);
         let names: Vec<String> = fs::read_dir(releases_dir(dir.path()))
             .unwrap()
             .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
-        assert_eq!(names.len(), 2, "temporary files left behind: {names:?}");
+        assert_eq!(names.len(), 3, "temporary files left behind: {names:?}");
+    }
+
+    #[test]
+    fn the_release_files_are_readable_by_the_group_and_no_one_else() {
         use std::os::unix::fs::PermissionsExt;
-        let mode = fs::metadata(log_path(dir.path(), day))
-            .unwrap()
-            .permissions()
-            .mode();
-        assert_eq!(mode & 0o077, 0, "the release log is readable by others");
+        let mode = |path: &Path| fs::metadata(path).unwrap().permissions().mode() & 0o7777;
+        let dir = tempfile::tempdir().unwrap();
+        let logs = dir.path().join("logs");
+        let day = release().day;
+        write_day(plain(&logs), day, &[&[release()]]).unwrap();
+        assert_eq!(mode(&logs), 0o750, "the logs folder");
+        assert_eq!(mode(&releases_dir(&logs)), 0o750, "the releases folder");
+        for file in [
+            log_path(&logs, day),
+            manifest_path(&logs, day),
+            summary_path(&logs, day),
+        ] {
+            assert_eq!(mode(&file), 0o640, "{}", file.display());
+        }
+        // A releases folder an earlier build made owner-only is opened to the group.
+        fs::set_permissions(releases_dir(&logs), fs::Permissions::from_mode(0o700)).unwrap();
+        write_day(plain(&logs), day, &[&[release()]]).unwrap();
+        assert_eq!(mode(&releases_dir(&logs)), 0o750);
     }
 }

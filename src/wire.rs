@@ -10,6 +10,7 @@ use crate::batch::{Committed, Planned, Summary, Verdicted};
 use crate::config::Config;
 use crate::explain;
 use crate::model::{Consignee, OrderState, Release, Text, Verdict};
+use crate::money::Usd;
 use crate::releaselog;
 use crate::releaselog::ReleaseRecord;
 use crate::store::OrderView;
@@ -38,6 +39,8 @@ pub struct BatchDoc {
     pub summary: Summary,
     pub release_log: PathBuf,
     pub manifest: PathBuf,
+    /// The day's release summary (`<day>.releases.csv`).
+    pub release_summary: PathBuf,
     /// Set when the batch is committed but its release log and manifest are still due.
     #[serde(default)]
     pub files_error: Option<String>,
@@ -64,6 +67,7 @@ impl BatchDoc {
             summary: committed.summary,
             release_log: releaselog::log_path(logs, day),
             manifest: releaselog::manifest_path(logs, day),
+            release_summary: releaselog::summary_path(logs, day),
             files_error: committed
                 .files
                 .err()
@@ -152,7 +156,7 @@ impl OrderRow {
                 .placed_at
                 .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
             consignee: order.recipient.clone(),
-            value_usd: value_usd.map(explain::usd),
+            value_usd: value_usd.map(|value| Usd(value).to_string()),
             detail: detail
                 .as_ref()
                 .map(|detail| explain::json(detail, order.placed_at, cutoffs)),
@@ -306,7 +310,7 @@ impl PlanDoc {
                 .iter()
                 .map(|release| ReleaseBrief {
                     release_id: release.release_id.to_string(),
-                    value_usd: release.value_usd.to_string(),
+                    value_usd: crate::money::Usd(release.value_usd).to_string(),
                     recipient_key: release.recipient_key.clone(),
                     consignee: ConsigneeBrief {
                         name: release.consignee.name.to_string(),

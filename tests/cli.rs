@@ -50,8 +50,11 @@ fn a_file_with_bad_lines_keeps_its_good_lines_and_lists_every_rejected_one() {
     assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
     let err = stderr(&output);
     let path = file.display().to_string();
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        format!("{path}: 2 accepted, 0 unchanged, 10 rejected\n")
+    );
     for expected in [
-        "2 accepted, 0 unchanged, 10 rejected".to_owned(),
         format!("{path}:line 2: order BAD-PRICE: lines[0].unit_price: money is a decimal string"),
         format!("{path}:line 3: order BAD-STATE: recipient.address.state: \"XX\" is not a US state code"),
         format!("{path}:line 4: order BAD-NAME: recipient.name: \"N/A\" is a placeholder"),
@@ -70,7 +73,7 @@ fn a_file_with_bad_lines_keeps_its_good_lines_and_lists_every_rejected_one() {
 }
 
 #[test]
-fn a_line_that_is_not_utf8_is_rejected_alone() {
+fn a_file_that_is_not_utf8_is_rejected_whole_with_one_message() {
     let w = warehouse_with_items();
     let good = order(
         "OK-1",
@@ -80,18 +83,166 @@ fn a_line_that_is_not_utf8_is_rejected_alone() {
         "USD",
         &[("TSHIRT", 1, "10.00")],
     );
-    let mut bytes = b"{\"order_id\": \"\xff\xfe\"}\n".to_vec();
-    bytes.extend_from_slice(good.as_bytes());
+    // A good line, then lines saved in Latin-1 (a name with an accent, one byte for it).
+    let mut bytes = format!("{good}\n").into_bytes();
+    for id in ["L-1", "L-2"] {
+        let line = order(
+            id,
+            "2026-11-30T10:00:00-08:00",
+            "Ana Peña",
+            "1 Main St",
+            "USD",
+            &[("TSHIRT", 1, "10.00")],
+        );
+        bytes.extend(line.chars().map(|c| u8::try_from(u32::from(c)).unwrap()));
+        bytes.push(b'\n');
+    }
     let file = w.path("orders.jsonl");
     std::fs::write(&file, bytes).unwrap();
     let output = w.run_at(NOW, &["orders", "import", file.to_str().unwrap()]);
-    assert_eq!(output.status.code(), Some(3));
-    assert!(
-        stderr(&output).contains("line 1: not valid UTF-8"),
-        "{}",
-        stderr(&output)
+    assert_eq!(output.status.code(), Some(1));
+    let err = stderr(&output);
+    assert_eq!(
+        last_line(&err),
+        format!(
+            "error: {} is in another encoding (line 2 has bytes that are not UTF-8, as Latin-1 \
+             or Windows-1252 text has), not UTF-8: save it as UTF-8; nothing of this file was \
+             applied",
+            file.display()
+        ),
+        "one message for the file"
     );
-    assert_eq!(w.orders(NOW).len(), 1);
+    assert!(output.stdout.is_empty());
+    assert!(w.orders(NOW).is_empty(), "nothing of the file was applied");
+}
+
+/// The last line a command wrote to standard error (the first says the clock is pinned).
+fn last_line(err: &str) -> &str {
+    err.trim_end().rsplit('\n').next().unwrap_or("")
+}
+
+/// `text` in UTF-16 with its byte-order mark.
+fn utf16(text: &str, big_endian: bool) -> Vec<u8> {
+    let mut bytes = if big_endian {
+        vec![0xfe, 0xff]
+    } else {
+        vec![0xff, 0xfe]
+    };
+    for unit in text.encode_utf16() {
+        bytes.extend(if big_endian {
+            unit.to_be_bytes()
+        } else {
+            unit.to_le_bytes()
+        });
+    }
+    bytes
+}
+
+#[test]
+fn a_utf16_file_of_any_kind_is_rejected_whole_saying_so() {
+    let w = warehouse_with_items();
+    let orders = order(
+        "OK-1",
+        "2026-11-30T10:00:00-08:00",
+        "Zoë Peña",
+        "1 Main St",
+        "USD",
+        &[("TSHIRT", 1, "10.00")],
+    );
+    let items = "sku,description,hts,origin,flags\nCAP,Cotton cap,6505.00.1525,MX,\n";
+    let stock = "sku,qty\nTSHIRT,5\n";
+    for (args, name, bytes, what) in [
+        (
+            ["orders", "import"],
+            "orders.jsonl",
+            utf16(&orders, false),
+            "UTF-16 (little-endian)",
+        ),
+        (
+            ["items", "import"],
+            "items.csv",
+            utf16(items, true),
+            "UTF-16 (big-endian)",
+        ),
+        (
+            ["stock", "receive"],
+            "stock.csv",
+            utf16(stock, false),
+            "UTF-16 (little-endian)",
+        ),
+        // Saved without a byte-order mark: a NUL beside every character tells it.
+        (
+            ["stock", "count"],
+            "count.csv",
+            utf16(stock, false)[2..].to_vec(),
+            "UTF-16 (little-endian)",
+        ),
+        (
+            ["orders", "import"],
+            "be.jsonl",
+            utf16(&orders, true)[2..].to_vec(),
+            "UTF-16 (big-endian)",
+        ),
+    ] {
+        let file = w.path(name);
+        std::fs::write(&file, bytes).unwrap();
+        let output = w.run_at(NOW, &[args[0], args[1], file.to_str().unwrap()]);
+        assert_eq!(output.status.code(), Some(1), "{name}");
+        let err = stderr(&output);
+        assert_eq!(
+            last_line(&err),
+            format!(
+                "error: {} is {what}, not UTF-8: save it as UTF-8; nothing of this file was applied",
+                file.display()
+            ),
+            "{name}"
+        );
+    }
+    assert!(w.orders(NOW).is_empty());
+    let stock = w.ok(NOW, &["stock", "list", "--json"]);
+    assert!(
+        stock.lines().all(|row| row.ends_with(r#""on_hand":0}"#)),
+        "{stock}"
+    );
+}
+
+#[test]
+fn a_file_with_a_utf8_byte_order_mark_is_read_like_one_without() {
+    let w = Warehouse::new();
+    let items = w.file("items.csv", &format!("\u{feff}{}", support::ITEMS));
+    w.ok(NOW, &["items", "import", items.to_str().unwrap()]);
+    let stock = w.file("stock.csv", "\u{feff}sku,qty\nTSHIRT,5\n");
+    w.ok(NOW, &["stock", "receive", stock.to_str().unwrap()]);
+    let count = w.file("count.csv", "\u{feff}sku,qty\nJEANS,3\n");
+    w.ok(NOW, &["stock", "count", count.to_str().unwrap()]);
+    let lines = [
+        order(
+            "BOM-1",
+            "2026-11-30T10:00:00-08:00",
+            "Zoë Peña",
+            "1 Main St",
+            "USD",
+            &[("TSHIRT", 1, "10.00")],
+        ),
+        order(
+            "BOM-2",
+            "2026-11-30T10:00:00-08:00",
+            "Ben Ode",
+            "2 Main St",
+            "USD",
+            &[("JEANS", 1, "10.00")],
+        ),
+    ];
+    let orders = w.file("orders.jsonl", &format!("\u{feff}{}\n", lines.join("\n")));
+    let out = w.ok(NOW, &["orders", "import", orders.to_str().unwrap()]);
+    assert!(out.contains("2 accepted, 0 unchanged, 0 rejected"), "{out}");
+    let stock = w.ok(NOW, &["stock", "list", "--json"]);
+    assert!(stock.contains(r#"{"sku":"TSHIRT","on_hand":5}"#), "{stock}");
+    assert!(stock.contains(r#"{"sku":"JEANS","on_hand":3}"#), "{stock}");
+    // The same file again, without the mark, is the same orders.
+    let plain = w.file("plain.jsonl", &lines.join("\n"));
+    let out = w.ok(NOW, &["orders", "import", plain.to_str().unwrap()]);
+    assert!(out.contains("0 accepted, 2 unchanged, 0 rejected"), "{out}");
 }
 
 #[test]
@@ -261,6 +412,7 @@ value_limit_usd = "800"
 #[test]
 fn check_config_lists_every_problem() {
     let w = Warehouse::new();
+    w.file("api-token", "a-token-of-at-least-16-characters\n");
     w.ok(NOW, &["check-config"]);
     let bad = w.file(
         "bad.toml",
@@ -297,6 +449,83 @@ value_limit_usd = 800.5
     }
 }
 
+/// `check-config` fails, naming the key, on what would stop the daemon or a batch later: the
+/// API's token file missing, unreadable or too short, and no policy in force today at the
+/// warehouse; and on a lane it does not know, which `serve` refuses at start too.
+#[test]
+fn check_config_fails_on_a_missing_token_no_policy_today_or_an_unknown_lane() {
+    let w = Warehouse::new();
+    let check = |w: &Warehouse| {
+        let output = w.run_at(NOW, &["check-config"]);
+        assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+        assert!(output.stdout.is_empty());
+        stderr(&output)
+    };
+    let token = w.path("api-token");
+    let err = check(&w);
+    assert!(
+        err.contains(&format!(
+            "  api.token_file: {}: cannot read the API token",
+            token.display()
+        )),
+        "{err}"
+    );
+    w.file("api-token", "short\n");
+    let err = check(&w);
+    assert!(
+        err.contains(&format!(
+            "  api.token_file: {}: the token must be at least 16 characters",
+            token.display()
+        )),
+        "{err}"
+    );
+    // Unreadable (a folder where the file should be: unreadable as any user, root included).
+    std::fs::remove_file(&token).unwrap();
+    std::fs::create_dir(&token).unwrap();
+    assert!(check(&w).contains("cannot read the API token"));
+    std::fs::remove_dir(&token).unwrap();
+    w.file("api-token", "a-token-of-at-least-16-characters\n");
+    w.ok(NOW, &["check-config"]);
+
+    // No policy in force on the day the clock says it is at the warehouse.
+    let later = Warehouse::with_policies(
+        r#"
+[[policy]]
+name = "later"
+from = "2026-12-02"
+lane = "de-minimis"
+value_limit_usd = "800"
+"#,
+    );
+    later.file("api-token", "a-token-of-at-least-16-characters\n");
+    let err = check(&later);
+    assert!(
+        err.contains("  policy: no policy is in force today (2026-12-01 at the warehouse)"),
+        "{err}"
+    );
+    later.ok("2026-12-02T07:00:00-08:00", &["check-config"]);
+
+    // A lane of no known kind: check-config names it, and the daemon does not start.
+    let text = std::fs::read_to_string(w.config()).unwrap();
+    let unknown = text.replacen("lane = \"de-minimis\"", "lane = \"formal-entry\"", 1);
+    assert_ne!(unknown, text);
+    std::fs::write(w.config(), unknown).unwrap();
+    let err = check(&w);
+    assert!(
+        err.contains(
+            "  policy[0].lane: expected one of de-minimis, informal-entry, found \"formal-entry\""
+        ),
+        "{err}"
+    );
+    let output = w.run_at(NOW, &["serve"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("policy[0].lane"),
+        "{}",
+        stderr(&output)
+    );
+}
+
 #[test]
 fn check_store_finds_a_release_log_that_disagrees_with_the_store() {
     let w = warehouse_with_items();
@@ -330,9 +559,10 @@ fn check_store_finds_a_release_log_that_disagrees_with_the_store() {
     let output = w.run_at(NOW, &["check-store"]);
     assert_eq!(output.status.code(), Some(1));
     let err = stderr(&output);
-    assert!(err.contains("1 violation\n"), "{err}");
+    let out = String::from_utf8_lossy(&output.stdout);
+    assert!(out.ends_with(": 1 violation\n"), "the summary: {out}");
     assert!(
-        err.contains("2026-12-01: the release log lists 1 releases, the store holds 2"),
+        err.contains("2026-12-01: the release log lists 1 release, the store holds 2"),
         "{err}"
     );
 }
@@ -390,7 +620,7 @@ fn a_batch_whose_files_cannot_be_written_is_committed_and_says_so() {
     std::fs::write(w.path("logs/releases"), "in the way").unwrap();
     let output = w.run_at(NOW, &["batch"]);
     assert_eq!(output.status.code(), Some(4), "{}", stderr(&output));
-    assert!(String::from_utf8_lossy(&output.stdout).contains("releases: 1 (1 orders"));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("releases: 1 (1 order, 10.00 USD)"));
     assert!(stderr(&output)
         .contains("the batch is committed, but its release log and manifest could not be written"));
     // Other commands still run, and warn; check-store names the day.

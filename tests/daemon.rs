@@ -224,7 +224,7 @@ fn a_day_in_the_daemon() {
         report.contains("line 2: order S-2: recipient.name"),
         "{report}"
     );
-    // What the spool keeps holds names and addresses: owner-only, like the store and the logs.
+    // What the spool keeps holds names and addresses: owner-only, like the store.
     for kept in [
         "spool/done/stock-count-1.csv",
         "spool/rejected/orders-1.jsonl",
@@ -510,7 +510,6 @@ fn hostile_input_is_refused_and_the_daemon_stays_up() {
     let bodies: Vec<(&str, Vec<u8>)> = vec![
         ("empty", Vec::new()),
         ("not JSON", b"{not json".to_vec()),
-        ("invalid UTF-8", vec![0xff, 0xfe, b'{', b'}']),
         ("a number", b"42".to_vec()),
         ("a line of 2 MiB", long_line.into_bytes()),
         (
@@ -564,6 +563,37 @@ fn hostile_input_is_refused_and_the_daemon_stays_up() {
             "{what}: {text}"
         );
         assert!(!report.rejected[0].message.is_empty(), "{what}");
+    }
+    // A post that is not UTF-8 is refused whole, once, saying what it is.
+    for (what, body, found) in [
+        (
+            "UTF-16",
+            vec![0xff, 0xfe, b'{', 0, b'}', 0],
+            "is UTF-16 (little-endian)",
+        ),
+        (
+            "Latin-1",
+            b"{\"order_id\": \"\xd1\"}\n{}\n".to_vec(),
+            "is in another encoding (line 1 has bytes that are not UTF-8",
+        ),
+    ] {
+        let response = d
+            .client
+            .send(
+                Method::POST,
+                "/v1/orders?name=hostile",
+                "application/x-ndjson",
+                body,
+            )
+            .expect("the API answers");
+        assert_eq!(response.status, StatusCode::BAD_REQUEST, "{what}");
+        let error: ErrorBody = serde_json::from_slice(&d.client.body(response).unwrap()).unwrap();
+        assert_eq!(error.error.code, "rejected-file", "{what}");
+        assert!(
+            error.error.message.starts_with(&format!("hostile {found}")),
+            "{what}: {}",
+            error.error.message
+        );
     }
     // Files refused whole: a CSV without its header, binary bytes, a name of no known kind.
     for (name, text) in [
@@ -681,4 +711,142 @@ fn spool_files_of_a_kind_are_taken_in_the_order_they_arrived() {
         "the later count stands: {stock}"
     );
     d.stop();
+}
+
+/// Input in another encoding than UTF-8 is refused whole, with one message that says what it
+/// is, through the spool (to rejected/ with its report) and the API alike, and a post in UTF-16
+/// does not fail the posts committed beside it; a UTF-8 byte-order mark is read as nothing.
+#[test]
+fn input_that_is_not_utf8_is_refused_whole_and_a_byte_order_mark_is_skipped() {
+    let w = Warehouse::new();
+    let clock = Clock::manual(at("2026-11-30T10:00:00-08:00"));
+    let d = Running::start(&w, &clock);
+    // The catalogue with a byte-order mark, as Excel saves "CSV UTF-8".
+    drop_into_spool(&w, "items-1.csv", &format!("\u{feff}{ITEMS}"));
+    d.wait_for("the catalogue", || {
+        exists(&w.path("spool/done/items-1.csv"))
+    });
+
+    let utf16 = |text: &str, big_endian: bool| -> Vec<u8> {
+        let mut bytes = if big_endian {
+            vec![0xfe, 0xff]
+        } else {
+            vec![0xff, 0xfe]
+        };
+        for unit in text.encode_utf16() {
+            bytes.extend(if big_endian {
+                unit.to_be_bytes()
+            } else {
+                unit.to_le_bytes()
+            });
+        }
+        bytes
+    };
+    // Latin-1, as an old spreadsheet saves it: one byte per character.
+    let latin1 = |text: &str| -> Vec<u8> {
+        text.chars()
+            .map(|c| u8::try_from(u32::from(c)).expect("a Latin-1 character"))
+            .collect()
+    };
+    let good = shirt_order("U-1", "Zoë Peña", "1 Market St");
+    let inbox = w.path("spool/inbox");
+    for (name, bytes, found) in [
+        (
+            "orders-16.jsonl",
+            utf16(&good, false),
+            "orders-16.jsonl is UTF-16 (little-endian), not UTF-8",
+        ),
+        (
+            "stock-count-16.csv",
+            utf16("sku,qty\nTSHIRT,5\n", true),
+            "stock-count-16.csv is UTF-16 (big-endian), not UTF-8",
+        ),
+        (
+            "orders-latin1.jsonl",
+            latin1(&good),
+            "orders-latin1.jsonl is in another encoding (line 1 has bytes that are not UTF-8",
+        ),
+    ] {
+        std::fs::write(inbox.join(format!("{name}.tmp")), &bytes).unwrap();
+        std::fs::rename(inbox.join(format!("{name}.tmp")), inbox.join(name)).unwrap();
+        let report = w.path("spool/rejected").join(format!("{name}.report.txt"));
+        d.wait_for(name, || exists(&report));
+        let report = std::fs::read_to_string(report).unwrap();
+        assert!(report.starts_with(found), "{name}: {report}");
+        assert!(
+            report.ends_with(", not UTF-8: save it as UTF-8; nothing of this file was applied\n"),
+            "{report}"
+        );
+        assert_eq!(
+            report.lines().count(),
+            1,
+            "one message, not one per line: {report}"
+        );
+        assert!(exists(&w.path("spool/rejected").join(name)));
+    }
+
+    // Posts sent together, one in UTF-16 (they may share a commit): it alone is refused.
+    let bodies: Vec<(String, Vec<u8>)> = vec![
+        (
+            "p-1".into(),
+            shirt_order("P-1", "Ana Ruiz", "1 Market St").into_bytes(),
+        ),
+        (
+            "p-16".into(),
+            utf16(&shirt_order("P-16", "Ben Ode", "2 Market St"), false),
+        ),
+        (
+            "p-2".into(),
+            format!("\u{feff}{}", shirt_order("P-2", "Cy Young", "3 Market St")).into_bytes(),
+        ),
+    ];
+    let answers: Vec<(StatusCode, String)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = bodies
+            .iter()
+            .map(|(name, body)| {
+                let d = &d;
+                scope.spawn(move || {
+                    let response = d
+                        .client
+                        .send(
+                            Method::POST,
+                            &format!("/v1/orders?name={name}"),
+                            "application/x-ndjson",
+                            body.clone(),
+                        )
+                        .expect("the API answers");
+                    (response.status, d.body(response))
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|handle| handle.join().unwrap())
+            .collect()
+    });
+    assert_eq!(answers[0].0, StatusCode::OK, "{}", answers[0].1);
+    assert_eq!(answers[1].0, StatusCode::BAD_REQUEST, "{}", answers[1].1);
+    assert!(
+        answers[1]
+            .1
+            .contains("p-16 is UTF-16 (little-endian), not UTF-8"),
+        "{}",
+        answers[1].1
+    );
+    assert_eq!(answers[2].0, StatusCode::OK, "{}", answers[2].1);
+    let listed = d.body(d.send(Method::GET, "/v1/orders", ""));
+    let ids: Vec<String> = listed
+        .lines()
+        .map(|line| {
+            serde_json::from_str::<serde_json::Value>(line).unwrap()["order_id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    let mut ids = ids;
+    ids.sort();
+    assert_eq!(ids, ["P-1", "P-2"]);
+    d.stop();
+    w.assert_store_sound("2026-11-30T10:00:00-08:00");
 }

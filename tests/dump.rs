@@ -92,6 +92,7 @@ fn views(w: &Warehouse) -> Vec<(String, String)> {
         for file in [
             format!("logs/releases/{day}.jsonl"),
             format!("logs/releases/{day}.manifest.csv"),
+            format!("logs/releases/{day}.releases.csv"),
         ] {
             let text = std::fs::read_to_string(w.path(&file)).unwrap_or_default();
             views.push((file, text));

@@ -56,8 +56,8 @@ fn the_simulated_disk_keeps_only_what_was_synced() {
 }
 
 /// An intake and a batch that were acknowledged (exit 0) are found whole after power fails
-/// right after them: the orders, their states and releases, and the day's release log and
-/// manifest, byte for byte.
+/// right after them: the orders, their states and releases, and the day's release log,
+/// manifest and release summary, byte for byte.
 #[test]
 fn what_was_acknowledged_survives_power_loss() {
     let w = prepared();
@@ -82,11 +82,13 @@ fn what_was_acknowledged_survives_power_loss() {
     assert!(listed.contains(r#""state":"released""#), "{listed}");
     let log = std::fs::read(w.path(&format!("logs/releases/{DAY}.jsonl"))).unwrap();
     let manifest = std::fs::read(w.path(&format!("logs/releases/{DAY}.manifest.csv"))).unwrap();
+    let summary = std::fs::read(w.path(&format!("logs/releases/{DAY}.releases.csv"))).unwrap();
     let lost = disk.lose_power();
     assert_eq!(listing(&w, &disk), listed, "the acknowledged batch");
     let read = |name: String| std::fs::read(w.path(&name)).unwrap();
     assert_eq!(read(format!("logs/releases/{DAY}.jsonl")), log);
     assert_eq!(read(format!("logs/releases/{DAY}.manifest.csv")), manifest);
+    assert_eq!(read(format!("logs/releases/{DAY}.releases.csv")), summary);
     w.assert_store_sound(NOW);
     eprintln!("power loss after the batch: {lost} files lost bytes or vanished");
 }

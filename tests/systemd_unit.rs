@@ -134,6 +134,10 @@ fn the_unit_states_how_the_daemon_starts_reloads_stops_and_runs() {
     assert_eq!(value(&s, "UMask"), "0077");
     assert_eq!(value(&s, "StateDirectory"), "border-release");
     assert_eq!(value(&s, "LogsDirectory"), "border-release");
+    // The release files are the group's to read (the daemon sets their modes, 0640 in folders
+    // 0750, whatever the umask); the store is the daemon's alone.
+    assert_eq!(value(&s, "LogsDirectoryMode"), "0750");
+    assert_eq!(value(&s, "StateDirectoryMode"), "0700");
     assert_eq!(value(&s, "RuntimeDirectory"), "border-release");
     assert_eq!(value(&s, "RuntimeDirectoryMode"), "0750");
     assert_eq!(value(&s, "ConfigurationDirectory"), "border-release");

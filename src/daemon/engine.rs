@@ -143,8 +143,23 @@ impl Engine {
         }
     }
 
-    /// Takes in order posts in one commit and answers each.
+    /// Takes in order posts in one commit and answers each. A post that is not UTF-8 text is
+    /// refused alone, before the commit, so that it does not fail the posts beside it.
     fn import_posts(&mut self, posts: Vec<OrderPost>) {
+        let mut posts_read = Vec::with_capacity(posts.len());
+        for post in posts {
+            match operations::check_orders_text(&post.name, &post.bytes) {
+                Ok(()) => posts_read.push(post),
+                Err(error) => {
+                    tracing::info!(source = "api", file = %post.name.display(), %error, "orders posted through the API refused whole");
+                    let _ = post.reply.send(Err(JobError::from(error)));
+                }
+            }
+        }
+        let posts = posts_read;
+        if posts.is_empty() {
+            return;
+        }
         let sources: Vec<Source> = posts
             .iter()
             .map(|post| Source::Bytes {

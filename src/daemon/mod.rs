@@ -653,7 +653,7 @@ pub fn log_batch(trigger: &str, doc: &BatchDoc) {
         policy = %summary.policy,
         releases = summary.releases,
         orders_released = summary.orders_released,
-        value_usd = %summary.value_usd,
+        value_usd = %crate::money::Usd(summary.value_usd),
         held = summary.held.values().sum::<usize>(),
         waiting = summary.waiting.values().sum::<usize>(),
         not_due = summary.not_due,

@@ -173,6 +173,8 @@ pub fn take_in(
             match result {
                 Ok(report) => report,
                 Err(JobError::Refused(why)) => {
+                    // The report names the file as it was dropped, not where it is taken in.
+                    let why = why.replace(&file.display().to_string(), &name);
                     reject_whole(&spool, file, &name, &why).map_err(io_failed)?;
                     return Ok(Outcome::Rejected(why));
                 }
@@ -251,12 +253,19 @@ fn write_file(path: &Path, text: &[u8]) -> io::Result<()> {
 fn reject_whole(spool: &Path, file: &Path, name: &str, why: &str) -> io::Result<()> {
     let folder = rejected(spool);
     let target = free_name(&folder, name);
-    let report = format!("{why}\nnothing of this file was applied\n");
+    let report = if why.ends_with(NOTHING_APPLIED) {
+        format!("{why}\n")
+    } else {
+        format!("{why}\n{NOTHING_APPLIED}\n")
+    };
     write_file(&report_path(&target), report.as_bytes())?;
     crate::crashpoint::reached("spool-before-move");
     move_into(file, &folder, name)?;
     Ok(())
 }
+
+/// What the report of a file rejected whole ends with.
+const NOTHING_APPLIED: &str = "nothing of this file was applied";
 
 fn report_path(target: &Path) -> PathBuf {
     let mut name = target.file_name().unwrap_or_default().to_os_string();
