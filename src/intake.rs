@@ -159,7 +159,7 @@ pub enum Encoding {
     /// UTF-16, told by its byte-order mark or by a NUL beside every other byte.
     Utf16 { big_endian: bool },
     /// UTF-32, told by its byte-order mark.
-    Utf32 { big_endian: bool },
+    UtfThirtyTwo { big_endian: bool },
     /// Bytes that are not UTF-8 (as Latin-1 or Windows-1252 text has), first on this line.
     Other { line: usize },
 }
@@ -175,7 +175,7 @@ fn not_utf8(file: &Path, found: &Encoding) -> String {
     };
     let what = match *found {
         Encoding::Utf16 { big_endian } => format!("UTF-16 ({})", endian(big_endian)),
-        Encoding::Utf32 { big_endian } => format!("UTF-32 ({})", endian(big_endian)),
+        Encoding::UtfThirtyTwo { big_endian } => format!("UTF-32 ({})", endian(big_endian)),
         Encoding::Other { line } => format!(
             "in another encoding (line {line} has bytes that are not UTF-8, as Latin-1 or \
              Windows-1252 text has)"
@@ -195,8 +195,8 @@ const SNIFF_BYTES: usize = 4096;
 /// mark has), and how many bytes of a UTF-8 byte-order mark to skip otherwise.
 fn sniff(head: &[u8]) -> Result<usize, Encoding> {
     match head {
-        [0xff, 0xfe, 0, 0, ..] => Err(Encoding::Utf32 { big_endian: false }),
-        [0, 0, 0xfe, 0xff, ..] => Err(Encoding::Utf32 { big_endian: true }),
+        [0xff, 0xfe, 0, 0, ..] => Err(Encoding::UtfThirtyTwo { big_endian: false }),
+        [0, 0, 0xfe, 0xff, ..] => Err(Encoding::UtfThirtyTwo { big_endian: true }),
         [0xff, 0xfe, ..] => Err(Encoding::Utf16 { big_endian: false }),
         [0xfe, 0xff, ..] => Err(Encoding::Utf16 { big_endian: true }),
         [0xef, 0xbb, 0xbf, ..] => Ok(3),
