@@ -7,12 +7,11 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
-use std::path::Path;
 
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
-use crate::model::OrderState;
+use crate::model::{OrderState, Void};
 use crate::money::Usd;
 use crate::policy::Timeline;
 use crate::releaselog;
@@ -51,9 +50,13 @@ impl fmt::Display for Audit {
     }
 }
 
-/// Audits the store, and the release logs under `logs` (unless `None`: a store just restored
+/// Audits the store, and the release files of `output` (unless `None`: a store just restored
 /// has none yet), against the rules of `timeline`.
-pub fn audit(store: &Store, timeline: &Timeline, logs: Option<&Path>) -> Result<Audit, StoreError> {
+pub fn audit(
+    store: &Store,
+    timeline: &Timeline,
+    output: Option<releaselog::Output>,
+) -> Result<Audit, StoreError> {
     let mut violations = Vec::new();
     let mut violation = |text: String| violations.push(text);
 
@@ -75,12 +78,31 @@ pub fn audit(store: &Store, timeline: &Timeline, logs: Option<&Path>) -> Result<
     let mut released_units: BTreeMap<String, u64> = BTreeMap::new();
     let mut release_ids: BTreeMap<NaiveDate, Vec<String>> = BTreeMap::new();
     let mut releases = 0;
-    for release in store.releases()? {
+    let voids = store.voids()?;
+    let mut voided: HashMap<String, bool> = voids
+        .iter()
+        .map(|void| (void.release_id.to_string(), false))
+        .collect();
+    let all_releases = store.releases()?;
+    for release in &all_releases {
         releases += 1;
         release_ids
             .entry(release.day)
             .or_default()
             .push(release.release_id.to_string());
+        if let Some(seen) = voided.get_mut(release.release_id.as_str()) {
+            // A void release gave nothing: none of its orders is released in it.
+            *seen = true;
+            for order_id in &release.orders {
+                if released_in.get(order_id.as_str()) == Some(&release.release_id.to_string()) {
+                    violation(format!(
+                        "order {order_id} is marked released in {}, which is void",
+                        release.release_id
+                    ));
+                }
+            }
+            continue;
+        }
         for order_id in &release.orders {
             if let Some(first) =
                 in_release.insert(order_id.to_string(), release.release_id.to_string())
@@ -119,6 +141,11 @@ pub fn audit(store: &Store, timeline: &Timeline, logs: Option<&Path>) -> Result<
             .or_insert((0, Decimal::ZERO, release.policy.to_string()));
         entry.0 += 1;
         entry.1 += release.value_usd;
+    }
+    for (release_id, seen) in &voided {
+        if !*seen {
+            violation(format!("release {release_id} is void but not stored"));
+        }
     }
     for (order_id, release_id) in &released_in {
         if !in_release.contains_key(order_id) {
@@ -171,43 +198,41 @@ pub fn audit(store: &Store, timeline: &Timeline, logs: Option<&Path>) -> Result<
         }
     }
 
-    // The day files list exactly the committed releases of their day, each once.
+    // The day files are what the store gives, byte for byte: the log every release of the
+    // day, the manifest and the summary those not void, the voids every void.
     let due = store.logs_due()?;
     let days = release_ids.len();
-    let release_ids = if logs.is_some() {
-        release_ids
-    } else {
-        BTreeMap::new()
-    };
-    for (day, ids) in &release_ids {
-        if due.contains(day) {
-            violation(format!(
-                "{day}: the release log and manifest are not written yet (the store marks them due)"
-            ));
-            continue;
-        }
-        let Some(logs) = logs else { break };
-        let logged: Vec<String> = match std::fs::read_to_string(releaselog::log_path(logs, *day)) {
-            Ok(text) => text
-                .lines()
-                .map(|line| {
-                    serde_json::from_str::<serde_json::Value>(line)
-                        .ok()
-                        .and_then(|value| value["release_id"].as_str().map(str::to_owned))
-                        .unwrap_or_else(|| format!("(unreadable line {line:.40})"))
-                })
-                .collect(),
-            Err(error) => {
-                violation(format!("{day}: release log cannot be read: {error}"));
+    if let Some(output) = output {
+        for releases in all_releases.chunk_by(|a, b| a.day == b.day) {
+            let day = &releases[0].day;
+            if due.contains(day) {
+                violation(format!(
+                    "{day}: the release files are not written yet (the store marks them due)"
+                ));
                 continue;
             }
-        };
-        if logged != *ids {
-            violation(format!(
-                "{day}: the release log lists {}, the store holds {}",
-                counted(logged.len() as u64, "release"),
-                ids.len()
-            ));
+            let day_voids: Vec<Void> = voids
+                .iter()
+                .filter(|void| void.day == *day)
+                .cloned()
+                .collect();
+            match releaselog::check_day(output, *day, releases, &day_voids) {
+                Ok(found) => {
+                    for (path, check) in found {
+                        let what = match check {
+                            releaselog::FileCheck::Missing => "is missing",
+                            releaselog::FileCheck::Differs => "differs from the store",
+                        };
+                        violation(format!(
+                            "{day}: {} {what}: `border-release releases write --day {day}` writes the day's files again",
+                            path.display()
+                        ));
+                    }
+                }
+                Err(error) => {
+                    violation(format!("{day}: the release files cannot be read: {error}"))
+                }
+            }
         }
     }
 

@@ -6,13 +6,13 @@
 //! Days run in order: a day before today, or before the last day batched, is refused; the same
 //! day again is a later wave, which only adds what the day's earlier releases still allow.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 
 use crate::config::Config;
-use crate::model::{Detail, HoldReason, Release, Text, Verdict, WaitReason};
+use crate::model::{Detail, HoldReason, Release, Text, Verdict, Void, WaitReason};
 use crate::planner::{self, Claim, Places, Plan, PlanBroken, Rules, Snapshot};
 use crate::releaselog::{self, LogError};
 use crate::store::{DaySnapshot, Store, StoreError};
@@ -157,7 +157,21 @@ pub fn view_day(
         .timeline
         .in_force(day)
         .ok_or(BatchError::NoPolicy { day })?;
-    let releases = snapshot.earlier.clone();
+    let voided: HashSet<&str> = snapshot
+        .voids
+        .iter()
+        .map(|void| void.release_id.as_str())
+        .collect();
+    let releases: Vec<Release> = snapshot
+        .earlier
+        .iter()
+        .filter(|release| !voided.contains(release.release_id.as_str()))
+        .cloned()
+        .collect();
+    if releases.is_empty() {
+        // Every release of the day is void: the day counts as never batched.
+        return plan_day(store, config, day, today, at);
+    }
     let mut stock_taken = BTreeMap::new();
     for line in releases.iter().flat_map(|release| &release.lines) {
         *stock_taken.entry(line.item.sku.clone()).or_insert(0) += u64::from(line.qty);
@@ -206,7 +220,7 @@ pub fn plan_day(
         .in_force(day)
         .ok_or(BatchError::NoPolicy { day })?;
     let snapshot = store.snapshot(day)?;
-    let claims = claims_of(&snapshot.earlier);
+    let claims = claims_of(&snapshot.earlier, &snapshot.voids);
     let releases_before = snapshot.earlier.len() as u32;
     let view = Snapshot {
         orders: &snapshot.orders,
@@ -277,13 +291,14 @@ pub fn run(
     // The open orders are freed before the commit is encoded and the files are written.
     drop(std::mem::take(&mut snapshot.orders));
     let earlier = std::mem::take(&mut snapshot.earlier);
+    let voids = std::mem::take(&mut snapshot.voids);
 
     // The day's files are written under temporary names while the commit is encoded and made
     // (one is mostly formatting, the other mostly the store and the disk), and put in place only
     // once the commit is durable.
     let parts: [&[Release]; 2] = [&earlier, &plan.releases];
     let (committed, prepared) = std::thread::scope(|scope| {
-        let prepared = scope.spawn(|| releaselog::prepare_day(output, day, &parts));
+        let prepared = scope.spawn(|| releaselog::prepare_day(output, day, &parts, &voids));
         crate::crashpoint::reached("batch-before-commit");
         let committed = store.apply_plan(snapshot, &plan, &places, trigger);
         let prepared = prepared.join().expect("the release files thread panicked");
@@ -321,11 +336,16 @@ pub fn run(
     })
 }
 
-/// Per recipient, what the day's committed releases already gave. This is the seam where the
-/// per-(recipient, day) claims would move to a store shared by several warehouses.
-pub fn claims_of(releases: &[Release]) -> HashMap<String, Claim> {
+/// Per recipient, what the day's committed releases already gave; a void release gives
+/// nothing. This is the seam where the per-(recipient, day) claims would move to a store shared
+/// by several warehouses.
+pub fn claims_of(releases: &[Release], voids: &[Void]) -> HashMap<String, Claim> {
+    let voided: HashSet<&str> = voids.iter().map(|void| void.release_id.as_str()).collect();
     let mut claims: HashMap<String, Claim> = HashMap::new();
     for release in releases {
+        if voided.contains(release.release_id.as_str()) {
+            continue;
+        }
         let claim = claims.entry(release.recipient_key.clone()).or_default();
         claim.releases += 1;
         claim.value_usd += release.value_usd;

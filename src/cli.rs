@@ -19,7 +19,7 @@ use crate::operations::{self, InputKind, IntakeError, IntakeReport, Source, Stat
 use crate::store::{Store, StoreError};
 use crate::wire::{
     BatchDoc, CancelDoc, CheckDoc, ItemRow, OrderDoc, OrderRow, PlanDoc, PlanRecord, StockRow,
-    VerdictRow,
+    VerdictRow, VoidDoc, WrittenDoc,
 };
 use crate::words::counted;
 
@@ -67,6 +67,34 @@ pub enum Command {
     Plan(DayArgs),
     /// Runs the release batch for the day and prints a summary.
     Batch(DayArgs),
+    /// Committed releases: undo one that did not cross, or write a day's files again.
+    #[command(subcommand)]
+    Releases(ReleasesCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReleasesCommand {
+    /// Voids a release that did not cross: its orders go back to pending in their place in the
+    /// queue, its stock back on hand, and its recipient's allowance for the day is restored.
+    /// The void is kept in the day's voids file; the manifest is written again without it.
+    Void {
+        /// The release's id, as the release log gives it (2026-12-01-000001).
+        release_id: String,
+        /// Why it did not cross (the truck did not leave, the broker could not file it).
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        json: JsonArg,
+    },
+    /// Writes a day's release log, manifest, release summary and voids again from the store,
+    /// for files lost or damaged; the release log comes out byte for byte as first written.
+    Write {
+        /// The release day (YYYY-MM-DD) whose files to write.
+        #[arg(long)]
+        day: NaiveDate,
+        #[command(flatten)]
+        json: JsonArg,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -377,6 +405,18 @@ impl Local<'_> {
                 let doc = operations::batch(store, config, clock, args.day, None)?;
                 batch_result(&doc, args.json, &mut out)
             }
+            Command::Releases(ReleasesCommand::Void {
+                release_id,
+                reason,
+                json,
+            }) => {
+                let doc = operations::void_release(store, config, clock, &release_id, &reason)?;
+                void_result(&doc, json.json, &mut out)
+            }
+            Command::Releases(ReleasesCommand::Write { day, json }) => {
+                let doc = operations::write_releases(store, config, day)?;
+                print_written(&doc, json.json, &mut out)
+            }
         }
     }
 }
@@ -489,6 +529,21 @@ impl Daemon {
                 )?;
                 let doc: BatchDoc = client.json(response)?;
                 batch_result(&doc, args.json, &mut out)
+            }
+            Command::Releases(ReleasesCommand::Void {
+                release_id,
+                reason,
+                json,
+            }) => {
+                let path = format!("/v1/releases/{}/void", encode(&release_id));
+                let body = serde_json::to_vec(&serde_json::json!({ "reason": reason }))?;
+                let response = client.send(Method::POST, &path, "application/json", body)?;
+                void_result(&client.json(response)?, json.json, &mut out)
+            }
+            Command::Releases(ReleasesCommand::Write { day, json }) => {
+                let path = format!("/v1/releases/write?day={day}");
+                let response = client.send(Method::POST, &path, "text/plain", vec![])?;
+                print_written(&client.json(response)?, json.json, &mut out)
             }
         }
     }
@@ -817,6 +872,58 @@ fn batch_result(doc: &BatchDoc, json: bool, out: &mut impl Write) -> anyhow::Res
             Ok(ExitCode::from(EXIT_FILES_DUE))
         }
     }
+}
+
+fn void_result(doc: &VoidDoc, json: bool, out: &mut impl Write) -> anyhow::Result<ExitCode> {
+    if json {
+        writeln!(out, "{}", serde_json::to_string(doc)?)?;
+    } else {
+        writeln!(
+            out,
+            "release {} of {} voided: {}",
+            doc.release_id, doc.day, doc.reason
+        )?;
+        writeln!(
+            out,
+            "  back to pending: {} ({})",
+            counted(doc.orders.len() as u64, "order"),
+            doc.orders.join(", ")
+        )?;
+        match doc.last_day {
+            Some(last) => writeln!(out, "  last day batched: {last}")?,
+            None => writeln!(out, "  no day counts as batched")?,
+        }
+        writeln!(out, "  voids:    {}", doc.voids.display())?;
+        writeln!(out, "  manifest: {} (without it)", doc.manifest.display())?;
+    }
+    match &doc.files_error {
+        None => Ok(ExitCode::SUCCESS),
+        Some(error) => {
+            eprintln!(
+                "warning: the void is committed, but the day's files could not be written: {error}\nevery later command tries again; `releases write --day {}` writes them now",
+                doc.day
+            );
+            Ok(ExitCode::from(EXIT_FILES_DUE))
+        }
+    }
+}
+
+fn print_written(doc: &WrittenDoc, json: bool, out: &mut impl Write) -> anyhow::Result<ExitCode> {
+    if json {
+        writeln!(out, "{}", serde_json::to_string(doc)?)?;
+    } else {
+        writeln!(
+            out,
+            "{}: {} and {} written from the store:",
+            doc.day,
+            counted(doc.releases as u64, "release"),
+            counted(doc.voids as u64, "void")
+        )?;
+        for file in &doc.files {
+            writeln!(out, "  {}", file.display())?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn check_config(config: &Config, clock: &Clock) -> anyhow::Result<ExitCode> {

@@ -125,6 +125,31 @@ pub fn write_temporary_for(
     Ok(temporary)
 }
 
+/// Whether the file at `path` exists and holds exactly the bytes of `written`.
+pub fn same_contents(written: &Path, path: &Path) -> io::Result<bool> {
+    use std::io::Read;
+    let mut existing = match fs::File::open(path) {
+        Ok(file) => file,
+        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(error) => return Err(error),
+    };
+    let mut fresh = fs::File::open(written)?;
+    if existing.metadata()?.len() != fresh.metadata()?.len() {
+        return Ok(false);
+    }
+    let (mut a, mut b) = (vec![0u8; 1 << 16], vec![0u8; 1 << 16]);
+    loop {
+        let read = fresh.read(&mut a)?;
+        if read == 0 {
+            return Ok(true);
+        }
+        existing.read_exact(&mut b[..read])?;
+        if a[..read] != b[..read] {
+            return Ok(false);
+        }
+    }
+}
+
 /// Renames a written temporary file over `path` and fsyncs the folder.
 pub fn rename_durably(temporary: &Path, path: &Path) -> io::Result<()> {
     fs::rename(temporary, path)?;

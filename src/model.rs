@@ -423,6 +423,17 @@ pub struct Release {
     pub released_at: DateTime<Utc>,
 }
 
+/// A release that did not cross (the truck did not leave, the broker could not file it), undone
+/// by `releases void`: its orders went back to pending, its stock back on hand, and its
+/// recipient's allowance for its day was restored. Kept for good, like the release.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Void {
+    pub release_id: Text,
+    pub day: NaiveDate,
+    pub reason: String,
+    pub voided_at: DateTime<Utc>,
+}
+
 /// The release id for the `seq`th release (from 1) of `day`: `2026-11-24-000001`.
 pub fn release_id(day: NaiveDate, seq: u32) -> Text {
     compact_str::format_compact!("{}-{:06}", day.format("%Y-%m-%d"), seq)

@@ -25,9 +25,11 @@ use crate::releaselog::{self, LogError};
 pub use crate::store::DumpCounts;
 use crate::store::{
     self, Cancel, DumpError, OrderView, RestoreError, StateCount, Store, StoreError, StoreReader,
+    Voiding,
 };
 use crate::wire::{
     BatchDoc, CancelDoc, CheckDoc, ItemRow, OrderDoc, OrderLineDoc, OrderRow, RateDoc, StockRow,
+    VoidDoc, WrittenDoc,
 };
 
 pub use crate::batch::{BatchError, Planned, Summary};
@@ -233,6 +235,108 @@ fn cutoffs(config: &Config) -> explain::Cutoffs {
     explain::Cutoffs::of(config)
 }
 
+#[derive(Debug, thiserror::Error)]
+pub enum VoidError {
+    #[error("release {0} is not known")]
+    Unknown(String),
+    #[error("release {release_id} was voided at {voided_at} ({reason}); a void release cannot be voided again")]
+    Already {
+        release_id: String,
+        voided_at: DateTime<Utc>,
+        reason: String,
+    },
+    #[error("a void needs a reason (--reason TEXT): the day's voids file keeps it for the broker")]
+    NoReason,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Voids a release that did not cross (`releases void`): its orders back to pending in their
+/// place, its stock back on hand, its recipient's allowance for the day restored, the void
+/// kept; then the day's manifest, summary and voids are written again (its log stays as first
+/// written). A failure to write the files leaves them due, as after a batch.
+pub fn void_release(
+    store: &mut Store,
+    config: &Config,
+    clock: &Clock,
+    release_id: &str,
+    reason: &str,
+) -> Result<VoidDoc, VoidError> {
+    let reason = reason.trim();
+    if reason.is_empty() {
+        return Err(VoidError::NoReason);
+    }
+    let (release, void) = match store.void(release_id, reason, clock.now())? {
+        Voiding::Done { release, void } => (release, void),
+        Voiding::Unknown => return Err(VoidError::Unknown(release_id.to_owned())),
+        Voiding::Already(void) => {
+            return Err(VoidError::Already {
+                release_id: release_id.to_owned(),
+                voided_at: void.voided_at,
+                reason: void.reason,
+            })
+        }
+    };
+    tracing::info!(release_id, day = %release.day, orders = release.orders.len(), "release voided");
+    let files = write_due(store, config)
+        .err()
+        .map(|error| format!("{:#}", anyhow::Error::from(error)));
+    let logs = &config.paths.logs;
+    Ok(VoidDoc {
+        release_id: void.release_id.to_string(),
+        day: void.day,
+        reason: void.reason,
+        voided_at: void.voided_at,
+        orders: release.orders.iter().map(Text::to_string).collect(),
+        last_day: store.last_day()?,
+        voids: releaselog::voids_path(logs, void.day),
+        manifest: releaselog::manifest_path(logs, void.day),
+        files_error: files,
+    })
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error("no release was ever committed for {0}: there are no files to write")]
+    NoReleases(NaiveDate),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Files(#[from] LogError),
+}
+
+/// Writes a day's release log, manifest, summary and voids again from the store (`releases
+/// write`), for files lost or damaged: the log byte for byte as it was first written.
+pub fn write_releases(
+    store: &mut Store,
+    config: &Config,
+    day: NaiveDate,
+) -> Result<WrittenDoc, WriteError> {
+    let releases = store.releases_of(day)?;
+    if releases.is_empty() {
+        return Err(WriteError::NoReleases(day));
+    }
+    let voids = store.voids_of(day)?;
+    let output = releaselog::Output::of(config);
+    releaselog::write_day(output, day, &[&releases], &voids)?;
+    tracing::info!(%day, releases = releases.len(), "release files written again");
+    let logs = &config.paths.logs;
+    let mut files = vec![
+        releaselog::log_path(logs, day),
+        releaselog::manifest_path(logs, day),
+        releaselog::summary_path(logs, day),
+    ];
+    if !voids.is_empty() {
+        files.push(releaselog::voids_path(logs, day));
+    }
+    Ok(WrittenDoc {
+        day,
+        releases: releases.len(),
+        voids: voids.len(),
+        files,
+    })
+}
+
 /// Which orders a listing shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StateFilter {
@@ -418,7 +522,8 @@ pub fn check_config(config: &Config, clock: &Clock) -> Result<(), ConfigError> {
 
 /// The store audit, as `check-store` prints it.
 pub fn check_store(store: &Store, config: &Config) -> Result<CheckDoc, StoreError> {
-    let audit = audit::audit(store, &config.timeline, Some(&config.paths.logs))?;
+    let output = releaselog::Output::of(config);
+    let audit = audit::audit(store, &config.timeline, Some(output))?;
     Ok(CheckDoc {
         ok: audit.violations.is_empty(),
         report: format!("{}: {audit}", store.path().display()),

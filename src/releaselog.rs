@@ -10,6 +10,7 @@
 //! The store marks a day's files as due in the same commit as its releases and clears the mark
 //! once they are written: [`write_due`] catches up after a crash.
 
+use std::collections::HashSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -18,7 +19,7 @@ use serde::Serialize;
 
 use crate::config::Config;
 use crate::files;
-use crate::model::{Consignee, Release, Text};
+use crate::model::{Consignee, Release, Text, Void};
 use crate::money::DecimalText;
 use crate::store::{Store, StoreError};
 
@@ -53,6 +54,11 @@ pub fn manifest_path(logs: &Path, day: NaiveDate) -> PathBuf {
 /// The day's release summary: one row per release.
 pub fn summary_path(logs: &Path, day: NaiveDate) -> PathBuf {
     releases_dir(logs).join(format!("{}.releases.csv", day.format("%Y-%m-%d")))
+}
+
+/// The day's voids: one line per void release, written once the day has one.
+pub fn voids_path(logs: &Path, day: NaiveDate) -> PathBuf {
+    releases_dir(logs).join(format!("{}.voids.jsonl", day.format("%Y-%m-%d")))
 }
 
 /// Where the release files go, and how they are written (`[paths] logs` and
@@ -92,7 +98,8 @@ pub fn write_due(store: &mut Store, output: Output) -> Result<Vec<NaiveDate>, Lo
     let days = store.logs_due()?;
     for day in &days {
         let releases = store.releases_of(*day)?;
-        write_committed(store, output, *day, &[&releases])?;
+        let voids = store.voids_of(*day)?;
+        write_committed(store, output, *day, &[&releases], &voids)?;
     }
     Ok(days)
 }
@@ -105,8 +112,9 @@ pub fn write_committed(
     output: Output,
     day: NaiveDate,
     parts: &[&[Release]],
+    voids: &[Void],
 ) -> Result<(), LogError> {
-    put_committed_in_place(store, prepare_day(output, day, parts)?)
+    put_committed_in_place(store, prepare_day(output, day, parts, voids)?)
 }
 
 /// Puts in place the files of a day prepared from its committed releases, and clears the mark
@@ -121,9 +129,15 @@ pub fn put_committed_in_place(store: &mut Store, prepared: Prepared) -> Result<(
 }
 
 /// Writes the release log, manifest and release summary of `day` from its committed releases,
-/// given in parts (for example the day's earlier waves, then the releases just committed).
-pub fn write_day(output: Output, day: NaiveDate, parts: &[&[Release]]) -> Result<(), LogError> {
-    prepare_day(output, day, parts)?.put_in_place()
+/// given in parts (for example the day's earlier waves, then the releases just committed), and
+/// its voids.
+pub fn write_day(
+    output: Output,
+    day: NaiveDate,
+    parts: &[&[Release]],
+    voids: &[Void],
+) -> Result<(), LogError> {
+    prepare_day(output, day, parts, voids)?.put_in_place()
 }
 
 /// A day's release log, manifest and release summary, written and fsynced under temporary names
@@ -132,8 +146,9 @@ pub fn write_day(output: Output, day: NaiveDate, parts: &[&[Release]]) -> Result
 #[derive(Debug)]
 pub struct Prepared {
     day: NaiveDate,
-    /// The temporary file and the file it replaces: release log, manifest, release summary.
-    files: [(PathBuf, PathBuf); 3],
+    /// The temporary file and the file it replaces: release log, manifest, release summary,
+    /// and the voids when the day has some.
+    files: Vec<(PathBuf, PathBuf)>,
 }
 
 /// Writes the release log, manifest and release summary of `day` from the given releases under
@@ -143,40 +158,55 @@ pub fn prepare_day(
     output: Output,
     day: NaiveDate,
     parts: &[&[Release]],
+    voids: &[Void],
 ) -> Result<Prepared, LogError> {
     let logs = output.logs;
     let dir = releases_dir(logs);
     files::create_shared_dir(&dir, READERS).map_err(io_error(&dir))?;
+    // The log keeps every release as it was written; the manifest and the summary list what
+    // is to be filed, so not the void ones.
+    let voided: HashSet<&str> = voids.iter().map(|void| void.release_id.as_str()).collect();
     let releases = || parts.iter().flat_map(|part| part.iter());
-    let targets = [
+    let standing = || releases().filter(|release| !voided.contains(release.release_id.as_str()));
+    let mut targets = vec![
         log_path(logs, day),
         manifest_path(logs, day),
         summary_path(logs, day),
     ];
-    let [log_file, manifest_file, summary_file] = &targets;
+    if !voids.is_empty() {
+        targets.push(voids_path(logs, day));
+    }
     let written = std::thread::scope(|scope| {
         let manifest = scope.spawn(|| {
-            files::write_temporary_for(manifest_file, READERS, |writer| {
+            files::write_temporary_for(&targets[1], READERS, |writer| {
                 output.start_csv(writer)?;
-                write_manifest(releases(), writer)
+                write_manifest(standing(), writer)
             })
         });
-        let log =
-            files::write_temporary_for(log_file, READERS, |writer| write_log(releases(), writer));
-        let summary = files::write_temporary_for(summary_file, READERS, |writer| {
-            output.start_csv(writer)?;
-            write_summary(releases(), writer)
+        let log = files::write_temporary_for(&targets[0], READERS, |writer| {
+            write_log(releases(), writer)
         });
-        let manifest = manifest.join().expect("the manifest thread panicked");
-        [log, manifest, summary]
+        let summary = files::write_temporary_for(&targets[2], READERS, |writer| {
+            output.start_csv(writer)?;
+            write_summary(standing(), writer)
+        });
+        let mut written = vec![
+            log,
+            manifest.join().expect("the manifest thread panicked"),
+            summary,
+        ];
+        if let Some(voids_file) = targets.get(3) {
+            written.push(files::write_temporary_for(voids_file, READERS, |writer| {
+                write_voids(voids, writer)
+            }));
+        }
+        written
     });
     if written.iter().all(Result::is_ok) {
-        let mut temporaries = written.into_iter().map(|file| file.expect("all written"));
-        let mut next = || temporaries.next().expect("three files");
-        let [log, manifest, summary] = targets;
+        let temporaries = written.into_iter().map(|file| file.expect("all written"));
         return Ok(Prepared {
             day,
-            files: [(next(), log), (next(), manifest), (next(), summary)],
+            files: temporaries.zip(targets).collect(),
         });
     }
     // The ones written are removed: they may list releases that will not be committed.
@@ -195,14 +225,19 @@ pub fn prepare_day(
 }
 
 impl Prepared {
-    /// Renames the release log into place, then the manifest and the release summary, each
-    /// durably.
+    /// Renames the release log into place, then the manifest, the release summary and the
+    /// voids, each durably. A file that holds the same bytes already is left as it is: a day's
+    /// log written again (after a void, by `releases write`) is never rewritten.
     pub fn put_in_place(self) -> Result<(), LogError> {
-        let [(log_written, log_file), manifest, summary] = self.files;
-        files::rename_durably(&log_written, &log_file).map_err(io_error(&log_file))?;
-        crate::crashpoint::reached("logs-after-release-log");
-        for (written, file) in [manifest, summary] {
-            files::rename_durably(&written, &file).map_err(io_error(&file))?;
+        for (at, (written, file)) in self.files.into_iter().enumerate() {
+            if files::same_contents(&written, &file).map_err(io_error(&file))? {
+                std::fs::remove_file(&written).map_err(io_error(&written))?;
+            } else {
+                files::rename_durably(&written, &file).map_err(io_error(&file))?;
+            }
+            if at == 0 {
+                crate::crashpoint::reached("logs-after-release-log");
+            }
         }
         Ok(())
     }
@@ -218,6 +253,139 @@ impl Prepared {
 fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> LogError {
     let path = path.to_owned();
     move |source| LogError::Io { path, source }
+}
+
+/// How a day's file stands against the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileCheck {
+    Missing,
+    /// Other bytes than the store gives.
+    Differs,
+}
+
+/// Checks each of a day's files against what [`write_day`] would write from the store now,
+/// byte for byte, without writing anything: the files that are missing or differ. A CSV file
+/// is compared without its byte-order mark, so that days written before `csv_bom` changed
+/// still agree.
+pub fn check_day(
+    output: Output,
+    day: NaiveDate,
+    releases: &[Release],
+    voids: &[Void],
+) -> std::io::Result<Vec<(PathBuf, FileCheck)>> {
+    let logs = output.logs;
+    let voided: HashSet<&str> = voids.iter().map(|void| void.release_id.as_str()).collect();
+    let standing = || {
+        releases
+            .iter()
+            .filter(|release| !voided.contains(release.release_id.as_str()))
+    };
+    type Writes<'a> = Box<dyn Fn(&mut Comparing) -> std::io::Result<()> + 'a>;
+    let mut files: Vec<(PathBuf, Writes)> = vec![
+        (
+            log_path(logs, day),
+            Box::new(|out: &mut Comparing| write_log(releases.iter(), out)),
+        ),
+        (
+            manifest_path(logs, day),
+            Box::new(|out: &mut Comparing| write_manifest(standing(), out)),
+        ),
+        (
+            summary_path(logs, day),
+            Box::new(|out: &mut Comparing| write_summary(standing(), out)),
+        ),
+    ];
+    if !voids.is_empty() {
+        files.push((
+            voids_path(logs, day),
+            Box::new(|out: &mut Comparing| write_voids(voids, out)),
+        ));
+    }
+    let mut found = Vec::new();
+    for (path, write) in files {
+        let file = match std::fs::File::open(&path) {
+            Ok(file) => file,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                found.push((path, FileCheck::Missing));
+                continue;
+            }
+            Err(error) => return Err(error),
+        };
+        let mut file = std::io::BufReader::with_capacity(1 << 16, file);
+        if path.extension().is_some_and(|extension| extension == "csv") {
+            use std::io::BufRead;
+            if file.fill_buf()?.starts_with(UTF8_BOM) {
+                file.consume(UTF8_BOM.len());
+            }
+        }
+        let mut comparing = Comparing {
+            file,
+            same: true,
+            buffer: Vec::new(),
+        };
+        write(&mut comparing)?;
+        if !comparing.finish()? {
+            found.push((path, FileCheck::Differs));
+        }
+    }
+    Ok(found)
+}
+
+/// A writer that compares what is written with a file's bytes instead of writing them.
+struct Comparing {
+    file: std::io::BufReader<std::fs::File>,
+    same: bool,
+    buffer: Vec<u8>,
+}
+
+impl Write for Comparing {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        use std::io::Read;
+        if self.same {
+            self.buffer.resize(bytes.len(), 0);
+            match self.file.read_exact(&mut self.buffer) {
+                Ok(()) => self.same = self.buffer == bytes,
+                Err(error) if error.kind() == std::io::ErrorKind::UnexpectedEof => {
+                    self.same = false
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Comparing {
+    /// Whether everything written matched and the file has nothing more.
+    fn finish(mut self) -> std::io::Result<bool> {
+        use std::io::Read;
+        let mut rest = [0u8; 1];
+        Ok(self.same && self.file.read(&mut rest)? == 0)
+    }
+}
+
+/// One JSON line per void: `release_id`, `reason`, `voided_at`.
+fn write_voids(voids: &[Void], out: &mut impl Write) -> std::io::Result<()> {
+    #[derive(Serialize)]
+    struct VoidLine<'a> {
+        release_id: &'a str,
+        reason: &'a str,
+        voided_at: String,
+    }
+    for void in voids {
+        let line = VoidLine {
+            release_id: &void.release_id,
+            reason: &void.reason,
+            voided_at: void.voided_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+        };
+        serde_json::to_writer(&mut *out, &line)?;
+        out.write_all(b"\n")?;
+    }
+    Ok(())
 }
 
 /// The manifest CSV of some releases, header first.
@@ -912,7 +1080,7 @@ mod tests {
                 logs: dir.path(),
                 csv_bom,
             };
-            write_day(output, day, &[&[release()]]).unwrap();
+            write_day(output, day, &[&[release()]], &[]).unwrap();
             for file in [
                 manifest_path(dir.path(), day),
                 summary_path(dir.path(), day),
@@ -933,9 +1101,9 @@ mod tests {
     fn writing_a_day_twice_gives_the_same_files_once() {
         let dir = tempfile::tempdir().unwrap();
         let day = release().day;
-        write_day(plain(dir.path()), day, &[&[release()]]).unwrap();
+        write_day(plain(dir.path()), day, &[&[release()]], &[]).unwrap();
         let first = fs::read(log_path(dir.path(), day)).unwrap();
-        write_day(plain(dir.path()), day, &[&[release()]]).unwrap();
+        write_day(plain(dir.path()), day, &[&[release()]], &[]).unwrap();
         assert_eq!(fs::read(log_path(dir.path(), day)).unwrap(), first);
         assert_eq!(first.iter().filter(|byte| **byte == b'\n').count(), 1);
         let names: Vec<String> = fs::read_dir(releases_dir(dir.path()))
@@ -952,7 +1120,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let logs = dir.path().join("logs");
         let day = release().day;
-        write_day(plain(&logs), day, &[&[release()]]).unwrap();
+        write_day(plain(&logs), day, &[&[release()]], &[]).unwrap();
         assert_eq!(mode(&logs), 0o750, "the logs folder");
         assert_eq!(mode(&releases_dir(&logs)), 0o750, "the releases folder");
         for file in [
@@ -964,7 +1132,7 @@ mod tests {
         }
         // A releases folder an earlier build made owner-only is opened to the group.
         fs::set_permissions(releases_dir(&logs), fs::Permissions::from_mode(0o700)).unwrap();
-        write_day(plain(&logs), day, &[&[release()]]).unwrap();
+        write_day(plain(&logs), day, &[&[release()]], &[]).unwrap();
         assert_eq!(mode(&releases_dir(&logs)), 0o750);
     }
 }

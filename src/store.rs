@@ -50,7 +50,9 @@ use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 use serde::de::DeserializeOwned;
 
-use crate::model::{Detail, Item, Order, OrderState, Release, StockLevel, Verdict, WaitReason};
+use crate::model::{
+    Detail, Item, Order, OrderState, Release, StockLevel, Verdict, Void, WaitReason,
+};
 use crate::planner::{Places, Plan};
 
 mod dump;
@@ -253,6 +255,19 @@ pub enum Known {
     Other,
 }
 
+/// What voiding a release found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Voiding {
+    /// The release is void now; its orders are pending again, its stock back on hand.
+    Done {
+        release: Box<Release>,
+        void: Void,
+    },
+    /// The release was voided before.
+    Already(Void),
+    Unknown,
+}
+
 /// What cancelling an order found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Cancel {
@@ -296,8 +311,10 @@ pub struct DaySnapshot {
     pub orders: Vec<Order>,
     pub items: HashMap<String, Item>,
     pub on_hand: HashMap<String, u64>,
-    /// The day's releases committed by earlier waves.
+    /// The day's releases committed by earlier waves, void ones included.
     pub earlier: Vec<Release>,
+    /// The voids of the day's releases.
+    pub voids: Vec<Void>,
     /// The last day batched.
     pub last_day: Option<NaiveDate>,
     /// Where each of `orders` is in the store.
@@ -563,6 +580,80 @@ impl Store {
         Ok(Cancel::Done)
     }
 
+    /// Voids a release that did not cross, in one durable commit: its orders go back to pending
+    /// (a later batch serves them in their place, by `placed_at`), its stock back on hand, and
+    /// its recipient's allowance for its day is restored; the void is kept. A day all of whose
+    /// releases are void no longer counts as batched. The day's files are marked due.
+    pub fn void(&mut self, release_id: &str, reason: &str, at: DateTime<Utc>) -> Result<Voiding> {
+        let reader = self.reader()?;
+        let Some(release) = reader.release(release_id)? else {
+            return Ok(Voiding::Unknown);
+        };
+        let day_voids = reader.voids_of(release.day)?;
+        if let Some(void) = day_voids.iter().find(|void| void.release_id == release_id) {
+            return Ok(Voiding::Already(void.clone()));
+        }
+        let seq = release_chunk::sequence_of(release_id).expect("a stored release's id");
+        let mut ordinals = Vec::with_capacity(release.orders.len());
+        for order_id in &release.orders {
+            match self.find(order_id)? {
+                Some((ordinal, _, OrderState::Released { release_id: id, .. }))
+                    if id == release_id =>
+                {
+                    ordinals.push(ordinal)
+                }
+                _ => {
+                    return Err(self.corrupt(
+                        "releases",
+                        release_id,
+                        format!("its order {order_id} is not released in it"),
+                    ))
+                }
+            }
+        }
+        let mut commit = Commit::new();
+        let mut units: BTreeMap<&str, u64> = BTreeMap::new();
+        for line in &release.lines {
+            *units.entry(line.item.sku.as_str()).or_default() += u64::from(line.qty);
+        }
+        for (sku, qty) in units {
+            let mut level = self.stock_level(sku)?;
+            level.released = level.released.checked_sub(qty).ok_or_else(|| {
+                self.corrupt(
+                    "stock",
+                    sku,
+                    format!("fewer released than {release_id} holds"),
+                )
+            })?;
+            commit.put_stock(sku, &level);
+        }
+        let void = Void {
+            release_id: release.release_id.clone(),
+            day: release.day,
+            reason: reason.to_owned(),
+            voided_at: at,
+        };
+        commit
+            .voids
+            .push(((day_number(release.day), seq), encode(&void)));
+        if reader.last_day()? == Some(release.day) {
+            let mut voided = reader.voided_ids()?;
+            voided.insert(release_id.to_owned());
+            commit.put_last_day(reader.last_day_released(&voided)?);
+        }
+        commit.mark_logs_due(release.day);
+        let states = self.states()?;
+        for ordinal in ordinals {
+            states.set(ordinal, StateByte::Open(None));
+        }
+        commit.put_states(states);
+        self.commit(commit)?;
+        Ok(Voiding::Done {
+            release: Box::new(release),
+            void,
+        })
+    }
+
     /// How many orders are in each state and reason, and when the oldest pending order (in
     /// intake order) was placed.
     pub fn order_counts(&mut self) -> Result<(Vec<StateCount>, Option<DateTime<Utc>>)> {
@@ -610,6 +701,7 @@ impl Store {
             items,
             on_hand,
             earlier: self.releases_of(day)?,
+            voids: self.voids_of(day)?,
             last_day: self.last_day()?,
             ordinals,
             generation: self.generation,
@@ -625,6 +717,7 @@ impl Store {
             items: HashMap::new(),
             on_hand: HashMap::new(),
             earlier: self.releases_of(day)?,
+            voids: self.voids_of(day)?,
             last_day: self.last_day()?,
             ordinals: Vec::new(),
             // Never this handle's generation: `apply_plan` refuses it.
@@ -791,10 +884,13 @@ impl Store {
         {
             let engine = |error: redb::StorageError| self.engine(error);
             let open = |error: redb::TableError| self.engine(error);
-            if !commit.meta.is_empty() {
+            if !commit.meta.is_empty() || !commit.meta_removed.is_empty() {
                 let mut table = txn.open_table(META).map_err(open)?;
                 for (key, value) in &commit.meta {
                     table.insert(*key, value.as_slice()).map_err(engine)?;
+                }
+                for key in &commit.meta_removed {
+                    table.remove(*key).map_err(engine)?;
                 }
             }
             macro_rules! put_all {
@@ -819,6 +915,7 @@ impl Store {
             put_all!(details, DETAILS);
             put_all!(releases, RELEASES);
             put_all!(release_items, RELEASE_ITEMS);
+            put_all!(voids, VOIDS);
             if !commit.logs_due.is_empty() {
                 let mut table = txn.open_table(LOGS_DUE).map_err(open)?;
                 for (day, due) in &commit.logs_due {
@@ -871,6 +968,14 @@ impl Store {
     }
 
     /// The committed releases of `day`, in release id order.
+    pub fn voids_of(&self, day: NaiveDate) -> Result<Vec<Void>> {
+        self.reader()?.voids_of(day)
+    }
+
+    pub fn voids(&self) -> Result<Vec<Void>> {
+        self.reader()?.voids()
+    }
+
     pub fn releases_of(&self, day: NaiveDate) -> Result<Vec<Release>> {
         self.reader()?.releases_of(day)
     }

@@ -193,6 +193,33 @@ pub struct RateDoc {
     pub from: NaiveDate,
 }
 
+/// What `releases void` did.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct VoidDoc {
+    pub release_id: String,
+    pub day: NaiveDate,
+    pub reason: String,
+    pub voided_at: chrono::DateTime<chrono::Utc>,
+    /// The orders back to pending.
+    pub orders: Vec<String>,
+    /// The last day batched now (a day all of whose releases are void no longer counts).
+    pub last_day: Option<NaiveDate>,
+    pub voids: PathBuf,
+    pub manifest: PathBuf,
+    /// Set when the void is committed but the day's files are still due.
+    #[serde(default)]
+    pub files_error: Option<String>,
+}
+
+/// What `releases write` wrote.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WrittenDoc {
+    pub day: NaiveDate,
+    pub releases: usize,
+    pub voids: usize,
+    pub files: Vec<PathBuf>,
+}
+
 /// `check-store`: whether every invariant holds, and the audit as text.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CheckDoc {

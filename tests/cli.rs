@@ -554,17 +554,46 @@ fn check_store_finds_a_release_log_that_disagrees_with_the_store() {
     w.ok(NOW, &["batch"]);
     w.assert_store_sound(NOW);
     let log = w.path("logs/releases/2026-12-01.jsonl");
-    let text = std::fs::read_to_string(&log).unwrap();
-    std::fs::write(&log, text.lines().next().unwrap()).unwrap();
+    let manifest = w.path("logs/releases/2026-12-01.manifest.csv");
+    let (text, manifest_text) = (
+        std::fs::read(&log).unwrap(),
+        std::fs::read(&manifest).unwrap(),
+    );
+    let first_line = String::from_utf8_lossy(&text)
+        .lines()
+        .next()
+        .unwrap()
+        .to_owned();
+    std::fs::write(&log, first_line).unwrap();
+    std::fs::remove_file(&manifest).unwrap();
     let output = w.run_at(NOW, &["check-store"]);
     assert_eq!(output.status.code(), Some(1));
     let err = stderr(&output);
     let out = String::from_utf8_lossy(&output.stdout);
-    assert!(out.ends_with(": 1 violation\n"), "the summary: {out}");
+    assert!(out.ends_with(": 2 violations\n"), "the summary: {out}");
+    let repair = "`border-release releases write --day 2026-12-01` writes the day's files again";
+    for expected in [
+        format!(
+            "2026-12-01: {} differs from the store: {repair}",
+            log.display()
+        ),
+        format!("2026-12-01: {} is missing: {repair}", manifest.display()),
+    ] {
+        assert!(err.contains(&expected), "{expected}\n{err}");
+    }
+
+    // Written again, the files are what they were, byte for byte.
+    let written = w.ok(NOW, &["releases", "write", "--day", "2026-12-01"]);
     assert!(
-        err.contains("2026-12-01: the release log lists 1 release, the store holds 2"),
-        "{err}"
+        written.starts_with("2026-12-01: 2 releases and 0 voids written from the store"),
+        "{written}"
     );
+    assert_eq!(std::fs::read(&log).unwrap(), text);
+    assert_eq!(std::fs::read(&manifest).unwrap(), manifest_text);
+    w.assert_store_sound(NOW);
+    let none = w.run_at(NOW, &["releases", "write", "--day", "2026-11-30"]);
+    assert_eq!(none.status.code(), Some(1));
+    assert!(stderr(&none).contains("no release was ever committed for 2026-11-30"));
 }
 
 #[test]
@@ -629,7 +658,7 @@ fn a_batch_whose_files_cannot_be_written_is_committed_and_says_so() {
     let err = stderr(&output);
     assert!(err.contains("warning: release logs left due"), "{err}");
     assert!(
-        err.contains("2026-12-01: the release log and manifest are not written yet"),
+        err.contains("2026-12-01: the release files are not written yet"),
         "{err}"
     );
     assert_eq!(w.order(NOW, "A1").state, "released");

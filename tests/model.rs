@@ -1203,7 +1203,8 @@ fn compare(model: &Model, real: &mut Warehouse) -> Result<(), TestCaseError> {
         prop_assert!(claim.1 <= limit(), "{:?}: over the limit", release.day);
     }
 
-    let audit = audit::audit(store, &config.timeline, Some(&config.paths.logs)).map_err(fail)?;
+    let output = border_release::releaselog::Output::of(&config);
+    let audit = audit::audit(store, &config.timeline, Some(output)).map_err(fail)?;
     prop_assert!(audit.violations.is_empty(), "audit: {}", audit);
     Ok(())
 }

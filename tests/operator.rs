@@ -320,3 +320,177 @@ fn items_list_the_catalogue_and_stock_lists_every_sku_with_counts_as_adjustments
             .collect::<Vec<_>>()
     );
 }
+
+fn read(path: &std::path::Path) -> Vec<u8> {
+    std::fs::read(path).unwrap_or_else(|error| panic!("{}: {error}", path.display()))
+}
+
+#[test]
+fn a_void_release_gives_back_its_orders_stock_and_allowance_and_is_kept() {
+    use std::os::unix::fs::MetadataExt;
+    let w = a_day_with_every_verdict();
+    w.ok(NOW, &["batch"]);
+    let log = w.path("logs/releases/2026-12-01.jsonl");
+    let manifest = w.path("logs/releases/2026-12-01.manifest.csv");
+    let voids = w.path("logs/releases/2026-12-01.voids.jsonl");
+    let log_before = read(&log);
+    let log_inode = std::fs::metadata(&log).unwrap().ino();
+    assert!(String::from_utf8_lossy(&read(&manifest)).contains("2026-12-01-000001"));
+
+    let voided = w.ok(
+        NOW,
+        &[
+            "releases",
+            "void",
+            "2026-12-01-000001",
+            "--reason",
+            "the truck did not leave",
+        ],
+    );
+    assert!(
+        voided.starts_with("release 2026-12-01-000001 of 2026-12-01 voided: the truck did not leave\n  back to pending: 1 order (S1)\n  no day counts as batched\n"),
+        "{voided}"
+    );
+    // The order is pending again, its T-shirt back on hand.
+    let s1 = show(&w, "S1");
+    assert_eq!(
+        (&s1["state"], &s1["reason"]),
+        (&json!("pending"), &Value::Null)
+    );
+    assert!(w
+        .ok(NOW, &["stock", "list", "--json"])
+        .contains(r#"{"sku":"TSHIRT","on_hand":1}"#));
+    // The log is never rewritten; the manifest no longer lists the release; the void is kept.
+    assert_eq!(read(&log), log_before);
+    assert_eq!(std::fs::metadata(&log).unwrap().ino(), log_inode);
+    assert!(!String::from_utf8_lossy(&read(&manifest)).contains("2026-12-01-000001"));
+    let kept: Vec<Value> = String::from_utf8(read(&voids))
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0]["release_id"], "2026-12-01-000001");
+    assert_eq!(kept[0]["reason"], "the truck did not leave");
+    assert_eq!(kept[0]["voided_at"], "2026-12-01T15:00:00Z");
+    w.assert_store_sound(NOW);
+
+    // Not twice; not a release that does not exist.
+    let again = w.run_at(
+        NOW,
+        &["releases", "void", "2026-12-01-000001", "--reason", "again"],
+    );
+    assert_eq!(again.status.code(), Some(1));
+    assert!(
+        stderr(&again).contains("a void release cannot be voided again"),
+        "{}",
+        stderr(&again)
+    );
+    let unknown = w.run_at(
+        NOW,
+        &["releases", "void", "2026-12-01-000009", "--reason", "x"],
+    );
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(stderr(&unknown).contains("release 2026-12-01-000009 is not known"));
+
+    // The day batched again: Ana's allowance is whole, and S1 (placed first) takes the shirt.
+    let batch = w.ok(NOW, &["batch"]);
+    assert!(
+        batch.contains("S2 waits: stock (TSHIRT: 1 needed, 0 on hand)"),
+        "{batch}"
+    );
+    assert!(
+        batch.contains(
+            "S3 waits: daily-limit (the recipient has 1 of 1 release and 10.00 of 800.00 USD"
+        ),
+        "{batch}"
+    );
+    let s1 = show(&w, "S1");
+    assert_eq!(s1["release_id"], "2026-12-01-000002");
+    let log_lines = String::from_utf8(read(&log)).unwrap();
+    assert!(log_lines.starts_with(std::str::from_utf8(&log_before).unwrap()));
+    assert_eq!(log_lines.lines().count(), 2);
+    let manifest_text = String::from_utf8_lossy(&read(&manifest)).into_owned();
+    assert!(manifest_text.contains("2026-12-01-000002") && !manifest_text.contains("000001"));
+    w.assert_store_sound(NOW);
+
+    // Lost files come back from the store, the log byte for byte.
+    let whole_log = read(&log);
+    let whole_voids = read(&voids);
+    std::fs::remove_file(&log).unwrap();
+    std::fs::remove_file(&voids).unwrap();
+    let check = w.run_at(NOW, &["check-store"]);
+    assert_eq!(check.status.code(), Some(1));
+    assert!(
+        stderr(&check).contains("releases write --day 2026-12-01"),
+        "{}",
+        stderr(&check)
+    );
+    w.ok(NOW, &["releases", "write", "--day", "2026-12-01"]);
+    assert_eq!(read(&log), whole_log);
+    assert_eq!(read(&voids), whole_voids);
+    w.assert_store_sound(NOW);
+
+    // A dump keeps the void: the restored store lists the same and writes the same files.
+    let dump = w.path("dump.jsonl");
+    w.ok(NOW, &["store", "dump", path(&dump)]);
+    let target = Warehouse::new();
+    target.ok(NOW, &["store", "restore", path(&dump)]);
+    target.assert_store_sound(NOW);
+    for args in [&["orders", "list", "--json"][..], &["stock", "list"]] {
+        assert_eq!(target.ok(NOW, args), w.ok(NOW, args), "{args:?}");
+    }
+    for name in [
+        "2026-12-01.jsonl",
+        "2026-12-01.voids.jsonl",
+        "2026-12-01.manifest.csv",
+    ] {
+        let file = format!("logs/releases/{name}");
+        assert_eq!(read(&target.path(&file)), read(&w.path(&file)), "{name}");
+    }
+}
+
+#[test]
+fn voiding_a_wrong_future_days_releases_lets_the_days_before_be_batched() {
+    let w = Warehouse::with_items(NOW);
+    let stock = w.file("receipts.csv", "sku,qty\nTSHIRT,1\n");
+    w.ok(NOW, &["stock", "receive", path(&stock)]);
+    let orders = w.file(
+        "orders.jsonl",
+        &order(
+            "S1",
+            "2026-11-30T10:00:00-08:00",
+            "Ana Ruiz",
+            "1 Main St",
+            "USD",
+            &[("TSHIRT", 1, "10.00")],
+        ),
+    );
+    w.ok(NOW, &["orders", "import", path(&orders)]);
+    // Tomorrow batched by mistake: today is then an earlier day.
+    w.ok(NOW, &["batch", "--day", "2026-12-02"]);
+    let refused = w.run_at(NOW, &["batch"]);
+    assert!(
+        stderr(&refused).contains("the last day batched"),
+        "{}",
+        stderr(&refused)
+    );
+    w.ok(
+        NOW,
+        &[
+            "releases",
+            "void",
+            "2026-12-02-000001",
+            "--reason",
+            "batched the wrong day",
+        ],
+    );
+    // No release of 2026-12-02 stands: the day no longer counts, and today is batched.
+    let batch = w.ok(NOW, &["batch"]);
+    assert!(
+        batch.contains("releases: 1 (1 order, 10.00 USD)"),
+        "{batch}"
+    );
+    assert_eq!(show(&w, "S1")["release_id"], "2026-12-01-000001");
+    w.assert_store_sound(NOW);
+}

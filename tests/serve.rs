@@ -1250,3 +1250,73 @@ impl Drop for Daemon {
         }
     }
 }
+
+/// The operator's corrections print the same, with the same exit codes, whether the daemon
+/// has the store or the command opens it itself: two warehouses with the same day, one served.
+#[test]
+fn corrections_read_the_same_through_the_daemon_and_on_the_store() {
+    let setup = |w: &Warehouse| {
+        fs::write(w.path("api-token"), format!("{TOKEN}\n")).expect("write the token file");
+        let items = w.file("items.csv", ITEMS);
+        w.ok(NOW, &["items", "import", items.to_str().unwrap()]);
+        let stock = w.file("stock.csv", "sku,qty\nTSHIRT,10\nJEANS,10\n");
+        w.ok(NOW, &["stock", "receive", stock.to_str().unwrap()]);
+        let good: Vec<String> = spool_orders()
+            .lines()
+            .filter(|line| !line.contains("BAD1"))
+            .map(str::to_owned)
+            .collect();
+        let orders = w.file("orders.jsonl", &good.join("\n"));
+        w.ok(NOW, &["orders", "import", orders.to_str().unwrap()]);
+        w.ok(NOW, &["batch"]);
+    };
+    let (served, local) = (daemon_warehouse(), daemon_warehouse());
+    setup(&served);
+    setup(&local);
+    let daemon = Daemon::start(&served);
+    let release = format!("{DAY}-000001");
+    let steps: &[&[&str]] = &[
+        &[
+            "releases",
+            "void",
+            &release,
+            "--reason",
+            "the truck did not leave",
+        ],
+        &["releases", "void", &release, "--reason", "again"],
+        &[
+            "releases",
+            "void",
+            "2026-11-30-000009",
+            "--reason",
+            "no such",
+        ],
+        &["orders", "show", "A1", "--json"],
+        &["orders", "show", "A1"],
+        &["orders", "show", "NOPE"],
+        &["orders", "list"],
+        &["items", "list"],
+        &["stock", "list"],
+        &["releases", "write", "--day", DAY],
+        &["releases", "write", "--day", "2026-01-01", "--json"],
+        &["batch", "--day", "2026-12-09"],
+        &["batch", "--json"],
+        &["plan", "--day", "2026-12-01", "--json"],
+        &["check-store"],
+    ];
+    let same = |output: &Output, w: &Warehouse| {
+        let folder = w.path("").display().to_string();
+        let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).replace(&folder, "<folder>/");
+        (
+            output.status.code(),
+            text(&output.stdout),
+            text(&output.stderr),
+        )
+    };
+    for args in steps {
+        let through_daemon = same(&served.run_at(NOW, args), &served);
+        let on_the_store = same(&local.run_at(NOW, args), &local);
+        assert_eq!(through_daemon, on_the_store, "border-release {args:?}");
+    }
+    assert!(daemon.log().contains("release voided"), "{}", daemon.log());
+}

@@ -27,7 +27,9 @@ use super::engine::Queue;
 use super::metrics::Metrics;
 use super::JobError;
 use crate::clock::Clock;
-use crate::operations::{self, CancelError, InputKind, IntakeReport, Source, StateFilter};
+use crate::operations::{
+    self, CancelError, InputKind, IntakeReport, Source, StateFilter, VoidError, WriteError,
+};
 use crate::wire::{ErrorBody, ErrorDetail, PlanRecord};
 
 /// Largest request body: an input file sent by the command line, or orders posted.
@@ -72,6 +74,8 @@ pub fn router(api: Api) -> Router {
         .route("/stock", get(list_stock))
         .route("/plan", get(plan))
         .route("/batch", post(batch))
+        .route("/releases/{release_id}/void", post(void_release))
+        .route("/releases/write", post(write_releases))
         .route("/store/check", get(check_store))
         .route("/store/dump", get(dump_store))
         .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))
@@ -486,6 +490,76 @@ async fn batch(
             let doc = doc?;
             super::log_batch("api", &doc);
             Ok(doc)
+        })
+        .await?;
+    Ok(axum::Json(doc).into_response())
+}
+
+/// `{"reason": "..."}`.
+#[derive(Deserialize)]
+struct VoidBody {
+    reason: String,
+}
+
+async fn void_release(
+    State(api): State<Api>,
+    path: Result<Path<String>, axum::extract::rejection::PathRejection>,
+    body: Result<axum::Json<VoidBody>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, ApiError> {
+    let release_id = path
+        .map(|Path(release_id)| release_id)
+        .map_err(|rejection| ApiError::bad_request(rejection.body_text()))?;
+    let axum::Json(VoidBody { reason }) = body.map_err(|rejection| {
+        ApiError::bad_request(format!(
+            "the body must be {{\"reason\": \"...\"}}: {}",
+            rejection.body_text()
+        ))
+    })?;
+    let doc = api
+        .queue
+        .run(move |engine| {
+            let config = engine.config.clone();
+            let result = operations::void_release(
+                &mut engine.store,
+                &config,
+                &engine.clock,
+                &release_id,
+                &reason,
+            )
+            .map_err(|error| match error {
+                VoidError::Unknown(_) => JobError::NotFound(error.to_string()),
+                VoidError::Already { .. } => JobError::Conflict(error.to_string()),
+                VoidError::NoReason => JobError::Refused(error.to_string()),
+                VoidError::Store(_) => JobError::failed(error),
+            });
+            engine.after(&result);
+            result
+        })
+        .await?;
+    Ok(axum::Json(doc).into_response())
+}
+
+/// `?day=`, required.
+#[derive(Deserialize)]
+struct RequiredDay {
+    day: NaiveDate,
+}
+
+async fn write_releases(
+    State(api): State<Api>,
+    query: Result<Query<RequiredDay>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(RequiredDay { day }) =
+        query.map_err(|_| ApiError::bad_request("day must be a date, YYYY-MM-DD"))?;
+    let doc = api
+        .queue
+        .run(move |engine| {
+            let config = engine.config.clone();
+            operations::write_releases(&mut engine.store, &config, day).map_err(|error| match error
+            {
+                WriteError::NoReleases(_) => JobError::NotFound(error.to_string()),
+                _ => JobError::failed(error),
+            })
         })
         .await?;
     Ok(axum::Json(doc).into_response())

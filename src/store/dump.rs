@@ -36,7 +36,9 @@ use super::{
     foreign_store, Commit, PreparedOrder, Store, StoreError, StoreReader, APPLIED, FILE_NAME,
     LAYOUT_VERSION, ORDERS, STATE_BLOCK_ORDERS,
 };
-use crate::model::{Detail, HoldReason, Item, Order, Release, StockLevel, Verdict, WaitReason};
+use crate::model::{
+    Detail, HoldReason, Item, Order, Release, StockLevel, Verdict, Void, WaitReason,
+};
 
 /// The name a dump's header gives its format.
 pub const DUMP_FORMAT: &str = "border-release-dump";
@@ -73,6 +75,11 @@ enum Line {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         detail: Option<Detail>,
         order: Order,
+    },
+    /// Before the releases, so that a restore knows which are void as it reads them.
+    Void {
+        #[serde(flatten)]
+        void: Void,
     },
     Release {
         release: Release,
@@ -198,6 +205,9 @@ pub fn dump(
             })?;
         }
     }
+    for void in reader.voids()? {
+        out.line(&Line::Void { void })?;
+    }
     let mut failed = None;
     reader.for_each_release(|release| {
         counts.releases += 1;
@@ -306,6 +316,7 @@ pub fn restore(folder: &Path, file: &Path, input: impl BufRead) -> Result<Restor
         released: HashSet::new(),
         commit: Commit::new(),
         details: BTreeMap::new(),
+        voided: HashSet::new(),
         stage: Stage::Header,
     };
     let result = restoring.read(input);
@@ -404,6 +415,8 @@ struct Restoring {
     commit: Commit,
     /// The details of open orders, by state block, committed at the end.
     details: BTreeMap<u64, DetailBlock>,
+    /// The ids of the void releases.
+    voided: HashSet<String>,
     stage: Stage,
 }
 
@@ -598,9 +611,38 @@ impl Restoring {
                     self.commit_orders()?;
                 }
             }
+            (_, Line::Void { void }) => {
+                self.commit_orders()?;
+                if !self.releases.is_empty() || self.counts.releases > 0 {
+                    return Err(self.at(line_no, "a void after the releases".into()));
+                }
+                if !self.voided.insert(void.release_id.to_string()) {
+                    return Err(
+                        self.at(line_no, format!("release {} voided twice", void.release_id))
+                    );
+                }
+                let seq = super::release_chunk::sequence_of(&void.release_id)
+                    .filter(|_| {
+                        void.release_id
+                            .starts_with(&void.day.format("%Y-%m-%d").to_string())
+                    })
+                    .ok_or_else(|| {
+                        self.at(
+                            line_no,
+                            format!("{} is no release id of {}", void.release_id, void.day),
+                        )
+                    })?;
+                self.commit
+                    .voids
+                    .push(((super::day_number(void.day), seq), encode(&void)));
+                if self.release_days.last() != Some(&void.day) {
+                    self.release_days.push(void.day);
+                }
+            }
             (_, Line::Release { release }) => {
                 self.commit_orders()?;
-                for order_id in &release.orders {
+                let void = self.voided.contains(release.release_id.as_str());
+                for order_id in release.orders.iter().filter(|_| !void) {
                     if !self.released.insert(order_id.to_string()) {
                         return Err(
                             self.at(line_no, format!("order {order_id} is in two releases"))

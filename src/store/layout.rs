@@ -26,6 +26,8 @@ pub(super) type Ordinal = u64;
 #[derive(Default)]
 pub struct Commit {
     pub meta: Vec<(&'static str, Vec<u8>)>,
+    /// Meta keys removed, after `meta` is written.
+    pub meta_removed: Vec<&'static str>,
     pub items: Vec<(String, Vec<u8>)>,
     pub stock: Vec<(String, Vec<u8>)>,
     pub orders: Vec<(Ordinal, Vec<u8>)>,
@@ -34,6 +36,7 @@ pub struct Commit {
     pub details: Vec<(u64, Vec<u8>)>,
     pub releases: Vec<((i32, u64), Vec<u8>)>,
     pub release_items: Vec<((i32, u64), Vec<u8>)>,
+    pub voids: Vec<((i32, u64), Vec<u8>)>,
     /// A day, and whether its files are now due (or written).
     pub logs_due: Vec<(i32, bool)>,
     pub applied: Vec<(String, Vec<u8>)>,
@@ -403,6 +406,8 @@ impl Commit {
     /// Whether the commit writes nothing.
     pub fn is_empty(&self) -> bool {
         self.meta.is_empty()
+            && self.meta_removed.is_empty()
+            && self.voids.is_empty()
             && self.items.is_empty()
             && self.stock.is_empty()
             && self.orders.is_empty()
@@ -475,6 +480,14 @@ impl Commit {
 
     pub fn set_last_day(&mut self, day: NaiveDate) {
         self.meta.push((LAST_DAY, encode(&day)));
+    }
+
+    /// Records `day` as the last day batched, or that no day counts as batched.
+    pub fn put_last_day(&mut self, day: Option<NaiveDate>) {
+        match day {
+            Some(day) => self.set_last_day(day),
+            None => self.meta_removed.push(LAST_DAY),
+        }
     }
 
     pub fn mark_logs_due(&mut self, day: NaiveDate) {

@@ -2,7 +2,7 @@
 //! later commits do not change. The store's own lookups read through one; `store dump` holds
 //! one for as long as it writes, while the daemon goes on taking in orders.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 
 use bincode::Options;
@@ -15,9 +15,9 @@ use super::{
     day_number, missing_state, open_state, release_chunk, release_key_text, OrderView,
     ReleaseChunk, Result, StoreError, APPLIED, DETAILS, ITEMS, LAST_DAY, LAST_TRIGGER, LOGS_DUE,
     META, NEXT_ORDINAL, ORDERS, ORDER_IDS, RELEASES, RELEASE_ITEMS, RELEASE_VALUE_VERSION, STATES,
-    STATE_BLOCK_ORDERS, STOCK,
+    STATE_BLOCK_ORDERS, STOCK, VOIDS,
 };
-use crate::model::{Item, Order, OrderState, Release, StockLevel};
+use crate::model::{Item, Order, OrderState, Release, StockLevel, Void};
 use rust_decimal::Decimal;
 
 /// A view of the store at one commit.
@@ -117,8 +117,12 @@ impl StoreReader {
     /// verdict and the value a released order went out at.
     pub fn order_views(&self) -> Result<Vec<OrderView>> {
         let states = self.states()?;
+        let voided = self.voided_ids()?;
         let mut released: HashMap<String, (String, NaiveDate, Decimal)> = HashMap::new();
         self.for_each_release(|release| {
+            if voided.contains(release.release_id.as_str()) {
+                return Ok(());
+            }
             for order_id in &release.orders {
                 let value_usd = release
                     .lines
@@ -184,6 +188,58 @@ impl StoreReader {
         Ok(out)
     }
 
+    /// The latest day with a release not in `voided`: the last day batched, once the releases
+    /// of later days are all void.
+    pub fn last_day_released(&self, voided: &HashSet<String>) -> Result<Option<NaiveDate>> {
+        let table = self.table(RELEASES)?;
+        let items = self.table(RELEASE_ITEMS)?;
+        let mut tables = HashMap::new();
+        for entry in table.iter().map_err(|e| self.engine(e))?.rev() {
+            let (key, bytes) = entry.map_err(|e| self.engine(e))?;
+            let releases = self.releases_in(&items, key.value(), bytes.value(), &mut tables)?;
+            if let Some(release) = releases
+                .iter()
+                .find(|release| !voided.contains(release.release_id.as_str()))
+            {
+                return Ok(Some(release.day));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Every void, by day and release id.
+    pub fn voids(&self) -> Result<Vec<Void>> {
+        self.voids_in((i32::MIN, 0)..=(i32::MAX, u64::MAX))
+    }
+
+    /// The voids of the releases of `day`, by release id.
+    pub fn voids_of(&self, day: NaiveDate) -> Result<Vec<Void>> {
+        let number = day_number(day);
+        self.voids_in((number, 0)..=(number, u64::MAX))
+    }
+
+    /// The ids of the void releases.
+    pub fn voided_ids(&self) -> Result<HashSet<String>> {
+        Ok(self
+            .voids()?
+            .into_iter()
+            .map(|void| void.release_id.to_string())
+            .collect())
+    }
+
+    fn voids_in(&self, range: std::ops::RangeInclusive<(i32, u64)>) -> Result<Vec<Void>> {
+        let table = self.table(VOIDS)?;
+        let mut voids = Vec::new();
+        for entry in table.range(range).map_err(|e| self.engine(e))? {
+            let (key, bytes) = entry.map_err(|e| self.engine(e))?;
+            voids.push(
+                decode(bytes.value())
+                    .map_err(|m| self.corrupt("voids", &release_key_text(key.value()), m))?,
+            );
+        }
+        Ok(voids)
+    }
+
     /// One committed release, by id.
     pub fn release(&self, release_id: &str) -> Result<Option<Release>> {
         let day = release_id
@@ -227,25 +283,30 @@ impl StoreReader {
             .ok_or_else(|| missing_state(&self.path, ordinal))
     }
 
-    /// The release and day an order went out in, searching the newest days first.
+    /// The release and day an order went out in (a void release does not count), searching the
+    /// newest days first.
     pub fn release_of(&self, order_id: &str) -> Result<Option<(String, NaiveDate)>> {
+        let voided = self.voided_ids()?;
         let table = self.table(RELEASES)?;
         for entry in table.iter().map_err(|e| self.engine(e))?.rev() {
             let (key, bytes) = entry.map_err(|e| self.engine(e))?;
             let found = match self.release_chunk_of(key.value(), bytes.value())? {
                 ReleaseChunk::Whole(chunk) => chunk
                     .into_iter()
+                    .filter(|release| !voided.contains(release.release_id.as_str()))
                     .find(|release| release.orders.iter().any(|id| id == order_id))
                     .map(|release| (release.release_id.to_string(), release.day)),
                 ReleaseChunk::Stored(chunk) => chunk
                     .releases
                     .iter()
-                    .find(|release| release.orders.iter().any(|id| id == order_id))
                     .map(|release| {
                         // As `release_chunk::decode` names it.
                         let day = chunk.day.format("%Y-%m-%d");
-                        (format!("{day}-{:06}", release.seq), chunk.day)
-                    }),
+                        (format!("{day}-{:06}", release.seq), release)
+                    })
+                    .filter(|(release_id, _)| !voided.contains(release_id))
+                    .find(|(_, release)| release.orders.iter().any(|id| id == order_id))
+                    .map(|(release_id, _)| (release_id, chunk.day)),
             };
             if found.is_some() {
                 return Ok(found);
