@@ -177,26 +177,30 @@ pub enum IntakeError {
 /// What an input that is not UTF-8 turned out to be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Encoding {
-    /// UTF-16, told by its byte-order mark or by a NUL beside every other byte.
-    Utf16 { big_endian: bool },
-    /// UTF-32, told by its byte-order mark.
-    Utf32 { big_endian: bool },
+    /// UTF-16 or UTF-32 (`unit_bits` 16 or 32), told by its byte-order mark, or UTF-16 by a
+    /// NUL beside every other byte.
+    Wide { unit_bits: u8, order: ByteOrder },
     /// Bytes that are not UTF-8 (as Latin-1 or Windows-1252 text has), first on this line.
     Other { line: usize },
 }
 
+/// The order of the bytes of a UTF-16 or UTF-32 code unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ByteOrder {
+    Little,
+    Big,
+}
+
 /// What [`IntakeError::NotUtf8`] says: what the file is, and what to do.
 fn not_utf8(file: &Path, found: &Encoding) -> String {
-    let endian = |big_endian: bool| {
-        if big_endian {
-            "big-endian"
-        } else {
-            "little-endian"
-        }
-    };
     let what = match *found {
-        Encoding::Utf16 { big_endian } => format!("UTF-16 ({})", endian(big_endian)),
-        Encoding::Utf32 { big_endian } => format!("UTF-32 ({})", endian(big_endian)),
+        Encoding::Wide { unit_bits, order } => {
+            let order = match order {
+                ByteOrder::Little => "little-endian",
+                ByteOrder::Big => "big-endian",
+            };
+            format!("UTF-{unit_bits} ({order})")
+        }
         Encoding::Other { line } => format!(
             "in another encoding (line {line} has bytes that are not UTF-8, as Latin-1 or \
              Windows-1252 text has)"
@@ -208,6 +212,10 @@ fn not_utf8(file: &Path, found: &Encoding) -> String {
     )
 }
 
+fn wide(unit_bits: u8, order: ByteOrder) -> Encoding {
+    Encoding::Wide { unit_bits, order }
+}
+
 /// How many bytes at the start of an input tell its encoding.
 const SNIFF_BYTES: usize = 4096;
 
@@ -216,10 +224,10 @@ const SNIFF_BYTES: usize = 4096;
 /// mark has), and how many bytes of a UTF-8 byte-order mark to skip otherwise.
 fn sniff(head: &[u8]) -> Result<usize, Encoding> {
     match head {
-        [0xff, 0xfe, 0, 0, ..] => Err(Encoding::Utf32 { big_endian: false }),
-        [0, 0, 0xfe, 0xff, ..] => Err(Encoding::Utf32 { big_endian: true }),
-        [0xff, 0xfe, ..] => Err(Encoding::Utf16 { big_endian: false }),
-        [0xfe, 0xff, ..] => Err(Encoding::Utf16 { big_endian: true }),
+        [0xff, 0xfe, 0, 0, ..] => Err(wide(32, ByteOrder::Little)),
+        [0, 0, 0xfe, 0xff, ..] => Err(wide(32, ByteOrder::Big)),
+        [0xff, 0xfe, ..] => Err(wide(16, ByteOrder::Little)),
+        [0xfe, 0xff, ..] => Err(wide(16, ByteOrder::Big)),
         [0xef, 0xbb, 0xbf, ..] => Ok(3),
         _ => {
             let at_even = head.iter().step_by(2).filter(|byte| **byte == 0).count();
@@ -231,9 +239,12 @@ fn sniff(head: &[u8]) -> Result<usize, Encoding> {
                 .count();
             if head.len() >= 2 && 4 * (at_even + at_odd) >= head.len() {
                 // ASCII in UTF-16 is a NUL and the character: the NUL first in big-endian.
-                Err(Encoding::Utf16 {
-                    big_endian: at_even > at_odd,
-                })
+                let order = if at_even > at_odd {
+                    ByteOrder::Big
+                } else {
+                    ByteOrder::Little
+                };
+                Err(wide(16, order))
             } else {
                 Ok(0)
             }

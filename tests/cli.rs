@@ -139,7 +139,7 @@ fn utf16(text: &str, big_endian: bool) -> Vec<u8> {
 }
 
 #[test]
-fn a_utf16_file_of_any_kind_is_rejected_whole_saying_so() {
+fn a_utf16_or_utf32_file_of_any_kind_is_rejected_whole_saying_so() {
     let w = warehouse_with_items();
     let orders = order(
         "OK-1",
@@ -182,6 +182,15 @@ fn a_utf16_file_of_any_kind_is_rejected_whole_saying_so() {
             "be.jsonl",
             utf16(&orders, true)[2..].to_vec(),
             "UTF-16 (big-endian)",
+        ),
+        (
+            ["orders", "import"],
+            "wider.jsonl",
+            [0xff, 0xfe, 0, 0]
+                .into_iter()
+                .chain(orders.chars().flat_map(|c| u32::from(c).to_le_bytes()))
+                .collect(),
+            "UTF-32 (little-endian)",
         ),
     ] {
         let file = w.path(name);
