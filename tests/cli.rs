@@ -4,7 +4,7 @@
 mod support;
 
 use border_release::store::Store;
-use support::{order, stderr, Warehouse};
+use support::{order, stderr, utf16, Warehouse};
 
 const NOW: &str = "2026-12-01T07:00:00-08:00";
 
@@ -119,23 +119,6 @@ fn a_file_that_is_not_utf8_is_rejected_whole_with_one_message() {
 /// The last line a command wrote to standard error (the first says the clock is pinned).
 fn last_line(err: &str) -> &str {
     err.trim_end().rsplit('\n').next().unwrap_or("")
-}
-
-/// `text` in UTF-16 with its byte-order mark.
-fn utf16(text: &str, big_endian: bool) -> Vec<u8> {
-    let mut bytes = if big_endian {
-        vec![0xfe, 0xff]
-    } else {
-        vec![0xff, 0xfe]
-    };
-    for unit in text.encode_utf16() {
-        bytes.extend(if big_endian {
-            unit.to_be_bytes()
-        } else {
-            unit.to_le_bytes()
-        });
-    }
-    bytes
 }
 
 #[test]

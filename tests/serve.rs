@@ -13,7 +13,7 @@ use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use support::powerloss::Disk;
-use support::{order, stderr, Warehouse, ITEMS};
+use support::{order, orders_to_many, read_one_line_and_close, stderr, utf16, Warehouse, ITEMS};
 
 /// The pinned clock of every process of these tests: a Monday morning in Tijuana.
 const NOW: &str = "2026-11-30T10:00:00-08:00";
@@ -1324,12 +1324,8 @@ fn commands_through_the_daemon_print_as_run_alone_and_its_log_names_rules_not_va
     }
 
     // A file in UTF-16: refused whole, with one message.
-    let mut utf16 = vec![0xff, 0xfe];
-    for unit in good.replace("GOOD-1", "U-1").encode_utf16() {
-        utf16.extend(unit.to_le_bytes());
-    }
     let wide = w.path("wide.jsonl");
-    fs::write(&wide, utf16).unwrap();
+    fs::write(&wide, utf16(&good.replace("GOOD-1", "U-1"), false)).unwrap();
     let output = w.run_at(NOW, &["orders", "import", wide.to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
     assert_eq!(
@@ -1348,34 +1344,13 @@ fn commands_through_the_daemon_print_as_run_alone_and_its_log_names_rules_not_va
     );
 
     // A reader that stops early: more rows than a pipe holds, and the first one read.
-    let many: Vec<String> = (0..3000)
-        .map(|n| {
-            order(
-                &format!("M-{n:05}"),
-                "2026-11-30T09:00:00-08:00",
-                &format!("Buyer {n}"),
-                &format!("{n} Market St"),
-                "USD",
-                &[("TSHIRT", 1, "1.00")],
-            )
-        })
-        .collect();
-    let many = w.file("many.jsonl", &many.join("\n"));
+    let many = w.file("many.jsonl", &orders_to_many("M", 3000, "1.00"));
     via_daemon(&w, &["orders", "import", many.to_str().unwrap()]);
-    let mut child = w
-        .process(NOW, &["orders", "list"])
-        .env_remove("BORDER_RELEASE_FAKE_NOW")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    let mut reader = std::io::BufReader::new(child.stdout.take().unwrap());
-    std::io::BufRead::read_line(&mut reader, &mut first).unwrap();
-    drop(reader);
-    let output = child.wait_with_output().unwrap();
+    let mut command = w.process(NOW, &["orders", "list"]);
+    command.env_remove("BORDER_RELEASE_FAKE_NOW");
+    let (first, code, err) = read_one_line_and_close(command);
     assert!(first.starts_with("order "), "{first}");
-    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
-    assert_eq!(stderr(&output), "");
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(err, "");
     assert_eq!(daemon.get("/healthz", None).0, 200);
 }
