@@ -2,7 +2,7 @@
 # Runs the border-release daemon on the example config with the sample data: starts `serve`,
 # drops the sample catalogue, stock count and orders into its spool inbox, waits for them to be
 # taken in, runs today's release batch through the running daemon (as an operator would from the
-# command line), shows the release log it wrote, and stops the daemon with SIGTERM.
+# command line), shows the release log and release summary it wrote, and stops the daemon with SIGTERM.
 # State goes to var/ in the repository (see config/border-release.toml); the daemon's own log
 # goes to var/serve.log.
 # `bash sample/run.sh --keep` leaves the daemon running in the foreground afterwards (Ctrl-C
@@ -68,6 +68,7 @@ step "border-release batch (through the running daemon)"
 summary=$(br batch)
 printf '%s\n' "$summary"
 log=$(printf '%s\n' "$summary" | sed -n 's/^  release log: //p')
+releases=$(printf '%s\n' "$summary" | sed -n 's/^  summary: *//p')
 
 step "border-release orders list"
 br orders list
@@ -80,7 +81,10 @@ cat var/serve.log
 
 step "the release log: $log"
 cat "$log"
-printf '\nrelease logs and broker manifests: %s\n' "$(dirname "$log")"
+
+step "the release summary: $releases"
+cat "$releases"
+printf '\nrelease logs, broker manifests and release summaries: %s\n' "$(dirname "$log")"
 
 if [ "$keep" = "--keep" ]; then
   step "the daemon keeps running (Ctrl-C stops it); API on 127.0.0.1:8321, /metrics open"

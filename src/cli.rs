@@ -628,12 +628,9 @@ fn restore(config: &Config, file: &Path) -> anyhow::Result<ExitCode> {
     printed(
         writeln!(
             out,
-            "{}: restored {}, stock of {}, {} and {} into {}",
+            "{}: restored {} into {}",
             file.display(),
-            counted(counts.items, "item"),
-            counted(counts.skus, "SKU"),
-            counted(counts.orders, "order"),
-            counted(counts.releases, "release"),
+            dump_contents(&counts),
             config.paths.data.display()
         )
         .map_err(Into::into),
@@ -691,15 +688,23 @@ fn print_dumped(
 ) -> anyhow::Result<ExitCode> {
     writeln!(
         out,
-        "{}: {}, stock of {}, {}, {} ({} and the end line)",
+        "{}: {} ({} and the end line)",
         file.display(),
+        dump_contents(counts),
+        counted(counts.lines, "line")
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What a dump holds, in words: `5 items, stock of 1 SKU, 1 order and 1 release`.
+fn dump_contents(counts: &operations::DumpCounts) -> String {
+    format!(
+        "{}, stock of {}, {} and {}",
         counted(counts.items, "item"),
         counted(counts.skus, "SKU"),
         counted(counts.orders, "order"),
         counted(counts.releases, "release"),
-        counted(counts.lines, "line")
-    )?;
-    Ok(ExitCode::SUCCESS)
+    )
 }
 
 /// The audit's summary line goes to standard output, and the violations, if any, to standard

@@ -57,7 +57,28 @@ pub struct Rejection {
     pub order_id: Option<String>,
     /// The field at fault, as a path (`recipient.address.state`, `lines[1].qty`).
     pub field: Option<String>,
+    /// The rule the line breaks, in words that never quote what it holds (`5 digits or
+    /// ZIP+4`), for logs that must not hold personal data; empty in reports stored by builds
+    /// before it.
+    #[serde(default)]
+    pub rule: String,
+    /// What is wrong, for the sender: it may quote the value.
     pub message: String,
+}
+
+/// Why a value was refused: the rule it breaks (never quoting it) and the message for the
+/// report (which may).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Fault {
+    rule: String,
+    message: String,
+}
+
+fn fault(rule: impl Into<String>, message: impl Into<String>) -> Fault {
+    Fault {
+        rule: rule.into(),
+        message: message.into(),
+    }
 }
 
 impl fmt::Display for Rejection {
@@ -156,26 +177,30 @@ pub enum IntakeError {
 /// What an input that is not UTF-8 turned out to be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Encoding {
-    /// UTF-16, told by its byte-order mark or by a NUL beside every other byte.
-    Utf16 { big_endian: bool },
-    /// UTF-32, told by its byte-order mark.
-    UtfThirtyTwo { big_endian: bool },
+    /// UTF-16 or UTF-32 (`unit_bits` 16 or 32), told by its byte-order mark, or UTF-16 by a
+    /// NUL beside every other byte.
+    Wide { unit_bits: u8, order: ByteOrder },
     /// Bytes that are not UTF-8 (as Latin-1 or Windows-1252 text has), first on this line.
     Other { line: usize },
 }
 
+/// The order of the bytes of a UTF-16 or UTF-32 code unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ByteOrder {
+    Little,
+    Big,
+}
+
 /// What [`IntakeError::NotUtf8`] says: what the file is, and what to do.
 fn not_utf8(file: &Path, found: &Encoding) -> String {
-    let endian = |big_endian: bool| {
-        if big_endian {
-            "big-endian"
-        } else {
-            "little-endian"
-        }
-    };
     let what = match *found {
-        Encoding::Utf16 { big_endian } => format!("UTF-16 ({})", endian(big_endian)),
-        Encoding::UtfThirtyTwo { big_endian } => format!("UTF-32 ({})", endian(big_endian)),
+        Encoding::Wide { unit_bits, order } => {
+            let order = match order {
+                ByteOrder::Little => "little-endian",
+                ByteOrder::Big => "big-endian",
+            };
+            format!("UTF-{unit_bits} ({order})")
+        }
         Encoding::Other { line } => format!(
             "in another encoding (line {line} has bytes that are not UTF-8, as Latin-1 or \
              Windows-1252 text has)"
@@ -187,6 +212,10 @@ fn not_utf8(file: &Path, found: &Encoding) -> String {
     )
 }
 
+fn wide(unit_bits: u8, order: ByteOrder) -> Encoding {
+    Encoding::Wide { unit_bits, order }
+}
+
 /// How many bytes at the start of an input tell its encoding.
 const SNIFF_BYTES: usize = 4096;
 
@@ -195,10 +224,10 @@ const SNIFF_BYTES: usize = 4096;
 /// mark has), and how many bytes of a UTF-8 byte-order mark to skip otherwise.
 fn sniff(head: &[u8]) -> Result<usize, Encoding> {
     match head {
-        [0xff, 0xfe, 0, 0, ..] => Err(Encoding::UtfThirtyTwo { big_endian: false }),
-        [0, 0, 0xfe, 0xff, ..] => Err(Encoding::UtfThirtyTwo { big_endian: true }),
-        [0xff, 0xfe, ..] => Err(Encoding::Utf16 { big_endian: false }),
-        [0xfe, 0xff, ..] => Err(Encoding::Utf16 { big_endian: true }),
+        [0xff, 0xfe, 0, 0, ..] => Err(wide(32, ByteOrder::Little)),
+        [0, 0, 0xfe, 0xff, ..] => Err(wide(32, ByteOrder::Big)),
+        [0xff, 0xfe, ..] => Err(wide(16, ByteOrder::Little)),
+        [0xfe, 0xff, ..] => Err(wide(16, ByteOrder::Big)),
         [0xef, 0xbb, 0xbf, ..] => Ok(3),
         _ => {
             let at_even = head.iter().step_by(2).filter(|byte| **byte == 0).count();
@@ -210,9 +239,12 @@ fn sniff(head: &[u8]) -> Result<usize, Encoding> {
                 .count();
             if head.len() >= 2 && 4 * (at_even + at_odd) >= head.len() {
                 // ASCII in UTF-16 is a NUL and the character: the NUL first in big-endian.
-                Err(Encoding::Utf16 {
-                    big_endian: at_even > at_odd,
-                })
+                let order = if at_even > at_odd {
+                    ByteOrder::Big
+                } else {
+                    ByteOrder::Little
+                };
+                Err(wide(16, order))
             } else {
                 Ok(0)
             }
@@ -365,6 +397,7 @@ pub fn import_orders(
                         line: line_no,
                         order_id: Some(order_id.to_string()),
                         field: Some("order_id".to_owned()),
+                        rule: "an order id is taken in with one content".to_owned(),
                         message,
                     };
                     // The same order again is unchanged, other content under its id rejected.
@@ -504,6 +537,7 @@ fn check_order(
             line: 0,
             order_id: Some(order.order_id.to_string()),
             field: Some(format!("lines[{at}].sku")),
+            rule: "a SKU of the catalogue".to_owned(),
             message: format!(
                 "unknown SKU {:?}: import it with the item catalogue first",
                 line.sku
@@ -539,6 +573,7 @@ pub fn import_items(
                 line: line_no,
                 order_id: None,
                 field: Some("sku".into()),
+                rule: "each SKU once per file".into(),
                 message: format!("{} is already on line {first} of this file", item.sku),
             });
             continue;
@@ -577,10 +612,11 @@ pub fn import_stock(
     let mut levels: BTreeMap<String, StockLevel> = BTreeMap::new();
     let mut counted: HashMap<String, usize> = HashMap::new();
     for (line_no, row) in rows {
-        let reject = |field: &str, message: String| Rejection {
+        let reject = |field: &str, Fault { rule, message }| Rejection {
             line: line_no,
             order_id: None,
             field: Some(field.into()),
+            rule,
             message,
         };
         let fields = match row {
@@ -595,15 +631,18 @@ pub fn import_stock(
         if !items.contains_key(sku) {
             report.rejected.push(reject(
                 "sku",
-                format!("unknown SKU {sku:?}: import it with the item catalogue first"),
+                fault(
+                    "a SKU of the catalogue",
+                    format!("unknown SKU {sku:?}: import it with the item catalogue first"),
+                ),
             ));
             continue;
         }
         let min = if kind == StockFile::Receive { 1 } else { 0 };
         let qty = match parse_qty(&fields[1], min, QTY_MAX) {
             Ok(qty) => qty,
-            Err(message) => {
-                report.rejected.push(reject("qty", message));
+            Err(fault) => {
+                report.rejected.push(reject("qty", fault));
                 continue;
             }
         };
@@ -620,7 +659,10 @@ pub fn import_stock(
                 if let Some(first) = counted.get(sku) {
                     report.rejected.push(reject(
                         "sku",
-                        format!("{sku} is already counted on line {first} of this file"),
+                        fault(
+                            "each SKU once per file",
+                            format!("{sku} is already counted on line {first} of this file"),
+                        ),
                     ));
                     continue;
                 }
@@ -639,7 +681,10 @@ pub fn import_stock(
             }
             None => report.rejected.push(reject(
                 "qty",
-                format!("{qty} would overflow the stock of {sku}"),
+                fault(
+                    "within the range of a stock level",
+                    format!("{qty} would overflow the stock of {sku}"),
+                ),
             )),
         }
     }
@@ -711,10 +756,11 @@ struct LineJson<'a> {
 
 /// Parses and checks one order line of JSON. The line number of the rejection is left at 0.
 pub fn parse_order(text: &str, identity: IdentityRule) -> Result<Order, Rejection> {
-    let rejection = |order_id: Option<&str>, field: &str, message: String| Rejection {
+    let rejection = |order_id: Option<&str>, field: &str, Fault { rule, message }| Rejection {
         line: 0,
         order_id: order_id.map(str::to_owned),
         field: (!field.is_empty()).then(|| field.to_owned()),
+        rule,
         message,
     };
     // The fast path parses without tracking where it is; a line that fails is parsed again
@@ -733,7 +779,10 @@ pub fn parse_order(text: &str, identity: IdentityRule) -> Result<Order, Rejectio
                     return Err(rejection(
                         Some(&raw.order_id),
                         "",
-                        format!("text after the order: {trailing}"),
+                        fault(
+                            "one order object per line",
+                            format!("text after the order: {trailing}"),
+                        ),
                     ));
                 }
             };
@@ -744,13 +793,19 @@ pub fn parse_order(text: &str, identity: IdentityRule) -> Result<Order, Rejectio
                 field
             };
             let mut message = plain_json_error(&error.inner().to_string());
+            let mut rule = json_rule(error.inner(), &message);
             if error.inner().is_syntax() || error.inner().is_eof() {
                 message = format!("not valid JSON: {message}");
             }
             if field.ends_with("unit_price") && message.contains("expected a string") {
                 message = "money is a decimal string such as \"19.99\", not a JSON number".into();
+                rule = "a decimal string, not a JSON number".into();
             }
-            return Err(rejection(order_id_hint(text).as_deref(), &field, message));
+            return Err(rejection(
+                order_id_hint(text).as_deref(),
+                &field,
+                fault(rule, message),
+            ));
         }
     };
     // Text fields are built as `Text` straight from the parsed JSON: most fit in place.
@@ -762,9 +817,12 @@ pub fn parse_order(text: &str, identity: IdentityRule) -> Result<Order, Rejectio
         return Err(rejection(
             None,
             "order_id",
-            format!(
-                "must be 1 to {ID_CHARS_MAX} visible ASCII characters without spaces, got {:?}",
-                raw.order_id
+            fault(
+                format!("1 to {ID_CHARS_MAX} visible ASCII characters"),
+                format!(
+                    "must be 1 to {ID_CHARS_MAX} visible ASCII characters without spaces, got {:?}",
+                    raw.order_id
+                ),
             ),
         ));
     }
@@ -774,9 +832,12 @@ pub fn parse_order(text: &str, identity: IdentityRule) -> Result<Order, Rejectio
             rejection(
                 id,
                 "placed_at",
-                format!(
-                    "{:?} is not an RFC 3339 instant with an offset: {error}",
-                    raw.placed_at
+                fault(
+                    "an RFC 3339 instant with an offset",
+                    format!(
+                        "{:?} is not an RFC 3339 instant with an offset: {error}",
+                        raw.placed_at
+                    ),
                 ),
             )
         })?
@@ -785,53 +846,62 @@ pub fn parse_order(text: &str, identity: IdentityRule) -> Result<Order, Rejectio
         return Err(rejection(
             id,
             "placed_at",
-            format!(
-                "{} is outside {PLACED_YEAR_MIN} to {PLACED_YEAR_MAX}",
-                raw.placed_at
+            fault(
+                format!("years {PLACED_YEAR_MIN} to {PLACED_YEAR_MAX}"),
+                format!(
+                    "{} is outside {PLACED_YEAR_MIN} to {PLACED_YEAR_MAX}",
+                    raw.placed_at
+                ),
             ),
         ));
     }
 
     let name = Text::from(
         text_field(&raw.recipient.name, TEXT_CHARS_MAX)
-            .map_err(|m| rejection(id, "recipient.name", m))?,
+            .map_err(|f| rejection(id, "recipient.name", f))?,
     );
     if identity::is_placeholder_name(&name) {
         return Err(rejection(
             id,
             "recipient.name",
-            format!("{name:?} is a placeholder, not a consignee name"),
+            fault(
+                "a consignee's name, not a placeholder",
+                format!("{name:?} is a placeholder, not a consignee name"),
+            ),
         ));
     }
     let customer_id = match raw.recipient.customer_id.as_deref().map(str::trim) {
         None | Some("") => None,
         Some(value) => Some(Text::from(
             text_field(value, ID_CHARS_MAX)
-                .map_err(|m| rejection(id, "recipient.customer_id", m))?,
+                .map_err(|f| rejection(id, "recipient.customer_id", f))?,
         )),
     };
     if identity == IdentityRule::CustomerId && customer_id.is_none() {
         return Err(rejection(
             id,
             "recipient.customer_id",
-            "required: recipients are identified by customer id".into(),
+            fault(
+                "required when recipients are identified by customer id",
+                "required: recipients are identified by customer id",
+            ),
         ));
     }
     let address = &raw.recipient.address;
     let line1 = Text::from(
         text_field(&address.line1, TEXT_CHARS_MAX)
-            .map_err(|m| rejection(id, "recipient.address.line1", m))?,
+            .map_err(|f| rejection(id, "recipient.address.line1", f))?,
     );
     let line2 = match address.line2.as_deref().map(str::trim) {
         None | Some("") => None,
         Some(value) => Some(Text::from(
             text_field(value, TEXT_CHARS_MAX)
-                .map_err(|m| rejection(id, "recipient.address.line2", m))?,
+                .map_err(|f| rejection(id, "recipient.address.line2", f))?,
         )),
     };
     let city = Text::from(
         text_field(&address.city, TEXT_CHARS_MAX)
-            .map_err(|m| rejection(id, "recipient.address.city", m))?,
+            .map_err(|f| rejection(id, "recipient.address.city", f))?,
     );
     let mut country = Text::from(address.country.trim());
     country.make_ascii_uppercase();
@@ -839,7 +909,10 @@ pub fn parse_order(text: &str, identity: IdentityRule) -> Result<Order, Rejectio
         return Err(rejection(
             id,
             "recipient.address.country",
-            format!("{:?}: only US addresses are released", address.country),
+            fault(
+                "US",
+                format!("{:?}: only US addresses are released", address.country),
+            ),
         ));
     }
     let mut state = Text::from(address.state.trim());
@@ -848,7 +921,10 @@ pub fn parse_order(text: &str, identity: IdentityRule) -> Result<Order, Rejectio
         return Err(rejection(
             id,
             "recipient.address.state",
-            format!("{:?} is not a US state code", address.state),
+            fault(
+                "a US state code",
+                format!("{:?} is not a US state code", address.state),
+            ),
         ));
     }
     let postal_code = Text::from(address.postal_code.trim());
@@ -856,9 +932,12 @@ pub fn parse_order(text: &str, identity: IdentityRule) -> Result<Order, Rejectio
         return Err(rejection(
             id,
             "recipient.address.postal_code",
-            format!(
-                "{:?} is not a ZIP code (12345 or 12345-6789)",
-                address.postal_code
+            fault(
+                "5 digits or ZIP+4",
+                format!(
+                    "{:?} is not a ZIP code (12345 or 12345-6789)",
+                    address.postal_code
+                ),
             ),
         ));
     }
@@ -868,21 +947,27 @@ pub fn parse_order(text: &str, identity: IdentityRule) -> Result<Order, Rejectio
         return Err(rejection(
             id,
             "currency",
-            format!("{:?} is not an ISO 4217 currency code", raw.currency),
+            fault(
+                "an ISO 4217 currency code",
+                format!("{:?} is not an ISO 4217 currency code", raw.currency),
+            ),
         ));
     }
     if raw.lines.is_empty() {
         return Err(rejection(
             id,
             "lines",
-            "an order needs at least one line".into(),
+            fault("at least one line", "an order needs at least one line"),
         ));
     }
     if raw.lines.len() > ORDER_LINES_MAX {
         return Err(rejection(
             id,
             "lines",
-            format!("{} lines; at most {ORDER_LINES_MAX}", raw.lines.len()),
+            fault(
+                format!("at most {ORDER_LINES_MAX} lines"),
+                format!("{} lines; at most {ORDER_LINES_MAX}", raw.lines.len()),
+            ),
         ));
     }
     let mut lines = Vec::with_capacity(raw.lines.len());
@@ -893,21 +978,27 @@ pub fn parse_order(text: &str, identity: IdentityRule) -> Result<Order, Rejectio
             return Err(rejection(
                 id,
                 &field("sku"),
-                format!("{:?} is not a SKU", line.sku),
+                fault(
+                    format!("1 to {ID_CHARS_MAX} visible ASCII characters"),
+                    format!("{:?} is not a SKU", line.sku),
+                ),
             ));
         }
         if line.qty == 0 || line.qty > u64::from(ORDER_LINE_QTY_MAX) {
             return Err(rejection(
                 id,
                 &field("qty"),
-                format!(
-                    "{} is not a quantity from 1 to {ORDER_LINE_QTY_MAX}",
-                    line.qty
+                fault(
+                    format!("a whole number from 1 to {ORDER_LINE_QTY_MAX}"),
+                    format!(
+                        "{} is not a quantity from 1 to {ORDER_LINE_QTY_MAX}",
+                        line.qty
+                    ),
                 ),
             ));
         }
         let unit_price =
-            parse_price(&line.unit_price).map_err(|m| rejection(id, &field("unit_price"), m))?;
+            parse_price(&line.unit_price).map_err(|f| rejection(id, &field("unit_price"), f))?;
         lines.push(OrderLine {
             sku,
             qty: line.qty as u32,
@@ -959,6 +1050,28 @@ fn plain_json_error(message: &str) -> String {
     plain
 }
 
+/// The rule a line of JSON that does not parse as an order breaks, from serde's error, without
+/// the value it quotes: the part of the message after "expected" names a type, never a value.
+fn json_rule(error: &serde_json::Error, message: &str) -> String {
+    use serde_json::error::Category;
+    match error.classify() {
+        Category::Syntax | Category::Eof | Category::Io => "valid JSON".to_owned(),
+        Category::Data if message.starts_with("unknown field") => "known fields only".to_owned(),
+        Category::Data if message.starts_with("missing field") => "required".to_owned(),
+        Category::Data if message.starts_with("duplicate field") => "each field once".to_owned(),
+        Category::Data => match message.rsplit_once(", expected ") {
+            Some((_, expected)) => expected.to_owned(),
+            None => match message.strip_prefix("expected ") {
+                Some(expected) => expected
+                    .split_once(',')
+                    .map_or(expected, |(expected, _)| expected)
+                    .to_owned(),
+                None => "an order object".to_owned(),
+            },
+        },
+    }
+}
+
 /// The order id of a line that failed to parse, when one can still be read from it.
 fn order_id_hint(text: &str) -> Option<String> {
     let value: serde_json::Value = serde_json::from_str(text).ok()?;
@@ -969,24 +1082,28 @@ fn order_id_hint(text: &str) -> Option<String> {
 
 /// Parses and checks one catalogue row (`sku,description,hts,origin,flags`).
 pub fn parse_item(fields: &[String]) -> Result<Item, Rejection> {
-    let rejection = |field: &str, message: String| Rejection {
+    let rejection = |field: &str, Fault { rule, message }| Rejection {
         line: 0,
         order_id: None,
         field: Some(field.into()),
+        rule,
         message,
     };
     let sku = fields[0].trim().to_owned();
     if !valid_sku(&sku) {
         return Err(rejection(
             "sku",
-            format!(
-                "{:?} is not a SKU (1 to {ID_CHARS_MAX} visible ASCII characters)",
-                fields[0]
+            fault(
+                format!("1 to {ID_CHARS_MAX} visible ASCII characters"),
+                format!(
+                    "{:?} is not a SKU (1 to {ID_CHARS_MAX} visible ASCII characters)",
+                    fields[0]
+                ),
             ),
         ));
     }
     let description = text_field(&fields[1], TEXT_CHARS_MAX)
-        .map_err(|m| rejection("description", m))?
+        .map_err(|f| rejection("description", f))?
         .to_owned();
     let hts = fields[2].trim().to_owned();
     let digits = hts.bytes().filter(u8::is_ascii_digit).count();
@@ -996,9 +1113,12 @@ pub fn parse_item(fields: &[String]) -> Result<Item, Rejection> {
     {
         return Err(rejection(
             "hts",
-            format!(
-                "{:?} is not an HTS code (4 to 10 digits, dots allowed)",
-                fields[2]
+            fault(
+                "4 to 10 digits, dots allowed",
+                format!(
+                    "{:?} is not an HTS code (4 to 10 digits, dots allowed)",
+                    fields[2]
+                ),
             ),
         ));
     }
@@ -1006,7 +1126,10 @@ pub fn parse_item(fields: &[String]) -> Result<Item, Rejection> {
     if origin.len() != 2 || !origin.bytes().all(|b| b.is_ascii_alphabetic()) {
         return Err(rejection(
             "origin",
-            format!("{:?} is not an ISO 3166 alpha-2 country code", fields[3]),
+            fault(
+                "an ISO 3166 alpha-2 country code",
+                format!("{:?} is not an ISO 3166 alpha-2 country code", fields[3]),
+            ),
         ));
     }
     let mut flags = Vec::new();
@@ -1018,7 +1141,10 @@ pub fn parse_item(fields: &[String]) -> Result<Item, Rejection> {
         let flag = ItemFlag::from_word(&word.to_ascii_lowercase()).ok_or_else(|| {
             rejection(
                 "flags",
-                format!("{word:?} is not a flag (adcvd, quota, pga, irc-tax)"),
+                fault(
+                    "adcvd, quota, pga or irc-tax",
+                    format!("{word:?} is not a flag (adcvd, quota, pga, irc-tax)"),
+                ),
             )
         })?;
         if !flags.contains(&flag) {
@@ -1042,21 +1168,28 @@ fn valid_sku(sku: &str) -> bool {
 }
 
 /// A trimmed, non-empty text of at most `chars_max` characters with no control characters.
-fn text_field(value: &str, chars_max: usize) -> Result<&str, String> {
+fn text_field(value: &str, chars_max: usize) -> Result<&str, Fault> {
     let value = value.trim();
     if value.is_empty() {
-        return Err("must not be empty".into());
+        return Err(fault("not empty", "must not be empty"));
     }
     if value.chars().count() > chars_max {
-        return Err(format!("longer than {chars_max} characters"));
+        return Err(fault(
+            format!("at most {chars_max} characters"),
+            format!("longer than {chars_max} characters"),
+        ));
     }
     if value.chars().any(char::is_control) {
-        return Err("contains control characters".into());
+        return Err(fault(
+            "no control characters",
+            "contains control characters",
+        ));
     }
     if let Some(first) = value.chars().next().filter(|c| FORMULA_STARTS.contains(c)) {
         // The manifest goes to brokers who open it in spreadsheets, which run such cells.
-        return Err(format!(
-            "starts with {first:?}, which a spreadsheet would run as a formula"
+        return Err(fault(
+            "not starting with =, +, - or @",
+            format!("starts with {first:?}, which a spreadsheet would run as a formula"),
         ));
     }
     Ok(value)
@@ -1065,7 +1198,7 @@ fn text_field(value: &str, chars_max: usize) -> Result<&str, String> {
 /// First characters that make a spreadsheet cell a formula.
 const FORMULA_STARTS: [char; 4] = ['=', '+', '-', '@'];
 
-fn parse_price(text: &str) -> Result<Decimal, String> {
+fn parse_price(text: &str) -> Result<Decimal, Fault> {
     let trimmed = text.trim();
     let well_formed = !trimmed.is_empty()
         && trimmed
@@ -1075,16 +1208,25 @@ fn parse_price(text: &str) -> Result<Decimal, String> {
     let price = well_formed
         .then(|| Decimal::from_str(trimmed).ok())
         .flatten()
-        .ok_or_else(|| format!("{text:?} is not a decimal amount such as \"19.99\""))?;
+        .ok_or_else(|| {
+            fault(
+                "a decimal amount such as \"19.99\"",
+                format!("{text:?} is not a decimal amount such as \"19.99\""),
+            )
+        })?;
     if price.is_sign_negative() && !price.is_zero() {
-        return Err(format!("{text} is negative"));
+        return Err(fault("not negative", format!("{text} is negative")));
     }
     if price > Decimal::from(UNIT_PRICE_MAX) {
-        return Err(format!("{text} is over {UNIT_PRICE_MAX}"));
+        return Err(fault(
+            format!("at most {UNIT_PRICE_MAX}"),
+            format!("{text} is over {UNIT_PRICE_MAX}"),
+        ));
     }
     if price.scale() > UNIT_PRICE_SCALE_MAX {
-        return Err(format!(
-            "{text} has more than {UNIT_PRICE_SCALE_MAX} decimal places"
+        return Err(fault(
+            format!("at most {UNIT_PRICE_SCALE_MAX} decimal places"),
+            format!("{text} has more than {UNIT_PRICE_SCALE_MAX} decimal places"),
         ));
     }
     // -0 becomes 0; the scale the integrator wrote is kept for the manifest.
@@ -1095,12 +1237,13 @@ fn parse_price(text: &str) -> Result<Decimal, String> {
     })
 }
 
-fn parse_qty(text: &str, min: u64, max: u64) -> Result<u64, String> {
+fn parse_qty(text: &str, min: u64, max: u64) -> Result<u64, Fault> {
     let trimmed = text.trim();
     match trimmed.parse::<u64>() {
         Ok(qty) if (min..=max).contains(&qty) => Ok(qty),
-        _ => Err(format!(
-            "{text:?} is not a whole number from {min} to {max}"
+        _ => Err(fault(
+            format!("a whole number from {min} to {max}"),
+            format!("{text:?} is not a whole number from {min} to {max}"),
         )),
     }
 }
@@ -1180,7 +1323,7 @@ impl<'a> Lines<'a> {
                     }
                 }
             }
-            let rejection = line_rejection(format!("longer than {LINE_BYTES_MAX} bytes"));
+            let rejection = line_rejection(overlong());
             return Ok(Some(Some((line_no, Err(rejection)))));
         }
         while matches!(self.buffer.last(), Some(b'\n' | b'\r')) {
@@ -1201,13 +1344,22 @@ impl<'a> Lines<'a> {
     }
 }
 
-fn line_rejection(message: String) -> Rejection {
+fn line_rejection(Fault { rule, message }: Fault) -> Rejection {
     Rejection {
         line: 0,
         order_id: None,
         field: None,
+        rule,
         message,
     }
+}
+
+/// A line over [`LINE_BYTES_MAX`].
+fn overlong() -> Fault {
+    fault(
+        format!("at most {LINE_BYTES_MAX} bytes a line"),
+        format!("longer than {LINE_BYTES_MAX} bytes"),
+    )
 }
 
 /// Reads a CSV file whose header must be exactly `columns`, as numbered rows of fields.
@@ -1233,7 +1385,13 @@ fn read_csv(source: Source, columns: &[&str]) -> Result<Numbered<Vec<String>>, I
                         source: std::io::Error::other(error.to_string()),
                     });
                 }
-                rows.push((line_no, Err(line_rejection(format!("not CSV: {error}")))));
+                rows.push((
+                    line_no,
+                    Err(line_rejection(fault(
+                        "valid CSV",
+                        format!("not CSV: {error}"),
+                    ))),
+                ));
                 continue;
             }
         }
@@ -1243,7 +1401,7 @@ fn read_csv(source: Source, columns: &[&str]) -> Result<Numbered<Vec<String>>, I
         if record.as_slice().len() > LINE_BYTES_MAX {
             // Held while read (CSV files are catalogues and counts, read whole), but refused
             // like an overlong line of orders.
-            let rejection = line_rejection(format!("longer than {LINE_BYTES_MAX} bytes"));
+            let rejection = line_rejection(overlong());
             if !header_seen {
                 return Err(IntakeError::Format {
                     file: file.to_owned(),
@@ -1293,11 +1451,14 @@ fn read_csv(source: Source, columns: &[&str]) -> Result<Numbered<Vec<String>>, I
         if fields.len() != columns.len() {
             rows.push((
                 line_no,
-                Err(line_rejection(format!(
-                    "{} fields; expected {} ({})",
-                    fields.len(),
-                    columns.len(),
-                    columns.join(",")
+                Err(line_rejection(fault(
+                    format!("{} fields ({})", columns.len(), columns.join(",")),
+                    format!(
+                        "{} fields; expected {} ({})",
+                        fields.len(),
+                        columns.len(),
+                        columns.join(",")
+                    ),
                 ))),
             ));
             continue;

@@ -555,15 +555,32 @@ fn json_str(out: &mut Vec<u8>, text: &str) {
     out.push(b'"');
 }
 
-/// Writes the manifest, byte for byte what the `csv` crate's default writer writes for the
-/// same records, without its per-field state machine: a large day has millions of rows.
+/// Writes the manifest, one row per release line (see [`MANIFEST_COLUMNS`]).
 fn write_manifest<'a>(
     releases: impl Iterator<Item = &'a Release>,
     out: &mut impl Write,
 ) -> std::io::Result<()> {
+    write_csv(
+        &MANIFEST_COLUMNS,
+        |row| for_each_manifest_row(releases, row),
+        out,
+    )
+}
+
+/// The rows of a CSV file: each given to the function that writes it.
+type EachRow<'r, const N: usize> = &'r mut dyn FnMut(&[&str; N]) -> std::io::Result<()>;
+
+/// Writes a CSV file, `columns` first, then the rows `for_each_row` gives, byte for byte what
+/// the `csv` crate's default writer writes for the same records, without its per-field state
+/// machine: a large day has millions of rows.
+fn write_csv<const N: usize>(
+    columns: &[&str; N],
+    for_each_row: impl FnOnce(EachRow<N>) -> std::io::Result<()>,
+    out: &mut impl Write,
+) -> std::io::Result<()> {
     let mut rows = Vec::with_capacity(ROWS_BUFFER_BYTES + 4096);
-    write_csv_row(&mut rows, &MANIFEST_COLUMNS);
-    for_each_manifest_row(releases, |fields| {
+    write_csv_row(&mut rows, columns);
+    for_each_row(&mut |fields| {
         write_csv_row(&mut rows, fields);
         if rows.len() >= ROWS_BUFFER_BYTES {
             out.write_all(&rows)?;
@@ -574,7 +591,7 @@ fn write_manifest<'a>(
     out.write_all(&rows)
 }
 
-/// How many bytes of manifest rows are gathered before they are written.
+/// How many bytes of CSV rows are gathered before they are written.
 const ROWS_BUFFER_BYTES: usize = 64 << 10;
 
 /// Gives `row` the fields of each manifest row, in the order of [`MANIFEST_COLUMNS`]: a row
@@ -660,23 +677,16 @@ fn csv_field(out: &mut Vec<u8>, field: &str) {
     out.push(b'"');
 }
 
-/// Writes the release summary, one row per release (see [`SUMMARY_COLUMNS`]), as the `csv`
-/// crate's default writer would.
+/// Writes the release summary, one row per release (see [`SUMMARY_COLUMNS`]).
 fn write_summary<'a>(
     releases: impl Iterator<Item = &'a Release>,
     out: &mut impl Write,
 ) -> std::io::Result<()> {
-    let mut rows = Vec::with_capacity(ROWS_BUFFER_BYTES + 4096);
-    write_csv_row(&mut rows, &SUMMARY_COLUMNS);
-    for_each_summary_row(releases, |fields| {
-        write_csv_row(&mut rows, fields);
-        if rows.len() >= ROWS_BUFFER_BYTES {
-            out.write_all(&rows)?;
-            rows.clear();
-        }
-        Ok(())
-    })?;
-    out.write_all(&rows)
+    write_csv(
+        &SUMMARY_COLUMNS,
+        |row| for_each_summary_row(releases, row),
+        out,
+    )
 }
 
 /// Gives `row` the fields of each release summary row, in the order of [`SUMMARY_COLUMNS`].
@@ -713,31 +723,16 @@ pub const SUMMARY_COLUMNS: [&str; 8] = [
     "value_usd",
 ];
 
-/// The manifest as the `csv` crate writes it: what [`write_manifest`] must match.
+/// A CSV file as the `csv` crate writes it: what [`write_csv`] must match.
 #[cfg(test)]
-fn write_manifest_with_csv<'a>(
-    releases: impl Iterator<Item = &'a Release>,
+fn write_csv_with_csv<const N: usize>(
+    columns: &[&str; N],
+    for_each_row: impl FnOnce(EachRow<N>) -> std::io::Result<()>,
     out: &mut impl Write,
 ) -> std::io::Result<()> {
     let mut writer = csv::Writer::from_writer(out);
-    writer.write_record(MANIFEST_COLUMNS)?;
-    for_each_manifest_row(releases, |fields| {
-        writer.write_record(fields).map_err(std::io::Error::from)
-    })?;
-    writer.flush()
-}
-
-/// The release summary as the `csv` crate writes it: what [`write_summary`] must match.
-#[cfg(test)]
-fn write_summary_with_csv<'a>(
-    releases: impl Iterator<Item = &'a Release>,
-    out: &mut impl Write,
-) -> std::io::Result<()> {
-    let mut writer = csv::Writer::from_writer(out);
-    writer.write_record(SUMMARY_COLUMNS)?;
-    for_each_summary_row(releases, |fields| {
-        writer.write_record(fields).map_err(std::io::Error::from)
-    })?;
+    writer.write_record(columns)?;
+    for_each_row(&mut |fields| writer.write_record(fields).map_err(std::io::Error::from))?;
     writer.flush()
 }
 
@@ -1001,11 +996,21 @@ mod tests {
         let mut manifest = Vec::new();
         write_manifest(releases.iter(), &mut manifest).unwrap();
         let mut manifest_reference = Vec::new();
-        write_manifest_with_csv(releases.iter(), &mut manifest_reference).unwrap();
+        write_csv_with_csv(
+            &MANIFEST_COLUMNS,
+            |row| for_each_manifest_row(releases.iter(), row),
+            &mut manifest_reference,
+        )
+        .unwrap();
         let mut summary = Vec::new();
         write_summary(releases.iter(), &mut summary).unwrap();
         let mut summary_reference = Vec::new();
-        write_summary_with_csv(releases.iter(), &mut summary_reference).unwrap();
+        write_csv_with_csv(
+            &SUMMARY_COLUMNS,
+            |row| for_each_summary_row(releases.iter(), row),
+            &mut summary_reference,
+        )
+        .unwrap();
         [
             (log, log_reference),
             (manifest, manifest_reference),

@@ -4,7 +4,7 @@
 mod support;
 
 use border_release::store::Store;
-use support::{order, stderr, Warehouse};
+use support::{order, stderr, utf16, Warehouse};
 
 const NOW: &str = "2026-12-01T07:00:00-08:00";
 
@@ -121,25 +121,8 @@ fn last_line(err: &str) -> &str {
     err.trim_end().rsplit('\n').next().unwrap_or("")
 }
 
-/// `text` in UTF-16 with its byte-order mark.
-fn utf16(text: &str, big_endian: bool) -> Vec<u8> {
-    let mut bytes = if big_endian {
-        vec![0xfe, 0xff]
-    } else {
-        vec![0xff, 0xfe]
-    };
-    for unit in text.encode_utf16() {
-        bytes.extend(if big_endian {
-            unit.to_be_bytes()
-        } else {
-            unit.to_le_bytes()
-        });
-    }
-    bytes
-}
-
 #[test]
-fn a_utf16_file_of_any_kind_is_rejected_whole_saying_so() {
+fn a_utf16_or_utf32_file_of_any_kind_is_rejected_whole_saying_so() {
     let w = warehouse_with_items();
     let orders = order(
         "OK-1",
@@ -182,6 +165,15 @@ fn a_utf16_file_of_any_kind_is_rejected_whole_saying_so() {
             "be.jsonl",
             utf16(&orders, true)[2..].to_vec(),
             "UTF-16 (big-endian)",
+        ),
+        (
+            ["orders", "import"],
+            "wider.jsonl",
+            [0xff, 0xfe, 0, 0]
+                .into_iter()
+                .chain(orders.chars().flat_map(|c| u32::from(c).to_le_bytes()))
+                .collect(),
+            "UTF-32 (little-endian)",
         ),
     ] {
         let file = w.path(name);

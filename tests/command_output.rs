@@ -4,10 +4,7 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
-use std::process::Stdio;
-
-use support::{order, stderr, Warehouse};
+use support::{order, orders_to_many, read_one_line_and_close, stderr, Warehouse};
 
 const NOW: &str = "2026-12-01T07:00:00-08:00";
 
@@ -91,40 +88,9 @@ fn an_imports_summary_goes_to_standard_output_even_when_lines_are_rejected() {
 /// A warehouse holding `count` orders, each to its own recipient.
 fn warehouse_with_orders(count: usize) -> Warehouse {
     let w = Warehouse::with_items(NOW);
-    let lines: Vec<String> = (0..count)
-        .map(|n| {
-            order(
-                &format!("SO-{n:06}"),
-                "2026-11-30T10:00:00-08:00",
-                &format!("Buyer {n}"),
-                &format!("{n} Main St"),
-                "USD",
-                &[("TSHIRT", 1, "10.00")],
-            )
-        })
-        .collect();
-    let file = w.file("orders.jsonl", &lines.join("\n"));
+    let file = w.file("orders.jsonl", &orders_to_many("SO", count, "10.00"));
     w.ok(NOW, &["orders", "import", file.to_str().unwrap()]);
     w
-}
-
-/// Runs `args` with standard output a pipe that is closed after its first line, as
-/// `border-release orders list | head -1` does; returns the line, the exit code and what was
-/// written to standard error.
-fn read_one_line_and_close(w: &Warehouse, args: &[&str]) -> (String, Option<i32>, String) {
-    let mut child = w
-        .process(NOW, args)
-        .env_remove("BORDER_RELEASE_FAKE_NOW")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    let mut reader = BufReader::new(child.stdout.take().unwrap());
-    reader.read_line(&mut first).unwrap();
-    drop(reader);
-    let output = child.wait_with_output().unwrap();
-    (first, output.status.code(), stderr(&output))
 }
 
 #[test]
@@ -138,7 +104,10 @@ fn output_into_a_closed_pipe_ends_quietly() {
         &["plan", "--day", "2099-01-01", "--json"],
         &["plan", "--day", "2099-01-01"],
     ] {
-        let (first, code, err) = read_one_line_and_close(&w, args);
+        // Without the pinned clock, which would warn on standard error.
+        let mut command = w.process(NOW, args);
+        command.env_remove("BORDER_RELEASE_FAKE_NOW");
+        let (first, code, err) = read_one_line_and_close(command);
         assert!(!first.is_empty(), "{args:?}");
         assert_eq!(code, Some(0), "{args:?}: {err}");
         assert_eq!(err, "", "{args:?}: nothing on standard error");
@@ -206,7 +175,7 @@ fn words_and_amounts_read_right() {
     let dump = w.path("backup.jsonl");
     let dumped = w.ok(NOW, &["store", "dump", dump.to_str().unwrap()]);
     assert!(
-        dumped.contains(": 5 items, stock of 1 SKU, 1 order, 1 release ("),
+        dumped.contains(": 5 items, stock of 1 SKU, 1 order and 1 release ("),
         "{dumped}"
     );
     let other = Warehouse::new();

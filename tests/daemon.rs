@@ -21,7 +21,7 @@ use border_release::store::Store;
 use border_release::wire::{BatchDoc, CancelDoc, ErrorBody};
 use chrono::{DateTime, Utc};
 use hyper::{Method, StatusCode};
-use support::{order, Warehouse, ITEMS};
+use support::{order, utf16, Warehouse, ITEMS};
 
 const TOKEN: &str = "test-token-0123456789abcdef";
 
@@ -103,6 +103,20 @@ impl Running {
                 body.as_bytes().to_vec(),
             )
             .expect("the API answers")
+    }
+
+    /// Posts an orders file named `name`: the answer's status and body.
+    fn post_orders(&self, name: &str, body: Vec<u8>) -> (StatusCode, String) {
+        let response = self
+            .client
+            .send(
+                Method::POST,
+                &format!("/v1/orders?name={name}"),
+                "application/x-ndjson",
+                body,
+            )
+            .expect("the API answers");
+        (response.status, self.body(response))
     }
 
     fn body(&self, response: Response) -> String {
@@ -540,17 +554,7 @@ fn hostile_input_is_refused_and_the_daemon_stays_up() {
         ),
     ];
     for (what, body) in bodies {
-        let response = d
-            .client
-            .send(
-                Method::POST,
-                "/v1/orders?name=hostile",
-                "application/x-ndjson",
-                body,
-            )
-            .expect("the API answers");
-        let status = response.status;
-        let text = d.body(response);
+        let (status, text) = d.post_orders("hostile", body);
         if what == "empty" {
             assert_eq!(status, StatusCode::OK, "{what}: {text}");
             continue;
@@ -577,17 +581,9 @@ fn hostile_input_is_refused_and_the_daemon_stays_up() {
             "is in another encoding (line 1 has bytes that are not UTF-8",
         ),
     ] {
-        let response = d
-            .client
-            .send(
-                Method::POST,
-                "/v1/orders?name=hostile",
-                "application/x-ndjson",
-                body,
-            )
-            .expect("the API answers");
-        assert_eq!(response.status, StatusCode::BAD_REQUEST, "{what}");
-        let error: ErrorBody = serde_json::from_slice(&d.client.body(response).unwrap()).unwrap();
+        let (status, text) = d.post_orders("hostile", body);
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{what}");
+        let error: ErrorBody = serde_json::from_str(&text).unwrap();
         assert_eq!(error.error.code, "rejected-file", "{what}");
         assert!(
             error.error.message.starts_with(&format!("hostile {found}")),
@@ -727,21 +723,6 @@ fn input_that_is_not_utf8_is_refused_whole_and_a_byte_order_mark_is_skipped() {
         exists(&w.path("spool/done/items-1.csv"))
     });
 
-    let utf16 = |text: &str, big_endian: bool| -> Vec<u8> {
-        let mut bytes = if big_endian {
-            vec![0xfe, 0xff]
-        } else {
-            vec![0xff, 0xfe]
-        };
-        for unit in text.encode_utf16() {
-            bytes.extend(if big_endian {
-                unit.to_be_bytes()
-            } else {
-                unit.to_le_bytes()
-            });
-        }
-        bytes
-    };
     // Latin-1, as an old spreadsheet saves it: one byte per character.
     let latin1 = |text: &str| -> Vec<u8> {
         text.chars()
@@ -805,18 +786,7 @@ fn input_that_is_not_utf8_is_refused_whole_and_a_byte_order_mark_is_skipped() {
             .iter()
             .map(|(name, body)| {
                 let d = &d;
-                scope.spawn(move || {
-                    let response = d
-                        .client
-                        .send(
-                            Method::POST,
-                            &format!("/v1/orders?name={name}"),
-                            "application/x-ndjson",
-                            body.clone(),
-                        )
-                        .expect("the API answers");
-                    (response.status, d.body(response))
-                })
+                scope.spawn(move || d.post_orders(name, body.clone()))
             })
             .collect();
         handles

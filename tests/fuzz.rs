@@ -114,6 +114,7 @@ proptest! {
         for identity in [IdentityRule::NameAndAddress, IdentityRule::CustomerId, IdentityRule::Address] {
             if let Err(rejection) = intake::parse_order(&text, identity) {
                 prop_assert!(!rejection.message.is_empty());
+                prop_assert!(!rejection.rule.is_empty(), "no rule for {:?}", rejection);
             }
         }
     }

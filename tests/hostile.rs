@@ -212,3 +212,80 @@ fn files_of_a_hundred_megabytes_are_refused_with_the_line_named_and_change_nothi
     w.ok(NOW, &["orders", "import", more.to_str().unwrap()]);
     assert_eq!(w.orders(NOW).len(), 2);
 }
+
+/// Every rejected order line names the rule it breaks in words that do not quote the value,
+/// for logs that must not hold a name or an address.
+#[test]
+fn a_rejections_rule_never_quotes_the_value() {
+    let good = order(
+        "OK-1",
+        "2026-11-30T10:00:00-08:00",
+        "Ana Ruiz",
+        "1 Main St",
+        "USD",
+        &[("TSHIRT", 1, "10.00")],
+    );
+    let cases = [
+        (
+            "recipient.address.postal_code",
+            good.replace("92101", "SECRET9"),
+            "SECRET9",
+        ),
+        (
+            "recipient.address.state",
+            good.replace("\"CA\"", "\"SECRETSTATE\""),
+            "SECRETSTATE",
+        ),
+        (
+            "recipient.name",
+            good.replace("Ana Ruiz", "=SECRET()"),
+            "SECRET",
+        ),
+        ("recipient.name", good.replace("Ana Ruiz", "N/A"), "N/A"),
+        (
+            "recipient.address.line1",
+            good.replace("1 Main St", "@SECRET"),
+            "SECRET",
+        ),
+        (
+            "recipient.address.country",
+            good.replace("\"US\"", "\"SECRETLAND\""),
+            "SECRETLAND",
+        ),
+        (
+            "placed_at",
+            good.replace("2026-11-30T10:00:00-08:00", "SECRET-DAY"),
+            "SECRET",
+        ),
+        (
+            "lines[0].unit_price",
+            good.replace("\"10.00\"", "\"-7.77\""),
+            "7.77",
+        ),
+        (
+            "lines[0].qty",
+            good.replace("\"qty\":1", "\"qty\":\"77777\""),
+            "77777",
+        ),
+        (
+            "recipient.secret",
+            good.replace("\"name\"", "\"secret\":\"x\",\"name\""),
+            "x\"",
+        ),
+    ];
+    for (field, line, value) in cases {
+        let rejection = intake::parse_order(&line, IdentityRule::NameAndAddress).expect_err(field);
+        assert_eq!(rejection.field.as_deref(), Some(field), "{rejection:?}");
+        assert!(!rejection.rule.is_empty(), "{rejection:?}");
+        assert!(
+            !rejection.rule.contains(value),
+            "{field}: the rule quotes the value: {rejection:?}"
+        );
+    }
+    let zip = intake::parse_order(
+        &good.replace("92101", "ABCDE"),
+        IdentityRule::NameAndAddress,
+    )
+    .unwrap_err();
+    assert_eq!(zip.rule, "5 digits or ZIP+4");
+}

@@ -47,6 +47,21 @@ fn warehouse_with_orders() -> Warehouse {
     w
 }
 
+/// A file of one more order, C1, to a third recipient, due today: one T-shirt at `price`.
+fn one_more_order(w: &Warehouse, price: &str) -> std::path::PathBuf {
+    w.file(
+        "more.jsonl",
+        &order(
+            "C1",
+            "2026-11-30T13:00:00-08:00",
+            "Cy Young",
+            "4 Elm Ave",
+            "USD",
+            &[("TSHIRT", 1, price)],
+        ),
+    )
+}
+
 fn mode(path: &Path) -> u32 {
     std::fs::metadata(path)
         .unwrap_or_else(|error| panic!("{}: {error}", path.display()))
@@ -167,17 +182,7 @@ fn the_release_summary_has_a_row_per_release_beside_the_log_and_manifest() {
     assert_eq!(logged, summed);
 
     // A later wave rewrites it whole with the day's every release.
-    let more = w.file(
-        "more.jsonl",
-        &order(
-            "C1",
-            "2026-11-30T13:00:00-08:00",
-            "Cy Young",
-            "4 Elm Ave",
-            "USD",
-            &[("TSHIRT", 1, "5")],
-        ),
-    );
+    let more = one_more_order(&w, "5");
     w.ok(NOW, &["orders", "import", more.to_str().unwrap()]);
     let json = w.ok(NOW, &["batch", "--json"]);
     let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
@@ -229,17 +234,7 @@ fn a_manifest_opens_in_a_spreadsheet_with_accented_names_intact() {
             .unwrap();
         assert!(output.status.success(), "{}", stderr(&output));
     };
-    let more = w.file(
-        "more.jsonl",
-        &order(
-            "C1",
-            "2026-11-30T13:00:00-08:00",
-            "Cy Young",
-            "4 Elm Ave",
-            "USD",
-            &[("TSHIRT", 1, "5.00")],
-        ),
-    );
+    let more = one_more_order(&w, "5.00");
     plain(&["orders", "import", more.to_str().unwrap()]);
     plain(&["batch"]);
     for file in ["manifest.csv", "releases.csv"] {

@@ -13,7 +13,7 @@ use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use support::powerloss::Disk;
-use support::{order, stderr, Warehouse, ITEMS};
+use support::{order, orders_to_many, read_one_line_and_close, stderr, utf16, Warehouse, ITEMS};
 
 /// The pinned clock of every process of these tests: a Monday morning in Tijuana.
 const NOW: &str = "2026-11-30T10:00:00-08:00";
@@ -1319,4 +1319,114 @@ fn corrections_read_the_same_through_the_daemon_and_on_the_store() {
         assert_eq!(through_daemon, on_the_store, "border-release {args:?}");
     }
     assert!(daemon.log().contains("release voided"), "{}", daemon.log());
+}
+
+/// Through the running daemon, commands print and exit as they do run alone: an import's
+/// summary on standard output and its rejected lines on standard error (exit 3), a file in
+/// UTF-16 refused whole with one message (exit 1), counts and amounts as people read them, and
+/// output into a closed pipe ending quietly. The daemon's log names the file, line, field and
+/// rule of each rejected line, from the API and the spool alike, never the value.
+#[test]
+fn commands_through_the_daemon_print_as_run_alone_and_its_log_names_rules_not_values() {
+    let w = daemon_warehouse();
+    fs::write(w.path("api-token"), format!("{TOKEN}\n")).expect("write the token file");
+    drop_in_spool_now(&w, "items-1.csv", ITEMS);
+    drop_in_spool_now(&w, "stock-receive-1.csv", "sku,qty\nTSHIRT,10\n");
+    let mut daemon = Daemon::start(&w);
+    daemon.wait_for_file(&w.path("spool/done/stock-receive-1.csv"));
+
+    // An import with a rejected line, through the API.
+    let secret = order(
+        "BAD-ZIP",
+        "2026-11-29T09:00:00-08:00",
+        "Pat Secretname",
+        "77 Hidden Ln",
+        "USD",
+        &[("TSHIRT", 1, "20")],
+    )
+    .replace("92101", "ABCDE");
+    let good = order(
+        "GOOD-1",
+        "2026-11-29T09:00:00-08:00",
+        "Ana Ruiz",
+        "1 Main St",
+        "USD",
+        &[("TSHIRT", 2, "10")],
+    );
+    let file = w.file("orders.jsonl", &format!("{good}\n{secret}\n"));
+    let path = file.display().to_string();
+    let output = w.run_at(NOW, &["orders", "import", &path]);
+    assert_eq!(output.status.code(), Some(3), "{}", describe(&output));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        format!("{path}: 1 accepted, 0 unchanged, 1 rejected\n")
+    );
+    let err = stderr(&output);
+    assert!(
+        err.contains(&format!(
+            "{path}:line 2: order BAD-ZIP: recipient.address.postal_code: \"ABCDE\" is not a ZIP code"
+        )),
+        "{err}"
+    );
+    assert!(!err.contains("accepted"), "{err}");
+
+    // The same bad line through the spool.
+    drop_in_spool(&w, "orders-1.jsonl", &format!("{secret}\n"));
+    daemon.wait_for_file(&w.path("spool/rejected/orders-1.jsonl.report.txt"));
+    daemon.wait_for_log("orders-1.jsonl accepted=0");
+    let log = daemon.log();
+    let rejected: Vec<&str> = log
+        .lines()
+        .filter(|line| line.contains("input line rejected"))
+        .collect();
+    assert_eq!(rejected.len(), 2, "one event per rejected line:\n{log}");
+    for (line, source) in rejected.iter().zip(["api", "spool"]) {
+        assert!(line.contains(" INFO "), "{line}");
+        for field in [
+            format!("source=\"{source}\""),
+            "line=".to_owned(),
+            "order_id=\"BAD-ZIP\"".to_owned(),
+            "field=\"recipient.address.postal_code\"".to_owned(),
+            "rule=\"5 digits or ZIP+4\"".to_owned(),
+        ] {
+            assert!(line.contains(&field), "no {field} in {line}");
+        }
+    }
+    for personal in ["Pat Secretname", "77 Hidden Ln", "ABCDE"] {
+        assert!(
+            !log.contains(personal),
+            "{personal:?} in the daemon's log:\n{log}"
+        );
+    }
+
+    // A file in UTF-16: refused whole, with one message.
+    let wide = w.path("wide.jsonl");
+    fs::write(&wide, utf16(&good.replace("GOOD-1", "U-1"), false)).unwrap();
+    let output = w.run_at(NOW, &["orders", "import", wide.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    assert_eq!(
+        stderr(&output).trim_end().rsplit('\n').next().unwrap(),
+        format!(
+            "error: {} is UTF-16 (little-endian), not UTF-8: save it as UTF-8; nothing of this file was applied",
+            wide.display()
+        )
+    );
+
+    // Words and amounts.
+    let batch = via_daemon(&w, &["batch"]);
+    assert!(
+        batch.contains("releases: 1 (1 order, 20.00 USD)"),
+        "{batch}"
+    );
+
+    // A reader that stops early: more rows than a pipe holds, and the first one read.
+    let many = w.file("many.jsonl", &orders_to_many("M", 3000, "1.00"));
+    via_daemon(&w, &["orders", "import", many.to_str().unwrap()]);
+    let mut command = w.process(NOW, &["orders", "list"]);
+    command.env_remove("BORDER_RELEASE_FAKE_NOW");
+    let (first, code, err) = read_one_line_and_close(command);
+    assert!(first.starts_with("order "), "{first}");
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(err, "");
+    assert_eq!(daemon.get("/healthz", None).0, 200);
 }

@@ -587,9 +587,7 @@ async fn schedule_batches(
     }
 }
 
-/// One event per rejected line, and one for the input. A reason about the recipient may quote a
-/// name or an address, so it is logged at debug level only; the report (or the API's answer)
-/// always has it.
+/// One event per rejected line, and one for the input.
 pub fn log_rejections(source: &str, report: &IntakeReport) {
     log_rejected_lines(source, report);
     tracing::info!(
@@ -603,32 +601,26 @@ pub fn log_rejections(source: &str, report: &IntakeReport) {
 }
 
 /// One event per rejected line only: orders posted one by one are summed up per commit.
+/// Each names the file, the line, the order id, the field and the rule the line breaks, never
+/// the value: a value may be a name or an address. The reason, which may quote it, is logged
+/// at debug level only; the report (or the API's answer) always has it.
 pub fn log_rejected_lines(source: &str, report: &IntakeReport) {
     for rejection in &report.rejected {
-        let field = rejection.field.as_deref().unwrap_or("");
-        let personal = field.starts_with("recipient");
-        let reason = if personal {
-            "the recipient's data (the reason is in the report, and at debug level)"
-        } else {
-            rejection.message.as_str()
-        };
-        tracing::warn!(
+        tracing::info!(
             source,
             file = %report.file.display(),
             line = rejection.line,
             order_id = rejection.order_id.as_deref().unwrap_or(""),
-            field,
-            reason,
+            field = rejection.field.as_deref().unwrap_or(""),
+            rule = rejection.rule.as_str(),
             "input line rejected"
         );
-        if personal {
-            tracing::debug!(
-                file = %report.file.display(),
-                line = rejection.line,
-                reason = %rejection.message,
-                "input line rejected"
-            );
-        }
+        tracing::debug!(
+            file = %report.file.display(),
+            line = rejection.line,
+            reason = %rejection.message,
+            "input line rejected"
+        );
     }
 }
 

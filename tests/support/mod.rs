@@ -252,6 +252,62 @@ pub fn order(
     .to_string()
 }
 
+/// `count` orders of one T-shirt at `unit_price`, each to a recipient of its own, as JSON Lines:
+/// ids `<prefix>-00000` on.
+pub fn orders_to_many(prefix: &str, count: usize, unit_price: &str) -> String {
+    let lines: Vec<String> = (0..count)
+        .map(|n| {
+            order(
+                &format!("{prefix}-{n:05}"),
+                "2026-11-29T09:00:00-08:00",
+                &format!("Buyer {n}"),
+                &format!("{n} Market St"),
+                "USD",
+                &[("TSHIRT", 1, unit_price)],
+            )
+        })
+        .collect();
+    lines.join("\n")
+}
+
+/// `text` in UTF-16, big-endian or little-endian, with its byte-order mark.
+pub fn utf16(text: &str, big_endian: bool) -> Vec<u8> {
+    let mut bytes = if big_endian {
+        vec![0xfe, 0xff]
+    } else {
+        vec![0xff, 0xfe]
+    };
+    for unit in text.encode_utf16() {
+        bytes.extend(if big_endian {
+            unit.to_be_bytes()
+        } else {
+            unit.to_le_bytes()
+        });
+    }
+    bytes
+}
+
+/// Runs `command` with standard output a pipe that is closed after its first line, as
+/// `border-release orders list | head -1` does; returns the line, the exit code and what was
+/// written to standard error.
+pub fn read_one_line_and_close(
+    mut command: std::process::Command,
+) -> (String, Option<i32>, String) {
+    use std::io::BufRead;
+    use std::process::Stdio;
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run border-release");
+    let mut first = String::new();
+    let mut reader = std::io::BufReader::new(child.stdout.take().expect("its output"));
+    reader.read_line(&mut first).expect("its first line");
+    drop(reader);
+    let output = child.wait_with_output().expect("it ends");
+    (first, output.status.code(), stderr(&output))
+}
+
 pub const ITEMS: &str = "sku,description,hts,origin,flags
 TSHIRT,Cotton knit T-shirt,6109.10.0012,MX,
 JEANS,Cotton denim trousers,6203.42.4011,MX,
