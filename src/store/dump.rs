@@ -6,11 +6,12 @@
 //!
 //! | kind | what |
 //! | --- | --- |
-//! | `header` | first line: `format` (`border-release-dump`), `version` (this format's, 1), `layout` (the store layout it was taken from), `created_at` |
+//! | `header` | first line: `format` (`border-release-dump`), `version` (this format's, 2), `layout` (the store layout it was taken from), `created_at` |
 //! | `item` | an item of the catalogue: `sku`, `description`, `hts`, `origin`, `flags` |
 //! | `stock` | a SKU's stock movements: `sku`, `received`, `released`, `adjusted` |
-//! | `order` | an order as taken in (`order`), its `state` and the `reason` of the last batch that examined it; in intake order |
-//! | `release` | a committed release, whole (`release`); by day and release id |
+//! | `order` | an order as taken in (`order`), its `state` and the `reason` of the last batch that examined it, and its `detail` when that batch said more (version 2); in intake order |
+//! | `void` | a void release (version 2): `release_id`, `day`, `reason`, `voided_at`; before the releases |
+//! | `release` | a committed release, whole (`release`); by day and release id, void ones included |
 //! | `schedule` | the last day batched (`last_day`) and the schedule time of the last scheduled batch (`last_trigger`), each null when none |
 //! | `logs-due` | a `day` whose release log and manifest were not yet written |
 //! | `applied` | a spool file already taken in: its `mark` and `report` |
@@ -43,7 +44,9 @@ use crate::model::{
 /// The name a dump's header gives its format.
 pub const DUMP_FORMAT: &str = "border-release-dump";
 /// The version of the dump format this build writes and reads.
-pub const DUMP_VERSION: u32 = 1;
+/// Version 2 added `void` lines and the `detail` of open orders; version 1 dumps (which have
+/// neither) are read as they are.
+pub const DUMP_VERSION: u32 = 2;
 /// The folder, inside the store's, where a restore builds the store.
 pub const RESTORING: &str = ".restoring";
 /// Orders (and releases) restored together in one commit.
@@ -515,10 +518,10 @@ impl Restoring {
                     format, version, ..
                 },
             ) => {
-                if format != DUMP_FORMAT || version != DUMP_VERSION {
+                if format != DUMP_FORMAT || !(1..=DUMP_VERSION).contains(&version) {
                     return Err(self.at(
                         line_no,
-                        format!("a dump of format {format:?} version {version}; this build reads {DUMP_FORMAT:?} version {DUMP_VERSION}"),
+                        format!("a dump of format {format:?} version {version}; this build reads {DUMP_FORMAT:?} versions 1 to {DUMP_VERSION}"),
                     ));
                 }
                 self.stage = Stage::Body;
