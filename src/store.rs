@@ -554,12 +554,10 @@ impl Store {
             return Ok(None);
         };
         let states = self.ledger.states.as_ref().expect("read by find");
-        let Some(StateByte::Open(Some(verdict))) = states.get(ordinal) else {
+        let Some(StateByte::Open(verdict)) = states.get(ordinal) else {
             return Ok(None);
         };
-        let block = self.reader()?.detail_block(ordinal / STATE_BLOCK_ORDERS)?;
-        let offset = (ordinal % STATE_BLOCK_ORDERS) as u32;
-        Ok(block.and_then(|block| block.detail(offset, verdict)))
+        reader::Details::new(&self.reader()?).of(ordinal, verdict)
     }
 
     /// Cancels a pending or held order, in one durable commit.

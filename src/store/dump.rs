@@ -33,6 +33,7 @@ use redb::ReadableTable;
 use serde::{Deserialize, Serialize};
 
 use super::layout::{decode, encode, DetailBlock, Ordinal, StateByte};
+use super::reader::Details;
 use super::{
     foreign_store, Commit, PreparedOrder, Store, StoreError, StoreReader, APPLIED, FILE_NAME,
     LAYOUT_VERSION, ORDERS, STATE_BLOCK_ORDERS,
@@ -179,7 +180,7 @@ pub fn dump(
     }
     let states = reader.states()?;
     let table = reader.table(ORDERS)?;
-    let mut details: Option<(u64, Option<DetailBlock>)> = None;
+    let mut details = Details::new(reader);
     for entry in table.iter().map_err(|e| reader.engine(e))? {
         let (first, bytes) = entry.map_err(|e| reader.engine(e))?;
         let first = first.value();
@@ -188,16 +189,10 @@ pub fn dump(
         for (offset, order) in orders.into_iter().enumerate() {
             let ordinal = first + offset as Ordinal;
             let state = reader.state_of(&states, ordinal)?;
-            let mut detail = None;
-            if let StateByte::Open(Some(verdict)) = state {
-                let block_no = ordinal / STATE_BLOCK_ORDERS;
-                if details.as_ref().is_none_or(|(read, _)| *read != block_no) {
-                    details = Some((block_no, reader.detail_block(block_no)?));
-                }
-                let block = details.as_ref().and_then(|(_, block)| block.as_ref());
-                let place = (ordinal % STATE_BLOCK_ORDERS) as u32;
-                detail = block.and_then(|block| block.detail(place, verdict));
-            }
+            let detail = match state {
+                StateByte::Open(verdict) => details.of(ordinal, verdict)?,
+                _ => None,
+            };
             let (state, reason) = state.words();
             counts.orders += 1;
             out.line(&Line::Order {

@@ -17,13 +17,48 @@ use super::{
     META, NEXT_ORDINAL, ORDERS, ORDER_IDS, RELEASES, RELEASE_ITEMS, RELEASE_VALUE_VERSION, STATES,
     STATE_BLOCK_ORDERS, STOCK, VOIDS,
 };
-use crate::model::{Item, Order, OrderState, Release, StockLevel, Void};
+use crate::model::{Detail, Item, Order, OrderState, Release, StockLevel, Verdict, Void};
 use rust_decimal::Decimal;
 
 /// A view of the store at one commit.
 pub struct StoreReader {
     pub(super) txn: redb::ReadTransaction,
     pub(super) path: PathBuf,
+}
+
+/// The details of open orders, read a state block at a time as orders are walked in intake
+/// order.
+pub struct Details<'a> {
+    reader: &'a StoreReader,
+    /// The block read last, if its details were stored.
+    block: Option<(u64, Option<DetailBlock>)>,
+}
+
+impl<'a> Details<'a> {
+    pub fn new(reader: &'a StoreReader) -> Details<'a> {
+        Details {
+            reader,
+            block: None,
+        }
+    }
+
+    /// The detail of the order at `ordinal`, whose state byte says `verdict`.
+    pub fn of(&mut self, ordinal: Ordinal, verdict: Option<Verdict>) -> Result<Option<Detail>> {
+        let Some(verdict) = verdict else {
+            return Ok(None);
+        };
+        let block_no = ordinal / STATE_BLOCK_ORDERS;
+        if self
+            .block
+            .as_ref()
+            .is_none_or(|(read, _)| *read != block_no)
+        {
+            self.block = Some((block_no, self.reader.detail_block(block_no)?));
+        }
+        let block = self.block.as_ref().and_then(|(_, block)| block.as_ref());
+        let place = (ordinal % STATE_BLOCK_ORDERS) as u32;
+        Ok(block.and_then(|block| block.detail(place, verdict)))
+    }
 }
 
 impl StoreReader {
@@ -138,7 +173,7 @@ impl StoreReader {
             Ok(())
         })?;
         let mut out = Vec::new();
-        let mut details: Option<(u64, Option<DetailBlock>)> = None;
+        let mut details = Details::new(self);
         let table = self.table(ORDERS)?;
         for entry in table.iter().map_err(|e| self.engine(e))? {
             let (first, bytes) = entry.map_err(|e| self.engine(e))?;
@@ -151,15 +186,7 @@ impl StoreReader {
                 let mut value_usd = None;
                 let state = match self.state_of(&states, ordinal)? {
                     StateByte::Open(verdict) => {
-                        if let Some(verdict) = verdict {
-                            let block_no = ordinal / STATE_BLOCK_ORDERS;
-                            if details.as_ref().is_none_or(|(read, _)| *read != block_no) {
-                                details = Some((block_no, self.detail_block(block_no)?));
-                            }
-                            let block = details.as_ref().and_then(|(_, block)| block.as_ref());
-                            let place = (ordinal % STATE_BLOCK_ORDERS) as u32;
-                            detail = block.and_then(|block| block.detail(place, verdict));
-                        }
+                        detail = details.of(ordinal, verdict)?;
                         open_state(verdict)
                     }
                     StateByte::Cancelled => OrderState::Cancelled,
