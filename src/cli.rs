@@ -738,8 +738,17 @@ fn print_stock_row(row: &StockRow, json: bool, out: &mut impl Write) -> anyhow::
     } else {
         writeln!(
             out,
-            "{:<24} on hand {:>10}  (received {}, adjusted {:+}, released {})",
-            row.sku, row.on_hand, row.received, row.adjusted, row.released
+            "{:<24} on hand {:>10}  (received {}, adjusted {}, released {})",
+            row.sku,
+            row.on_hand,
+            row.received,
+            // Signed, as a stock controller reads an adjustment: +2, -13, 0.
+            if row.adjusted == 0 {
+                "0".to_owned()
+            } else {
+                format!("{:+}", row.adjusted)
+            },
+            row.released
         )?;
     }
     Ok(())
@@ -842,12 +851,15 @@ fn print_order(doc: &OrderDoc, json: bool, out: &mut impl Write) -> anyhow::Resu
     for line in &doc.lines {
         writeln!(
             out,
-            "    {:<20} {:>5} x {:>10} {}  = {:>12} USD",
+            "    {:<20} {:>5} x {:>10} {}  = {:>12}",
             line.sku,
             line.qty,
             line.unit_price,
             doc.currency,
-            line.value_usd.as_deref().unwrap_or("-")
+            match &line.value_usd {
+                Some(value) => format!("{value} USD"),
+                None => "-".to_owned(),
+            }
         )?;
     }
     Ok(ExitCode::SUCCESS)

@@ -239,7 +239,7 @@ fn cutoffs(config: &Config) -> explain::Cutoffs {
 pub enum VoidError {
     #[error("release {0} is not known")]
     Unknown(String),
-    #[error("release {release_id} was voided at {voided_at} ({reason}); a void release cannot be voided again")]
+    #[error("release {release_id} was voided at {} ({reason}); a void release cannot be voided again", .voided_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))]
     Already {
         release_id: String,
         voided_at: DateTime<Utc>,
