@@ -288,6 +288,7 @@ pub fn void_release(
         reason: void.reason,
         voided_at: void.voided_at,
         orders: release.orders.iter().map(Text::to_string).collect(),
+        value_usd: release.value_usd,
         last_day: store.last_day()?,
         voids: releaselog::voids_path(logs, void.day),
         manifest: releaselog::manifest_path(logs, void.day),
@@ -538,12 +539,19 @@ pub fn order_counts(
     store.order_counts()
 }
 
-/// The last day batched, and its releases.
+/// The last day batched, and its releases that stand (not void).
 pub fn last_day(store: &Store) -> Result<Option<(NaiveDate, Vec<Release>)>, StoreError> {
-    match store.last_day()? {
-        None => Ok(None),
-        Some(day) => Ok(Some((day, store.releases_of(day)?))),
-    }
+    let Some(day) = store.last_day()? else {
+        return Ok(None);
+    };
+    let voids = store.voids_of(day)?;
+    let mut releases = store.releases_of(day)?;
+    releases.retain(|release| {
+        !voids
+            .iter()
+            .any(|void| void.release_id == release.release_id)
+    });
+    Ok(Some((day, releases)))
 }
 
 /// Reads what intake checks new orders against (the catalogue, the id index and the state of

@@ -202,6 +202,9 @@ pub struct VoidDoc {
     pub voided_at: chrono::DateTime<chrono::Utc>,
     /// The orders back to pending.
     pub orders: Vec<String>,
+    /// The void release's value, given back to its recipient's day.
+    #[serde(with = "crate::money::usd_text")]
+    pub value_usd: rust_decimal::Decimal,
     /// The last day batched now (a day all of whose releases are void no longer counts).
     pub last_day: Option<NaiveDate>,
     pub voids: PathBuf,

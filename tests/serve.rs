@@ -1215,7 +1215,14 @@ impl Daemon {
     /// A GET on the daemon's socket, with the bearer token when given: the status and the
     /// body (left chunked if it was sent so).
     fn get(&self, path: &str, token: Option<&str>) -> (u16, String) {
-        let mut stream = UnixStream::connect(&self.socket).expect("connect to the daemon");
+        get_from(&self.socket, path, token)
+    }
+}
+
+/// A GET of the daemon listening on `socket`: its status and body.
+fn get_from(socket: &Path, path: &str, token: Option<&str>) -> (u16, String) {
+    {
+        let mut stream = UnixStream::connect(socket).expect("connect to the daemon");
         stream
             .set_read_timeout(Some(PATIENCE))
             .expect("set a read timeout");
@@ -1273,7 +1280,17 @@ fn corrections_read_the_same_through_the_daemon_and_on_the_store() {
     let (served, local) = (daemon_warehouse(), daemon_warehouse());
     setup(&served);
     setup(&local);
-    let daemon = Daemon::start(&served);
+    let mut daemon = Daemon::start(&served);
+    let socket = daemon.socket.clone();
+    let releases_of_the_day = || {
+        let (_, metrics) = get_from(&socket, "/metrics", None);
+        let line = format!("border_release_releases{{day=\"{DAY}\"}} ");
+        metrics
+            .lines()
+            .find_map(|row| row.strip_prefix(&line).map(str::to_owned))
+    };
+    daemon.wait_until("the day's figures", || releases_of_the_day().is_some());
+    let before: u64 = releases_of_the_day().unwrap().parse().unwrap();
     let release = format!("{DAY}-000001");
     let steps: &[&[&str]] = &[
         &[
@@ -1313,10 +1330,14 @@ fn corrections_read_the_same_through_the_daemon_and_on_the_store() {
             text(&output.stderr),
         )
     };
-    for args in steps {
+    for (step, args) in steps.iter().enumerate() {
         let through_daemon = same(&served.run_at(NOW, args), &served);
         let on_the_store = same(&local.run_at(NOW, args), &local);
         assert_eq!(through_daemon, on_the_store, "border-release {args:?}");
+        if step == 0 {
+            // The void is gone from the day's figures at once.
+            assert_eq!(releases_of_the_day(), Some((before - 1).to_string()));
+        }
     }
     assert!(daemon.log().contains("release voided"), "{}", daemon.log());
 }

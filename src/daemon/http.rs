@@ -532,6 +532,9 @@ async fn void_release(
                 VoidError::NoReason => JobError::Refused(error.to_string()),
                 VoidError::Store(_) => JobError::failed(error),
             });
+            if let Ok(doc) = &result {
+                engine.metrics.release_voided(doc.day, doc.value_usd);
+            }
             engine.after(&result);
             result
         })

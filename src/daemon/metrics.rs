@@ -121,6 +121,14 @@ impl Metrics {
         inner.states_counted = None;
     }
 
+    /// A release of `day` voided: the day's figures lose it.
+    pub fn release_voided(&self, day: NaiveDate, value_usd: Decimal) {
+        if let Some(figures) = self.inner().releases.get_mut(&day) {
+            figures.0 = figures.0.saturating_sub(1);
+            figures.1 -= value_usd;
+        }
+    }
+
     pub fn batch_failed(&self) {
         *self.inner().batches.entry("failed").or_default() += 1;
     }
