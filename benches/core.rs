@@ -14,7 +14,7 @@ use border_release::identity::{self, IdentityRule};
 use border_release::model::{Address, Consignee, FxUsed, Item, ItemFlag, Order, OrderLine};
 use border_release::money::{self, Conversion, Rate, Rates};
 use border_release::planner::{self, Claim, Rules, Snapshot};
-use border_release::policy::Policy;
+use border_release::policy::{Filing, Lane, Policy};
 use border_release::store;
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
@@ -163,6 +163,8 @@ fn items() -> HashMap<String, Item> {
                 hts: "6109.10.0012".into(),
                 origin: if index.is_multiple_of(20) { "CN" } else { "MX" }.into(),
                 flags,
+                mid: None,
+                usmca: false,
             };
             (item.sku.clone(), item)
         })
@@ -259,6 +261,7 @@ fn policy() -> Policy {
         excluded_origins: Vec::new(),
         excluded_hts_prefixes: Vec::new(),
         excluded_flags: vec![ItemFlag::Adcvd, ItemFlag::Quota],
+        filing: Filing::of_lane(Lane::InformalEntry),
     }
 }
 

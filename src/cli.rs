@@ -973,6 +973,19 @@ fn check_config(config: &Config, clock: &Clock) -> anyhow::Result<ExitCode> {
             Usd(policy.value_limit_usd),
             counted(policy.releases_per_recipient_per_day.into(), "release")
         )?;
+        let filing = &policy.filing;
+        writeln!(
+            out,
+            "  filed as entry type {}: HTS codes of at least {} digits, {}, {} refused",
+            filing.entry_type,
+            filing.min_hts_digits,
+            if filing.require_mid {
+                "a MID on every item"
+            } else {
+                "no MID required"
+            },
+            counted(filing.vague_descriptions.len() as u64, "vague description")
+        )?;
     }
     Ok(ExitCode::SUCCESS)
 }

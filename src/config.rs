@@ -28,7 +28,7 @@ use rust_decimal::Decimal;
 use crate::identity::IdentityRule;
 use crate::model::ItemFlag;
 use crate::money::{Rate, Rates, USD};
-use crate::policy::{hts_digits, Lane, Policy, Timeline};
+use crate::policy::{description_key, hts_digits, Filing, Lane, Policy, Timeline};
 
 /// Where the binary looks for the config unless told otherwise.
 pub const DEFAULT_PATH: &str = "/etc/border-release/border-release.toml";
@@ -427,6 +427,10 @@ const POLICY_KEYS: &[&str] = &[
     "excluded_origins",
     "excluded_hts_prefixes",
     "excluded_flags",
+    "entry_type",
+    "min_hts_digits",
+    "require_mid",
+    "vague_descriptions",
 ];
 
 /// The origin the `config` crate gives to values from the environment.
@@ -760,15 +764,38 @@ impl Check<'_> {
         let origins = self.list(&table, "excluded_origins", Self::origin);
         let hts_prefixes = self.list(&table, "excluded_hts_prefixes", Self::hts_prefix);
         let flags = self.list(&table, "excluded_flags", Self::flag);
+        let entry_type = table
+            .get("entry_type")
+            .map(|v| self.entry_type(&table.key("entry_type"), v));
+        let min_hts_digits = table
+            .get("min_hts_digits")
+            .map(|v| self.hts_digits(&table.key("min_hts_digits"), v));
+        let require_mid = table
+            .get("require_mid")
+            .map(|v| self.boolean(&table.key("require_mid"), v));
+        let vague = self.list(&table, "vague_descriptions", Self::vague_description);
+        let lane = lane?;
+        let mut filing = Filing::of_lane(Lane::from_word(&lane).expect("a lane checked above"));
+        if let Some(entry_type) = entry_type {
+            filing.entry_type = entry_type?;
+        }
+        if let Some(digits) = min_hts_digits {
+            filing.min_hts_digits = digits?;
+        }
+        if let Some(require_mid) = require_mid {
+            filing.require_mid = require_mid?;
+        }
+        filing.vague_descriptions = vague?;
         Some(Policy {
             name: name?,
             from: from?,
-            lane: lane?,
+            lane,
             value_limit_usd: value_limit_usd?,
             releases_per_recipient_per_day: releases?,
             excluded_origins: origins?,
             excluded_hts_prefixes: hts_prefixes?,
             excluded_flags: flags?,
+            filing,
         })
     }
 
@@ -1151,6 +1178,45 @@ impl Check<'_> {
             return None;
         }
         Some(code.to_owned())
+    }
+
+    /// An entry type: two digits, as CBP numbers them (`86`, `11`, `01`).
+    fn entry_type(&mut self, key: &str, value: &Value) -> Option<String> {
+        const EXPECTED: &str = "an entry type of two digits, such as \"11\" or \"86\"";
+        let text = self.string(key, value, EXPECTED)?.trim().to_owned();
+        if text.len() == 2 && text.bytes().all(|b| b.is_ascii_digit()) {
+            Some(text)
+        } else {
+            self.mismatch(key, value, EXPECTED);
+            None
+        }
+    }
+
+    /// The fewest digits an HTS code may have: 4 to 10.
+    fn hts_digits(&mut self, key: &str, value: &Value) -> Option<u8> {
+        const EXPECTED: &str = "a whole number of digits from 4 to 10";
+        let number = match &value.kind {
+            ValueKind::I64(number) => Some(*number),
+            ValueKind::String(text) => text.trim().parse::<i64>().ok(),
+            _ => None,
+        };
+        let digits = number
+            .filter(|n| (4..=10).contains(n))
+            .and_then(|n| u8::try_from(n).ok());
+        if digits.is_none() {
+            self.mismatch(key, value, EXPECTED);
+        }
+        digits
+    }
+
+    /// A vague description, kept as it is compared ([`description_key`]).
+    fn vague_description(&mut self, key: &str, value: &Value, text: &str) -> Option<String> {
+        let description = description_key(text);
+        if description.is_empty() {
+            self.problem(key, Some(value), "a description with letters or digits");
+            return None;
+        }
+        Some(description)
     }
 
     fn lane(&mut self, key: &str, value: &Value) -> Option<String> {

@@ -11,7 +11,7 @@ use chrono_tz::Tz;
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
-use crate::model::{Detail, Exclusion};
+use crate::model::{Detail, Exclusion, Missing};
 use crate::money::Usd;
 use crate::planner::cutoff_instant;
 use crate::words::counted;
@@ -91,6 +91,23 @@ pub fn words(detail: &Detail, placed_at: DateTime<Utc>, cutoffs: &Cutoffs) -> St
             };
             format!("{sku}: {rule} excluded by policy {policy}")
         }
+        Detail::IncompleteItem {
+            sku,
+            missing,
+            policy,
+        } => {
+            let lacks: Vec<String> = missing
+                .iter()
+                .map(|missing| match missing {
+                    Missing::HtsDigits { digits, required } => {
+                        format!("an HTS code of {digits} digits, {required} needed")
+                    }
+                    Missing::Mid => "no MID".to_owned(),
+                    Missing::Description => "a description too vague to file".to_owned(),
+                })
+                .collect();
+            format!("{sku}: {} for policy {policy}", lacks.join(", "))
+        }
         Detail::OverLimit {
             value_usd: Some(value),
             value_limit_usd,
@@ -157,6 +174,24 @@ pub fn json(detail: &Detail, placed_at: DateTime<Utc>, cutoffs: &Cutoffs) -> Val
                 Exclusion::Flag(flag) => ("flag", flag.word().to_owned()),
             };
             json!({"sku": sku, key: value, "policy": policy})
+        }
+        Detail::IncompleteItem {
+            sku,
+            missing,
+            policy,
+        } => {
+            let mut detail = json!({
+                "sku": sku,
+                "missing": missing.iter().map(|missing| missing.word()).collect::<Vec<_>>(),
+                "policy": policy,
+            });
+            for missing in missing {
+                if let Missing::HtsDigits { digits, required } = missing {
+                    detail["hts_digits"] = json!(digits);
+                    detail["min_hts_digits"] = json!(required);
+                }
+            }
+            detail
         }
         Detail::OverLimit {
             value_usd,

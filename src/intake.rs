@@ -547,14 +547,32 @@ fn check_order(
     Ok(PreparedOrder::new(&order))
 }
 
-/// Takes in an item catalogue (CSV `sku,description,hts,origin,flags`) in one durable commit;
-/// items already in the catalogue are replaced. See [`import_orders`] for `mark`.
+/// The catalogue's columns.
+const ITEM_COLUMNS: &[&str] = &["sku", "description", "hts", "origin", "flags"];
+/// The catalogue's columns with what a filing needs besides: the manufacturer (MID) and
+/// whether the goods originate under USMCA.
+const ITEM_COLUMNS_FILED: &[&str] = &[
+    "sku",
+    "description",
+    "hts",
+    "origin",
+    "flags",
+    "mid",
+    "usmca",
+];
+
+/// The longest MID: the country code and at most 13 letters and digits.
+const MID_CHARS_MAX: usize = 15;
+
+/// Takes in an item catalogue (CSV `sku,description,hts,origin,flags`, optionally followed by
+/// `mid,usmca`) in one durable commit; items already in the catalogue are replaced. See
+/// [`import_orders`] for `mark`.
 pub fn import_items(
     store: &mut Store,
     source: Source,
     mark: Option<&str>,
 ) -> Result<IntakeReport, IntakeError> {
-    let rows = read_csv(source, &["sku", "description", "hts", "origin", "flags"])?;
+    let rows = read_csv(source, &[ITEM_COLUMNS, ITEM_COLUMNS_FILED])?;
     let mut report = IntakeReport::new(source.name());
     let items = store.items()?;
     let mut changed = Vec::new();
@@ -606,7 +624,7 @@ pub fn import_stock(
     kind: StockFile,
     mark: Option<&str>,
 ) -> Result<IntakeReport, IntakeError> {
-    let rows = read_csv(source, &["sku", "qty"])?;
+    let rows = read_csv(source, &[&["sku", "qty"]])?;
     let items = store.items()?.clone();
     let mut report = IntakeReport::new(source.name());
     let mut levels: BTreeMap<String, StockLevel> = BTreeMap::new();
@@ -1080,7 +1098,8 @@ fn order_id_hint(text: &str) -> Option<String> {
         .then(|| id.to_owned())
 }
 
-/// Parses and checks one catalogue row (`sku,description,hts,origin,flags`).
+/// Parses and checks one catalogue row (`sku,description,hts,origin,flags`, and `mid,usmca`
+/// when the file has those columns).
 pub fn parse_item(fields: &[String]) -> Result<Item, Rejection> {
     let rejection = |field: &str, Fault { rule, message }| Rejection {
         line: 0,
@@ -1152,13 +1171,51 @@ pub fn parse_item(fields: &[String]) -> Result<Item, Rejection> {
         }
     }
     flags.sort();
+    let mid = match fields.get(5).map(|mid| mid.trim()) {
+        None | Some("") => None,
+        Some(mid) => Some(parse_mid(mid).map_err(|f| rejection("mid", f))?),
+    };
+    let usmca = match fields.get(6).map(|usmca| usmca.trim().to_ascii_lowercase()) {
+        None => false,
+        Some(word) => match word.as_str() {
+            "yes" => true,
+            "no" | "" => false,
+            _ => {
+                return Err(rejection(
+                    "usmca",
+                    fault(
+                        "yes, no or empty",
+                        format!("{:?} is not yes, no or empty", fields[6]),
+                    ),
+                ))
+            }
+        },
+    };
     Ok(Item {
         sku,
         description,
         hts,
         origin,
         flags,
+        mid,
+        usmca,
     })
+}
+
+/// A manufacturer identification code: the ISO 3166 alpha-2 code of the manufacturer's
+/// country, then 1 to 13 letters and digits, upper case, at most 15 characters in all.
+fn parse_mid(mid: &str) -> Result<String, Fault> {
+    let rule = "a country code then 1 to 13 letters and digits, upper case, at most 15 characters";
+    let valid = (3..=MID_CHARS_MAX).contains(&mid.len())
+        && mid.as_bytes()[..2].iter().all(u8::is_ascii_uppercase)
+        && mid.as_bytes()[2..]
+            .iter()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+    if valid {
+        Ok(mid.to_owned())
+    } else {
+        Err(fault(rule, format!("{mid:?} is not a MID ({rule})")))
+    }
 }
 
 fn valid_sku(sku: &str) -> bool {
@@ -1363,7 +1420,9 @@ fn overlong() -> Fault {
 }
 
 /// Reads a CSV file whose header must be exactly `columns`, as numbered rows of fields.
-fn read_csv(source: Source, columns: &[&str]) -> Result<Numbered<Vec<String>>, IntakeError> {
+/// The rows of a CSV file whose header is one of `headers`; each row has that header's fields.
+fn read_csv(source: Source, headers: &[&[&str]]) -> Result<Numbered<Vec<String>>, IntakeError> {
+    let mut columns: &[&str] = headers[0];
     let file = source.name();
     let handle = open_text(&source)?;
     let mut reader = csv::ReaderBuilder::new()
@@ -1434,17 +1493,22 @@ fn read_csv(source: Source, columns: &[&str]) -> Result<Numbered<Vec<String>>, I
                 .iter()
                 .map(|field| field.trim().to_ascii_lowercase())
                 .collect();
-            if header != columns {
+            let Some(found) = headers.iter().find(|columns| header == **columns) else {
+                let expected: Vec<String> = headers
+                    .iter()
+                    .map(|columns| format!("{:?}", columns.join(",")))
+                    .collect();
                 return Err(IntakeError::Format {
                     file: file.to_owned(),
                     line: line_no,
                     message: format!(
-                        "the header must be {:?}, found {:?}",
-                        columns.join(","),
+                        "the header must be {}, found {:?}",
+                        expected.join(" or "),
                         fields.join(",")
                     ),
                 });
-            }
+            };
+            columns = found;
             header_seen = true;
             continue;
         }

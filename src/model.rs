@@ -70,6 +70,13 @@ pub struct Item {
     /// ISO 3166 alpha-2 country of origin, upper case.
     pub origin: String,
     pub flags: Vec<ItemFlag>,
+    /// The manufacturer identification code (MID): the country code, then 1 to 13 letters and
+    /// digits, upper case, at most 15 characters in all; `None` when the catalogue gives none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mid: Option<String>,
+    /// The goods originate under USMCA and the operator keeps the evidence.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub usmca: bool,
 }
 
 /// Stock of one SKU. On hand is derived, so the identity
@@ -150,6 +157,9 @@ pub enum HoldReason {
     /// An HTS prefix excluded by the policy.
     ExcludedGoods,
     ExcludedFlag,
+    /// An item lacks what a filing under the policy requires (HTS digits, a MID, a specific
+    /// description).
+    IncompleteItem,
     /// No exchange rate for the order's currency on the release day.
     NoRate,
 }
@@ -171,11 +181,12 @@ impl WaitReason {
 }
 
 impl HoldReason {
-    pub const ALL: [HoldReason; 5] = [
+    pub const ALL: [HoldReason; 6] = [
         HoldReason::OverLimit,
         HoldReason::ExcludedOrigin,
         HoldReason::ExcludedGoods,
         HoldReason::ExcludedFlag,
+        HoldReason::IncompleteItem,
         HoldReason::NoRate,
     ];
 
@@ -185,6 +196,7 @@ impl HoldReason {
             HoldReason::ExcludedOrigin => "excluded-origin",
             HoldReason::ExcludedGoods => "excluded-goods",
             HoldReason::ExcludedFlag => "excluded-flag",
+            HoldReason::IncompleteItem => "incomplete-item",
             HoldReason::NoRate => "no-rate",
         }
     }
@@ -232,6 +244,35 @@ pub enum Detail {
         day: NaiveDate,
         cutoff: DateTime<Utc>,
     },
+    // Stored details name variants by their place: new ones go last.
+    /// The first line whose item lacks what the policy requires of a filing, and what it lacks.
+    IncompleteItem {
+        sku: Text,
+        missing: Vec<Missing>,
+        policy: Text,
+    },
+}
+
+/// What an item lacks for a filing under a policy (`incomplete-item`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Missing {
+    /// Its HTS code has fewer digits than the policy requires.
+    HtsDigits { digits: u8, required: u8 },
+    /// It has no manufacturer identification code, which the policy requires.
+    Mid,
+    /// Its description is one the policy refuses as vague.
+    Description,
+}
+
+impl Missing {
+    /// The word for it in `detail`: `hts-digits`, `mid`, `description`.
+    pub fn word(self) -> &'static str {
+        match self {
+            Missing::HtsDigits { .. } => "hts-digits",
+            Missing::Mid => "mid",
+            Missing::Description => "description",
+        }
+    }
 }
 
 /// One SKU an order needed more of than was on hand at its turn.

@@ -450,6 +450,8 @@ pub fn item_rows(store: &Store) -> Result<Vec<ItemRow>, StoreError> {
                 .iter()
                 .map(|flag| flag.word().to_owned())
                 .collect(),
+            mid: item.mid,
+            usmca: item.usmca,
         })
         .collect();
     items.sort_by(|a, b| a.sku.cmp(&b.sku));

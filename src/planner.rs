@@ -20,8 +20,8 @@ use rust_decimal::Decimal;
 
 use crate::identity::{self, IdentityRule};
 use crate::model::{
-    Detail, Exclusion, FxUsed, HoldReason, Item, ItemFacts, Order, Release, ReleaseLine, Shortfall,
-    Text, Verdict, WaitReason,
+    Detail, Exclusion, FxUsed, HoldReason, Item, ItemFacts, Missing, Order, Release, ReleaseLine,
+    Shortfall, Text, Verdict, WaitReason,
 };
 use crate::money::{self, Conversion, Rates};
 use crate::policy::Policy;
@@ -180,6 +180,7 @@ pub fn plan_placed(
         .map(|(sku, item)| {
             let facts = Sku {
                 excluded: policy.exclusion(item),
+                missing: policy.filing.missing(item),
                 facts: Arc::new(ItemFacts {
                     sku: sku.clone(),
                     description: item.description.clone(),
@@ -393,6 +394,8 @@ fn shortfalls(need: &[(&str, u64)], on_hand: &FastMap<&str, u64>) -> Detail {
 /// A SKU of the catalogue, with what the policy says of it and the facts a release line records.
 struct Sku {
     excluded: Option<Exclusion>,
+    /// What the item lacks for a filing under the policy.
+    missing: Vec<Missing>,
     facts: Arc<ItemFacts>,
 }
 
@@ -656,6 +659,20 @@ fn examine<'a>(
         };
         return Err((rule.reason(), detail));
     }
+    // Then the first line whose item lacks what a filing needs.
+    if let Some((line, sku)) = order
+        .lines
+        .iter()
+        .map(|line| (line, &skus[line.sku.as_str()]))
+        .find(|(_, sku)| !sku.missing.is_empty())
+    {
+        let detail = Detail::IncompleteItem {
+            sku: line.sku.clone(),
+            missing: sku.missing.clone(),
+            policy: policy.name.as_str().into(),
+        };
+        return Err((HoldReason::IncompleteItem, detail));
+    }
     let Some(conversion) = conversions
         .entry(order.currency.as_str())
         .or_insert_with(|| rules.rates.on(&order.currency, day))
@@ -687,14 +704,16 @@ fn examine<'a>(
     })
 }
 
-/// Where a hold reason stands in the documented order: origin, goods, flag, rate, over-limit.
+/// Where a hold reason stands in the documented order: origin, goods, flag, incomplete item,
+/// rate, over-limit.
 fn rank(reason: HoldReason) -> u8 {
     match reason {
         HoldReason::ExcludedOrigin => 0,
         HoldReason::ExcludedGoods => 1,
         HoldReason::ExcludedFlag => 2,
-        HoldReason::NoRate => 3,
-        HoldReason::OverLimit => 4,
+        HoldReason::IncompleteItem => 3,
+        HoldReason::NoRate => 4,
+        HoldReason::OverLimit => 5,
     }
 }
 

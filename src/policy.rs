@@ -5,7 +5,7 @@
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
-use crate::model::{Exclusion, HoldReason, Item, ItemFlag};
+use crate::model::{Exclusion, HoldReason, Item, ItemFlag, Missing};
 
 /// One dated entry of the rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,6 +24,67 @@ pub struct Policy {
     /// HTS prefixes, digits only (dots are dropped when the config is read).
     pub excluded_hts_prefixes: Vec<String>,
     pub excluded_flags: Vec<ItemFlag>,
+    /// What a filing under it needs.
+    pub filing: Filing,
+}
+
+/// What a filing under a policy needs of each item, and the entry it is filed as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Filing {
+    /// The entry type its releases are filed as: `86`, `11`, `01`.
+    pub entry_type: String,
+    /// The fewest digits an item's HTS code may have (4 to 10).
+    pub min_hts_digits: u8,
+    /// Whether every item needs a manufacturer identification code.
+    pub require_mid: bool,
+    /// Descriptions refused as they stand, as [`description_key`] gives them.
+    pub vague_descriptions: Vec<String>,
+}
+
+impl Filing {
+    /// What a policy of the lane needs when its config says nothing more: its entry type (`86`
+    /// for de minimis, `11` for an informal entry), 4 HTS digits, no MID, no description
+    /// refused.
+    pub fn of_lane(lane: Lane) -> Filing {
+        Filing {
+            entry_type: lane.entry_type().to_owned(),
+            min_hts_digits: 4,
+            require_mid: false,
+            vague_descriptions: Vec::new(),
+        }
+    }
+
+    /// What the item lacks for a filing, in the order HTS digits, MID, description; empty when
+    /// nothing.
+    pub fn missing(&self, item: &Item) -> Vec<Missing> {
+        let mut missing = Vec::new();
+        let digits = hts_digits(&item.hts).len();
+        if digits < usize::from(self.min_hts_digits) {
+            missing.push(Missing::HtsDigits {
+                digits: digits as u8,
+                required: self.min_hts_digits,
+            });
+        }
+        if self.require_mid && item.mid.is_none() {
+            missing.push(Missing::Mid);
+        }
+        let description = description_key(&item.description);
+        if self.vague_descriptions.contains(&description) {
+            missing.push(Missing::Description);
+        }
+        missing
+    }
+}
+
+/// A description as vague descriptions are compared: lower case, punctuation dropped, runs of
+/// white space one space, no space around (`" Gift! "` gives `gift`).
+pub fn description_key(text: &str) -> String {
+    let kept: String = text
+        .chars()
+        .map(|c| if c.is_alphanumeric() { c } else { ' ' })
+        .flat_map(char::to_lowercase)
+        .collect();
+    kept.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// The kinds of entry a release can be made under: a policy names one, and every release
@@ -48,6 +109,15 @@ impl Lane {
 
     pub fn from_word(word: &str) -> Option<Lane> {
         Lane::ALL.into_iter().find(|lane| lane.word() == word)
+    }
+
+    /// The entry type a release in the lane is filed as unless its policy says otherwise: 86
+    /// (Section 321 de minimis) or 11 (informal).
+    pub fn entry_type(self) -> &'static str {
+        match self {
+            Lane::DeMinimis => "86",
+            Lane::InformalEntry => "11",
+        }
     }
 }
 
@@ -134,6 +204,7 @@ mod tests {
             excluded_origins: vec!["CN".into(), "HK".into()],
             excluded_hts_prefixes: vec!["2203".into(), "24".into(), "3303".into()],
             excluded_flags: vec![ItemFlag::Adcvd],
+            filing: Filing::of_lane(Lane::DeMinimis),
         }
     }
 
@@ -144,6 +215,8 @@ mod tests {
             hts: hts.into(),
             origin: origin.into(),
             flags,
+            mid: None,
+            usmca: false,
         }
     }
 

@@ -1786,16 +1786,29 @@ mod tests {
         fixture("layout", 1_u32);
         fixture("ordinal", 1_234_567_u64);
         fixture("day", day("2026-11-24"));
-        fixture(
-            "item",
-            Item {
-                sku: "MEZCAL-750".into(),
-                description: "Mezcal 750 ml".into(),
-                hts: "2208.90.8000".into(),
-                origin: "MX".into(),
-                flags: vec![crate::model::ItemFlag::IrcTax, crate::model::ItemFlag::Pga],
-            },
-        );
+        let mezcal = Item {
+            sku: "MEZCAL-750".into(),
+            description: "Mezcal 750 ml".into(),
+            hts: "2208.90.8000".into(),
+            origin: "MX".into(),
+            flags: vec![crate::model::ItemFlag::IrcTax, crate::model::ItemFlag::Pga],
+            mid: None,
+            usmca: false,
+        };
+        // Items of format version 1 have no MID and claim no USMCA origin.
+        let v1 = fixture_bytes("store-v1/item", &[]);
+        assert_eq!(layout::decode_item(&v1).unwrap(), mezcal);
+        // Format version 3 has both.
+        let filed = Item {
+            mid: Some("MXTEQSAB123GUA".into()),
+            usmca: true,
+            ..mezcal
+        };
+        let mut commit = Commit::new();
+        commit.put_item(&filed);
+        let v3 = fixture_bytes("store-v4/item", &commit.items[0].1);
+        assert_eq!(v3[0], layout::ITEM_VALUE_VERSION);
+        assert_eq!(layout::decode_item(&v3).unwrap(), filed);
         fixture(
             "stock",
             StockLevel {
@@ -1811,10 +1824,13 @@ mod tests {
             .collect();
         assert_eq!(
             states,
-            vec![0x00, 0x01, 0x02, 0x03, 0x10, 0x11, 0x12, 0x13, 0x14, 0x20, 0x30]
+            vec![0x00, 0x01, 0x02, 0x03, 0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x20, 0x30]
         );
         // The state bytes of layout 3 keep their meaning.
-        let layout_3: Vec<u8> = states.into_iter().filter(|byte| *byte != 0x03).collect();
+        let layout_3: Vec<u8> = states
+            .into_iter()
+            .filter(|byte| ![0x03, 0x15].contains(byte))
+            .collect();
         fixture("state-block", layout_3);
         fixture("release-chunk", vec![sample_release()]);
         fixture(

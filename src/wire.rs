@@ -103,6 +103,12 @@ pub struct ItemRow {
     pub origin: String,
     /// Flag words: `adcvd`, `quota`, `pga`, `irc-tax`.
     pub flags: Vec<String>,
+    /// The manufacturer identification code; null when the catalogue gives none.
+    #[serde(default)]
+    pub mid: Option<String>,
+    /// Whether the goods originate under USMCA.
+    #[serde(default)]
+    pub usmca: bool,
 }
 
 /// One line of `orders list --json`.

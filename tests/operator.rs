@@ -288,7 +288,7 @@ fn items_list_the_catalogue_and_stock_lists_every_sku_with_counts_as_adjustments
     assert_eq!(items.len(), 5);
     assert_eq!(
         items[3],
-        json!({"sku": "TEQUILA", "description": "Tequila 750 ml", "hts": "2208.90.4000", "origin": "MX", "flags": ["irc-tax"]})
+        json!({"sku": "TEQUILA", "description": "Tequila 750 ml", "hts": "2208.90.4000", "origin": "MX", "flags": ["irc-tax"], "mid": null, "usmca": false})
     );
     let text = w.ok(NOW, &["items", "list"]);
     assert!(

@@ -14,7 +14,7 @@ use border_release::model::{
 };
 use border_release::money::{Rate, Rates};
 use border_release::planner::{self, Claim, Plan, Rules, Snapshot};
-use border_release::policy::Policy;
+use border_release::policy::{Filing, Lane, Policy};
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
 use chrono_tz::Tz;
 use proptest::prelude::*;
@@ -1440,6 +1440,7 @@ impl World {
                 .map(String::from)
                 .to_vec(),
                 excluded_flags: vec![ItemFlag::Adcvd, ItemFlag::Quota, ItemFlag::IrcTax],
+                filing: Filing::of_lane(Lane::DeMinimis),
             },
             rates: Rates::new(vec![
                 rate("MXN", "2026-07-01", "0.0530"),
@@ -1601,6 +1602,8 @@ fn item(sku: &str, hts: &str, origin: &str, flags: Vec<ItemFlag>) -> Item {
         hts: hts.into(),
         origin: origin.into(),
         flags,
+        mid: None,
+        usmca: false,
     }
 }
 

@@ -196,6 +196,7 @@ impl StateByte {
             StateByte::Open(Some(Verdict::Held(HoldReason::ExcludedGoods))) => 0x12,
             StateByte::Open(Some(Verdict::Held(HoldReason::ExcludedFlag))) => 0x13,
             StateByte::Open(Some(Verdict::Held(HoldReason::NoRate))) => 0x14,
+            StateByte::Open(Some(Verdict::Held(HoldReason::IncompleteItem))) => 0x15,
             StateByte::Released => 0x20,
             StateByte::Cancelled => 0x30,
         }
@@ -212,6 +213,7 @@ impl StateByte {
             StateByte::Open(Some(Verdict::Held(HoldReason::ExcludedGoods))),
             StateByte::Open(Some(Verdict::Held(HoldReason::ExcludedFlag))),
             StateByte::Open(Some(Verdict::Held(HoldReason::NoRate))),
+            StateByte::Open(Some(Verdict::Held(HoldReason::IncompleteItem))),
             StateByte::Released,
             StateByte::Cancelled,
         ];
@@ -421,7 +423,10 @@ impl Commit {
     }
 
     pub fn put_item(&mut self, item: &Item) {
-        self.items.push((item.sku.clone(), encode(item)));
+        self.items.push((
+            item.sku.clone(),
+            versioned(ITEM_VALUE_VERSION, &StoredItem::of(item)),
+        ));
     }
 
     pub fn put_stock(&mut self, sku: &str, level: &StockLevel) {
@@ -511,6 +516,78 @@ pub fn order_chunk(orders: &[PreparedOrder]) -> (Vec<u8>, Vec<u8>) {
     }
     let hashes: Vec<u64> = orders.iter().map(|order| order.id_hash).collect();
     (bytes, encode(&hashes))
+}
+
+/// The format version of items with a MID and a USMCA claim; items of format version 1 have
+/// neither.
+pub const ITEM_VALUE_VERSION: u8 = 3;
+
+/// An item as format version 3 stores it: every field, always (bincode has no optional fields).
+#[derive(Serialize, serde::Deserialize)]
+struct StoredItem {
+    sku: String,
+    description: String,
+    hts: String,
+    origin: String,
+    flags: Vec<crate::model::ItemFlag>,
+    mid: Option<String>,
+    usmca: bool,
+}
+
+/// An item as format version 1 stored it.
+#[derive(serde::Deserialize)]
+struct ItemV1 {
+    sku: String,
+    description: String,
+    hts: String,
+    origin: String,
+    flags: Vec<crate::model::ItemFlag>,
+}
+
+impl StoredItem {
+    fn of(item: &Item) -> StoredItem {
+        StoredItem {
+            sku: item.sku.clone(),
+            description: item.description.clone(),
+            hts: item.hts.clone(),
+            origin: item.origin.clone(),
+            flags: item.flags.clone(),
+            mid: item.mid.clone(),
+            usmca: item.usmca,
+        }
+    }
+}
+
+/// Reads a stored item of format version 1 or 3.
+pub fn decode_item(bytes: &[u8]) -> std::result::Result<Item, String> {
+    match bytes.split_first() {
+        Some((&ITEM_VALUE_VERSION, payload)) => {
+            let item: StoredItem = codec()
+                .deserialize(payload)
+                .map_err(|error| format!("format version {ITEM_VALUE_VERSION}: {error}"))?;
+            Ok(Item {
+                sku: item.sku,
+                description: item.description,
+                hts: item.hts,
+                origin: item.origin,
+                flags: item.flags,
+                mid: item.mid,
+                usmca: item.usmca,
+            })
+        }
+        _ => {
+            let item: ItemV1 = decode(bytes)?;
+            Ok(Item {
+                sku: item.sku,
+                description: item.description,
+                hts: item.hts,
+                origin: item.origin,
+                flags: item.flags,
+                mid: None,
+                usmca: false,
+            })
+        }
+    }
 }
 
 /// The stored bytes of a value with another format version than [`VALUE_VERSION`] first.

@@ -10,7 +10,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use redb::{ReadableTable, TableDefinition};
 use serde::de::DeserializeOwned;
 
-use super::layout::{codec, decode, DetailBlock, IdIndex, Ordinal, StateByte, States};
+use super::layout::{codec, decode, decode_item, DetailBlock, IdIndex, Ordinal, StateByte, States};
 use super::{
     day_number, missing_state, open_state, release_chunk, release_key_text, OrderView,
     ReleaseChunk, Result, StoreError, APPLIED, DETAILS, ITEMS, LAST_DAY, LAST_TRIGGER, LOGS_DUE,
@@ -67,7 +67,7 @@ impl StoreReader {
         let table = self.table(ITEMS)?;
         let found = table.get(sku).map_err(|e| self.engine(e))?;
         found
-            .map(|bytes| decode(bytes.value()).map_err(|m| self.corrupt("items", sku, m)))
+            .map(|bytes| decode_item(bytes.value()).map_err(|m| self.corrupt("items", sku, m)))
             .transpose()
     }
 
@@ -77,7 +77,7 @@ impl StoreReader {
         for entry in table.iter().map_err(|e| self.engine(e))? {
             let (sku, bytes) = entry.map_err(|e| self.engine(e))?;
             let item: Item =
-                decode(bytes.value()).map_err(|m| self.corrupt("items", sku.value(), m))?;
+                decode_item(bytes.value()).map_err(|m| self.corrupt("items", sku.value(), m))?;
             items.insert(item.sku.clone(), item);
         }
         Ok(items)
