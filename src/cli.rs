@@ -963,6 +963,13 @@ fn check_config(config: &Config, clock: &Clock) -> anyhow::Result<ExitCode> {
         config.paths.logs.display(),
         config.paths.spool.display()
     )?;
+    let entry = &config.entry;
+    if let (Some(name), Some(number)) = (&entry.importer_name, &entry.importer_number) {
+        writeln!(out, "importer of record {name} ({number})")?;
+    }
+    if let (Some(name), Some(address)) = (&entry.shipper_name, &entry.shipper_address) {
+        writeln!(out, "shipper {name}, {address}")?;
+    }
     for policy in policies {
         writeln!(
             out,

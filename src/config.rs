@@ -71,12 +71,41 @@ pub struct Config {
     pub api: Api,
     /// `[release_files]`: how the release files are written.
     pub release_files: ReleaseFiles,
+    /// `[entry]`: the parties an entry names besides the consignee.
+    pub entry: EntryParties,
     /// `[log]`: how the daemon writes its own log.
     pub log: Log,
     /// `[[currency.rates]]`; empty when the section is absent (then only US dollars can be valued).
     pub rates: Rates,
     /// `[[policy]]`, at least one.
     pub timeline: Timeline,
+}
+
+/// `[entry]`: the importer of record and the shipper an entry names besides the consignee;
+/// each `None` when the config does not give it. An informal entry needs all four
+/// (`check-config`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EntryParties {
+    pub importer_name: Option<String>,
+    pub importer_number: Option<String>,
+    pub shipper_name: Option<String>,
+    pub shipper_address: Option<String>,
+}
+
+impl EntryParties {
+    /// The keys of the parties the config does not give.
+    pub fn missing(&self) -> Vec<&'static str> {
+        [
+            ("entry.importer_name", self.importer_name.is_none()),
+            ("entry.importer_number", self.importer_number.is_none()),
+            ("entry.shipper_name", self.shipper_name.is_none()),
+            ("entry.shipper_address", self.shipper_address.is_none()),
+        ]
+        .into_iter()
+        .filter(|(_, missing)| *missing)
+        .map(|(key, _)| key)
+        .collect()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -399,11 +428,22 @@ const SECTIONS: &[&str] = &[
     "recipients",
     "api",
     "release_files",
+    "entry",
     "log",
     "currency",
     "policy",
 ];
 const RELEASE_FILES_KEYS: &[&str] = &["csv_bom"];
+const ENTRY_KEYS: &[&str] = &[
+    "importer_name",
+    "importer_number",
+    "shipper_name",
+    "shipper_address",
+];
+
+/// The longest importer number: an IRS number with its suffix (`12-3456789AB`), a CBP-assigned
+/// number (`260615-12345`) and their like.
+const IMPORTER_NUMBER_CHARS_MAX: usize = 20;
 const LOG_KEYS: &[&str] = &["format", "level"];
 const WAREHOUSE_KEYS: &[&str] = &["name", "timezone"];
 const PATHS_KEYS: &[&str] = &["data", "logs", "spool"];
@@ -482,6 +522,7 @@ impl Check<'_> {
         let identity = self.recipients(&root);
         let api = self.api(&root);
         let release_files = self.release_files(&root);
+        let entry = self.entry(&root);
         let log = self.log(&root);
         let rates = self.rates(&root);
         let timeline = self.timeline(&root);
@@ -493,6 +534,7 @@ impl Check<'_> {
             identity: identity?,
             api: api?,
             release_files: release_files?,
+            entry: entry?,
             log: log?,
             rates: rates?,
             timeline: timeline?,
@@ -587,6 +629,61 @@ impl Check<'_> {
             Some(value) => self.boolean(&table.key("csv_bom"), value),
         };
         Some(ReleaseFiles { csv_bom: csv_bom? })
+    }
+
+    fn entry(&mut self, root: &Table) -> Option<EntryParties> {
+        let table = self.table(root, "entry", ENTRY_KEYS);
+        let texts = |this: &mut Self, name: &str| -> Option<Option<String>> {
+            match table.get(name) {
+                None => Some(None),
+                Some(value) => this.party_text(&table.key(name), value).map(Some),
+            }
+        };
+        let importer_name = texts(self, "importer_name");
+        let shipper_name = texts(self, "shipper_name");
+        let shipper_address = texts(self, "shipper_address");
+        let importer_number = match table.get("importer_number") {
+            None => Some(None),
+            Some(value) => self
+                .importer_number(&table.key("importer_number"), value)
+                .map(Some),
+        };
+        Some(EntryParties {
+            importer_name: importer_name?,
+            importer_number: importer_number?,
+            shipper_name: shipper_name?,
+            shipper_address: shipper_address?,
+        })
+    }
+
+    /// A name or address of a party: text of at most 200 characters, no control characters.
+    fn party_text(&mut self, key: &str, value: &Value) -> Option<String> {
+        let text = self.text(key, value)?;
+        if text.chars().count() > 200 || text.chars().any(char::is_control) {
+            self.problem(
+                key,
+                Some(value),
+                "at most 200 characters, without control characters",
+            );
+            return None;
+        }
+        Some(text)
+    }
+
+    /// An importer of record number: letters, digits and dashes, at most 20 characters.
+    fn importer_number(&mut self, key: &str, value: &Value) -> Option<String> {
+        const EXPECTED: &str = "an importer number: letters, digits and dashes, at most 20 characters (\"12-3456789\", \"12-3456789AB\")";
+        let text = self.string(key, value, EXPECTED)?.trim().to_owned();
+        let valid = !text.is_empty()
+            && text.len() <= IMPORTER_NUMBER_CHARS_MAX
+            && text.bytes().any(|b| b.is_ascii_digit())
+            && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+        if valid {
+            Some(text.to_ascii_uppercase())
+        } else {
+            self.mismatch(key, value, EXPECTED);
+            None
+        }
     }
 
     fn log(&mut self, root: &Table) -> Option<Log> {

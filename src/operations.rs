@@ -513,6 +513,26 @@ pub fn check_config(config: &Config, clock: &Clock) -> Result<(), ConfigError> {
             ),
         });
     }
+    // An informal entry names its importer and shipper: a policy of that lane in force or
+    // coming needs them.
+    let informal = config.timeline.policies().iter().find(|policy| {
+        policy.lane == crate::policy::Lane::InformalEntry.word()
+            && config
+                .timeline
+                .in_force(today)
+                .is_none_or(|in_force| policy.from >= in_force.from)
+    });
+    if let Some(policy) = informal {
+        for key in config.entry.missing() {
+            problems.push(Problem {
+                key: key.into(),
+                message: format!(
+                    "required: policy {} (lane informal-entry, from {}) files informal entries, which name the importer of record and the shipper",
+                    policy.name, policy.from
+                ),
+            });
+        }
+    }
     if problems.is_empty() {
         Ok(())
     } else {

@@ -241,3 +241,67 @@ fn a_lane_gives_its_entry_type_unless_the_policy_names_one() {
         }
     }
 }
+
+#[test]
+fn an_informal_entry_in_force_or_coming_needs_its_importer_and_shipper() {
+    let policies = |entry: &str| {
+        format!(
+            r#"
+[[policy]]
+name = "section-321"
+from = "2016-03-10"
+lane = "de-minimis"
+value_limit_usd = "800"
+
+[[policy]]
+name = "informal"
+from = "2027-01-01"
+lane = "informal-entry"
+value_limit_usd = "2500"
+{entry}"#
+        )
+    };
+    let check = |w: &Warehouse| {
+        std::fs::write(w.path("api-token"), "a-token-of-enough-length\n").unwrap();
+        w.run_at(NOW, &["check-config"])
+    };
+    // The test config's [entry] is replaced by one without the importer's number.
+    let w = Warehouse::with_policies(&policies(""));
+    let config = std::fs::read_to_string(w.config()).unwrap();
+    let without = config.replace("importer_number = \"12-3456789\"\n", "");
+    std::fs::write(w.config(), &without).unwrap();
+    let output = check(&w);
+    assert_eq!(output.status.code(), Some(1));
+    let err = stderr(&output);
+    assert!(
+        err.contains("entry.importer_number: required: policy informal (lane informal-entry, from 2027-01-01)"),
+        "{err}"
+    );
+    assert!(!err.contains("entry.shipper_name"), "{err}");
+
+    // A bad number is named; with all four, the parties are shown.
+    std::fs::write(w.config(), config.replace("12-3456789", "12 345")).unwrap();
+    let err = stderr(&check(&w));
+    assert!(
+        err.contains("entry.importer_number: expected an importer number"),
+        "{err}"
+    );
+    std::fs::write(w.config(), &config).unwrap();
+    let out = String::from_utf8(check(&w).stdout).unwrap();
+    assert!(
+        out.contains("importer of record Test Imports LLC (12-3456789)"),
+        "{out}"
+    );
+
+    // Without an informal-entry policy, none is needed.
+    let de_minimis = config
+        .split("[[policy]]\nname = \"informal\"")
+        .next()
+        .unwrap();
+    std::fs::write(
+        w.config(),
+        de_minimis.replace("importer_number = \"12-3456789\"\n", ""),
+    )
+    .unwrap();
+    assert_eq!(check(&w).status.code(), Some(0));
+}

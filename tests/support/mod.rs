@@ -66,6 +66,12 @@ identity = "name-and-address"
 listen = "127.0.0.1:0"
 token_file = "api-token"
 
+[entry]
+importer_name = "Test Imports LLC"
+importer_number = "12-3456789"
+shipper_name = "Test Tijuana Warehouse SA de CV"
+shipper_address = "Blvd Industrial 1, Tijuana, BC, MX"
+
 [[currency.rates]]
 currency = "MXN"
 from = "2026-10-01"
