@@ -37,6 +37,7 @@ pub struct Commit {
     pub releases: Vec<((i32, u64), Vec<u8>)>,
     pub release_items: Vec<((i32, u64), Vec<u8>)>,
     pub voids: Vec<((i32, u64), Vec<u8>)>,
+    pub referrals: Vec<((i32, u64), Vec<u8>)>,
     /// A day, and whether its files are now due (or written).
     pub logs_due: Vec<(i32, bool)>,
     pub applied: Vec<(String, Vec<u8>)>,
@@ -171,6 +172,8 @@ pub enum StateByte {
     Open(Option<Verdict>),
     Released,
     Cancelled,
+    /// Referred to a formal entry (`orders refer`), with the reason it was held for.
+    Referred(HoldReason),
 }
 
 impl StateByte {
@@ -182,6 +185,7 @@ impl StateByte {
             StateByte::Open(Some(Verdict::Held(reason))) => ("held", Some(reason.word())),
             StateByte::Released => ("released", None),
             StateByte::Cancelled => ("cancelled", None),
+            StateByte::Referred(reason) => ("referred", Some(reason.word())),
         }
     }
 
@@ -198,6 +202,12 @@ impl StateByte {
             StateByte::Open(Some(Verdict::Held(HoldReason::NoRate))) => 0x14,
             StateByte::Released => 0x20,
             StateByte::Cancelled => 0x30,
+            // 0x40 and the hold reason's place in `HoldReason::ALL`.
+            StateByte::Referred(HoldReason::OverLimit) => 0x40,
+            StateByte::Referred(HoldReason::ExcludedOrigin) => 0x41,
+            StateByte::Referred(HoldReason::ExcludedGoods) => 0x42,
+            StateByte::Referred(HoldReason::ExcludedFlag) => 0x43,
+            StateByte::Referred(HoldReason::NoRate) => 0x44,
         }
     }
 
@@ -214,6 +224,11 @@ impl StateByte {
             StateByte::Open(Some(Verdict::Held(HoldReason::NoRate))),
             StateByte::Released,
             StateByte::Cancelled,
+            StateByte::Referred(HoldReason::OverLimit),
+            StateByte::Referred(HoldReason::ExcludedOrigin),
+            StateByte::Referred(HoldReason::ExcludedGoods),
+            StateByte::Referred(HoldReason::ExcludedFlag),
+            StateByte::Referred(HoldReason::NoRate),
         ];
         all.into_iter().find(|state| state.encode() == byte)
     }
@@ -386,7 +401,7 @@ impl States {
             let closed = |byte: &u8| {
                 matches!(
                     StateByte::decode(*byte),
-                    Some(StateByte::Released | StateByte::Cancelled)
+                    Some(StateByte::Released | StateByte::Cancelled | StateByte::Referred(_))
                 )
             };
             if !block[start..end].iter().all(closed) {
@@ -408,6 +423,7 @@ impl Commit {
         self.meta.is_empty()
             && self.meta_removed.is_empty()
             && self.voids.is_empty()
+            && self.referrals.is_empty()
             && self.items.is_empty()
             && self.stock.is_empty()
             && self.orders.is_empty()
