@@ -215,7 +215,9 @@ pub fn audit(
         }
     }
     for order_id in referred.keys() {
-        violation(format!("order {order_id} is marked referred but has no referral"));
+        violation(format!(
+            "order {order_id} is marked referred but has no referral"
+        ));
     }
 
     // Stock never below zero; what the stock says was released is what the standing releases

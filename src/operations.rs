@@ -185,7 +185,9 @@ pub fn order(
         OrderState::Referred { .. } => {
             let referral = store.referral(order_id)?;
             let referral = referral.as_ref();
-            let lines = referral.into_iter().flat_map(|referral| referral.lines.iter());
+            let lines = referral
+                .into_iter()
+                .flat_map(|referral| referral.lines.iter());
             let values = lines.map(|line| Some(line.value_usd)).collect();
             let fx = referral.and_then(|referral| referral.fx.clone());
             (values, fx.map(Conversion::Rate))
@@ -368,10 +370,12 @@ pub fn refer(
                 state: state_words(&state),
             });
         };
-        let referral = referral_of(store.items()?, config, today, order, reason)
-            .map_err(|why| ReferError::Unvalued {
-                order_id: order_id.clone(),
-                why,
+        let referral =
+            referral_of(store.items()?, config, today, order, reason).map_err(|why| {
+                ReferError::Unvalued {
+                    order_id: order_id.clone(),
+                    why,
+                }
             })?;
         referrals.push(Referral {
             note: note.to_owned(),

@@ -90,9 +90,8 @@ pub fn check_day(
             }
             Err(error) => return Err(error),
         };
-        let strip = |bytes: &[u8]| -> Vec<u8> {
-            bytes.strip_prefix(UTF8_BOM).unwrap_or(bytes).to_vec()
-        };
+        let strip =
+            |bytes: &[u8]| -> Vec<u8> { bytes.strip_prefix(UTF8_BOM).unwrap_or(bytes).to_vec() };
         if strip(&existing) != strip(&bytes) {
             found.push((path, FileCheck::Differs));
         }

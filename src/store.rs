@@ -300,10 +300,7 @@ pub enum Referring {
     /// An order is not known, or not held (any more).
     NotHeld { order_id: String },
     /// Stock on hand is short for a line of an order, counting the orders before it.
-    Short {
-        order_id: String,
-        short: Shortfall,
-    },
+    Short { order_id: String, short: Shortfall },
 }
 
 /// An accepted order as `orders list` and `orders show` give it: its state, the detail of the
@@ -598,9 +595,7 @@ impl Store {
             Some((_, _, OrderState::Released { release_id, day })) => {
                 return Ok(Cancel::Released { release_id, day })
             }
-            Some((_, _, OrderState::Referred { day, .. })) => {
-                return Ok(Cancel::Referred { day })
-            }
+            Some((_, _, OrderState::Referred { day, .. })) => return Ok(Cancel::Referred { day }),
             Some((ordinal, _, OrderState::Pending(_) | OrderState::Held(_))) => ordinal,
         };
         let states = self.ledger.states.as_mut().expect("read by find");
@@ -1940,10 +1935,20 @@ mod tests {
             .collect();
         assert_eq!(
             states,
-            vec![0x00, 0x01, 0x02, 0x03, 0x10, 0x11, 0x12, 0x13, 0x14, 0x20, 0x30]
+            vec![
+                0x00, 0x01, 0x02, 0x03, 0x10, 0x11, 0x12, 0x13, 0x14, 0x20, 0x30, 0x40, 0x41, 0x42,
+                0x43, 0x44
+            ]
+        );
+        assert_eq!(
+            StateByte::decode(0x42).map(StateByte::words),
+            Some(("referred", Some("excluded-goods")))
         );
         // The state bytes of layout 3 keep their meaning.
-        let layout_3: Vec<u8> = states.into_iter().filter(|byte| *byte != 0x03).collect();
+        let layout_3: Vec<u8> = states
+            .into_iter()
+            .filter(|byte| *byte != 0x03 && *byte < 0x40)
+            .collect();
         fixture("state-block", layout_3);
         fixture("release-chunk", vec![sample_release()]);
         fixture(
@@ -1972,6 +1977,54 @@ mod tests {
                 ],
             },
         );
+    }
+
+    #[test]
+    fn version_1_referrals_still_decode() {
+        let order = sample_order();
+        fixture(
+            "referral",
+            crate::model::Referral {
+                order_id: order.order_id,
+                day: day("2026-12-01"),
+                reason: crate::model::HoldReason::OverLimit,
+                note: "formal entry".into(),
+                referred_at: "2026-12-01T15:00:00Z".parse().unwrap(),
+                consignee: order.recipient,
+                currency: order.currency,
+                lines: vec![crate::model::ReferralLine {
+                    sku: "TSHIRT-M".into(),
+                    qty: 2,
+                    description: "Cotton T-shirt".into(),
+                    hts: "6109.10.0012".into(),
+                    origin: "MX".into(),
+                    unit_price: dec("369.50"),
+                    value_usd: dec("39.98"),
+                }],
+                value_usd: dec("39.98"),
+                fx: Some(FxUsed {
+                    currency: "MXN".into(),
+                    usd: dec("0.0541"),
+                    from: day("2026-10-01"),
+                }),
+            },
+        );
+    }
+
+    #[test]
+    fn a_store_of_layout_4_without_referrals_gains_their_table_when_opened() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(Store::open(dir.path()).unwrap());
+        {
+            let db = redb::Database::open(dir.path().join(FILE_NAME)).unwrap();
+            let txn = db.begin_write().unwrap();
+            assert!(txn.delete_table(REFERRALS).unwrap());
+            txn.commit().unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        assert!(store.reader().unwrap().has_table(REFERRALS).unwrap());
+        assert!(store.referrals().unwrap().is_empty());
+        assert_eq!(store.meta::<u32>(FORMAT).unwrap(), Some(LAYOUT_VERSION));
     }
 
     #[test]

@@ -106,7 +106,10 @@ fn a_referral_takes_the_orders_out_of_the_plan_takes_their_stock_and_writes_the_
     );
     assert!(out.contains("  H1 (over-limit, 973.80 USD)\n"), "{out}");
     assert!(out.contains("  H2 (excluded-goods, 35.00 USD)\n"), "{out}");
-    assert!(out.contains("  note: formal entry, broker Ortiz\n"), "{out}");
+    assert!(
+        out.contains("  note: formal entry, broker Ortiz\n"),
+        "{out}"
+    );
 
     // Their state, kept reason, day and value.
     for (order_id, reason, value) in [
@@ -201,16 +204,18 @@ fn a_referral_takes_the_orders_out_of_the_plan_takes_their_stock_and_writes_the_
     );
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = |path: &std::path::Path| {
-            std::fs::metadata(path).unwrap().permissions().mode() & 0o777
-        };
+        let mode =
+            |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&csv_file), 0o640);
         assert_eq!(mode(&w.path("logs/referrals")), 0o750);
     }
 
     // The plan never sees them again; a referred order is not cancelled.
     let plan = w.ok(NOW, &["plan", "--json"]);
-    assert!(!plan.contains("\"H1\"") && !plan.contains("\"H2\""), "{plan}");
+    assert!(
+        !plan.contains("\"H1\"") && !plan.contains("\"H2\""),
+        "{plan}"
+    );
     let cancel = w.run_at(NOW, &["orders", "cancel", "H1"]);
     assert_eq!(cancel.status.code(), Some(1));
     assert!(
@@ -298,7 +303,10 @@ fn a_referral_refused_names_the_order_and_changes_nothing() {
 #[test]
 fn a_dump_keeps_the_referrals_and_a_restore_writes_their_files() {
     let w = a_day_with_held_orders();
-    w.ok(NOW, &["orders", "refer", "H2", "H3", "--note", "by truck 7"]);
+    w.ok(
+        NOW,
+        &["orders", "refer", "H2", "H3", "--note", "by truck 7"],
+    );
     let dump = w.path("dump.jsonl");
     w.ok(NOW, &["store", "dump", path(&dump)]);
     let dumped = String::from_utf8(read(&dump)).unwrap();

@@ -395,9 +395,7 @@ async fn refer_orders(
             )
             .map_err(|error| match error {
                 ReferError::Unknown(_) => JobError::NotFound(error.to_string()),
-                ReferError::NoOrders | ReferError::Twice(_) => {
-                    JobError::Refused(error.to_string())
-                }
+                ReferError::NoOrders | ReferError::Twice(_) => JobError::Refused(error.to_string()),
                 ReferError::NotHeld { .. }
                 | ReferError::Unvalued { .. }
                 | ReferError::Short { .. } => JobError::Conflict(error.to_string()),

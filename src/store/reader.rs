@@ -14,12 +14,10 @@ use super::layout::{codec, decode, DetailBlock, IdIndex, Ordinal, StateByte, Sta
 use super::{
     day_number, missing_state, open_state, release_chunk, release_key_text, OrderView,
     ReleaseChunk, Result, StoreError, APPLIED, DETAILS, ITEMS, LAST_DAY, LAST_TRIGGER, LOGS_DUE,
-    META, NEXT_ORDINAL, ORDERS, ORDER_IDS, REFERRALS, RELEASES, RELEASE_ITEMS, RELEASE_VALUE_VERSION, STATES,
-    STATE_BLOCK_ORDERS, STOCK, VOIDS,
+    META, NEXT_ORDINAL, ORDERS, ORDER_IDS, REFERRALS, RELEASES, RELEASE_ITEMS,
+    RELEASE_VALUE_VERSION, STATES, STATE_BLOCK_ORDERS, STOCK, VOIDS,
 };
-use crate::model::{
-    Detail, Item, Order, OrderState, Referral, Release, StockLevel, Verdict, Void,
-};
+use crate::model::{Detail, Item, Order, OrderState, Referral, Release, StockLevel, Verdict, Void};
 use rust_decimal::Decimal;
 
 /// A view of the store at one commit.
@@ -213,21 +211,19 @@ impl StoreReader {
                             ))
                         }
                     },
-                    StateByte::Referred(reason) => {
-                        match referred.remove(order.order_id.as_str()) {
-                            Some((day, value)) => {
-                                value_usd = Some(value);
-                                OrderState::Referred { reason, day }
-                            }
-                            None => {
-                                return Err(self.corrupt(
-                                    "orders",
-                                    &order.order_id,
-                                    "referred, but has no referral".into(),
-                                ))
-                            }
+                    StateByte::Referred(reason) => match referred.remove(order.order_id.as_str()) {
+                        Some((day, value)) => {
+                            value_usd = Some(value);
+                            OrderState::Referred { reason, day }
                         }
-                    }
+                        None => {
+                            return Err(self.corrupt(
+                                "orders",
+                                &order.order_id,
+                                "referred, but has no referral".into(),
+                            ))
+                        }
+                    },
                 };
                 out.push(OrderView {
                     order,
