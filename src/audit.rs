@@ -197,11 +197,9 @@ pub fn audit(
         };
         match referred.remove(referral.order_id.as_str()) {
             Some(state) if state == expected => {}
-            Some(state) => violation(format!(
-                "order {} is {} ({:?}) but its referral is of {} ({})",
+            Some(_) => violation(format!(
+                "order {} is marked referred for another day or reason than its referral's ({}, {})",
                 referral.order_id,
-                state.word(),
-                state.reason_word(),
                 referral.day,
                 referral.reason.word()
             )),
