@@ -43,6 +43,7 @@
 //! folder that names the file, once it is opened, so that a new file's name is durable before
 //! anything is acknowledged.
 
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -708,10 +709,10 @@ impl Store {
                 *needed.entry(line.sku.as_str()).or_default() += u64::from(line.qty);
             }
             for (sku, units) in needed {
-                if !levels.contains_key(sku) {
-                    levels.insert(sku, self.stock_level(sku)?);
-                }
-                let level = levels.get_mut(sku).expect("read above");
+                let level = match levels.entry(sku) {
+                    Entry::Occupied(entry) => entry.into_mut(),
+                    Entry::Vacant(entry) => entry.insert(self.stock_level(sku)?),
+                };
                 let on_hand = u64::try_from(level.on_hand()).unwrap_or(0);
                 if on_hand < units {
                     return Ok(Referring::Short {
@@ -732,10 +733,10 @@ impl Store {
         let reader = self.reader()?;
         let mut next: BTreeMap<NaiveDate, u64> = BTreeMap::new();
         for referral in referrals {
-            if !next.contains_key(&referral.day) {
-                next.insert(referral.day, reader.last_referral_seq(referral.day)?);
-            }
-            let seq = next.get_mut(&referral.day).expect("read above");
+            let seq = match next.entry(referral.day) {
+                Entry::Occupied(entry) => entry.into_mut(),
+                Entry::Vacant(entry) => entry.insert(reader.last_referral_seq(referral.day)?),
+            };
             *seq += 1;
             commit
                 .referrals
