@@ -263,38 +263,14 @@ pub fn audit(
                 .filter(|void| void.day == *day)
                 .cloned()
                 .collect();
-            match releaselog::check_day(output, *day, releases, &day_voids) {
-                Ok(found) => {
-                    for (path, check) in found {
-                        violation(format!(
-                            "{day}: {} {}: `border-release releases write --day {day}` writes the day's files again",
-                            path.display(),
-                            file_check_words(check)
-                        ));
-                    }
-                }
-                Err(error) => {
-                    violation(format!("{day}: the release files cannot be read: {error}"))
-                }
-            }
+            let found = releaselog::check_day(output, *day, releases, &day_voids);
+            day_file_violations(*day, "release", found, &mut violation);
         }
         // The referral files likewise: every referral of the day.
         for day_referrals in all_referrals.chunk_by(|a, b| a.day == b.day) {
             let day = day_referrals[0].day;
-            match referrals::check_day(output, day, day_referrals) {
-                Ok(found) => {
-                    for (path, check) in found {
-                        violation(format!(
-                            "{day}: {} {}: `border-release releases write --day {day}` writes the day's files again",
-                            path.display(),
-                            file_check_words(check)
-                        ));
-                    }
-                }
-                Err(error) => {
-                    violation(format!("{day}: the referral files cannot be read: {error}"))
-                }
-            }
+            let found = referrals::check_day(output, day, day_referrals);
+            day_file_violations(day, "referral", found, &mut violation);
         }
     }
 
@@ -307,10 +283,28 @@ pub fn audit(
     })
 }
 
-/// How a day file stands against the store, in the words of a violation.
-fn file_check_words(check: releaselog::FileCheck) -> &'static str {
-    match check {
-        releaselog::FileCheck::Missing => "is missing",
-        releaselog::FileCheck::Differs => "differs from the store",
+/// The violations of a day's files (`kind`: release or referral) found missing or differing
+/// from the store, each with the command that writes them again.
+fn day_file_violations(
+    day: NaiveDate,
+    kind: &str,
+    found: std::io::Result<Vec<(std::path::PathBuf, releaselog::FileCheck)>>,
+    violation: &mut impl FnMut(String),
+) {
+    let found = match found {
+        Ok(found) => found,
+        Err(error) => {
+            return violation(format!("{day}: the {kind} files cannot be read: {error}"));
+        }
+    };
+    for (path, check) in found {
+        let what = match check {
+            releaselog::FileCheck::Missing => "is missing",
+            releaselog::FileCheck::Differs => "differs from the store",
+        };
+        violation(format!(
+            "{day}: {} {what}: `border-release releases write --day {day}` writes the day's files again",
+            path.display()
+        ));
     }
 }
