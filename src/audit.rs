@@ -14,6 +14,7 @@ use rust_decimal::Decimal;
 use crate::model::{OrderState, Void};
 use crate::money::Usd;
 use crate::policy::Timeline;
+use crate::referrals;
 use crate::releaselog;
 use crate::store::{Store, StoreError};
 use crate::words::counted;
@@ -63,9 +64,16 @@ pub fn audit(
     // Every accepted order is in exactly one state; a released one names its release.
     let states = store.order_states()?;
     let mut released_in: HashMap<String, String> = HashMap::new();
+    let mut referred: HashMap<String, OrderState> = HashMap::new();
     for (order, state) in &states {
-        if let OrderState::Released { release_id, .. } = state {
-            released_in.insert(order.order_id.to_string(), release_id.clone());
+        match state {
+            OrderState::Released { release_id, .. } => {
+                released_in.insert(order.order_id.to_string(), release_id.clone());
+            }
+            OrderState::Referred { .. } => {
+                referred.insert(order.order_id.to_string(), state.clone());
+            }
+            _ => {}
         }
     }
     let orders = states.len();
@@ -178,18 +186,57 @@ pub fn audit(
         }
     }
 
-    // Stock never below zero; what the stock says was released is what the releases hold.
+    // Each referred order has one referral, of its day and hold reason, and each referral is
+    // of a referred order.
+    let all_referrals = store.referrals()?;
+    let mut referred_units: BTreeMap<String, u64> = BTreeMap::new();
+    for referral in &all_referrals {
+        let expected = OrderState::Referred {
+            reason: referral.reason,
+            day: referral.day,
+        };
+        match referred.remove(referral.order_id.as_str()) {
+            Some(state) if state == expected => {}
+            Some(_) => violation(format!(
+                "order {} is marked referred for another day or reason than its referral's ({}, {})",
+                referral.order_id,
+                referral.day,
+                referral.reason.word()
+            )),
+            None => violation(format!(
+                "order {} has a referral of {} but is not marked referred (or has two)",
+                referral.order_id, referral.day
+            )),
+        }
+        for line in &referral.lines {
+            *referred_units.entry(line.sku.to_string()).or_default() += u64::from(line.qty);
+        }
+    }
+    for order_id in referred.keys() {
+        violation(format!(
+            "order {order_id} is marked referred but has no referral"
+        ));
+    }
+
+    // Stock never below zero; what the stock says was released is what the standing releases
+    // and the referrals hold.
     let stock = store.stock()?;
     for (sku, level) in &stock {
         if level.on_hand() < 0 {
             violation(format!("stock of {sku} is {}", level.on_hand()));
         }
         let in_releases = released_units.get(sku).copied().unwrap_or(0);
-        if level.released != in_releases {
+        let in_referrals = referred_units.get(sku).copied().unwrap_or(0);
+        if level.released != in_releases + in_referrals {
             violation(format!(
-                "stock of {sku} counts {} released, the releases hold {in_releases}",
+                "stock of {sku} counts {} released, the releases hold {in_releases} and the referrals {in_referrals}",
                 level.released
             ));
+        }
+    }
+    for sku in referred_units.keys() {
+        if !stock.contains_key(sku) {
+            violation(format!("referrals hold {sku}, which has no stock record"));
         }
     }
     for sku in released_units.keys() {
@@ -216,23 +263,14 @@ pub fn audit(
                 .filter(|void| void.day == *day)
                 .cloned()
                 .collect();
-            match releaselog::check_day(output, *day, releases, &day_voids) {
-                Ok(found) => {
-                    for (path, check) in found {
-                        let what = match check {
-                            releaselog::FileCheck::Missing => "is missing",
-                            releaselog::FileCheck::Differs => "differs from the store",
-                        };
-                        violation(format!(
-                            "{day}: {} {what}: `border-release releases write --day {day}` writes the day's files again",
-                            path.display()
-                        ));
-                    }
-                }
-                Err(error) => {
-                    violation(format!("{day}: the release files cannot be read: {error}"))
-                }
-            }
+            let found = releaselog::check_day(output, *day, releases, &day_voids);
+            day_file_violations(*day, "release", found, &mut violation);
+        }
+        // The referral files likewise: every referral of the day.
+        for day_referrals in all_referrals.chunk_by(|a, b| a.day == b.day) {
+            let day = day_referrals[0].day;
+            let found = referrals::check_day(output, day, day_referrals);
+            day_file_violations(day, "referral", found, &mut violation);
         }
     }
 
@@ -243,4 +281,30 @@ pub fn audit(
         skus: stock.len(),
         violations,
     })
+}
+
+/// The violations of a day's files (`kind`: release or referral) found missing or differing
+/// from the store, each with the command that writes them again.
+fn day_file_violations(
+    day: NaiveDate,
+    kind: &str,
+    found: std::io::Result<Vec<(std::path::PathBuf, releaselog::FileCheck)>>,
+    violation: &mut impl FnMut(String),
+) {
+    let found = match found {
+        Ok(found) => found,
+        Err(error) => {
+            return violation(format!("{day}: the {kind} files cannot be read: {error}"));
+        }
+    };
+    for (path, check) in found {
+        let what = match check {
+            releaselog::FileCheck::Missing => "is missing",
+            releaselog::FileCheck::Differs => "differs from the store",
+        };
+        violation(format!(
+            "{day}: {} {what}: `border-release releases write --day {day}` writes the day's files again",
+            path.display()
+        ));
+    }
 }

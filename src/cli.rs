@@ -18,8 +18,8 @@ use crate::money::Usd;
 use crate::operations::{self, InputKind, IntakeError, IntakeReport, Source, StateFilter, Summary};
 use crate::store::{Store, StoreError};
 use crate::wire::{
-    BatchDoc, CancelDoc, CheckDoc, ItemRow, OrderDoc, OrderRow, PlanDoc, PlanRecord, StockRow,
-    VerdictRow, VoidDoc, WrittenDoc,
+    BatchDoc, CancelDoc, CheckDoc, ItemRow, OrderDoc, OrderRow, PlanDoc, PlanRecord, ReferDoc,
+    StockRow, VerdictRow, VoidDoc, WrittenDoc,
 };
 use crate::words::counted;
 
@@ -152,6 +152,19 @@ pub enum OrdersCommand {
         /// The order's `order_id`, as it was taken in.
         order_id: String,
     },
+    /// Refers held orders (over the limit, or goods the broker enters formally) to a formal
+    /// entry: they leave the daily plan for good, their stock is taken, and the day's referral
+    /// files list them for the broker. All the orders named are referred, or none.
+    Refer {
+        /// The orders' `order_id`s, as they were taken in.
+        #[arg(required = true)]
+        order_ids: Vec<String>,
+        /// A note for the broker, kept with each referral.
+        #[arg(long)]
+        note: Option<String>,
+        #[command(flatten)]
+        json: JsonArg,
+    },
     /// Shows one order as taken in, its lines valued in US dollars, its state, and what
     /// decided it.
     Show {
@@ -177,6 +190,7 @@ pub enum StateArg {
     Held,
     Released,
     Cancelled,
+    Referred,
 }
 
 impl StateArg {
@@ -186,6 +200,7 @@ impl StateArg {
             StateArg::Held => StateFilter::Held,
             StateArg::Released => StateFilter::Released,
             StateArg::Cancelled => StateFilter::Cancelled,
+            StateArg::Referred => StateFilter::Referred,
         }
     }
 }
@@ -368,6 +383,14 @@ impl Local<'_> {
             Command::Orders(OrdersCommand::Cancel { order_id }) => {
                 print_cancel(&operations::cancel(store, &order_id)?, &mut out)
             }
+            Command::Orders(OrdersCommand::Refer {
+                order_ids,
+                note,
+                json,
+            }) => {
+                let doc = operations::refer(store, config, clock, &order_ids, note.as_deref())?;
+                refer_result(&doc, json.json, &mut out)
+            }
             Command::Orders(OrdersCommand::List { state, json }) => {
                 if !json.json {
                     print_order_header(&mut out)?;
@@ -486,6 +509,17 @@ impl Daemon {
                 let path = format!("/v1/orders/{}/cancel", encode(&order_id));
                 let response = client.send(Method::POST, &path, "text/plain", vec![])?;
                 print_cancel(&client.json(response)?, &mut out)
+            }
+            Command::Orders(OrdersCommand::Refer {
+                order_ids,
+                note,
+                json,
+            }) => {
+                let body = serde_json::json!({ "order_ids": order_ids, "note": note });
+                let body = serde_json::to_vec(&body)?;
+                let response =
+                    client.send(Method::POST, "/v1/orders/refer", "application/json", body)?;
+                refer_result(&client.json(response)?, json.json, &mut out)
             }
             Command::Orders(OrdersCommand::Show { order_id, json }) => {
                 let path = format!("/v1/orders/{}", encode(&order_id));
@@ -925,10 +959,47 @@ fn void_result(doc: &VoidDoc, json: bool, out: &mut impl Write) -> anyhow::Resul
     }
 }
 
-fn print_written(doc: &WrittenDoc, json: bool, out: &mut impl Write) -> anyhow::Result<ExitCode> {
+fn refer_result(doc: &ReferDoc, json: bool, out: &mut impl Write) -> anyhow::Result<ExitCode> {
     if json {
         writeln!(out, "{}", serde_json::to_string(doc)?)?;
     } else {
+        writeln!(
+            out,
+            "{} referred to a formal entry on {}:",
+            counted(doc.orders.len() as u64, "order"),
+            doc.day
+        )?;
+        for order in &doc.orders {
+            writeln!(
+                out,
+                "  {} ({}, {} USD)",
+                order.order_id,
+                order.reason,
+                Usd(order.value_usd)
+            )?;
+        }
+        if !doc.note.is_empty() {
+            writeln!(out, "  note: {}", doc.note)?;
+        }
+        writeln!(out, "  referrals: {}", doc.jsonl.display())?;
+        writeln!(out, "             {}", doc.csv.display())?;
+    }
+    match &doc.files_error {
+        None => Ok(ExitCode::SUCCESS),
+        Some(error) => {
+            eprintln!(
+                "warning: the referral is committed, but the day's referral files could not be written: {error}\n`releases write --day {}` writes them again",
+                doc.day
+            );
+            Ok(ExitCode::from(EXIT_FILES_DUE))
+        }
+    }
+}
+
+fn print_written(doc: &WrittenDoc, json: bool, out: &mut impl Write) -> anyhow::Result<ExitCode> {
+    if json {
+        writeln!(out, "{}", serde_json::to_string(doc)?)?;
+    } else if doc.referrals == 0 {
         writeln!(
             out,
             "{}: {} and {} written from the store:",
@@ -936,6 +1007,17 @@ fn print_written(doc: &WrittenDoc, json: bool, out: &mut impl Write) -> anyhow::
             counted(doc.releases as u64, "release"),
             counted(doc.voids as u64, "void")
         )?;
+    } else {
+        writeln!(
+            out,
+            "{}: {}, {} and {} written from the store:",
+            doc.day,
+            counted(doc.releases as u64, "release"),
+            counted(doc.voids as u64, "void"),
+            counted(doc.referrals as u64, "referral")
+        )?;
+    }
+    if !json {
         for file in &doc.files {
             writeln!(out, "  {}", file.display())?;
         }

@@ -2,7 +2,8 @@
 //!
 //! The crate is a pure core (`policy`, `money`, `identity`, `planner`) surrounded by the edges
 //! that touch the outside world: `config` (TOML), `store` (redb), `intake` (input files),
-//! `releaselog` (release logs and manifests), `clock` (the wall clock) and `cli` (the command line).
+//! `releaselog` (release logs and manifests), `referrals` (the broker's referral files),
+//! `clock` (the wall clock) and `cli` (the command line).
 //! `ARCHITECTURE.md` at the repository root is the map.
 
 pub mod audit;
@@ -23,6 +24,7 @@ pub mod money;
 pub mod operations;
 pub mod planner;
 pub mod policy;
+pub mod referrals;
 pub mod releaselog;
 pub mod schedule;
 pub mod store;

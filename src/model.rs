@@ -321,6 +321,12 @@ pub enum OrderState {
         day: NaiveDate,
     },
     Cancelled,
+    /// Taken out of the daily plan for good (`orders refer`) on `day`, for the broker to enter
+    /// formally; it keeps the reason it was held for.
+    Referred {
+        reason: HoldReason,
+        day: NaiveDate,
+    },
 }
 
 impl OrderState {
@@ -330,13 +336,14 @@ impl OrderState {
             OrderState::Held(_) => "held",
             OrderState::Released { .. } => "released",
             OrderState::Cancelled => "cancelled",
+            OrderState::Referred { .. } => "referred",
         }
     }
 
     pub fn reason_word(&self) -> Option<&'static str> {
         match self {
             OrderState::Pending(reason) => reason.map(WaitReason::word),
-            OrderState::Held(reason) => Some(reason.word()),
+            OrderState::Held(reason) | OrderState::Referred { reason, .. } => Some(reason.word()),
             OrderState::Released { .. } | OrderState::Cancelled => None,
         }
     }
@@ -473,6 +480,43 @@ pub struct Void {
     pub day: NaiveDate,
     pub reason: String,
     pub voided_at: DateTime<Utc>,
+}
+
+/// A held order taken out of the daily plan for good (`orders refer`), for the broker to enter
+/// formally: what the day's referral files give, kept for good as it was on the day, so that the
+/// files can always be written again from the store. Its units left the stock.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Referral {
+    pub order_id: Text,
+    /// The warehouse's day of the referral.
+    pub day: NaiveDate,
+    /// Why the order was held.
+    pub reason: HoldReason,
+    /// The operator's note for the broker; empty when none was given.
+    pub note: String,
+    pub referred_at: DateTime<Utc>,
+    pub consignee: Consignee,
+    pub currency: Text,
+    pub lines: Vec<ReferralLine>,
+    #[serde(with = "amount")]
+    pub value_usd: Decimal,
+    /// The rate the lines were valued at; `None` for an order in dollars.
+    pub fx: Option<FxUsed>,
+}
+
+/// One line of a referred order, with the catalogue's facts of its item on the day and its
+/// value in US dollars.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReferralLine {
+    pub sku: Text,
+    pub qty: u32,
+    pub description: String,
+    pub hts: String,
+    pub origin: String,
+    #[serde(with = "amount")]
+    pub unit_price: Decimal,
+    #[serde(with = "amount")]
+    pub value_usd: Decimal,
 }
 
 /// The release id for the `seq`th release (from 1) of `day`: `2026-11-24-000001`.

@@ -19,17 +19,18 @@ use std::collections::HashMap;
 use rust_decimal::Decimal;
 
 use crate::explain;
-use crate::model::{Order, OrderState, Release, Text};
+use crate::model::{HoldReason, Order, OrderState, Referral, ReferralLine, Release, Text};
 use crate::money::{self, Conversion, Usd};
+use crate::referrals;
 use crate::releaselog::{self, LogError};
 pub use crate::store::DumpCounts;
 use crate::store::{
-    self, Cancel, DumpError, OrderView, RestoreError, StateCount, Store, StoreError, StoreReader,
-    Voiding,
+    self, Cancel, DumpError, OrderView, Referring, RestoreError, StateCount, Store, StoreError,
+    StoreReader, Voiding,
 };
 use crate::wire::{
-    BatchDoc, CancelDoc, CheckDoc, ItemRow, OrderDoc, OrderLineDoc, OrderRow, RateDoc, StockRow,
-    VoidDoc, WrittenDoc,
+    BatchDoc, CancelDoc, CheckDoc, ItemRow, OrderDoc, OrderLineDoc, OrderRow, RateDoc, ReferDoc,
+    ReferredDoc, StockRow, VoidDoc, WrittenDoc,
 };
 
 pub use crate::batch::{BatchError, Planned, Summary};
@@ -122,6 +123,8 @@ pub enum CancelError {
         release_id: String,
         day: NaiveDate,
     },
+    #[error("order {order_id} was referred to a formal entry on {day}; a referred order cannot be cancelled")]
+    Referred { order_id: String, day: NaiveDate },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -139,6 +142,12 @@ pub fn cancel(store: &mut Store, order_id: &str) -> Result<CancelDoc, CancelErro
                 day,
             })
         }
+        Cancel::Referred { day } => {
+            return Err(CancelError::Referred {
+                order_id: order_id.to_owned(),
+                day,
+            })
+        }
     };
     tracing::info!(order_id, cancelled, "order cancel");
     Ok(CancelDoc {
@@ -148,8 +157,8 @@ pub fn cancel(store: &mut Store, order_id: &str) -> Result<CancelDoc, CancelErro
 }
 
 /// One order as `orders show` gives it, by id: as taken in, its lines valued at the rate used
-/// (a released order's in its release; an open one's at today's rate), its state, and what
-/// decided it.
+/// (a released order's in its release, a referred one's in its referral; an open one's at
+/// today's rate), its state, and what decided it.
 pub fn order(
     store: &mut Store,
     config: &Config,
@@ -172,6 +181,16 @@ pub fn order(
             let fx = release
                 .and_then(|release| release.fx.iter().find(|fx| fx.currency == order.currency));
             (values, fx.cloned().map(Conversion::Rate))
+        }
+        OrderState::Referred { .. } => {
+            let referral = store.referral(order_id)?;
+            let referral = referral.as_ref();
+            let lines = referral
+                .into_iter()
+                .flat_map(|referral| referral.lines.iter());
+            let values = lines.map(|line| Some(line.value_usd)).collect();
+            let fx = referral.and_then(|referral| referral.fx.clone());
+            (values, fx.map(Conversion::Rate))
         }
         OrderState::Cancelled => (vec![None; order.lines.len()], None),
         OrderState::Pending(_) | OrderState::Held(_) => {
@@ -297,8 +316,183 @@ pub fn void_release(
 }
 
 #[derive(Debug, thiserror::Error)]
+pub enum ReferError {
+    #[error("name at least one order to refer")]
+    NoOrders,
+    #[error("order {0} is not known; nothing was referred")]
+    Unknown(String),
+    #[error("order {0} is named twice; nothing was referred")]
+    Twice(String),
+    #[error("order {order_id} is {state}, not held: only a held order can be referred; nothing was referred")]
+    NotHeld { order_id: String, state: String },
+    #[error("order {order_id} cannot be referred: {why}; nothing was referred")]
+    Unvalued { order_id: String, why: String },
+    #[error("order {order_id}: stock of {sku} is short: {needed} needed, {on_hand} on hand; nothing was referred")]
+    Short {
+        order_id: String,
+        sku: String,
+        needed: u64,
+        on_hand: u64,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Refers held orders to a formal entry (`orders refer`), all in one durable commit or none:
+/// each leaves the daily plan for good (state `referred`, keeping its hold reason), its units
+/// leave the stock, and its referral is kept with its lines valued at today's rate and `note`;
+/// then the day's referral files are written from the store. A failure to write them is
+/// reported in the answer (`releases write --day` writes them again).
+pub fn refer(
+    store: &mut Store,
+    config: &Config,
+    clock: &Clock,
+    order_ids: &[String],
+    note: Option<&str>,
+) -> Result<ReferDoc, ReferError> {
+    if order_ids.is_empty() {
+        return Err(ReferError::NoOrders);
+    }
+    let today = clock.today(config.warehouse.timezone);
+    let referred_at = clock.now();
+    let note = note.unwrap_or("").trim();
+    let mut referrals: Vec<Referral> = Vec::with_capacity(order_ids.len());
+    for (at, order_id) in order_ids.iter().enumerate() {
+        if order_ids[..at].contains(order_id) {
+            return Err(ReferError::Twice(order_id.clone()));
+        }
+        let Some((order, state)) = store.order(order_id)? else {
+            return Err(ReferError::Unknown(order_id.clone()));
+        };
+        let OrderState::Held(reason) = state else {
+            return Err(ReferError::NotHeld {
+                order_id: order_id.clone(),
+                state: state_words(&state),
+            });
+        };
+        let referral =
+            referral_of(store.items()?, config, today, order, reason).map_err(|why| {
+                ReferError::Unvalued {
+                    order_id: order_id.clone(),
+                    why,
+                }
+            })?;
+        referrals.push(Referral {
+            note: note.to_owned(),
+            referred_at,
+            ..referral
+        });
+    }
+    match store.refer(&referrals)? {
+        Referring::Done => {}
+        Referring::NotHeld { order_id } => {
+            let state = store.order(&order_id)?.map(|(_, state)| state);
+            return Err(ReferError::NotHeld {
+                state: state.as_ref().map_or_else(|| "unknown".into(), state_words),
+                order_id,
+            });
+        }
+        Referring::Short { order_id, short } => {
+            return Err(ReferError::Short {
+                order_id,
+                sku: short.sku.to_string(),
+                needed: short.needed,
+                on_hand: short.on_hand,
+            })
+        }
+    }
+    tracing::info!(day = %today, orders = referrals.len(), "orders referred");
+    let files = write_referrals(store, config, today)
+        .err()
+        .map(|error| format!("{:#}", anyhow::Error::from(error)));
+    let logs = &config.paths.logs;
+    Ok(ReferDoc {
+        day: today,
+        referred_at,
+        note: note.to_owned(),
+        orders: referrals
+            .iter()
+            .map(|referral| ReferredDoc {
+                order_id: referral.order_id.to_string(),
+                reason: referral.reason.word().to_owned(),
+                value_usd: referral.value_usd,
+            })
+            .collect(),
+        jsonl: referrals::jsonl_path(logs, today),
+        csv: referrals::csv_path(logs, today),
+        files_error: files,
+    })
+}
+
+/// A state in the words of a refusal: `released in 2026-12-01-000001 on 2026-12-01`.
+fn state_words(state: &OrderState) -> String {
+    match state {
+        OrderState::Released { release_id, day } => format!("released in {release_id} on {day}"),
+        OrderState::Referred { day, .. } => format!("referred already (on {day})"),
+        state => state.word().to_owned(),
+    }
+}
+
+/// The referral of a held order on `day`: its lines with their items' facts, valued at the
+/// day's rate. The note and the time are the caller's.
+fn referral_of(
+    items: &HashMap<String, crate::model::Item>,
+    config: &Config,
+    day: NaiveDate,
+    order: Order,
+    reason: HoldReason,
+) -> Result<Referral, String> {
+    let conversion = config
+        .rates
+        .on(&order.currency, day)
+        .ok_or_else(|| format!("no {} rate for {day} to value it at", order.currency))?;
+    let mut lines = Vec::with_capacity(order.lines.len());
+    for line in &order.lines {
+        let item = items
+            .get(line.sku.as_str())
+            .ok_or_else(|| format!("{} is no item of the catalogue", line.sku))?;
+        let value_usd = money::line_value_usd(line.qty, line.unit_price, &conversion)
+            .ok_or_else(|| format!("{} cannot be valued in US dollars", line.sku))?;
+        lines.push(ReferralLine {
+            sku: line.sku.clone(),
+            qty: line.qty,
+            description: item.description.clone(),
+            hts: item.hts.clone(),
+            origin: item.origin.clone(),
+            unit_price: line.unit_price,
+            value_usd,
+        });
+    }
+    Ok(Referral {
+        order_id: order.order_id,
+        day,
+        reason,
+        note: String::new(),
+        referred_at: DateTime::<Utc>::MIN_UTC,
+        value_usd: lines.iter().map(|line| line.value_usd).sum(),
+        lines,
+        consignee: order.recipient,
+        currency: order.currency,
+        fx: conversion.fx().cloned(),
+    })
+}
+
+/// Writes the referral files of `day` from the store; none when the day has no referral.
+fn write_referrals(
+    store: &Store,
+    config: &Config,
+    day: NaiveDate,
+) -> Result<Vec<std::path::PathBuf>, LogError> {
+    let referrals = store.referrals_of(day)?;
+    if referrals.is_empty() {
+        return Ok(Vec::new());
+    }
+    referrals::write_day(releaselog::Output::of(config), day, &referrals)
+}
+
+#[derive(Debug, thiserror::Error)]
 pub enum WriteError {
-    #[error("no release was ever committed for {0}: there are no files to write")]
+    #[error("no release was ever committed for {0}, nor any order referred: there are no files to write")]
     NoReleases(NaiveDate),
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -306,34 +500,41 @@ pub enum WriteError {
     Files(#[from] LogError),
 }
 
-/// Writes a day's release log, manifest, summary and voids again from the store (`releases
-/// write`), for files lost or damaged: the log byte for byte as it was first written.
+/// Writes a day's release log, manifest, summary and voids, and its referral files, again from
+/// the store (`releases write`), for files lost or damaged: the log byte for byte as it was
+/// first written.
 pub fn write_releases(
     store: &mut Store,
     config: &Config,
     day: NaiveDate,
 ) -> Result<WrittenDoc, WriteError> {
     let releases = store.releases_of(day)?;
-    if releases.is_empty() {
+    let referred = store.referrals_of(day)?.len();
+    if releases.is_empty() && referred == 0 {
         return Err(WriteError::NoReleases(day));
     }
     let voids = store.voids_of(day)?;
-    let output = releaselog::Output::of(config);
-    releaselog::write_day(output, day, &[&releases], &voids)?;
-    tracing::info!(%day, releases = releases.len(), "release files written again");
     let logs = &config.paths.logs;
-    let mut files = vec![
-        releaselog::log_path(logs, day),
-        releaselog::manifest_path(logs, day),
-        releaselog::summary_path(logs, day),
-    ];
-    if !voids.is_empty() {
-        files.push(releaselog::voids_path(logs, day));
+    let mut files = Vec::new();
+    if !releases.is_empty() {
+        let output = releaselog::Output::of(config);
+        releaselog::write_day(output, day, &[&releases], &voids)?;
+        tracing::info!(%day, releases = releases.len(), "release files written again");
+        files.extend([
+            releaselog::log_path(logs, day),
+            releaselog::manifest_path(logs, day),
+            releaselog::summary_path(logs, day),
+        ]);
+        if !voids.is_empty() {
+            files.push(releaselog::voids_path(logs, day));
+        }
     }
+    files.extend(write_referrals(store, config, day)?);
     Ok(WrittenDoc {
         day,
         releases: releases.len(),
         voids: voids.len(),
+        referrals: referred,
         files,
     })
 }
@@ -345,14 +546,16 @@ pub enum StateFilter {
     Held,
     Released,
     Cancelled,
+    Referred,
 }
 
 impl StateFilter {
-    pub const ALL: [StateFilter; 4] = [
+    pub const ALL: [StateFilter; 5] = [
         StateFilter::Pending,
         StateFilter::Held,
         StateFilter::Released,
         StateFilter::Cancelled,
+        StateFilter::Referred,
     ];
 
     pub fn word(self) -> &'static str {
@@ -361,6 +564,7 @@ impl StateFilter {
             StateFilter::Held => "held",
             StateFilter::Released => "released",
             StateFilter::Cancelled => "cancelled",
+            StateFilter::Referred => "referred",
         }
     }
 
@@ -377,12 +581,13 @@ impl StateFilter {
                 | (StateFilter::Held, OrderState::Held(_))
                 | (StateFilter::Released, OrderState::Released { .. })
                 | (StateFilter::Cancelled, OrderState::Cancelled)
+                | (StateFilter::Referred, OrderState::Referred { .. })
         )
     }
 }
 
 /// Every order with its state, in intake order, as `orders list` gives it: a released order
-/// valued in its release, an open one at today's rate.
+/// valued in its release, a referred one in its referral, an open one at today's rate.
 pub fn for_each_order<E: From<StoreError>>(
     store: &Store,
     config: &Config,
@@ -396,7 +601,7 @@ pub fn for_each_order<E: From<StoreError>>(
     for view in store.order_views()? {
         if filter.is_none_or(|filter| filter.admits(&view.state)) {
             let value_usd = match view.state {
-                OrderState::Released { .. } => view.value_usd,
+                OrderState::Released { .. } | OrderState::Referred { .. } => view.value_usd,
                 OrderState::Cancelled => None,
                 OrderState::Pending(_) | OrderState::Held(_) => {
                     let order = &view.order;
@@ -659,7 +864,7 @@ impl RestoreFailed {
 
 /// Restores a dump into the empty store of `config`, checks every invariant of the restored
 /// store before it takes the empty one's place, then writes every day's release log and
-/// manifest from it.
+/// manifest, and every day's referral files, from it.
 pub fn restore(
     config: &Config,
     file: &std::path::Path,
@@ -677,5 +882,17 @@ pub fn restore(
     }
     let counts = restored.counts.clone();
     let mut store = restored.put_in_place()?;
-    Ok((counts, write_due(&mut store, config)))
+    let written = write_due(&mut store, config).and_then(|days| {
+        let mut referral_days: Vec<NaiveDate> = store
+            .referrals()?
+            .into_iter()
+            .map(|referral| referral.day)
+            .collect();
+        referral_days.dedup();
+        for day in referral_days {
+            write_referrals(&store, config, day)?;
+        }
+        Ok(days)
+    });
+    Ok((counts, written))
 }

@@ -14,6 +14,9 @@
 //! | `states` | block number | one state byte per order for `STATE_BLOCK_ORDERS` consecutive ordinals |
 //! | `releases` | (day, first sequence) | up to `RELEASE_CHUNK_MAX` consecutive releases of the day |
 //! | `release-items` | (day, first sequence) | the item facts the release lines of one wave name, each once |
+//! | `voids` | (day, sequence) | a void release ([`Void`]), under its release's day and sequence number |
+//! | `details` | block number | what the last batch said of the open orders of a state block beyond their reason words |
+//! | `referrals` | (day, sequence) | the `sequence`th referral (from 1) of the day ([`Referral`]): an order taken out of the daily plan for the broker's formal entry |
 //! | `logs-due` | day | the day's release log and manifest must be written from the store |
 //! | `applied` | mark | the report of an input already taken in (a spool file) |
 //!
@@ -23,7 +26,7 @@
 //! **Why chunks.** A record per order per phase would make a batch over a million orders
 //! rewrite a million records. Instead an intake writes its orders in chunks of about
 //! `ORDER_CHUNK_BYTES` each, a batch writes its releases the same way, and an order's life
-//! (pending, the reason it waits, held, released, cancelled) is one byte in a state block: a
+//! (pending, the reason it waits, held, released, cancelled, referred) is one byte in a state block: a
 //! batch over a million orders rewrites about a megabyte of state, not a million records.
 //!
 //! **Encoding.** Every value starts with a one-byte format version, then bincode (variable-length
@@ -40,6 +43,7 @@
 //! folder that names the file, once it is opened, so that a new file's name is durable before
 //! anything is acknowledged.
 
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -51,7 +55,8 @@ use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 use serde::de::DeserializeOwned;
 
 use crate::model::{
-    Detail, Item, Order, OrderState, Release, StockLevel, Verdict, Void, WaitReason,
+    Detail, Item, Order, OrderState, Referral, Release, Shortfall, StockLevel, Verdict, Void,
+    WaitReason,
 };
 use crate::planner::{Places, Plan};
 
@@ -68,7 +73,8 @@ use layout::{id_hash, Commit, DetailBlock, IdIndex, Ordinal, StateByte, States};
 pub use reader::StoreReader;
 
 /// The layout version kept in `meta/format`: 4 is the redb layout above; 3 lacked the tables
-/// `voids` and `details`, and opening it creates them. (Layouts 1 and 2 were
+/// `voids` and `details`, and opening it creates them. A store of layout 4 written before
+/// referrals lacks the table `referrals`, and opening it creates that. (Layouts 1 and 2 were
 /// kept in sled by earlier builds; this build refuses their folders.)
 pub const LAYOUT_VERSION: u32 = 4;
 
@@ -117,6 +123,8 @@ const STATES: TableDefinition<u64, &[u8]> = TableDefinition::new("states");
 const VOIDS: TableDefinition<(i32, u64), &[u8]> = TableDefinition::new("voids");
 /// [`layout::DetailBlock`]s, by state block.
 const DETAILS: TableDefinition<u64, &[u8]> = TableDefinition::new("details");
+/// [`Referral`]s, by day and sequence number.
+const REFERRALS: TableDefinition<(i32, u64), &[u8]> = TableDefinition::new("referrals");
 const RELEASES: TableDefinition<(i32, u64), &[u8]> = TableDefinition::new("releases");
 const RELEASE_ITEMS: TableDefinition<(i32, u64), &[u8]> = TableDefinition::new("release-items");
 const LOGS_DUE: TableDefinition<i32, ()> = TableDefinition::new("logs-due");
@@ -278,7 +286,22 @@ pub enum Cancel {
         release_id: String,
         day: NaiveDate,
     },
+    /// Referred to a formal entry on `day`.
+    Referred {
+        day: NaiveDate,
+    },
     Unknown,
+}
+
+/// What referring orders found: all of them are referred, or none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Referring {
+    /// Every order is referred now, its referral kept, its units taken from stock.
+    Done,
+    /// An order is not known, or not held (any more).
+    NotHeld { order_id: String },
+    /// Stock on hand is short for a line of an order, counting the orders before it.
+    Short { order_id: String, short: Shortfall },
 }
 
 /// An accepted order as `orders list` and `orders show` give it: its state, the detail of the
@@ -377,7 +400,12 @@ impl Store {
         };
         match store.meta::<u32>(FORMAT)? {
             None => store.create_tables()?,
-            Some(LAYOUT_VERSION) => {}
+            // A store of this layout written before referrals lacks their table.
+            Some(LAYOUT_VERSION) => {
+                if !store.reader()?.has_table(REFERRALS)? {
+                    store.create_tables()?;
+                }
+            }
             // Layout 3 lacks the tables of details and voids, and no order in it has the state
             // bytes that came with them: creating the tables upgrades it.
             Some(3) => store.create_tables()?,
@@ -417,7 +445,7 @@ impl Store {
         self.db.as_ref().expect("the store is open until dropped")
     }
 
-    /// A new store, or one of layout 3: every table, and the layout version, in one durable
+    /// A new store, or one of layout 3 (or 4 without referrals): every table, and the layout version, in one durable
     /// commit. Tables that exist are kept as they are.
     fn create_tables(&self) -> Result<()> {
         let txn = self.db().begin_write().map_err(|e| self.engine(e))?;
@@ -432,7 +460,7 @@ impl Store {
             }
             create!(ITEMS, STOCK, APPLIED);
             create!(ORDERS, ORDER_IDS, STATES);
-            create!(RELEASES, RELEASE_ITEMS, VOIDS, DETAILS);
+            create!(RELEASES, RELEASE_ITEMS, VOIDS, DETAILS, REFERRALS);
             txn.open_table(LOGS_DUE).map_err(|e| self.engine(e))?;
         }
         txn.commit().map_err(|e| self.engine(e))
@@ -568,6 +596,7 @@ impl Store {
             Some((_, _, OrderState::Released { release_id, day })) => {
                 return Ok(Cancel::Released { release_id, day })
             }
+            Some((_, _, OrderState::Referred { day, .. })) => return Ok(Cancel::Referred { day }),
             Some((ordinal, _, OrderState::Pending(_) | OrderState::Held(_))) => ordinal,
         };
         let states = self.ledger.states.as_mut().expect("read by find");
@@ -650,6 +679,76 @@ impl Store {
             release: Box::new(release),
             void,
         })
+    }
+
+    /// Refers held orders to a formal entry, in one durable commit, all of them or none: each
+    /// order's state becomes referred (keeping its hold reason), its referral is kept as the
+    /// `sequence`th of its day, and its lines' units are taken from stock (counted as
+    /// released: what the stock says was released is what the standing releases and the
+    /// referrals hold). Refused, changing nothing, when an order is not held or stock on hand
+    /// is short for a line.
+    pub fn refer(&mut self, referrals: &[Referral]) -> Result<Referring> {
+        let mut ordinals = Vec::with_capacity(referrals.len());
+        for referral in referrals {
+            match self.find(&referral.order_id)? {
+                Some((ordinal, _, OrderState::Held(reason))) if reason == referral.reason => {
+                    ordinals.push((ordinal, reason))
+                }
+                _ => {
+                    return Ok(Referring::NotHeld {
+                        order_id: referral.order_id.to_string(),
+                    })
+                }
+            }
+        }
+        let mut commit = Commit::new();
+        let mut levels: BTreeMap<&str, StockLevel> = BTreeMap::new();
+        for referral in referrals {
+            let mut needed: BTreeMap<&str, u64> = BTreeMap::new();
+            for line in &referral.lines {
+                *needed.entry(line.sku.as_str()).or_default() += u64::from(line.qty);
+            }
+            for (sku, units) in needed {
+                let level = match levels.entry(sku) {
+                    Entry::Occupied(entry) => entry.into_mut(),
+                    Entry::Vacant(entry) => entry.insert(self.stock_level(sku)?),
+                };
+                let on_hand = u64::try_from(level.on_hand()).unwrap_or(0);
+                if on_hand < units {
+                    return Ok(Referring::Short {
+                        order_id: referral.order_id.to_string(),
+                        short: Shortfall {
+                            sku: sku.into(),
+                            needed: units,
+                            on_hand,
+                        },
+                    });
+                }
+                level.released += units;
+            }
+        }
+        for (sku, level) in &levels {
+            commit.put_stock(sku, level);
+        }
+        let reader = self.reader()?;
+        let mut next: BTreeMap<NaiveDate, u64> = BTreeMap::new();
+        for referral in referrals {
+            let seq = match next.entry(referral.day) {
+                Entry::Occupied(entry) => entry.into_mut(),
+                Entry::Vacant(entry) => entry.insert(reader.last_referral_seq(referral.day)?),
+            };
+            *seq += 1;
+            commit
+                .referrals
+                .push(((day_number(referral.day), *seq), encode(referral)));
+        }
+        let states = self.states()?;
+        for (ordinal, reason) in ordinals {
+            states.set(ordinal, StateByte::Referred(reason));
+        }
+        commit.put_states(states);
+        self.commit(commit)?;
+        Ok(Referring::Done)
     }
 
     /// How many orders are in each state and reason, and when the oldest pending order (in
@@ -914,6 +1013,7 @@ impl Store {
             put_all!(releases, RELEASES);
             put_all!(release_items, RELEASE_ITEMS);
             put_all!(voids, VOIDS);
+            put_all!(referrals, REFERRALS);
             if !commit.logs_due.is_empty() {
                 let mut table = txn.open_table(LOGS_DUE).map_err(open)?;
                 for (day, due) in &commit.logs_due {
@@ -972,6 +1072,21 @@ impl Store {
 
     pub fn voids(&self) -> Result<Vec<Void>> {
         self.reader()?.voids()
+    }
+
+    /// Every referral, by day and sequence.
+    pub fn referrals(&self) -> Result<Vec<Referral>> {
+        self.reader()?.referrals()
+    }
+
+    /// The referrals of `day`, in sequence.
+    pub fn referrals_of(&self, day: NaiveDate) -> Result<Vec<Referral>> {
+        self.reader()?.referrals_of(day)
+    }
+
+    /// The referral of an order, if it was referred.
+    pub fn referral(&self, order_id: &str) -> Result<Option<Referral>> {
+        self.reader()?.referral_of(order_id)
     }
 
     pub fn releases_of(&self, day: NaiveDate) -> Result<Vec<Release>> {
@@ -1090,6 +1205,16 @@ impl Store {
                         )
                     })?;
                 OrderState::Released { release_id, day }
+            }
+            StateByte::Referred(reason) => {
+                let referral = self.reader()?.referral_of(&order.order_id)?;
+                let referral = referral.ok_or_else(|| {
+                    self.corrupt("orders", order_id, "referred, but has no referral".into())
+                })?;
+                OrderState::Referred {
+                    reason,
+                    day: referral.day,
+                }
             }
         };
         Ok(Some((ordinal, order, state)))
@@ -1824,12 +1949,19 @@ mod tests {
             .collect();
         assert_eq!(
             states,
-            vec![0x00, 0x01, 0x02, 0x03, 0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x20, 0x30]
+            vec![
+                0x00, 0x01, 0x02, 0x03, 0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x20, 0x30, 0x40, 0x41,
+                0x42, 0x43, 0x44, 0x45
+            ]
+        );
+        assert_eq!(
+            StateByte::decode(0x42).map(StateByte::words),
+            Some(("referred", Some("excluded-goods")))
         );
         // The state bytes of layout 3 keep their meaning.
         let layout_3: Vec<u8> = states
             .into_iter()
-            .filter(|byte| ![0x03, 0x15].contains(byte))
+            .filter(|byte| ![0x03, 0x15].contains(byte) && *byte < 0x40)
             .collect();
         fixture("state-block", layout_3);
         fixture("release-chunk", vec![sample_release()]);
@@ -1859,6 +1991,54 @@ mod tests {
                 ],
             },
         );
+    }
+
+    #[test]
+    fn version_1_referrals_still_decode() {
+        let order = sample_order();
+        fixture(
+            "referral",
+            crate::model::Referral {
+                order_id: order.order_id,
+                day: day("2026-12-01"),
+                reason: crate::model::HoldReason::OverLimit,
+                note: "formal entry".into(),
+                referred_at: "2026-12-01T15:00:00Z".parse().unwrap(),
+                consignee: order.recipient,
+                currency: order.currency,
+                lines: vec![crate::model::ReferralLine {
+                    sku: "TSHIRT-M".into(),
+                    qty: 2,
+                    description: "Cotton T-shirt".into(),
+                    hts: "6109.10.0012".into(),
+                    origin: "MX".into(),
+                    unit_price: dec("369.50"),
+                    value_usd: dec("39.98"),
+                }],
+                value_usd: dec("39.98"),
+                fx: Some(FxUsed {
+                    currency: "MXN".into(),
+                    usd: dec("0.0541"),
+                    from: day("2026-10-01"),
+                }),
+            },
+        );
+    }
+
+    #[test]
+    fn a_store_of_layout_4_without_referrals_gains_their_table_when_opened() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(Store::open(dir.path()).unwrap());
+        {
+            let db = redb::Database::open(dir.path().join(FILE_NAME)).unwrap();
+            let txn = db.begin_write().unwrap();
+            assert!(txn.delete_table(REFERRALS).unwrap());
+            txn.commit().unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        assert!(store.reader().unwrap().has_table(REFERRALS).unwrap());
+        assert!(store.referrals().unwrap().is_empty());
+        assert_eq!(store.meta::<u32>(FORMAT).unwrap(), Some(LAYOUT_VERSION));
     }
 
     #[test]

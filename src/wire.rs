@@ -118,13 +118,13 @@ pub struct OrderRow {
     pub state: String,
     pub reason: Option<String>,
     pub release_id: Option<String>,
-    /// The release day of a released order.
+    /// The release day of a released order; the day a referred order was referred.
     pub day: Option<String>,
     /// RFC 3339, UTC.
     pub placed_at: String,
     pub consignee: Consignee,
-    /// A released order's value in its release; an open order's at today's rate (null when
-    /// there is none); a cancelled order's is null.
+    /// A released order's value in its release, a referred order's in its referral; an open
+    /// order's at today's rate (null when there is none); a cancelled order's is null.
     pub value_usd: Option<String>,
     /// What decided the last verdict (`explain::json`); null when there is nothing to say.
     pub detail: Option<serde_json::Value>,
@@ -149,6 +149,7 @@ impl OrderRow {
             OrderState::Released { release_id, day } => {
                 (Some(release_id.clone()), Some(day.to_string()))
             }
+            OrderState::Referred { day, .. } => (None, Some(day.to_string())),
             _ => (None, None),
         };
         let reason = state.reason_word();
@@ -226,7 +227,37 @@ pub struct WrittenDoc {
     pub day: NaiveDate,
     pub releases: usize,
     pub voids: usize,
+    /// The day's referrals, whose files were written too.
+    #[serde(default)]
+    pub referrals: usize,
     pub files: Vec<PathBuf>,
+}
+
+/// What `orders refer` did.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReferDoc {
+    /// The warehouse's day of the referral: its files are that day's.
+    pub day: NaiveDate,
+    pub referred_at: chrono::DateTime<chrono::Utc>,
+    pub note: String,
+    pub orders: Vec<ReferredDoc>,
+    /// The day's referral files.
+    pub jsonl: PathBuf,
+    pub csv: PathBuf,
+    /// Set when the referral is committed but its files could not be written.
+    #[serde(default)]
+    pub files_error: Option<String>,
+}
+
+/// One order referred.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReferredDoc {
+    pub order_id: String,
+    /// The reason it was held for.
+    pub reason: String,
+    /// Its value at the day's rate.
+    #[serde(with = "crate::money::usd_text")]
+    pub value_usd: Decimal,
 }
 
 /// `check-store`: whether every invariant holds, and the audit as text.

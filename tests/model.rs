@@ -435,6 +435,7 @@ impl Model {
         match &self.states[id] {
             OrderState::Cancelled => Ok(false),
             OrderState::Released { .. } => Err("released"),
+            OrderState::Referred { .. } => Err("referred"),
             OrderState::Pending(_) | OrderState::Held(_) => {
                 self.states.insert(id, OrderState::Cancelled);
                 Ok(true)

@@ -1268,11 +1268,20 @@ fn corrections_read_the_same_through_the_daemon_and_on_the_store() {
         w.ok(NOW, &["items", "import", items.to_str().unwrap()]);
         let stock = w.file("stock.csv", "sku,qty\nTSHIRT,10\nJEANS,10\n");
         w.ok(NOW, &["stock", "receive", stock.to_str().unwrap()]);
-        let good: Vec<String> = spool_orders()
+        let mut good: Vec<String> = spool_orders()
             .lines()
             .filter(|line| !line.contains("BAD1"))
             .map(str::to_owned)
             .collect();
+        // Held over the limit, to be referred to a formal entry.
+        good.push(order(
+            "H1",
+            "2026-11-29T09:30:00-08:00",
+            "Hal Ito",
+            "5 Bay St",
+            "USD",
+            &[("JEANS", 2, "450.00")],
+        ));
         let orders = w.file("orders.jsonl", &good.join("\n"));
         w.ok(NOW, &["orders", "import", orders.to_str().unwrap()]);
         w.ok(NOW, &["batch"]);
@@ -1311,6 +1320,13 @@ fn corrections_read_the_same_through_the_daemon_and_on_the_store() {
         &["orders", "show", "A1", "--json"],
         &["orders", "show", "A1"],
         &["orders", "show", "NOPE"],
+        &["orders", "refer", "H1", "A1"],
+        &["orders", "refer", "NOPE"],
+        &["orders", "refer", "H1", "--note", "formal entry", "--json"],
+        &["orders", "refer", "H1"],
+        &["orders", "list", "--state", "referred"],
+        &["orders", "show", "H1"],
+        &["orders", "cancel", "H1"],
         &["orders", "list"],
         &["items", "list"],
         &["stock", "list"],
@@ -1340,6 +1356,9 @@ fn corrections_read_the_same_through_the_daemon_and_on_the_store() {
         }
     }
     assert!(daemon.log().contains("release voided"), "{}", daemon.log());
+    assert!(daemon.log().contains("orders referred"), "{}", daemon.log());
+    let referrals = "logs/referrals/2026-11-30.jsonl";
+    assert_eq!(read(&served.path(referrals)), read(&local.path(referrals)));
 }
 
 /// Through the running daemon, commands print and exit as they do run alone: an import's

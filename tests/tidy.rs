@@ -75,6 +75,7 @@ fn entry_points_call_the_use_cases_and_not_each_other() {
         "crate::intake",
         "crate::batch",
         "crate::releaselog",
+        "crate::referrals",
         "crate::audit",
         "crate::planner",
     ];

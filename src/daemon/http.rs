@@ -28,7 +28,8 @@ use super::metrics::Metrics;
 use super::JobError;
 use crate::clock::Clock;
 use crate::operations::{
-    self, CancelError, InputKind, IntakeReport, Source, StateFilter, VoidError, WriteError,
+    self, CancelError, InputKind, IntakeReport, ReferError, Source, StateFilter, VoidError,
+    WriteError,
 };
 use crate::wire::{ErrorBody, ErrorDetail, PlanRecord};
 
@@ -67,6 +68,7 @@ pub fn router(api: Api) -> Router {
     let v1 = Router::new()
         .route("/orders", post(post_orders).get(list_orders))
         .route("/orders/{order_id}", get(get_order))
+        .route("/orders/refer", post(refer_orders))
         .route("/orders/{order_id}/cancel", post(cancel_order))
         .route("/items", post(post_items).get(list_items))
         .route("/stock/receive", post(post_receipts))
@@ -350,9 +352,55 @@ async fn cancel_order(
             let result =
                 operations::cancel(&mut engine.store, &order_id).map_err(|error| match error {
                     CancelError::Unknown(_) => JobError::NotFound(error.to_string()),
-                    CancelError::Released { .. } => JobError::Conflict(error.to_string()),
+                    CancelError::Released { .. } | CancelError::Referred { .. } => {
+                        JobError::Conflict(error.to_string())
+                    }
                     CancelError::Store(_) => JobError::failed(error),
                 });
+            engine.after(&result);
+            result
+        })
+        .await?;
+    Ok(axum::Json(doc).into_response())
+}
+
+/// `{"order_ids": ["..."], "note": "..."}`; the note may be left out.
+#[derive(Deserialize)]
+struct ReferBody {
+    order_ids: Vec<String>,
+    #[serde(default)]
+    note: Option<String>,
+}
+
+async fn refer_orders(
+    State(api): State<Api>,
+    body: Result<axum::Json<ReferBody>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, ApiError> {
+    let axum::Json(ReferBody { order_ids, note }) = body.map_err(|rejection| {
+        ApiError::bad_request(format!(
+            "the body must be {{\"order_ids\": [\"...\"], \"note\": \"...\"}}: {}",
+            rejection.body_text()
+        ))
+    })?;
+    let doc = api
+        .queue
+        .run(move |engine| {
+            let config = engine.config.clone();
+            let result = operations::refer(
+                &mut engine.store,
+                &config,
+                &engine.clock,
+                &order_ids,
+                note.as_deref(),
+            )
+            .map_err(|error| match error {
+                ReferError::Unknown(_) => JobError::NotFound(error.to_string()),
+                ReferError::NoOrders | ReferError::Twice(_) => JobError::Refused(error.to_string()),
+                ReferError::NotHeld { .. }
+                | ReferError::Unvalued { .. }
+                | ReferError::Short { .. } => JobError::Conflict(error.to_string()),
+                ReferError::Store(_) => JobError::failed(error),
+            });
             engine.after(&result);
             result
         })
@@ -394,7 +442,7 @@ async fn list_orders(
         None => None,
         Some(word) => Some(StateFilter::from_word(word).ok_or_else(|| {
             ApiError::bad_request(format!(
-                "state must be one of pending, held, released, cancelled; found {word:?}"
+                "state must be one of pending, held, released, cancelled, referred; found {word:?}"
             ))
         })?),
     };

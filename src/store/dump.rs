@@ -6,12 +6,13 @@
 //!
 //! | kind | what |
 //! | --- | --- |
-//! | `header` | first line: `format` (`border-release-dump`), `version` (this format's, 2), `layout` (the store layout it was taken from), `created_at` |
+//! | `header` | first line: `format` (`border-release-dump`), `version` (this format's, 3), `layout` (the store layout it was taken from), `created_at` |
 //! | `item` | an item of the catalogue: `sku`, `description`, `hts`, `origin`, `flags` |
 //! | `stock` | a SKU's stock movements: `sku`, `received`, `released`, `adjusted` |
 //! | `order` | an order as taken in (`order`), its `state` and the `reason` of the last batch that examined it, and its `detail` when that batch said more (version 2); in intake order |
 //! | `void` | a void release (version 2): `release_id`, `day`, `reason`, `voided_at`; before the releases |
 //! | `release` | a committed release, whole (`release`); by day and release id, void ones included |
+//! | `referral` | an order referred to a formal entry (version 3): its `referral` whole (day, hold reason, note, time, consignee, lines valued, rate); by day and sequence, after the releases |
 //! | `schedule` | the last day batched (`last_day`) and the schedule time of the last scheduled batch (`last_trigger`), each null when none |
 //! | `logs-due` | a `day` whose release log and manifest were not yet written |
 //! | `applied` | a spool file already taken in: its `mark` and `report` |
@@ -39,15 +40,16 @@ use super::{
     LAYOUT_VERSION, ORDERS, STATE_BLOCK_ORDERS,
 };
 use crate::model::{
-    Detail, HoldReason, Item, Order, Release, StockLevel, Verdict, Void, WaitReason,
+    Detail, HoldReason, Item, Order, Referral, Release, StockLevel, Verdict, Void, WaitReason,
 };
 
 /// The name a dump's header gives its format.
 pub const DUMP_FORMAT: &str = "border-release-dump";
 /// The version of the dump format this build writes and reads.
-/// Version 2 added `void` lines and the `detail` of open orders; version 1 dumps (which have
-/// neither) are read as they are.
-pub const DUMP_VERSION: u32 = 2;
+/// Version 2 added `void` lines and the `detail` of open orders, version 3 `referral` lines and
+/// the state `referred`; dumps of versions 1 and 2 (which have none of what came later) are
+/// read as they are.
+pub const DUMP_VERSION: u32 = 3;
 /// The folder, inside the store's, where a restore builds the store.
 pub const RESTORING: &str = ".restoring";
 /// Orders (and releases) restored together in one commit.
@@ -87,6 +89,10 @@ enum Line {
     },
     Release {
         release: Release,
+    },
+    /// After the releases.
+    Referral {
+        referral: Referral,
     },
     Schedule {
         last_day: Option<NaiveDate>,
@@ -217,6 +223,9 @@ pub fn dump(
     if let Some(error) = failed {
         return Err(error);
     }
+    for referral in reader.referrals()? {
+        out.line(&Line::Referral { referral })?;
+    }
     out.line(&Line::Schedule {
         last_day: reader.last_day()?,
         last_trigger: reader.last_trigger()?,
@@ -315,6 +324,8 @@ pub fn restore(folder: &Path, file: &Path, input: impl BufRead) -> Result<Restor
         commit: Commit::new(),
         details: BTreeMap::new(),
         voided: HashSet::new(),
+        referred: HashSet::new(),
+        referral_seqs: BTreeMap::new(),
         stage: Stage::Header,
     };
     let result = restoring.read(input);
@@ -415,6 +426,10 @@ struct Restoring {
     details: BTreeMap<u64, DetailBlock>,
     /// The ids of the void releases.
     voided: HashSet<String>,
+    /// The orders referred.
+    referred: HashSet<String>,
+    /// The sequence number of the last referral read of each day.
+    referral_seqs: BTreeMap<NaiveDate, u64>,
     stage: Stage,
 }
 
@@ -669,6 +684,22 @@ impl Restoring {
                 self.counts.releases += 1;
                 self.releases.push(release);
             }
+            (_, Line::Referral { referral }) => {
+                self.commit_orders()?;
+                self.commit_releases()?;
+                let order_id = referral.order_id.to_string();
+                if !self.referred.insert(order_id) {
+                    return Err(self.at(
+                        line_no,
+                        format!("order {} is referred twice", referral.order_id),
+                    ));
+                }
+                let day = super::day_number(referral.day);
+                let seq = self.referral_seqs.entry(referral.day).or_default();
+                *seq += 1;
+                let key = (day, *seq);
+                self.commit.referrals.push((key, encode(&referral)));
+            }
             (
                 _,
                 Line::Schedule {
@@ -744,6 +775,20 @@ impl Restoring {
                 ),
             ));
         }
+        let referred = counts
+            .iter()
+            .filter(|count| count.state == "referred")
+            .map(|count| count.orders)
+            .sum::<u64>();
+        if referred != self.referred.len() as u64 {
+            return Err(self.at(
+                line_no,
+                format!(
+                    "{referred} orders are marked referred, the dump has {} referrals: it is damaged",
+                    self.referred.len()
+                ),
+            ));
+        }
         let mut commit = std::mem::take(&mut self.commit);
         for day in &self.release_days {
             commit.mark_logs_due(*day);
@@ -793,6 +838,7 @@ fn state_byte(state: &str, reason: Option<&str>) -> Option<StateByte> {
         ("held", Some(word)) => StateByte::Open(Some(Verdict::Held(hold(word)?))),
         ("released", None) => StateByte::Released,
         ("cancelled", None) => StateByte::Cancelled,
+        ("referred", Some(word)) => StateByte::Referred(hold(word)?),
         _ => return None,
     };
     // The words must be the ones this byte gives back.

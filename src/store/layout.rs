@@ -37,6 +37,7 @@ pub struct Commit {
     pub releases: Vec<((i32, u64), Vec<u8>)>,
     pub release_items: Vec<((i32, u64), Vec<u8>)>,
     pub voids: Vec<((i32, u64), Vec<u8>)>,
+    pub referrals: Vec<((i32, u64), Vec<u8>)>,
     /// A day, and whether its files are now due (or written).
     pub logs_due: Vec<(i32, bool)>,
     pub applied: Vec<(String, Vec<u8>)>,
@@ -171,6 +172,8 @@ pub enum StateByte {
     Open(Option<Verdict>),
     Released,
     Cancelled,
+    /// Referred to a formal entry (`orders refer`), with the reason it was held for.
+    Referred(HoldReason),
 }
 
 impl StateByte {
@@ -182,6 +185,7 @@ impl StateByte {
             StateByte::Open(Some(Verdict::Held(reason))) => ("held", Some(reason.word())),
             StateByte::Released => ("released", None),
             StateByte::Cancelled => ("cancelled", None),
+            StateByte::Referred(reason) => ("referred", Some(reason.word())),
         }
     }
 
@@ -199,6 +203,13 @@ impl StateByte {
             StateByte::Open(Some(Verdict::Held(HoldReason::IncompleteItem))) => 0x15,
             StateByte::Released => 0x20,
             StateByte::Cancelled => 0x30,
+            // The held state's byte plus 0x30.
+            StateByte::Referred(HoldReason::OverLimit) => 0x40,
+            StateByte::Referred(HoldReason::ExcludedOrigin) => 0x41,
+            StateByte::Referred(HoldReason::ExcludedGoods) => 0x42,
+            StateByte::Referred(HoldReason::ExcludedFlag) => 0x43,
+            StateByte::Referred(HoldReason::NoRate) => 0x44,
+            StateByte::Referred(HoldReason::IncompleteItem) => 0x45,
         }
     }
 
@@ -216,6 +227,12 @@ impl StateByte {
             StateByte::Open(Some(Verdict::Held(HoldReason::IncompleteItem))),
             StateByte::Released,
             StateByte::Cancelled,
+            StateByte::Referred(HoldReason::OverLimit),
+            StateByte::Referred(HoldReason::ExcludedOrigin),
+            StateByte::Referred(HoldReason::ExcludedGoods),
+            StateByte::Referred(HoldReason::ExcludedFlag),
+            StateByte::Referred(HoldReason::NoRate),
+            StateByte::Referred(HoldReason::IncompleteItem),
         ];
         all.into_iter().find(|state| state.encode() == byte)
     }
@@ -388,7 +405,7 @@ impl States {
             let closed = |byte: &u8| {
                 matches!(
                     StateByte::decode(*byte),
-                    Some(StateByte::Released | StateByte::Cancelled)
+                    Some(StateByte::Released | StateByte::Cancelled | StateByte::Referred(_))
                 )
             };
             if !block[start..end].iter().all(closed) {
@@ -410,6 +427,7 @@ impl Commit {
         self.meta.is_empty()
             && self.meta_removed.is_empty()
             && self.voids.is_empty()
+            && self.referrals.is_empty()
             && self.items.is_empty()
             && self.stock.is_empty()
             && self.orders.is_empty()

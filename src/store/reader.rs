@@ -14,10 +14,10 @@ use super::layout::{codec, decode, decode_item, DetailBlock, IdIndex, Ordinal, S
 use super::{
     day_number, missing_state, open_state, release_chunk, release_key_text, OrderView,
     ReleaseChunk, Result, StoreError, APPLIED, DETAILS, ITEMS, LAST_DAY, LAST_TRIGGER, LOGS_DUE,
-    META, NEXT_ORDINAL, ORDERS, ORDER_IDS, RELEASES, RELEASE_ITEMS, RELEASE_VALUE_VERSION, STATES,
-    STATE_BLOCK_ORDERS, STOCK, VOIDS,
+    META, NEXT_ORDINAL, ORDERS, ORDER_IDS, REFERRALS, RELEASES, RELEASE_ITEMS,
+    RELEASE_VALUE_VERSION, STATES, STATE_BLOCK_ORDERS, STOCK, VOIDS,
 };
-use crate::model::{Detail, Item, Order, OrderState, Release, StockLevel, Verdict, Void};
+use crate::model::{Detail, Item, Order, OrderState, Referral, Release, StockLevel, Verdict, Void};
 use rust_decimal::Decimal;
 
 /// A view of the store at one commit.
@@ -172,6 +172,14 @@ impl StoreReader {
             }
             Ok(())
         })?;
+        let mut referred: HashMap<String, (NaiveDate, Decimal)> = self
+            .referrals()?
+            .into_iter()
+            .map(|referral| {
+                let day_value = (referral.day, referral.value_usd);
+                (referral.order_id.to_string(), day_value)
+            })
+            .collect();
         let mut out = Vec::new();
         let mut details = Details::new(self);
         let table = self.table(ORDERS)?;
@@ -200,6 +208,19 @@ impl StoreReader {
                                 "orders",
                                 &order.order_id,
                                 "released, but in no stored release".into(),
+                            ))
+                        }
+                    },
+                    StateByte::Referred(reason) => match referred.remove(order.order_id.as_str()) {
+                        Some((day, value)) => {
+                            value_usd = Some(value);
+                            OrderState::Referred { reason, day }
+                        }
+                        None => {
+                            return Err(self.corrupt(
+                                "orders",
+                                &order.order_id,
+                                "referred, but has no referral".into(),
                             ))
                         }
                     },
@@ -265,6 +286,63 @@ impl StoreReader {
             );
         }
         Ok(voids)
+    }
+
+    /// Every referral, by day and sequence.
+    pub fn referrals(&self) -> Result<Vec<Referral>> {
+        self.referrals_in((i32::MIN, 0)..=(i32::MAX, u64::MAX))
+    }
+
+    /// The referrals of `day`, in sequence.
+    pub fn referrals_of(&self, day: NaiveDate) -> Result<Vec<Referral>> {
+        let number = day_number(day);
+        self.referrals_in((number, 0)..=(number, u64::MAX))
+    }
+
+    /// The referral of an order, if it was referred (referrals are few: they are read whole).
+    pub fn referral_of(&self, order_id: &str) -> Result<Option<Referral>> {
+        Ok(self
+            .referrals()?
+            .into_iter()
+            .find(|referral| referral.order_id == order_id))
+    }
+
+    /// The sequence number of the last referral of `day`; 0 when it has none.
+    pub fn last_referral_seq(&self, day: NaiveDate) -> Result<u64> {
+        let number = day_number(day);
+        let table = self.table(REFERRALS)?;
+        let last = table
+            .range((number, 0)..=(number, u64::MAX))
+            .map_err(|e| self.engine(e))?
+            .next_back()
+            .transpose()
+            .map_err(|e| self.engine(e))?;
+        Ok(last.map_or(0, |(key, _)| key.value().1))
+    }
+
+    fn referrals_in(&self, range: std::ops::RangeInclusive<(i32, u64)>) -> Result<Vec<Referral>> {
+        let table = self.table(REFERRALS)?;
+        let mut referrals = Vec::new();
+        for entry in table.range(range).map_err(|e| self.engine(e))? {
+            let (key, bytes) = entry.map_err(|e| self.engine(e))?;
+            referrals.push(
+                decode(bytes.value())
+                    .map_err(|m| self.corrupt("referrals", &release_key_text(key.value()), m))?,
+            );
+        }
+        Ok(referrals)
+    }
+
+    /// Whether the store has the table (a store of an earlier layout may lack it).
+    pub fn has_table<K: redb::Key + 'static, V: redb::Value + 'static>(
+        &self,
+        table: TableDefinition<K, V>,
+    ) -> Result<bool> {
+        match self.txn.open_table(table) {
+            Ok(_) => Ok(true),
+            Err(redb::TableError::TableDoesNotExist(_)) => Ok(false),
+            Err(error) => Err(self.engine(error)),
+        }
     }
 
     /// One committed release, by id.
