@@ -578,24 +578,13 @@ impl StoredItem {
 
 /// Reads a stored item of format version 1 or 3.
 pub fn decode_item(bytes: &[u8]) -> std::result::Result<Item, String> {
-    match bytes.split_first() {
-        Some((&ITEM_VALUE_VERSION, payload)) => {
-            let item: StoredItem = codec()
-                .deserialize(payload)
-                .map_err(|error| format!("format version {ITEM_VALUE_VERSION}: {error}"))?;
-            Ok(Item {
-                sku: item.sku,
-                description: item.description,
-                hts: item.hts,
-                origin: item.origin,
-                flags: item.flags,
-                mid: item.mid,
-                usmca: item.usmca,
-            })
-        }
+    let stored = match bytes.split_first() {
+        Some((&ITEM_VALUE_VERSION, payload)) => codec()
+            .deserialize(payload)
+            .map_err(|error| format!("format version {ITEM_VALUE_VERSION}: {error}"))?,
         _ => {
             let item: ItemV1 = decode(bytes)?;
-            Ok(Item {
+            StoredItem {
                 sku: item.sku,
                 description: item.description,
                 hts: item.hts,
@@ -603,9 +592,27 @@ pub fn decode_item(bytes: &[u8]) -> std::result::Result<Item, String> {
                 flags: item.flags,
                 mid: None,
                 usmca: false,
-            })
+            }
         }
-    }
+    };
+    let StoredItem {
+        sku,
+        description,
+        hts,
+        origin,
+        flags,
+        mid,
+        usmca,
+    } = stored;
+    Ok(Item {
+        sku,
+        description,
+        hts,
+        origin,
+        flags,
+        mid,
+        usmca,
+    })
 }
 
 /// The stored bytes of a value with another format version than [`VALUE_VERSION`] first.
