@@ -7,8 +7,8 @@
 /// The environment variable naming the point to abort at.
 pub const CRASH_AT_VAR: &str = "BORDER_RELEASE_CRASH_AT";
 
-/// Every point, in the order a batch or an intake reaches them.
-pub const POINTS: [&str; 8] = [
+/// Every point, in the order a batch or an intake reaches them; then a referral's.
+pub const POINTS: [&str; 9] = [
     "intake-before-commit",
     "store-after-apply",
     "intake-after-commit",
@@ -17,6 +17,7 @@ pub const POINTS: [&str; 8] = [
     "batch-after-commit",
     "logs-after-release-log",
     "logs-after-write",
+    "refer-after-commit",
 ];
 
 /// Aborts the process if `BORDER_RELEASE_CRASH_AT` names this point.

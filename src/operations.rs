@@ -402,7 +402,9 @@ pub fn refer(
         }
     }
     tracing::info!(day = %today, orders = referrals.len(), "orders referred");
+    crate::crashpoint::reached("refer-after-commit");
     let files = write_referrals(store, config, today)
+        .and_then(|_| Ok(store.referral_files_written(today)?))
         .err()
         .map(|error| format!("{:#}", anyhow::Error::from(error)));
     let logs = &config.paths.logs;
@@ -691,7 +693,16 @@ pub fn batch(
 
 /// Writes the release logs and manifests that an interrupted batch left due.
 pub fn write_due(store: &mut Store, config: &Config) -> Result<Vec<NaiveDate>, LogError> {
-    releaselog::write_due(store, releaselog::Output::of(config))
+    let mut days = releaselog::write_due(store, releaselog::Output::of(config))?;
+    // And the referral files a referral left due (a crash between its commit and its files).
+    for day in store.referrals_due()? {
+        write_referrals(store, config, day)?;
+        store.referral_files_written(day)?;
+        if !days.contains(&day) {
+            days.push(day);
+        }
+    }
+    Ok(days)
 }
 
 /// What `check-config` checks beyond the file, which loading it has checked: that the API's

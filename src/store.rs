@@ -128,6 +128,8 @@ const REFERRALS: TableDefinition<(i32, u64), &[u8]> = TableDefinition::new("refe
 const RELEASES: TableDefinition<(i32, u64), &[u8]> = TableDefinition::new("releases");
 const RELEASE_ITEMS: TableDefinition<(i32, u64), &[u8]> = TableDefinition::new("release-items");
 const LOGS_DUE: TableDefinition<i32, ()> = TableDefinition::new("logs-due");
+/// Days whose referral files are due, marked in the referral's commit.
+const REFERRALS_DUE: TableDefinition<i32, ()> = TableDefinition::new("referrals-due");
 const APPLIED: TableDefinition<&str, &[u8]> = TableDefinition::new("applied");
 
 const FORMAT: &str = "format";
@@ -402,7 +404,8 @@ impl Store {
             None => store.create_tables()?,
             // A store of this layout written before referrals lacks their table.
             Some(LAYOUT_VERSION) => {
-                if !store.reader()?.has_table(REFERRALS)? {
+                let reader = store.reader()?;
+                if !reader.has_table(REFERRALS)? || !reader.has_table(REFERRALS_DUE)? {
                     store.create_tables()?;
                 }
             }
@@ -462,6 +465,7 @@ impl Store {
             create!(ORDERS, ORDER_IDS, STATES);
             create!(RELEASES, RELEASE_ITEMS, VOIDS, DETAILS, REFERRALS);
             txn.open_table(LOGS_DUE).map_err(|e| self.engine(e))?;
+            txn.open_table(REFERRALS_DUE).map_err(|e| self.engine(e))?;
         }
         txn.commit().map_err(|e| self.engine(e))
     }
@@ -741,6 +745,7 @@ impl Store {
             commit
                 .referrals
                 .push(((day_number(referral.day), *seq), encode(referral)));
+            commit.referrals_due.push((day_number(referral.day), true));
         }
         let states = self.states()?;
         for (ordinal, reason) in ordinals {
@@ -895,6 +900,19 @@ impl Store {
         self.commit(commit)
     }
 
+    /// Clears the mark that `day`'s referral files are due, once they are written; without
+    /// waiting for the disk, as [`Store::logs_written`].
+    pub fn referral_files_written(&mut self, day: NaiveDate) -> Result<()> {
+        let mut commit = Commit::new();
+        commit.referrals_due.push((day_number(day), false));
+        self.write(commit, redb::Durability::None)
+    }
+
+    /// Days whose referral files must be (re)written from the store.
+    pub fn referrals_due(&self) -> Result<Vec<NaiveDate>> {
+        self.reader()?.due_days(REFERRALS_DUE, "referrals-due")
+    }
+
     /// Clears the mark that `day`'s release log and manifest are due, once they are written.
     /// Without waiting for the disk: losing this only has them written again, identically.
     pub fn logs_written(&mut self, day: NaiveDate) -> Result<()> {
@@ -1014,9 +1032,15 @@ impl Store {
             put_all!(release_items, RELEASE_ITEMS);
             put_all!(voids, VOIDS);
             put_all!(referrals, REFERRALS);
-            if !commit.logs_due.is_empty() {
-                let mut table = txn.open_table(LOGS_DUE).map_err(open)?;
-                for (day, due) in &commit.logs_due {
+            for (marks, definition) in [
+                (&commit.logs_due, LOGS_DUE),
+                (&commit.referrals_due, REFERRALS_DUE),
+            ] {
+                if marks.is_empty() {
+                    continue;
+                }
+                let mut table = txn.open_table(definition).map_err(open)?;
+                for (day, due) in marks {
                     if *due {
                         table.insert(day, ()).map_err(engine)?;
                     } else {

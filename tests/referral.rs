@@ -340,3 +340,21 @@ fn a_dump_keeps_the_referrals_and_a_restore_writes_their_files() {
     assert_eq!(ids, ["H2", "H3", "H1"]);
     target.assert_store_sound(NOW);
 }
+
+#[test]
+fn referral_files_a_crash_left_unwritten_are_written_by_the_next_command() {
+    let w = a_day_with_held_orders();
+    let output = w.run_crashing(NOW, "refer-after-commit", &["orders", "refer", "H3"]);
+    assert!(
+        !output.status.success(),
+        "the crash point aborts the command"
+    );
+    let jsonl = w.path(&format!("logs/referrals/{DAY}.jsonl"));
+    assert!(!jsonl.exists(), "the crash came before the files");
+    // The referral is committed; any command writes the files the store marks due.
+    assert_eq!(show(&w, "H3")["state"], "referred");
+    let written = read_jsonl(&jsonl);
+    assert_eq!(written.len(), 1);
+    assert_eq!(written[0]["order_id"], "H3");
+    w.assert_store_sound(NOW);
+}

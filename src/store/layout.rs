@@ -40,6 +40,8 @@ pub struct Commit {
     pub referrals: Vec<((i32, u64), Vec<u8>)>,
     /// A day, and whether its files are now due (or written).
     pub logs_due: Vec<(i32, bool)>,
+    /// A day, and whether its referral files are now due (or written).
+    pub referrals_due: Vec<(i32, bool)>,
     pub applied: Vec<(String, Vec<u8>)>,
 }
 
@@ -437,6 +439,7 @@ impl Commit {
             && self.releases.is_empty()
             && self.release_items.is_empty()
             && self.logs_due.is_empty()
+            && self.referrals_due.is_empty()
             && self.applied.is_empty()
     }
 

@@ -564,14 +564,24 @@ impl StoreReader {
 
     /// Days whose release log and manifest must be (re)written from the store.
     pub fn logs_due(&self) -> Result<Vec<NaiveDate>> {
-        let table = self.table(LOGS_DUE)?;
+        self.due_days(LOGS_DUE, "logs-due")
+    }
+
+    /// The days a table of due marks holds.
+    pub fn due_days(
+        &self,
+        definition: TableDefinition<i32, ()>,
+        name: &'static str,
+    ) -> Result<Vec<NaiveDate>> {
+        let table = self.table(definition)?;
         let mut days = Vec::new();
         for entry in table.iter().map_err(|e| self.engine(e))? {
             let (day, _) = entry.map_err(|e| self.engine(e))?;
             let number = day.value();
-            days.push(NaiveDate::from_num_days_from_ce_opt(number).ok_or_else(|| {
-                self.corrupt("logs-due", &number.to_string(), "not a day".into())
-            })?);
+            days.push(
+                NaiveDate::from_num_days_from_ce_opt(number)
+                    .ok_or_else(|| self.corrupt(name, &number.to_string(), "not a day".into()))?,
+            );
         }
         Ok(days)
     }
