@@ -125,16 +125,20 @@ pub fn write_temporary_for(
     Ok(temporary)
 }
 
-/// Whether the file at `path` exists and holds exactly the bytes of `written`.
+/// Whether the file at `path` exists, can be read, and holds exactly the bytes of `written`,
+/// with the same permissions.
 pub fn same_contents(written: &Path, path: &Path) -> io::Result<bool> {
     use std::io::Read;
-    let mut existing = match fs::File::open(path) {
-        Ok(file) => file,
-        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(false),
-        Err(error) => return Err(error),
+    // A file that cannot be read (one copied back by another user, say) is replaced, as it
+    // was before files were compared.
+    let Ok(mut existing) = fs::File::open(path) else {
+        return Ok(false);
     };
     let mut fresh = fs::File::open(written)?;
-    if existing.metadata()?.len() != fresh.metadata()?.len() {
+    let (Ok(old), Ok(new)) = (existing.metadata(), fresh.metadata()) else {
+        return Ok(false);
+    };
+    if old.len() != new.len() || old.permissions() != new.permissions() {
         return Ok(false);
     }
     let (mut a, mut b) = (vec![0u8; 1 << 16], vec![0u8; 1 << 16]);
@@ -143,8 +147,7 @@ pub fn same_contents(written: &Path, path: &Path) -> io::Result<bool> {
         if read == 0 {
             return Ok(true);
         }
-        existing.read_exact(&mut b[..read])?;
-        if a[..read] != b[..read] {
+        if existing.read_exact(&mut b[..read]).is_err() || a[..read] != b[..read] {
             return Ok(false);
         }
     }

@@ -893,17 +893,7 @@ pub fn restore(
     }
     let counts = restored.counts.clone();
     let mut store = restored.put_in_place()?;
-    let written = write_due(&mut store, config).and_then(|days| {
-        let mut referral_days: Vec<NaiveDate> = store
-            .referrals()?
-            .into_iter()
-            .map(|referral| referral.day)
-            .collect();
-        referral_days.dedup();
-        for day in referral_days {
-            write_referrals(&store, config, day)?;
-        }
-        Ok(days)
-    });
+    // The restore marked every day's release and referral files due.
+    let written = write_due(&mut store, config);
     Ok((counts, written))
 }

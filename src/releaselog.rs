@@ -229,15 +229,32 @@ impl Prepared {
     /// voids, each durably. A file that holds the same bytes already is left as it is: a day's
     /// log written again (after a void, by `releases write`) is never rewritten.
     pub fn put_in_place(self) -> Result<(), LogError> {
-        for (at, (written, file)) in self.files.into_iter().enumerate() {
-            if files::same_contents(&written, &file).map_err(io_error(&file))? {
-                std::fs::remove_file(&written).map_err(io_error(&written))?;
-            } else {
-                files::rename_durably(&written, &file).map_err(io_error(&file))?;
+        let mut files = self.files.into_iter().enumerate();
+        let mut skipped = None;
+        while let Some((at, (written, file))) = files.next() {
+            let placed = match files::same_contents(&written, &file) {
+                Ok(true) => {
+                    skipped = file.parent().map(Path::to_owned);
+                    std::fs::remove_file(&written).map_err(io_error(&written))
+                }
+                Ok(false) => files::rename_durably(&written, &file).map_err(io_error(&file)),
+                Err(error) => Err(io_error(&file)(error)),
+            };
+            if let Err(error) = placed {
+                // The temporaries not put in place go: they may name people.
+                let _ = std::fs::remove_file(&written);
+                for (_, (written, _)) in files {
+                    let _ = std::fs::remove_file(written);
+                }
+                return Err(error);
             }
             if at == 0 {
                 crate::crashpoint::reached("logs-after-release-log");
             }
+        }
+        // A file left as it is may be one whose rename an earlier crash left unsynced.
+        if let Some(folder) = skipped {
+            files::sync_dir(&folder).map_err(io_error(&folder))?;
         }
         Ok(())
     }

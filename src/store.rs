@@ -626,13 +626,18 @@ impl Store {
         }
         let seq = release_chunk::sequence_of(release_id).expect("a stored release's id");
         let mut ordinals = Vec::with_capacity(release.orders.len());
+        // While a release stands, its orders are released in it and in no other: each one's
+        // state byte is enough (finding its release would read every later day's releases).
+        self.index()?;
+        self.states()?;
         for order_id in &release.orders {
-            match self.find(order_id)? {
-                Some((ordinal, _, OrderState::Released { release_id: id, .. }))
-                    if id == release_id =>
-                {
-                    ordinals.push(ordinal)
-                }
+            let (index, states) = (
+                self.ledger.index.as_ref().expect("read above"),
+                self.ledger.states.as_ref().expect("read above"),
+            );
+            let found = self.find_order(index, order_id)?;
+            match found.map(|(ordinal, _)| (ordinal, states.get(ordinal))) {
+                Some((ordinal, Some(StateByte::Released))) => ordinals.push(ordinal),
                 _ => {
                     return Err(self.corrupt(
                         "releases",

@@ -494,3 +494,24 @@ fn voiding_a_wrong_future_days_releases_lets_the_days_before_be_batched() {
     assert_eq!(show(&w, "S1")["release_id"], "2026-12-01-000001");
     w.assert_store_sound(NOW);
 }
+
+#[test]
+fn files_written_again_take_the_groups_mode_even_when_their_bytes_are_the_same() {
+    use std::os::unix::fs::PermissionsExt;
+    let w = a_day_with_every_verdict();
+    w.ok(NOW, &["batch"]);
+    let log = w.path("logs/releases/2026-12-01.jsonl");
+    let bytes = read(&log);
+    // As an earlier build wrote it: owner only.
+    std::fs::set_permissions(&log, std::fs::Permissions::from_mode(0o600)).unwrap();
+    w.ok(NOW, &["releases", "write", "--day", "2026-12-01"]);
+    assert_eq!(read(&log), bytes);
+    let mode = std::fs::metadata(&log).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o640);
+    let leftovers: Vec<String> = std::fs::read_dir(w.path("logs/releases"))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".tmp"))
+        .collect();
+    assert_eq!(leftovers, Vec::<String>::new());
+}

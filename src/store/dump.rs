@@ -699,6 +699,8 @@ impl Restoring {
                 *seq += 1;
                 let key = (day, *seq);
                 self.commit.referrals.push((key, encode(&referral)));
+                // Their files are written once the store is in place, and owed until then.
+                self.commit.referrals_due.push((day, true));
             }
             (
                 _,
