@@ -6,13 +6,17 @@
 //! Days run in order: a day before today, or before the last day batched, is refused; the same
 //! day again is a later wave, which only adds what the day's earlier releases still allow.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 
 use crate::config::Config;
-use crate::model::{Detail, HoldReason, Release, Text, Verdict, Void, WaitReason};
+use crate::model::{
+    Detail, Filed, FiledItem, HoldReason, Importer, Release, Shipper, Text, Verdict, Void,
+    WaitReason,
+};
 use crate::planner::{self, Claim, Places, Plan, PlanBroken, Rules, Snapshot};
 use crate::releaselog::{self, LogError};
 use crate::store::{DaySnapshot, Store, StoreError};
@@ -235,8 +239,14 @@ pub fn plan_day(
         identity: config.identity,
         at,
     };
-    let (plan, places) = planner::plan_placed(&view, day, policy, &rules);
+    let (mut plan, places) = planner::plan_placed(&view, day, policy, &rules);
     planner::verify(&plan, &view, policy)?;
+    if !plan.releases.is_empty() {
+        let filed = Arc::new(filed(&plan.releases, policy, config, &snapshot.items));
+        for release in &mut plan.releases {
+            release.filed = Some(filed.clone());
+        }
+    }
     Ok(Planned {
         plan,
         places,
@@ -334,6 +344,48 @@ pub fn run(
         verdicted,
         files,
     })
+}
+
+/// What a wave's releases are filed with: the policy's entry type, the parties of `[entry]`,
+/// and the MID and USMCA claim of each item the releases hold that has either.
+fn filed(
+    releases: &[Release],
+    policy: &crate::policy::Policy,
+    config: &Config,
+    items: &HashMap<String, crate::model::Item>,
+) -> Filed {
+    let entry = &config.entry;
+    let importer = entry
+        .importer_name
+        .clone()
+        .zip(entry.importer_number.clone())
+        .map(|(name, number)| Importer { name, number });
+    let shipper = entry
+        .shipper_name
+        .clone()
+        .zip(entry.shipper_address.clone())
+        .map(|(name, address)| Shipper { name, address });
+    let skus: BTreeSet<&str> = releases
+        .iter()
+        .flat_map(|release| &release.lines)
+        .map(|line| line.item.sku.as_str())
+        .collect();
+    let items = skus
+        .into_iter()
+        .filter_map(|sku| items.get(sku))
+        .filter(|item| item.mid.is_some() || item.usmca)
+        .map(|item| FiledItem {
+            sku: item.sku.clone(),
+            mid: item.mid.clone(),
+            usmca: item.usmca,
+        })
+        .collect();
+    Filed {
+        entry_type: policy.filing.entry_type.clone(),
+        importer,
+        shipper,
+        items,
+    }
 }
 
 /// Per recipient, what the day's committed releases already gave; a void release gives

@@ -469,6 +469,54 @@ pub struct Release {
     pub fx: Vec<FxUsed>,
     #[serde(with = "chrono::serde::ts_nanoseconds")]
     pub released_at: DateTime<Utc>,
+    /// What the release is filed with, shared by its wave; `None` for a release committed
+    /// before releases recorded it. Stored beside the releases, not in them.
+    #[serde(skip)]
+    pub filed: Option<Arc<Filed>>,
+}
+
+/// What the releases of a wave are filed with: the entry type of the policy they were made
+/// under, the parties of `[entry]`, and the MID and USMCA claim of each item they hold, as they
+/// were when the wave was committed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Filed {
+    pub entry_type: String,
+    pub importer: Option<Importer>,
+    pub shipper: Option<Shipper>,
+    /// By SKU; an item with neither a MID nor a USMCA claim is left out.
+    pub items: Vec<FiledItem>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Importer {
+    pub name: String,
+    pub number: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shipper {
+    pub name: String,
+    pub address: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FiledItem {
+    pub sku: String,
+    pub mid: Option<String>,
+    pub usmca: bool,
+}
+
+impl Filed {
+    /// The MID and USMCA claim of a SKU.
+    pub fn item(&self, sku: &str) -> (Option<&str>, bool) {
+        match self
+            .items
+            .binary_search_by(|item| item.sku.as_str().cmp(sku))
+        {
+            Ok(place) => (self.items[place].mid.as_deref(), self.items[place].usmca),
+            Err(_) => (None, false),
+        }
+    }
 }
 
 /// A release that did not cross (the truck did not leave, the broker could not file it), undone

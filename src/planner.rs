@@ -521,6 +521,7 @@ fn build_releases(
             value_usd: release.value_usd,
             fx: release.fx.into_iter().collect(),
             released_at: frame.rules.at,
+            filed: None,
         });
     }
     releases

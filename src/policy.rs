@@ -221,6 +221,35 @@ mod tests {
     }
 
     #[test]
+    fn a_lane_files_as_its_entry_type_and_an_item_lacks_what_the_filing_needs() {
+        assert_eq!(Filing::of_lane(Lane::DeMinimis).entry_type, "86");
+        assert_eq!(Filing::of_lane(Lane::InformalEntry).entry_type, "11");
+        let filing = Filing {
+            entry_type: "11".into(),
+            min_hts_digits: 10,
+            require_mid: true,
+            vague_descriptions: vec![description_key("General  Merchandise.")],
+        };
+        let mut thing = item("6109.10", "MX", vec![]);
+        thing.description = " general merchandise ".into();
+        assert_eq!(
+            filing.missing(&thing),
+            vec![
+                Missing::HtsDigits {
+                    digits: 6,
+                    required: 10
+                },
+                Missing::Mid,
+                Missing::Description
+            ]
+        );
+        thing.hts = "6109.10.0012".into();
+        thing.mid = Some("MXCONTEX1450TIJ".into());
+        thing.description = "Cotton knit T-shirt".into();
+        assert!(filing.missing(&thing).is_empty());
+    }
+
+    #[test]
     fn the_latest_policy_on_or_before_the_day_is_in_force() {
         let timeline = Timeline::new(vec![
             policy("suspended", "2025-08-29"),

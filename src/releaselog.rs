@@ -493,6 +493,19 @@ fn log_line(release: &Release, dates: &mut Dates, out: &mut Vec<u8>) {
         json_str(out, &line.currency);
         out.extend_from_slice(b",\"unit_price\":");
         json_str(out, DecimalText::new(line.unit_price).as_str());
+        if let Some(filed) = &release.filed {
+            let (mid, usmca) = filed.item(&line.item.sku);
+            out.extend_from_slice(b",\"mid\":");
+            match mid {
+                Some(mid) => json_str(out, mid),
+                None => out.extend_from_slice(b"null"),
+            }
+            out.extend_from_slice(if usmca {
+                b",\"usmca\":true"
+            } else {
+                b",\"usmca\":false"
+            });
+        }
         out.push(b'}');
     }
     out.extend_from_slice(b"],\"value_usd\":");
@@ -512,6 +525,32 @@ fn log_line(release: &Release, dates: &mut Dates, out: &mut Vec<u8>) {
     }
     out.extend_from_slice(b"],\"released_at\":");
     json_str(out, dates.instant(release.released_at));
+    if let Some(filed) = &release.filed {
+        out.extend_from_slice(b",\"entry_type\":");
+        json_str(out, &filed.entry_type);
+        out.extend_from_slice(b",\"importer\":");
+        match &filed.importer {
+            Some(importer) => {
+                out.extend_from_slice(b"{\"name\":");
+                json_str(out, &importer.name);
+                out.extend_from_slice(b",\"number\":");
+                json_str(out, &importer.number);
+                out.push(b'}');
+            }
+            None => out.extend_from_slice(b"null"),
+        }
+        out.extend_from_slice(b",\"shipper\":");
+        match &filed.shipper {
+            Some(shipper) => {
+                out.extend_from_slice(b"{\"name\":");
+                json_str(out, &shipper.name);
+                out.extend_from_slice(b",\"address\":");
+                json_str(out, &shipper.address);
+                out.push(b'}');
+            }
+            None => out.extend_from_slice(b"null"),
+        }
+    }
     out.extend_from_slice(b"}\n");
 }
 
@@ -633,6 +672,11 @@ fn for_each_manifest_row<'a>(
                 DecimalText::new(fx),
                 DecimalText::usd(line.value_usd),
             );
+            let filed = release.filed.as_deref();
+            let (mid, usmca) = filed.map_or((None, false), |filed| filed.item(&line.item.sku));
+            let importer_number = filed
+                .and_then(|filed| filed.importer.as_ref())
+                .map_or("", |importer| importer.number.as_str());
             row(&[
                 release.release_id.as_str(),
                 &day,
@@ -655,6 +699,11 @@ fn for_each_manifest_row<'a>(
                 unit_price.as_str(),
                 fx.as_str(),
                 value_usd.as_str(),
+                filed.map_or("", |filed| filed.entry_type.as_str()),
+                importer_number,
+                mid.unwrap_or(""),
+                // The special program indicator: S for goods that claim USMCA origin.
+                if usmca { "S" } else { "" },
             ])?;
         }
     }
@@ -754,7 +803,7 @@ fn write_csv_with_csv<const N: usize>(
 }
 
 /// The manifest's columns.
-pub const MANIFEST_COLUMNS: [&str; 21] = [
+pub const MANIFEST_COLUMNS: [&str; 25] = [
     "release_id",
     "day",
     "policy",
@@ -776,6 +825,10 @@ pub const MANIFEST_COLUMNS: [&str; 21] = [
     "unit_price",
     "usd_per_currency_unit",
     "value_usd",
+    "entry_type",
+    "importer_number",
+    "mid",
+    "spi",
 ];
 
 /// One line of the release log (README, "Output files").
@@ -792,6 +845,14 @@ pub struct ReleaseRecord<'a> {
     value_usd: UsdAmount,
     fx: Vec<FxRecord<'a>>,
     released_at: String,
+    /// What the release is filed with; absent for a release committed before releases
+    /// recorded it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    entry_type: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    importer: Option<Option<&'a crate::model::Importer>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    shipper: Option<Option<&'a crate::model::Shipper>>,
 }
 
 #[derive(Serialize)]
@@ -813,6 +874,10 @@ struct LineRecord<'a> {
     value_usd: UsdAmount,
     currency: &'a str,
     unit_price: Amount,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mid: Option<Option<&'a str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    usmca: Option<bool>,
 }
 
 #[derive(Serialize)]
@@ -842,6 +907,7 @@ impl Serialize for Amount {
 
 impl<'a> From<&'a Release> for ReleaseRecord<'a> {
     fn from(release: &'a Release) -> ReleaseRecord<'a> {
+        let filed = release.filed.as_deref();
         ReleaseRecord {
             release_id: &release.release_id,
             day: release.day.to_string(),
@@ -863,6 +929,8 @@ impl<'a> From<&'a Release> for ReleaseRecord<'a> {
                     value_usd: UsdAmount(line.value_usd),
                     currency: &line.currency,
                     unit_price: Amount(line.unit_price),
+                    mid: filed.map(|filed| filed.item(&line.item.sku).0),
+                    usmca: filed.map(|filed| filed.item(&line.item.sku).1),
                 })
                 .collect(),
             value_usd: UsdAmount(release.value_usd),
@@ -878,6 +946,9 @@ impl<'a> From<&'a Release> for ReleaseRecord<'a> {
             released_at: release
                 .released_at
                 .to_rfc3339_opts(SecondsFormat::Secs, true),
+            entry_type: filed.map(|filed| filed.entry_type.as_str()),
+            importer: filed.map(|filed| filed.importer.as_ref()),
+            shipper: filed.map(|filed| filed.shipper.as_ref()),
         }
     }
 }
@@ -956,6 +1027,7 @@ mod tests {
                 from: NaiveDate::from_ymd_opt(2026, 10, 1).unwrap(),
             }],
             released_at: "2026-11-24T14:00:03.250Z".parse().unwrap(),
+            filed: None,
         }
     }
 

@@ -119,6 +119,9 @@ const STOCK: TableDefinition<&str, &[u8]> = TableDefinition::new("stock");
 const ORDERS: TableDefinition<u64, &[u8]> = TableDefinition::new("orders");
 const ORDER_IDS: TableDefinition<u64, &[u8]> = TableDefinition::new("order-ids");
 const STATES: TableDefinition<u64, &[u8]> = TableDefinition::new("states");
+/// What each wave's releases are filed with ([`crate::model::Filed`]), by day and the wave's
+/// first sequence number.
+const RELEASE_FILINGS: TableDefinition<(i32, u64), &[u8]> = TableDefinition::new("release-filings");
 /// Voided releases ([`crate::model::Void`]), by day and sequence number.
 const VOIDS: TableDefinition<(i32, u64), &[u8]> = TableDefinition::new("voids");
 /// [`layout::DetailBlock`]s, by state block.
@@ -405,7 +408,10 @@ impl Store {
             // A store of this layout written before referrals lacks their table.
             Some(LAYOUT_VERSION) => {
                 let reader = store.reader()?;
-                if !reader.has_table(REFERRALS)? || !reader.has_table(REFERRALS_DUE)? {
+                if !reader.has_table(REFERRALS)?
+                    || !reader.has_table(REFERRALS_DUE)?
+                    || !reader.has_table(RELEASE_FILINGS)?
+                {
                     store.create_tables()?;
                 }
             }
@@ -463,7 +469,14 @@ impl Store {
             }
             create!(ITEMS, STOCK, APPLIED);
             create!(ORDERS, ORDER_IDS, STATES);
-            create!(RELEASES, RELEASE_ITEMS, VOIDS, DETAILS, REFERRALS);
+            create!(
+                RELEASES,
+                RELEASE_ITEMS,
+                VOIDS,
+                DETAILS,
+                REFERRALS,
+                RELEASE_FILINGS
+            );
             txn.open_table(LOGS_DUE).map_err(|e| self.engine(e))?;
             txn.open_table(REFERRALS_DUE).map_err(|e| self.engine(e))?;
         }
@@ -1035,6 +1048,7 @@ impl Store {
             put_all!(details, DETAILS);
             put_all!(releases, RELEASES);
             put_all!(release_items, RELEASE_ITEMS);
+            put_all!(release_filings, RELEASE_FILINGS);
             put_all!(voids, VOIDS);
             put_all!(referrals, REFERRALS);
             for (marks, definition) in [
@@ -1932,6 +1946,7 @@ mod tests {
                 from: day("2026-10-01"),
             }],
             released_at: "2026-11-24T14:00:03Z".parse().unwrap(),
+            filed: None,
         }
     }
 

@@ -115,7 +115,7 @@ fn a_restored_store_lists_plans_and_logs_exactly_what_the_dumped_one_did() {
     let first: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
     assert_eq!(first["kind"], "header");
     assert_eq!(first["format"], "border-release-dump");
-    assert_eq!(first["version"], 3);
+    assert_eq!(first["version"], 4);
     let kinds: std::collections::BTreeSet<String> = text
         .lines()
         .map(|line| {

@@ -305,3 +305,86 @@ value_limit_usd = "2500"
     .unwrap();
     assert_eq!(check(&w).status.code(), Some(0));
 }
+
+#[test]
+fn each_release_says_what_it_is_filed_as_and_the_manifest_marks_usmca_lines() {
+    let catalogue = "sku,description,hts,origin,flags,mid,usmca
+GOOD,Cotton knit T-shirt,6109.10.0012,MX,,MXCONTEX1450TIJ,yes
+PLAIN,Leather ankle boots,6403.91.6075,MX,,MXCALLEO88LEO,no
+";
+    let w = warehouse(catalogue);
+    w.ok(NOW, &["batch"]);
+    let log_path = w.path("logs/releases/2026-12-01.jsonl");
+    let log = support::read_jsonl(&log_path);
+    assert_eq!(log.len(), 2);
+    for release in &log {
+        assert_eq!(release["entry_type"], "11");
+        assert_eq!(
+            release["importer"],
+            json!({"name": "Test Imports LLC", "number": "12-3456789"})
+        );
+        assert_eq!(
+            release["shipper"],
+            json!({"name": "Test Tijuana Warehouse SA de CV", "address": "Blvd Industrial 1, Tijuana, BC, MX"})
+        );
+    }
+    let line = |sku: &str| -> Value {
+        log.iter()
+            .flat_map(|release| release["lines"].as_array().unwrap().clone())
+            .find(|line| line["sku"] == sku)
+            .unwrap()
+    };
+    assert_eq!(
+        (&line("GOOD")["mid"], &line("GOOD")["usmca"]),
+        (&json!("MXCONTEX1450TIJ"), &json!(true))
+    );
+    assert_eq!(
+        (&line("PLAIN")["mid"], &line("PLAIN")["usmca"]),
+        (&json!("MXCALLEO88LEO"), &json!(false))
+    );
+
+    let manifest = w.manifest("2026-12-01");
+    let header: Vec<String> =
+        csv::Reader::from_path(w.path("logs/releases/2026-12-01.manifest.csv"))
+            .unwrap()
+            .headers()
+            .unwrap()
+            .iter()
+            .map(|column| column.trim_start_matches('\u{feff}').to_owned())
+            .collect();
+    let column = |name: &str| header.iter().position(|c| c == name).unwrap();
+    assert_eq!(manifest.len(), 2);
+    for row in &manifest {
+        let usmca = &row[column("sku")] == "GOOD";
+        assert_eq!(&row[column("entry_type")], "11");
+        assert_eq!(&row[column("importer_number")], "12-3456789");
+        assert_eq!(&row[column("spi")], if usmca { "S" } else { "" });
+        assert_eq!(
+            &row[column("mid")],
+            if usmca {
+                "MXCONTEX1450TIJ"
+            } else {
+                "MXCALLEO88LEO"
+            }
+        );
+    }
+
+    // What a release is filed with is kept with it: a later catalogue or config change does
+    // not alter the day's log, written again byte for byte, nor a restore of its dump.
+    let bytes = std::fs::read(&log_path).unwrap();
+    let items = w.file("later.csv", "sku,description,hts,origin,flags,mid,usmca\nGOOD,Cotton knit T-shirt,6109.10.0012,MX,,MXOTHER1TIJ,no\n");
+    w.ok(NOW, &["items", "import", path(&items)]);
+    std::fs::remove_file(&log_path).unwrap();
+    w.ok(NOW, &["releases", "write", "--day", "2026-12-01"]);
+    assert_eq!(std::fs::read(&log_path).unwrap(), bytes);
+    w.assert_store_sound(NOW);
+    let dump = w.path("dump.jsonl");
+    w.ok(NOW, &["store", "dump", path(&dump)]);
+    let restored = Warehouse::with_policies(FILING_POLICY);
+    restored.ok(NOW, &["store", "restore", path(&dump)]);
+    assert_eq!(
+        std::fs::read(restored.path("logs/releases/2026-12-01.jsonl")).unwrap(),
+        bytes
+    );
+    restored.assert_store_sound(NOW);
+}

@@ -10,6 +10,7 @@
 //! | `item` | an item of the catalogue: `sku`, `description`, `hts`, `origin`, `flags` |
 //! | `stock` | a SKU's stock movements: `sku`, `received`, `released`, `adjusted` |
 //! | `order` | an order as taken in (`order`), its `state` and the `reason` of the last batch that examined it, and its `detail` when that batch said more (version 2); in intake order |
+//! | `filed` | what a wave's releases are filed with (version 4): `day`, `first` (the sequence number of its first release) and `filed` (`entry_type`, `importer`, `shipper`, `items` with each SKU's `mid` and `usmca`); before the releases |
 //! | `void` | a void release (version 2): `release_id`, `day`, `reason`, `voided_at`; before the releases |
 //! | `release` | a committed release, whole (`release`); by day and release id, void ones included |
 //! | `referral` | an order referred to a formal entry (version 3): its `referral` whole (day, hold reason, note, time, consignee, lines valued, rate); by day and sequence, after the releases |
@@ -40,16 +41,17 @@ use super::{
     LAYOUT_VERSION, ORDERS, STATE_BLOCK_ORDERS,
 };
 use crate::model::{
-    Detail, HoldReason, Item, Order, Referral, Release, StockLevel, Verdict, Void, WaitReason,
+    Detail, Filed, HoldReason, Item, Order, Referral, Release, StockLevel, Verdict, Void,
+    WaitReason,
 };
 
 /// The name a dump's header gives its format.
 pub const DUMP_FORMAT: &str = "border-release-dump";
 /// The version of the dump format this build writes and reads.
 /// Version 2 added `void` lines and the `detail` of open orders, version 3 `referral` lines and
-/// the state `referred`; dumps of versions 1 and 2 (which have none of what came later) are
-/// read as they are.
-pub const DUMP_VERSION: u32 = 3;
+/// the state `referred`, version 4 `filed` lines; dumps of earlier versions (which have none of
+/// what came later) are read as they are.
+pub const DUMP_VERSION: u32 = 4;
 /// The folder, inside the store's, where a restore builds the store.
 pub const RESTORING: &str = ".restoring";
 /// Orders (and releases) restored together in one commit.
@@ -86,6 +88,13 @@ enum Line {
     Void {
         #[serde(flatten)]
         void: Void,
+    },
+    /// What a wave's releases are filed with (version 4): its `day`, the sequence number of its
+    /// first release (`first`) and the record (`filed`); before the releases.
+    Filed {
+        day: NaiveDate,
+        first: u64,
+        filed: Filed,
     },
     Release {
         release: Release,
@@ -211,6 +220,9 @@ pub fn dump(
     }
     for void in reader.voids()? {
         out.line(&Line::Void { void })?;
+    }
+    for (day, first, filed) in reader.filings()? {
+        out.line(&Line::Filed { day, first, filed })?;
     }
     let mut failed = None;
     reader.for_each_release(|release| {
@@ -623,6 +635,15 @@ impl Restoring {
                 if self.orders.len() >= RESTORE_GROUP {
                     self.commit_orders()?;
                 }
+            }
+            (_, Line::Filed { day, first, filed }) => {
+                self.commit_orders()?;
+                if !self.releases.is_empty() || self.counts.releases > 0 {
+                    return Err(self.at(line_no, "a filing record after the releases".into()));
+                }
+                self.commit
+                    .release_filings
+                    .push(((super::day_number(day), first), encode(&filed)));
             }
             (_, Line::Void { void }) => {
                 self.commit_orders()?;

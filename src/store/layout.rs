@@ -36,6 +36,7 @@ pub struct Commit {
     pub details: Vec<(u64, Vec<u8>)>,
     pub releases: Vec<((i32, u64), Vec<u8>)>,
     pub release_items: Vec<((i32, u64), Vec<u8>)>,
+    pub release_filings: Vec<((i32, u64), Vec<u8>)>,
     pub voids: Vec<((i32, u64), Vec<u8>)>,
     pub referrals: Vec<((i32, u64), Vec<u8>)>,
     /// A day, and whether its files are now due (or written).
@@ -429,6 +430,7 @@ impl Commit {
         self.meta.is_empty()
             && self.meta_removed.is_empty()
             && self.voids.is_empty()
+            && self.release_filings.is_empty()
             && self.referrals.is_empty()
             && self.items.is_empty()
             && self.stock.is_empty()
@@ -471,6 +473,16 @@ impl Commit {
     /// when they allow it (see `release_chunk`), with the wave's item table; else in format
     /// version 1.
     pub fn put_releases(&mut self, releases: &[Release]) {
+        // What the wave is filed with, once, under its first release.
+        if let Some((first, filed)) = releases
+            .first()
+            .and_then(|first| Some((first, first.filed.as_ref()?)))
+        {
+            let sequence = release_chunk::sequence_of(&first.release_id)
+                .expect("release ids end in their sequence number");
+            self.release_filings
+                .push(((day_number(first.day), sequence), encode(&**filed)));
+        }
         if let Some(wave) = release_chunk::encode(releases, RELEASE_CHUNK_MAX) {
             let day = day_number(releases[0].day);
             self.release_items.push((

@@ -14,11 +14,22 @@ use super::layout::{codec, decode, decode_item, DetailBlock, IdIndex, Ordinal, S
 use super::{
     day_number, missing_state, open_state, release_chunk, release_key_text, OrderView,
     ReleaseChunk, Result, StoreError, APPLIED, DETAILS, ITEMS, LAST_DAY, LAST_TRIGGER, LOGS_DUE,
-    META, NEXT_ORDINAL, ORDERS, ORDER_IDS, REFERRALS, RELEASES, RELEASE_ITEMS,
+    META, NEXT_ORDINAL, ORDERS, ORDER_IDS, REFERRALS, RELEASES, RELEASE_FILINGS, RELEASE_ITEMS,
     RELEASE_VALUE_VERSION, STATES, STATE_BLOCK_ORDERS, STOCK, VOIDS,
 };
-use crate::model::{Detail, Item, Order, OrderState, Referral, Release, StockLevel, Verdict, Void};
+use crate::model::{
+    Detail, Filed, Item, Order, OrderState, Referral, Release, StockLevel, Verdict, Void,
+};
 use rust_decimal::Decimal;
+use std::sync::Arc;
+
+/// What reading release chunks keeps: the item tables and the filing records already read.
+#[derive(Default)]
+struct Decoding {
+    facts: HashMap<(NaiveDate, u64), release_chunk::Facts>,
+    /// By day number: each wave's first sequence number and its filing record.
+    filed: HashMap<i32, Vec<(u64, Arc<Filed>)>>,
+}
 
 /// A view of the store at one commit.
 pub struct StoreReader {
@@ -241,7 +252,7 @@ impl StoreReader {
     pub fn last_day_released(&self, voided: &HashSet<String>) -> Result<Option<NaiveDate>> {
         let table = self.table(RELEASES)?;
         let items = self.table(RELEASE_ITEMS)?;
-        let mut tables = HashMap::new();
+        let mut tables = Decoding::default();
         for entry in table.iter().map_err(|e| self.engine(e))?.rev() {
             let (key, bytes) = entry.map_err(|e| self.engine(e))?;
             let releases = self.releases_in(&items, key.value(), bytes.value(), &mut tables)?;
@@ -364,7 +375,8 @@ impl StoreReader {
             return Ok(None);
         };
         let (key, bytes) = entry.map_err(|e| self.engine(e))?;
-        let releases = self.releases_in(&items, key.value(), bytes.value(), &mut HashMap::new())?;
+        let releases =
+            self.releases_in(&items, key.value(), bytes.value(), &mut Decoding::default())?;
         Ok(releases
             .into_iter()
             .find(|release| release.release_id == release_id))
@@ -425,7 +437,7 @@ impl StoreReader {
         let number = day_number(day);
         let table = self.table(RELEASES)?;
         let items = self.table(RELEASE_ITEMS)?;
-        let mut tables = HashMap::new();
+        let mut tables = Decoding::default();
         let mut releases = Vec::new();
         let range = table
             .range((number, 0)..=(number, u64::MAX))
@@ -451,7 +463,7 @@ impl StoreReader {
     pub fn for_each_release(&self, mut each: impl FnMut(Release) -> Result<()>) -> Result<()> {
         let table = self.table(RELEASES)?;
         let items = self.table(RELEASE_ITEMS)?;
-        let mut tables = HashMap::new();
+        let mut tables = Decoding::default();
         for entry in table.iter().map_err(|e| self.engine(e))? {
             let (key, bytes) = entry.map_err(|e| self.engine(e))?;
             for release in self.releases_in(&items, key.value(), bytes.value(), &mut tables)? {
@@ -481,26 +493,75 @@ impl StoreReader {
         }
     }
 
-    /// The whole releases of a stored chunk; `tables` keeps the item tables already read.
+    /// The whole releases of a stored chunk, with what their wave was filed with; `tables`
+    /// keeps the item tables and filing records already read.
     fn releases_in(
         &self,
         items: &redb::ReadOnlyTable<(i32, u64), &[u8]>,
         key: (i32, u64),
         bytes: &[u8],
-        tables: &mut HashMap<(NaiveDate, u64), release_chunk::Facts>,
+        tables: &mut Decoding,
     ) -> Result<Vec<Release>> {
-        let chunk = match self.release_chunk_of(key, bytes)? {
-            ReleaseChunk::Whole(releases) => return Ok(releases),
-            ReleaseChunk::Stored(chunk) => chunk,
-        };
-        let facts = match tables.entry((chunk.day, chunk.items)) {
-            std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
-            std::collections::hash_map::Entry::Vacant(entry) => {
-                entry.insert(self.release_items(items, key, chunk.day, chunk.items)?)
+        let mut releases = match self.release_chunk_of(key, bytes)? {
+            ReleaseChunk::Whole(releases) => releases,
+            ReleaseChunk::Stored(chunk) => {
+                let facts = match tables.facts.entry((chunk.day, chunk.items)) {
+                    std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
+                    std::collections::hash_map::Entry::Vacant(entry) => {
+                        entry.insert(self.release_items(items, key, chunk.day, chunk.items)?)
+                    }
+                };
+                release_chunk::decode(chunk, facts)
+                    .map_err(|m| self.corrupt("releases", &release_key_text(key), m))?
             }
         };
-        release_chunk::decode(chunk, facts)
-            .map_err(|m| self.corrupt("releases", &release_key_text(key), m))
+        let filed = match tables.filed.entry(key.0) {
+            std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
+            std::collections::hash_map::Entry::Vacant(entry) => entry.insert(self.filed_of(key.0)?),
+        };
+        for release in &mut releases {
+            let seq = release_chunk::sequence_of(&release.release_id).unwrap_or(0);
+            // The wave a release belongs to is the last one that starts at or before it.
+            release.filed = filed
+                .iter()
+                .rev()
+                .find(|(first, _)| *first <= seq)
+                .map(|(_, filed)| filed.clone());
+        }
+        Ok(releases)
+    }
+
+    /// The filing records of the waves of a day (by day number), by first sequence number.
+    fn filed_of(&self, day: i32) -> Result<Vec<(u64, Arc<Filed>)>> {
+        let table = self.table(RELEASE_FILINGS)?;
+        let mut filed = Vec::new();
+        for entry in table
+            .range((day, 0)..=(day, u64::MAX))
+            .map_err(|e| self.engine(e))?
+        {
+            let (key, bytes) = entry.map_err(|e| self.engine(e))?;
+            let record: Filed = decode(bytes.value())
+                .map_err(|m| self.corrupt("release-filings", &release_key_text(key.value()), m))?;
+            filed.push((key.value().1, Arc::new(record)));
+        }
+        Ok(filed)
+    }
+
+    /// Every filing record, by day and first sequence number (for the dump).
+    pub fn filings(&self) -> Result<Vec<(NaiveDate, u64, Filed)>> {
+        let table = self.table(RELEASE_FILINGS)?;
+        let mut all = Vec::new();
+        for entry in table.iter().map_err(|e| self.engine(e))? {
+            let (key, bytes) = entry.map_err(|e| self.engine(e))?;
+            let (day, first) = key.value();
+            let record: Filed = decode(bytes.value())
+                .map_err(|m| self.corrupt("release-filings", &release_key_text((day, first)), m))?;
+            let day = NaiveDate::from_num_days_from_ce_opt(day).ok_or_else(|| {
+                self.corrupt("release-filings", &day.to_string(), "not a day".into())
+            })?;
+            all.push((day, first, record));
+        }
+        Ok(all)
     }
 
     /// The item table of the wave of `day` whose first release has sequence number `first`, for

@@ -261,6 +261,7 @@ pub(super) fn decode(chunk: StoredChunk, facts: &Facts) -> Result<Vec<Release>, 
             value_usd: stored.value_usd,
             fx: stored.fx,
             released_at: chunk.released_at,
+            filed: None,
         });
     }
     Ok(releases)
