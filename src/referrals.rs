@@ -16,7 +16,7 @@ use serde::Serialize;
 use crate::files;
 use crate::model::{Address, Referral};
 use crate::money::Usd;
-use crate::releaselog::{FileCheck, LogError, Output, READERS, UTF8_BOM};
+use crate::releaselog::{day_file, FileCheck, LogError, Output, READERS, UTF8_BOM};
 
 /// The folder of referral files under the configured logs folder.
 pub fn referrals_dir(logs: &Path) -> PathBuf {
@@ -25,12 +25,12 @@ pub fn referrals_dir(logs: &Path) -> PathBuf {
 
 /// The day's referrals as JSON Lines.
 pub fn jsonl_path(logs: &Path, day: NaiveDate) -> PathBuf {
-    referrals_dir(logs).join(format!("{}.jsonl", day.format("%Y-%m-%d")))
+    day_file(&referrals_dir(logs), day, ".jsonl")
 }
 
 /// The day's referrals as CSV, one row per order.
 pub fn csv_path(logs: &Path, day: NaiveDate) -> PathBuf {
-    referrals_dir(logs).join(format!("{}.csv", day.format("%Y-%m-%d")))
+    day_file(&referrals_dir(logs), day, ".csv")
 }
 
 /// The referral CSV's columns. `lines` gives each line as `QTY x SKU`, separated by `; `.

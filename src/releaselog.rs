@@ -43,22 +43,27 @@ pub fn releases_dir(logs: &Path) -> PathBuf {
     logs.join("releases")
 }
 
+/// A day's file in `folder`: `<folder>/<YYYY-MM-DD><ending>`.
+pub fn day_file(folder: &Path, day: NaiveDate, ending: &str) -> PathBuf {
+    folder.join(format!("{}{ending}", day.format("%Y-%m-%d")))
+}
+
 pub fn log_path(logs: &Path, day: NaiveDate) -> PathBuf {
-    releases_dir(logs).join(format!("{}.jsonl", day.format("%Y-%m-%d")))
+    day_file(&releases_dir(logs), day, ".jsonl")
 }
 
 pub fn manifest_path(logs: &Path, day: NaiveDate) -> PathBuf {
-    releases_dir(logs).join(format!("{}.manifest.csv", day.format("%Y-%m-%d")))
+    day_file(&releases_dir(logs), day, ".manifest.csv")
 }
 
 /// The day's release summary: one row per release.
 pub fn summary_path(logs: &Path, day: NaiveDate) -> PathBuf {
-    releases_dir(logs).join(format!("{}.releases.csv", day.format("%Y-%m-%d")))
+    day_file(&releases_dir(logs), day, ".releases.csv")
 }
 
 /// The day's voids: one line per void release, written once the day has one.
 pub fn voids_path(logs: &Path, day: NaiveDate) -> PathBuf {
-    releases_dir(logs).join(format!("{}.voids.jsonl", day.format("%Y-%m-%d")))
+    day_file(&releases_dir(logs), day, ".voids.jsonl")
 }
 
 /// Where the release files go, and how they are written (`[paths] logs` and

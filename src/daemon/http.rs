@@ -376,12 +376,8 @@ async fn refer_orders(
     State(api): State<Api>,
     body: Result<axum::Json<ReferBody>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Response, ApiError> {
-    let axum::Json(ReferBody { order_ids, note }) = body.map_err(|rejection| {
-        ApiError::bad_request(format!(
-            "the body must be {{\"order_ids\": [\"...\"], \"note\": \"...\"}}: {}",
-            rejection.body_text()
-        ))
-    })?;
+    let ReferBody { order_ids, note } =
+        json_body(body, r#"{"order_ids": ["..."], "note": "..."}"#)?;
     let doc = api
         .queue
         .run(move |engine| {
@@ -543,6 +539,19 @@ async fn batch(
     Ok(axum::Json(doc).into_response())
 }
 
+/// A JSON body, or a bad request that shows its `shape`.
+fn json_body<T>(
+    body: Result<axum::Json<T>, axum::extract::rejection::JsonRejection>,
+    shape: &str,
+) -> Result<T, ApiError> {
+    body.map(|axum::Json(body)| body).map_err(|rejection| {
+        ApiError::bad_request(format!(
+            "the body must be {shape}: {}",
+            rejection.body_text()
+        ))
+    })
+}
+
 /// `{"reason": "..."}`.
 #[derive(Deserialize)]
 struct VoidBody {
@@ -557,12 +566,7 @@ async fn void_release(
     let release_id = path
         .map(|Path(release_id)| release_id)
         .map_err(|rejection| ApiError::bad_request(rejection.body_text()))?;
-    let axum::Json(VoidBody { reason }) = body.map_err(|rejection| {
-        ApiError::bad_request(format!(
-            "the body must be {{\"reason\": \"...\"}}: {}",
-            rejection.body_text()
-        ))
-    })?;
+    let VoidBody { reason } = json_body(body, r#"{"reason": "..."}"#)?;
     let doc = api
         .queue
         .run(move |engine| {
