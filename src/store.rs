@@ -14,10 +14,12 @@
 //! | `states` | block number | one state byte per order for `STATE_BLOCK_ORDERS` consecutive ordinals |
 //! | `releases` | (day, first sequence) | up to `RELEASE_CHUNK_MAX` consecutive releases of the day |
 //! | `release-items` | (day, first sequence) | the item facts the release lines of one wave name, each once |
+//! | `release-filings` | (day, a wave's first sequence) | what the wave's releases are filed with ([`crate::model::Filed`]): entry type, parties, each item's MID and USMCA claim |
 //! | `voids` | (day, sequence) | a void release ([`Void`]), under its release's day and sequence number |
 //! | `details` | block number | what the last batch said of the open orders of a state block beyond their reason words |
 //! | `referrals` | (day, sequence) | the `sequence`th referral (from 1) of the day ([`Referral`]): an order taken out of the daily plan for the broker's formal entry |
 //! | `logs-due` | day | the day's release log and manifest must be written from the store |
+//! | `referrals-due` | day | the day's referral files must be written from the store |
 //! | `applied` | mark | the report of an input already taken in (a spool file) |
 //!
 //! Ordinals number accepted orders from 0 in intake order; days are kept as their number of
