@@ -13,6 +13,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 
 use crate::config::Config;
+use crate::duties;
 use crate::model::{
     Detail, Filed, FiledItem, HoldReason, Importer, Release, Shipper, Text, Verdict, Void,
     WaitReason,
@@ -243,8 +244,12 @@ pub fn plan_day(
     planner::verify(&plan, &view, policy)?;
     if !plan.releases.is_empty() {
         let filed = Arc::new(filed(&plan.releases, policy, config, &snapshot.items));
+        let rows = store.duty_rates()?;
+        let assessed =
+            duties::assess(&plan.releases, &snapshot.items, &rows, &config.fees).map(Arc::new);
         for release in &mut plan.releases {
             release.filed = Some(filed.clone());
+            release.assessed = assessed.clone();
         }
     }
     Ok(Planned {

@@ -18,8 +18,8 @@ use crate::money::Usd;
 use crate::operations::{self, InputKind, IntakeError, IntakeReport, Source, StateFilter, Summary};
 use crate::store::{Store, StoreError};
 use crate::wire::{
-    BatchDoc, CancelDoc, CheckDoc, ItemRow, OrderDoc, OrderRow, PlanDoc, PlanRecord, ReferDoc,
-    StockRow, VerdictRow, VoidDoc, WrittenDoc,
+    BatchDoc, CancelDoc, CheckDoc, DutyRow, ItemRow, OrderDoc, OrderRow, PlanDoc, PlanRecord,
+    ReferDoc, StockRow, VerdictRow, VoidDoc, WrittenDoc, DAY_HEADER,
 };
 use crate::words::counted;
 
@@ -57,6 +57,9 @@ pub enum Command {
     /// The item catalogue.
     #[command(subcommand)]
     Items(ItemsCommand),
+    /// The duty tables the estimate of each release is made from.
+    #[command(subcommand)]
+    Duties(DutiesCommand),
     /// Stock on hand.
     #[command(subcommand)]
     Stock(StockCommand),
@@ -122,6 +125,19 @@ pub enum ItemsCommand {
     },
     /// Lists the catalogue.
     List(JsonArg),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DutiesCommand {
+    /// Adds rows to the duty tables from a CSV file; a row of the same hts_prefix, origin,
+    /// program and from as one held replaces it.
+    Import {
+        /// UTF-8 CSV with the header hts_prefix,origin,program,rate_percent,from,usmca_exempt
+        /// (and optionally source).
+        file: PathBuf,
+    },
+    /// Lists the rows in force on a day.
+    List(DayArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -359,6 +375,14 @@ impl Local<'_> {
             Command::Items(ItemsCommand::Import { file }) => {
                 import(store, config, &file, InputKind::Items)
             }
+            Command::Duties(DutiesCommand::Import { file }) => {
+                import(store, config, &file, InputKind::Duties)
+            }
+            Command::Duties(DutiesCommand::List(args)) => {
+                let (day, rows) = operations::duty_rows(store, config, clock, args.day)?;
+                print_duty_rows(day, &rows, args.json, &mut out)?;
+                Ok(ExitCode::SUCCESS)
+            }
             Command::Stock(StockCommand::Receive { file }) => {
                 import(store, config, &file, InputKind::Receipts)
             }
@@ -482,6 +506,26 @@ impl Daemon {
                 print_dumped(&file, &counts, &mut out)
             }
             Command::Items(ItemsCommand::Import { file }) => self.upload("/v1/items", &file),
+            Command::Duties(DutiesCommand::Import { file }) => self.upload("/v1/duties", &file),
+            Command::Duties(DutiesCommand::List(args)) => {
+                let response = client.get(&day_path("/v1/duties", args.day))?;
+                let day = response
+                    .headers
+                    .get(DAY_HEADER)
+                    .and_then(|value| value.to_str().ok())
+                    .and_then(|value| value.parse().ok())
+                    .context("the daemon's answer did not say its day")?;
+                let body = client.body(response)?;
+                let mut rows = Vec::new();
+                for line in body.split(|byte| *byte == b'\n').filter(|l| !l.is_empty()) {
+                    rows.push(
+                        serde_json::from_slice(line)
+                            .context("the daemon answered with unexpected JSON")?,
+                    );
+                }
+                print_duty_rows(day, &rows, args.json, &mut out)?;
+                Ok(ExitCode::SUCCESS)
+            }
             Command::Stock(StockCommand::Receive { file }) => {
                 self.upload("/v1/stock/receive", &file)
             }
@@ -788,6 +832,52 @@ fn print_stock_row(row: &StockRow, json: bool, out: &mut impl Write) -> anyhow::
     Ok(())
 }
 
+/// The duty rows in force on `day`: JSON Lines, or a table under a line naming the day.
+fn print_duty_rows(
+    day: NaiveDate,
+    rows: &[DutyRow],
+    json: bool,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    if json {
+        for row in rows {
+            writeln!(out, "{}", serde_json::to_string(row)?)?;
+        }
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "duty rates in force on {day}: {}",
+        counted(rows.len() as u64, "row")
+    )?;
+    if rows.is_empty() {
+        writeln!(
+            out,
+            "no rates: every release's duty is unknown until `duties import` brings some"
+        )?;
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "{:<10} {:<6} {:<20} {:>8}  {:<10} {:<12} source",
+        "hts_prefix", "origin", "program", "rate_%", "from", "usmca_exempt"
+    )?;
+    for row in rows {
+        writeln!(
+            out,
+            "{:<10} {:<6} {:<20} {:>8}  {:<10} {:<12} {}",
+            row.hts_prefix,
+            row.origin,
+            row.program,
+            row.rate_percent,
+            row.from,
+            if row.usmca_exempt { "yes" } else { "no" },
+            row.source
+        )?;
+    }
+    Ok(())
+}
+
 fn print_item_row(row: &ItemRow, json: bool, out: &mut impl Write) -> anyhow::Result<()> {
     if json {
         writeln!(out, "{}", serde_json::to_string(row)?)?;
@@ -1074,6 +1164,25 @@ fn check_config(config: &Config, clock: &Clock) -> anyhow::Result<ExitCode> {
                 "no MID required"
             },
             counted(filing.vague_descriptions.len() as u64, "vague description")
+        )?;
+    }
+    for fee in &config.fees {
+        if fee.per_release_usd.is_zero() {
+            writeln!(out, "fee {} ends {} for {}", fee.name, fee.from, fee.lane)?;
+            continue;
+        }
+        writeln!(
+            out,
+            "fee {} from {}: {} USD per {} release{}",
+            fee.name,
+            fee.from,
+            Usd(fee.per_release_usd),
+            fee.lane,
+            if fee.usmca_exempt {
+                ", none when every line claims USMCA"
+            } else {
+                ""
+            }
         )?;
     }
     Ok(ExitCode::SUCCESS)

@@ -28,6 +28,7 @@ pub struct Client {
 /// A response, its body still arriving.
 pub struct Response {
     pub status: StatusCode,
+    pub headers: hyper::HeaderMap,
     body: hyper::body::Incoming,
 }
 
@@ -83,6 +84,7 @@ impl Client {
                 let response = sender.send_request(request).await?;
                 Ok::<_, anyhow::Error>(Response {
                     status: response.status(),
+                    headers: response.headers().clone(),
                     body: response.into_body(),
                 })
             })

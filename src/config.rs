@@ -25,6 +25,7 @@ use chrono::{NaiveDate, NaiveTime};
 use chrono_tz::Tz;
 use rust_decimal::Decimal;
 
+use crate::duties::FeeRule;
 use crate::identity::IdentityRule;
 use crate::model::ItemFlag;
 use crate::money::{Rate, Rates, USD};
@@ -79,6 +80,8 @@ pub struct Config {
     pub rates: Rates,
     /// `[[policy]]`, at least one.
     pub timeline: Timeline,
+    /// `[[fees]]`: what each release owes besides duties, dated; empty when the config gives none.
+    pub fees: Vec<FeeRule>,
 }
 
 /// `[entry]`: the importer of record and the shipper an entry names besides the consignee;
@@ -432,7 +435,11 @@ const SECTIONS: &[&str] = &[
     "log",
     "currency",
     "policy",
+    "fees",
 ];
+const FEE_KEYS: &[&str] = &["name", "from", "lane", "per_release_usd", "usmca_exempt"];
+/// The most decimal places of a fee.
+const FEE_PLACES_MAX: u32 = 2;
 const RELEASE_FILES_KEYS: &[&str] = &["csv_bom"];
 const ENTRY_KEYS: &[&str] = &[
     "importer_name",
@@ -526,6 +533,7 @@ impl Check<'_> {
         let log = self.log(&root);
         let rates = self.rates(&root);
         let timeline = self.timeline(&root);
+        let fees = self.fees(&root);
         Some(Config {
             file: file.to_path_buf(),
             warehouse: warehouse?,
@@ -538,6 +546,77 @@ impl Check<'_> {
             log: log?,
             rates: rates?,
             timeline: timeline?,
+            fees: fees?,
+        })
+    }
+
+    /// `[[fees]]`: each fee's name, first day, lane, amount per release (0 ends the fee of that
+    /// name from its day) and whether releases of USMCA goods only are spared it.
+    fn fees(&mut self, root: &Table) -> Option<Vec<FeeRule>> {
+        let Some(value) = root.get("fees") else {
+            return Some(Vec::new());
+        };
+        let entries = self.array("fees", value, "an array of tables ([[fees]])")?;
+        let mut fees = Vec::with_capacity(entries.len());
+        let mut all_valid = true;
+        // (name, lane, from) to the entry that has it first.
+        let mut seen: HashMap<(String, String, NaiveDate), String> = HashMap::new();
+        for (index, entry) in entries.iter().enumerate() {
+            let key = format!("fees[{index}]");
+            let Some(fee) = self.fee(&key, entry) else {
+                all_valid = false;
+                continue;
+            };
+            let at = (fee.name.clone(), fee.lane.clone(), fee.from);
+            if let Some(first) = seen.get(&at) {
+                let message = format!(
+                    "{} already has an amount for {} from {} ({first})",
+                    fee.name, fee.lane, fee.from
+                );
+                self.problem(&format!("{key}.from"), entry_field(entry, "from"), message);
+                all_valid = false;
+                continue;
+            }
+            seen.insert(at, key);
+            fees.push(fee);
+        }
+        all_valid.then_some(fees)
+    }
+
+    fn fee(&mut self, key: &str, value: &Value) -> Option<FeeRule> {
+        let table = self.entry_table(key, value, "a table ([[fees]])", FEE_KEYS)?;
+        let name = self
+            .required(&table, "name")
+            .and_then(|v| self.text(&table.key("name"), v));
+        let from = self
+            .required(&table, "from")
+            .and_then(|v| self.date(&table.key("from"), v));
+        let lane = self
+            .required(&table, "lane")
+            .and_then(|v| self.lane(&table.key("lane"), v));
+        let per_release_usd = self.required(&table, "per_release_usd").and_then(|v| {
+            let zero = match &v.kind {
+                ValueKind::String(text) => Decimal::from_str(text.trim()).ok(),
+                ValueKind::I64(number) => Some(Decimal::from(*number)),
+                _ => None,
+            }
+            .is_some_and(|amount| amount.is_zero());
+            if zero {
+                Some(Decimal::ZERO)
+            } else {
+                self.money(&table.key("per_release_usd"), v, FEE_PLACES_MAX)
+            }
+        });
+        let usmca_exempt = match table.get("usmca_exempt") {
+            None => Some(false),
+            Some(v) => self.boolean(&table.key("usmca_exempt"), v),
+        };
+        Some(FeeRule {
+            name: name?,
+            from: from?,
+            lane: lane?,
+            per_release_usd: per_release_usd?,
+            usmca_exempt: usmca_exempt?,
         })
     }
 

@@ -16,12 +16,14 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use chrono::{DateTime, Datelike, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 
 use crate::identity::{self, IdentityRule};
-use crate::model::{Address, Consignee, Item, ItemFlag, Order, OrderLine, StockLevel, Text};
+use crate::model::{
+    Address, Consignee, DutyRate, Item, ItemFlag, Order, OrderLine, StockLevel, Text,
+};
 use crate::store::{Applied, Offered, PreparedOrder, Store, StoreError};
 
 /// Lines parsed together, across threads, before their orders are checked against the store.
@@ -613,6 +615,205 @@ pub fn import_items(
     store.put_items(&changed, applied)?;
     crate::crashpoint::reached("intake-after-commit");
     Ok(report)
+}
+
+/// The duty table's columns.
+const DUTY_COLUMNS: &[&str] = &[
+    "hts_prefix",
+    "origin",
+    "program",
+    "rate_percent",
+    "from",
+    "usmca_exempt",
+];
+/// The duty table's columns with where each rate comes from.
+const DUTY_COLUMNS_SOURCED: &[&str] = &[
+    "hts_prefix",
+    "origin",
+    "program",
+    "rate_percent",
+    "from",
+    "usmca_exempt",
+    "source",
+];
+
+/// The longest program name.
+const PROGRAM_CHARS_MAX: usize = 32;
+/// The most decimal places of a duty rate.
+const RATE_PLACES_MAX: u32 = 4;
+/// The highest duty rate taken in, in percent: rates above 100 % exist (Section 301 at
+/// 100 % on some goods, anti-dumping duties), a rate beyond this is a slip.
+const RATE_PERCENT_MAX: i64 = 1000;
+
+/// Takes in rows of the duty tables (CSV `hts_prefix,origin,program,rate_percent,from,
+/// usmca_exempt`, optionally followed by `source`) in one durable commit; a row of the same
+/// prefix, origin, program and day as one held replaces it. See [`import_orders`] for `mark`.
+pub fn import_duties(
+    store: &mut Store,
+    source: Source,
+    mark: Option<&str>,
+) -> Result<IntakeReport, IntakeError> {
+    let rows = read_csv(source, &[DUTY_COLUMNS, DUTY_COLUMNS_SOURCED])?;
+    let mut report = IntakeReport::new(source.name());
+    let held: HashMap<String, DutyRate> = store
+        .duty_rates()?
+        .into_iter()
+        .map(|row| (crate::store::duty_key(&row), row))
+        .collect();
+    let mut changed = Vec::new();
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for (line_no, row) in rows {
+        let duty = match row.and_then(|fields| parse_duty(&fields)) {
+            Ok(duty) => duty,
+            Err(mut rejection) => {
+                rejection.line = line_no;
+                report.rejected.push(rejection);
+                continue;
+            }
+        };
+        let key = crate::store::duty_key(&duty);
+        if let Some(first) = seen.get(&key) {
+            report.rejected.push(Rejection {
+                line: line_no,
+                order_id: None,
+                field: Some("from".into()),
+                rule: "each prefix, origin, program and day once per file".into(),
+                message: format!(
+                    "{} {} {} from {} is already on line {first} of this file",
+                    duty.hts_prefix, duty.origin, duty.program, duty.from
+                ),
+            });
+            continue;
+        }
+        seen.insert(key.clone(), line_no);
+        if held.get(&key) == Some(&duty) {
+            report.unchanged += 1;
+            continue;
+        }
+        changed.push(duty);
+        report.accepted += 1;
+    }
+    let report_json = report.to_json();
+    let applied = mark.map(|mark| Applied {
+        mark,
+        report: &report_json,
+    });
+    crate::crashpoint::reached("intake-before-commit");
+    store.put_duty_rates(&changed, applied)?;
+    crate::crashpoint::reached("intake-after-commit");
+    Ok(report)
+}
+
+/// One row of a duty table.
+pub fn parse_duty(fields: &[String]) -> Result<DutyRate, Rejection> {
+    let rejection = |field: &str, Fault { rule, message }| Rejection {
+        line: 0,
+        order_id: None,
+        field: Some(field.into()),
+        rule,
+        message,
+    };
+    let prefix = fields[0].trim();
+    let hts_prefix: String = prefix.chars().filter(char::is_ascii_digit).collect();
+    if !prefix.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+        || !(2..=10).contains(&hts_prefix.len())
+        || prefix.starts_with('.')
+    {
+        return Err(rejection(
+            "hts_prefix",
+            fault(
+                "2 to 10 digits, dots allowed",
+                format!(
+                    "{:?} is not an HTS prefix (2 to 10 digits, dots allowed)",
+                    fields[0]
+                ),
+            ),
+        ));
+    }
+    let origin = fields[1].trim().to_ascii_uppercase();
+    if origin != "*" && (origin.len() != 2 || !origin.bytes().all(|b| b.is_ascii_alphabetic())) {
+        return Err(rejection(
+            "origin",
+            fault(
+                "an ISO 3166 alpha-2 country code or *",
+                format!(
+                    "{:?} is not an ISO 3166 alpha-2 country code or * (every origin)",
+                    fields[1]
+                ),
+            ),
+        ));
+    }
+    let program = fields[2].trim();
+    if program.is_empty()
+        || program.len() > PROGRAM_CHARS_MAX
+        || !program
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
+        return Err(rejection(
+            "program",
+            fault(
+                "1 to 32 lower-case letters, digits and -",
+                format!(
+                    "{:?} is not a program name (1 to 32 lower-case letters, digits and -, such as mfn or section-301)",
+                    fields[2]
+                ),
+            ),
+        ));
+    }
+    let rate_rule = format!(
+        "a decimal from 0 to {RATE_PERCENT_MAX} with at most {RATE_PLACES_MAX} decimal places"
+    );
+    let rate_percent = Decimal::from_str(fields[3].trim())
+        .ok()
+        .filter(|rate| {
+            !rate.is_sign_negative()
+                && *rate <= Decimal::from(RATE_PERCENT_MAX)
+                && rate.normalize().scale() <= RATE_PLACES_MAX
+        })
+        .ok_or_else(|| {
+            rejection(
+                "rate_percent",
+                fault(
+                    rate_rule.clone(),
+                    format!("{:?} is not a rate in percent ({rate_rule})", fields[3]),
+                ),
+            )
+        })?;
+    let from = NaiveDate::parse_from_str(fields[4].trim(), "%Y-%m-%d").map_err(|_| {
+        rejection(
+            "from",
+            fault(
+                "a date YYYY-MM-DD",
+                format!("{:?} is not a date YYYY-MM-DD", fields[4]),
+            ),
+        )
+    })?;
+    let usmca_exempt = match fields[5].trim().to_ascii_lowercase().as_str() {
+        "yes" => true,
+        "no" => false,
+        _ => {
+            return Err(rejection(
+                "usmca_exempt",
+                fault("yes or no", format!("{:?} is not yes or no", fields[5])),
+            ))
+        }
+    };
+    let source = match fields.get(6).map(|source| source.trim()) {
+        None | Some("") => String::new(),
+        Some(source) => text_field(source, TEXT_CHARS_MAX)
+            .map_err(|f| rejection("source", f))?
+            .to_owned(),
+    };
+    Ok(DutyRate {
+        hts_prefix,
+        origin,
+        program: program.to_owned(),
+        rate_percent,
+        from,
+        usmca_exempt,
+        source,
+    })
 }
 
 /// Takes in a stock file (CSV `sku,qty`) in one durable commit: receipts add to what is on

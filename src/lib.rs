@@ -14,6 +14,7 @@ pub mod clock;
 pub mod config;
 pub mod crashpoint;
 pub mod daemon;
+pub mod duties;
 pub mod explain;
 pub mod files;
 pub mod identity;

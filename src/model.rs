@@ -473,6 +473,10 @@ pub struct Release {
     /// before releases recorded it. Stored beside the releases, not in them.
     #[serde(skip)]
     pub filed: Option<Arc<Filed>>,
+    /// What the release's duties and fees are estimated from, shared by its wave; `None` for a
+    /// release committed before releases recorded it. Stored beside the releases, not in them.
+    #[serde(skip)]
+    pub assessed: Option<Arc<Assessed>>,
 }
 
 /// What the releases of a wave are filed with: the entry type of the policy they were made
@@ -516,6 +520,77 @@ impl Filed {
             Ok(place) => (self.items[place].mid.as_deref(), self.items[place].usmca),
             Err(_) => (None, false),
         }
+    }
+}
+
+/// One row of the operator's duty tables (`duties import`): an ad valorem rate of one program
+/// for goods whose HTS code starts with `hts_prefix`, of one origin (or `*`, every origin), from
+/// a release day on. A row of rate 0 ends its program from its day.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DutyRate {
+    /// Digits only, 2 to 10.
+    pub hts_prefix: String,
+    /// An ISO 3166 alpha-2 code, upper case, or `*`.
+    pub origin: String,
+    /// `mfn`, `section-301`, ...: 1 to 32 lower-case letters, digits and `-`.
+    pub program: String,
+    #[serde(with = "amount")]
+    pub rate_percent: Decimal,
+    /// The first release day the row applies to.
+    pub from: NaiveDate,
+    /// Goods that claim USMCA are spared it.
+    pub usmca_exempt: bool,
+    /// Where the rate comes from, as the operator wrote it; may be empty.
+    pub source: String,
+}
+
+/// What the duties and fees of a wave's releases are estimated from: the rates that applied to
+/// each item they hold and the fees of their lane, as they were when the wave was committed, so
+/// that the estimate of a release never changes once it is made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Assessed {
+    /// By SKU.
+    pub items: Vec<AssessedItem>,
+    /// The fees each release of the wave owes, in the order of the config.
+    pub fees: Vec<Fee>,
+}
+
+/// The rates that apply to one item on the day of its wave.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AssessedItem {
+    pub sku: String,
+    /// The item claims USMCA origin.
+    pub usmca: bool,
+    /// An `mfn` row applies to it; without one its duty is unknown.
+    pub known: bool,
+    /// Each program that applies, by name.
+    pub rates: Vec<ProgramRate>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProgramRate {
+    pub program: String,
+    #[serde(with = "amount")]
+    pub rate_percent: Decimal,
+}
+
+/// A fee a release owes (`[[fees]]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fee {
+    pub name: String,
+    #[serde(with = "amount")]
+    pub usd: Decimal,
+    /// A release whose every line claims USMCA owes none.
+    pub usmca_exempt: bool,
+}
+
+impl Assessed {
+    /// What applies to a SKU; `None` for a SKU the wave did not hold.
+    pub fn item(&self, sku: &str) -> Option<&AssessedItem> {
+        self.items
+            .binary_search_by(|item| item.sku.as_str().cmp(sku))
+            .ok()
+            .map(|place| &self.items[place])
     }
 }
 

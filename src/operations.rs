@@ -18,6 +18,7 @@ use std::collections::HashMap;
 
 use rust_decimal::Decimal;
 
+use crate::duties;
 use crate::explain;
 use crate::model::{HoldReason, Order, OrderState, Referral, ReferralLine, Release, Text};
 use crate::money::{self, Conversion, Usd};
@@ -29,8 +30,8 @@ use crate::store::{
     StoreReader, Voiding,
 };
 use crate::wire::{
-    BatchDoc, CancelDoc, CheckDoc, ItemRow, OrderDoc, OrderLineDoc, OrderRow, RateDoc, ReferDoc,
-    ReferredDoc, StockRow, VoidDoc, WrittenDoc,
+    BatchDoc, CancelDoc, CheckDoc, DutyRow, ItemRow, OrderDoc, OrderLineDoc, OrderRow, RateDoc,
+    ReferDoc, ReferredDoc, StockRow, VoidDoc, WrittenDoc,
 };
 
 pub use crate::batch::{BatchError, Planned, Summary};
@@ -42,6 +43,7 @@ pub use crate::releaselog::LogError as FilesError;
 pub enum InputKind {
     // In the order they are taken in when several wait: orders need their items.
     Items,
+    Duties,
     Receipts,
     Counts,
     Orders,
@@ -51,6 +53,7 @@ impl InputKind {
     pub fn word(self) -> &'static str {
         match self {
             InputKind::Items => "items",
+            InputKind::Duties => "duties",
             InputKind::Receipts => "stock-receive",
             InputKind::Counts => "stock-count",
             InputKind::Orders => "orders",
@@ -70,6 +73,7 @@ pub fn import(
 ) -> Result<IntakeReport, IntakeError> {
     match kind {
         InputKind::Items => intake::import_items(store, source, mark),
+        InputKind::Duties => intake::import_duties(store, source, mark),
         InputKind::Receipts => intake::import_stock(store, source, StockFile::Receive, mark),
         InputKind::Counts => intake::import_stock(store, source, StockFile::Count, mark),
         InputKind::Orders => {
@@ -642,6 +646,31 @@ pub fn stock_rows(store: &Store) -> Result<Vec<StockRow>, StoreError> {
 }
 
 /// The catalogue, by SKU, as `items list` gives it.
+/// The rows of the duty tables in force on `day` (default the warehouse's today), by prefix,
+/// origin and program, with the day.
+pub fn duty_rows(
+    store: &Store,
+    config: &Config,
+    clock: &Clock,
+    day: Option<NaiveDate>,
+) -> Result<(NaiveDate, Vec<DutyRow>), StoreError> {
+    let day = day.unwrap_or_else(|| clock.today(config.warehouse.timezone));
+    let rows = store.duty_rates()?;
+    let shown = duties::in_force(&rows, day)
+        .into_iter()
+        .map(|row| DutyRow {
+            hts_prefix: row.hts_prefix.clone(),
+            origin: row.origin.clone(),
+            program: row.program.clone(),
+            rate_percent: row.rate_percent.normalize().to_string(),
+            from: row.from,
+            usmca_exempt: row.usmca_exempt,
+            source: row.source.clone(),
+        })
+        .collect();
+    Ok((day, shown))
+}
+
 pub fn item_rows(store: &Store) -> Result<Vec<ItemRow>, StoreError> {
     let mut items: Vec<ItemRow> = store
         .reader()?

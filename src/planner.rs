@@ -522,6 +522,7 @@ fn build_releases(
             fx: release.fx.into_iter().collect(),
             released_at: frame.rules.at,
             filed: None,
+            assessed: None,
         });
     }
     releases

@@ -18,6 +18,7 @@ use chrono::{NaiveDate, SecondsFormat};
 use serde::Serialize;
 
 use crate::config::Config;
+use crate::duties;
 use crate::files;
 use crate::model::{Consignee, Release, Text, Void};
 use crate::money::DecimalText;
@@ -435,6 +436,7 @@ fn write_log<'a>(
 
 /// The release log line of one release, newline included (see [`write_log`]).
 fn log_line(release: &Release, dates: &mut Dates, out: &mut Vec<u8>) {
+    let estimate = duties::of_release(release);
     let consignee = &release.consignee;
     let address = &consignee.address;
     out.extend_from_slice(b"{\"release_id\":");
@@ -511,6 +513,25 @@ fn log_line(release: &Release, dates: &mut Dates, out: &mut Vec<u8>) {
                 b",\"usmca\":false"
             });
         }
+        if let Some(estimate) = &estimate {
+            let duty = &estimate.lines[at];
+            out.extend_from_slice(b",\"duty_usd\":");
+            json_usd_or_null(out, duty.duty_usd);
+            out.extend_from_slice(b",\"duties\":[");
+            for (at, program) in duty.duties.iter().enumerate() {
+                if at > 0 {
+                    out.push(b',');
+                }
+                out.extend_from_slice(b"{\"program\":");
+                json_str(out, program.program);
+                out.extend_from_slice(b",\"rate_percent\":");
+                json_str(out, DecimalText::new(program.rate_percent).as_str());
+                out.extend_from_slice(b",\"usd\":");
+                json_str(out, DecimalText::usd(program.usd).as_str());
+                out.push(b'}');
+            }
+            out.push(b']');
+        }
         out.push(b'}');
     }
     out.extend_from_slice(b"],\"value_usd\":");
@@ -556,7 +577,32 @@ fn log_line(release: &Release, dates: &mut Dates, out: &mut Vec<u8>) {
             None => out.extend_from_slice(b"null"),
         }
     }
+    if let Some(estimate) = &estimate {
+        out.extend_from_slice(b",\"duty_usd\":");
+        json_usd_or_null(out, estimate.duty_usd);
+        out.extend_from_slice(b",\"fees\":[");
+        for (at, fee) in estimate.fees.iter().enumerate() {
+            if at > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(b"{\"name\":");
+            json_str(out, &fee.name);
+            out.extend_from_slice(b",\"usd\":");
+            json_str(out, DecimalText::usd(fee.usd).as_str());
+            out.push(b'}');
+        }
+        out.extend_from_slice(b"],\"fees_usd\":");
+        json_str(out, DecimalText::usd(estimate.fees_usd).as_str());
+    }
     out.extend_from_slice(b"}\n");
+}
+
+/// A dollar amount as a JSON string, or `null` when it is not known.
+fn json_usd_or_null(out: &mut Vec<u8>, usd: Option<rust_decimal::Decimal>) {
+    match usd {
+        Some(usd) => json_str(out, DecimalText::usd(usd).as_str()),
+        None => out.extend_from_slice(b"null"),
+    }
 }
 
 /// Days and instants as the release log writes them, formatted once while they repeat (every
@@ -665,7 +711,12 @@ fn for_each_manifest_row<'a>(
     for release in releases {
         let day = dates.day(release.day).to_owned();
         let address = &release.consignee.address;
-        for line in &release.lines {
+        let estimate = duties::of_release(release);
+        for (at, line) in release.lines.iter().enumerate() {
+            let duty_usd = estimate
+                .as_ref()
+                .and_then(|estimate| estimate.lines[at].duty_usd)
+                .map(DecimalText::usd);
             let fx = release
                 .fx
                 .iter()
@@ -709,6 +760,7 @@ fn for_each_manifest_row<'a>(
                 mid.unwrap_or(""),
                 // The special program indicator: S for goods that claim USMCA origin.
                 if usmca { "S" } else { "" },
+                duty_usd.as_ref().map_or("", DecimalText::as_str),
             ])?;
         }
     }
@@ -768,6 +820,14 @@ fn for_each_summary_row<'a>(
     for release in releases {
         let address = &release.consignee.address;
         let (orders, lines) = (release.orders.len(), release.lines.len());
+        let estimate = duties::of_release(release);
+        let duty_usd = estimate
+            .as_ref()
+            .and_then(|estimate| estimate.duty_usd)
+            .map(DecimalText::usd);
+        let fees_usd = estimate
+            .as_ref()
+            .map(|estimate| DecimalText::usd(estimate.fees_usd));
         row(&[
             release.release_id.as_str(),
             &release.consignee.name,
@@ -777,13 +837,15 @@ fn for_each_summary_row<'a>(
             &orders.to_string(),
             &lines.to_string(),
             DecimalText::usd(release.value_usd).as_str(),
+            duty_usd.as_ref().map_or("", DecimalText::as_str),
+            fees_usd.as_ref().map_or("", DecimalText::as_str),
         ])?;
     }
     Ok(())
 }
 
 /// The release summary's columns.
-pub const SUMMARY_COLUMNS: [&str; 8] = [
+pub const SUMMARY_COLUMNS: [&str; 10] = [
     "release_id",
     "consignee",
     "city",
@@ -792,6 +854,8 @@ pub const SUMMARY_COLUMNS: [&str; 8] = [
     "orders",
     "lines",
     "value_usd",
+    "duty_usd",
+    "fees_usd",
 ];
 
 /// A CSV file as the `csv` crate writes it: what [`write_csv`] must match.
@@ -808,7 +872,7 @@ fn write_csv_with_csv<const N: usize>(
 }
 
 /// The manifest's columns.
-pub const MANIFEST_COLUMNS: [&str; 25] = [
+pub const MANIFEST_COLUMNS: [&str; 26] = [
     "release_id",
     "day",
     "policy",
@@ -834,6 +898,7 @@ pub const MANIFEST_COLUMNS: [&str; 25] = [
     "importer_number",
     "mid",
     "spi",
+    "duty_usd",
 ];
 
 /// One line of the release log (README, "Output files").
@@ -858,6 +923,26 @@ pub struct ReleaseRecord<'a> {
     importer: Option<Option<&'a crate::model::Importer>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     shipper: Option<Option<&'a crate::model::Shipper>>,
+    /// The estimate; absent for a release committed before releases recorded it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    duty_usd: Option<Option<UsdAmount>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fees: Option<Vec<FeeRecord<'a>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fees_usd: Option<UsdAmount>,
+}
+
+#[derive(Serialize)]
+struct DutyRecord<'a> {
+    program: &'a str,
+    rate_percent: Amount,
+    usd: UsdAmount,
+}
+
+#[derive(Serialize)]
+struct FeeRecord<'a> {
+    name: &'a str,
+    usd: UsdAmount,
 }
 
 #[derive(Serialize)]
@@ -883,6 +968,10 @@ struct LineRecord<'a> {
     mid: Option<Option<&'a str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     usmca: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    duty_usd: Option<Option<UsdAmount>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    duties: Option<Vec<DutyRecord<'a>>>,
 }
 
 #[derive(Serialize)]
@@ -913,6 +1002,7 @@ impl Serialize for Amount {
 impl<'a> From<&'a Release> for ReleaseRecord<'a> {
     fn from(release: &'a Release) -> ReleaseRecord<'a> {
         let filed = release.filed.as_deref();
+        let estimate = duties::of_release(release);
         ReleaseRecord {
             release_id: &release.release_id,
             day: release.day.to_string(),
@@ -924,7 +1014,8 @@ impl<'a> From<&'a Release> for ReleaseRecord<'a> {
             lines: release
                 .lines
                 .iter()
-                .map(|line| LineRecord {
+                .enumerate()
+                .map(|(at, line)| LineRecord {
                     order_id: &line.order_id,
                     sku: &line.item.sku,
                     qty: line.qty,
@@ -936,6 +1027,20 @@ impl<'a> From<&'a Release> for ReleaseRecord<'a> {
                     unit_price: Amount(line.unit_price),
                     mid: filed.map(|filed| filed.item(&line.item.sku).0),
                     usmca: filed.map(|filed| filed.item(&line.item.sku).1),
+                    duty_usd: estimate
+                        .as_ref()
+                        .map(|estimate| estimate.lines[at].duty_usd.map(UsdAmount)),
+                    duties: estimate.as_ref().map(|estimate| {
+                        estimate.lines[at]
+                            .duties
+                            .iter()
+                            .map(|duty| DutyRecord {
+                                program: duty.program,
+                                rate_percent: Amount(duty.rate_percent),
+                                usd: UsdAmount(duty.usd),
+                            })
+                            .collect()
+                    }),
                 })
                 .collect(),
             value_usd: UsdAmount(release.value_usd),
@@ -954,6 +1059,22 @@ impl<'a> From<&'a Release> for ReleaseRecord<'a> {
             entry_type: filed.map(|filed| filed.entry_type.as_str()),
             importer: filed.map(|filed| filed.importer.as_ref()),
             shipper: filed.map(|filed| filed.shipper.as_ref()),
+            duty_usd: estimate
+                .as_ref()
+                .map(|estimate| estimate.duty_usd.map(UsdAmount)),
+            fees: estimate.as_ref().map(|estimate| {
+                estimate
+                    .fees
+                    .iter()
+                    .map(|fee| FeeRecord {
+                        name: &fee.name,
+                        usd: UsdAmount(fee.usd),
+                    })
+                    .collect()
+            }),
+            fees_usd: estimate
+                .as_ref()
+                .map(|estimate| UsdAmount(estimate.fees_usd)),
         }
     }
 }
@@ -1033,7 +1154,65 @@ mod tests {
             }],
             released_at: "2026-11-24T14:00:03.250Z".parse().unwrap(),
             filed: None,
+            assessed: None,
         }
+    }
+
+    /// A release filed and assessed: the T-shirt under two programs, the jeans of unknown duty,
+    /// and a fee.
+    fn estimated() -> Release {
+        use crate::model::{Assessed, AssessedItem, Fee, Filed, FiledItem, ProgramRate};
+        let rate = |program: &str, rate: &str| ProgramRate {
+            program: program.into(),
+            rate_percent: dec(rate),
+        };
+        let mut release = release();
+        release.release_id = "2026-11-24-000004".into();
+        release.filed = Some(std::sync::Arc::new(Filed {
+            entry_type: "11".into(),
+            importer: None,
+            shipper: None,
+            items: vec![FiledItem {
+                sku: "TSHIRT-M".into(),
+                mid: Some("MXCONTEX1450TIJ".into()),
+                usmca: false,
+            }],
+        }));
+        release.assessed = Some(std::sync::Arc::new(Assessed {
+            items: vec![
+                AssessedItem {
+                    sku: "JEANS-32".into(),
+                    usmca: false,
+                    known: false,
+                    rates: vec![rate("section-122", "10")],
+                },
+                AssessedItem {
+                    sku: "TSHIRT-M".into(),
+                    usmca: false,
+                    known: true,
+                    rates: vec![rate("mfn", "16.5"), rate("section-122", "10")],
+                },
+            ],
+            fees: vec![Fee {
+                name: "merchandise-processing-fee".into(),
+                usd: dec("2.69"),
+                usmca_exempt: true,
+            }],
+        }));
+        release
+    }
+
+    #[test]
+    fn an_estimated_release_log_line_reads_as_documented() {
+        let line = serde_json::to_string(&ReleaseRecord::from(&estimated())).unwrap();
+        insta::assert_snapshot!(line);
+        let mut known = estimated();
+        known.lines.truncate(1);
+        let value: serde_json::Value = serde_json::to_value(ReleaseRecord::from(&known)).unwrap();
+        // 39.98 x 16.5 % = 6.5967 and 39.98 x 10 % = 3.998, each to the cent.
+        assert_eq!(value["lines"][0]["duty_usd"], "10.60");
+        assert_eq!(value["duty_usd"], "10.60");
+        assert_eq!(value["fees_usd"], "2.69");
     }
 
     #[test]
@@ -1044,7 +1223,7 @@ mod tests {
 
     #[test]
     fn a_manifest_has_a_row_per_release_line() {
-        let manifest = String::from_utf8(manifest(&[release()])).unwrap();
+        let manifest = String::from_utf8(manifest(&[release(), estimated()])).unwrap();
         insta::assert_snapshot!(manifest);
     }
 
@@ -1057,7 +1236,7 @@ mod tests {
         second.lines.truncate(1);
         second.value_usd = dec("40");
         let mut summary = Vec::new();
-        write_summary([release(), second].iter(), &mut summary).unwrap();
+        write_summary([release(), second, estimated()].iter(), &mut summary).unwrap();
         insta::assert_snapshot!(String::from_utf8(summary).unwrap());
     }
 
@@ -1140,7 +1319,7 @@ mod tests {
         empty.orders.clear();
         empty.lines.clear();
         empty.consignee.address.line2 = Some(Text::default());
-        assert_written_as_the_crates_write(&[plain, awkward, empty]);
+        assert_written_as_the_crates_write(&[plain, awkward, empty, estimated()]);
         assert_written_as_the_crates_write(&[]);
     }
 

@@ -57,8 +57,8 @@ use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 use serde::de::DeserializeOwned;
 
 use crate::model::{
-    Detail, Item, Order, OrderState, Referral, Release, Shortfall, StockLevel, Verdict, Void,
-    WaitReason,
+    Detail, DutyRate, Item, Order, OrderState, Referral, Release, Shortfall, StockLevel, Verdict,
+    Void, WaitReason,
 };
 use crate::planner::{Places, Plan};
 
@@ -70,7 +70,7 @@ mod release_chunk;
 pub use dump::{
     dump, restore, DumpCounts, DumpError, RestoreError, Restored, DUMP_FORMAT, DUMP_VERSION,
 };
-pub use layout::{decode, encode, PreparedOrder};
+pub use layout::{decode, duty_key, encode, PreparedOrder};
 use layout::{id_hash, Commit, DetailBlock, IdIndex, Ordinal, StateByte, States};
 pub use reader::StoreReader;
 
@@ -124,6 +124,11 @@ const STATES: TableDefinition<u64, &[u8]> = TableDefinition::new("states");
 /// What each wave's releases are filed with ([`crate::model::Filed`]), by day and the wave's
 /// first sequence number.
 const RELEASE_FILINGS: TableDefinition<(i32, u64), &[u8]> = TableDefinition::new("release-filings");
+/// What each wave's duties and fees are estimated from ([`crate::model::Assessed`]), by day and
+/// the wave's first sequence number.
+const RELEASE_DUTIES: TableDefinition<(i32, u64), &[u8]> = TableDefinition::new("release-duties");
+/// The operator's duty tables ([`crate::model::DutyRate`]), by [`layout::duty_key`].
+const DUTY_RATES: TableDefinition<&str, &[u8]> = TableDefinition::new("duty-rates");
 /// Voided releases ([`crate::model::Void`]), by day and sequence number.
 const VOIDS: TableDefinition<(i32, u64), &[u8]> = TableDefinition::new("voids");
 /// [`layout::DetailBlock`]s, by state block.
@@ -413,6 +418,8 @@ impl Store {
                 if !reader.has_table(REFERRALS)?
                     || !reader.has_table(REFERRALS_DUE)?
                     || !reader.has_table(RELEASE_FILINGS)?
+                    || !reader.has_table(RELEASE_DUTIES)?
+                    || !reader.has_table(DUTY_RATES)?
                 {
                     store.create_tables()?;
                 }
@@ -469,7 +476,7 @@ impl Store {
                     $(txn.open_table($table).map_err(|e| self.engine(e))?;)*
                 };
             }
-            create!(ITEMS, STOCK, APPLIED);
+            create!(ITEMS, STOCK, APPLIED, DUTY_RATES);
             create!(ORDERS, ORDER_IDS, STATES);
             create!(
                 RELEASES,
@@ -477,7 +484,8 @@ impl Store {
                 VOIDS,
                 DETAILS,
                 REFERRALS,
-                RELEASE_FILINGS
+                RELEASE_FILINGS,
+                RELEASE_DUTIES
             );
             txn.open_table(LOGS_DUE).map_err(|e| self.engine(e))?;
             txn.open_table(REFERRALS_DUE).map_err(|e| self.engine(e))?;
@@ -513,6 +521,22 @@ impl Store {
             catalogue.insert(item.sku.clone(), item.clone());
         }
         Ok(())
+    }
+
+    /// The operator's duty tables, every row ever imported.
+    pub fn duty_rates(&self) -> Result<Vec<DutyRate>> {
+        self.reader()?.duty_rates()
+    }
+
+    /// Adds rows to the duty tables, in one durable commit: a row of the same prefix, origin,
+    /// program and day as one held replaces it.
+    pub fn put_duty_rates(&mut self, rows: &[DutyRate], applied: Option<Applied>) -> Result<()> {
+        let mut commit = Commit::new();
+        mark(&mut commit, applied);
+        for row in rows {
+            commit.put_duty_rate(row);
+        }
+        self.commit(commit)
     }
 
     /// Sets the stock levels of the SKUs given (receipts and counts), in one durable commit.
@@ -1051,6 +1075,8 @@ impl Store {
             put_all!(releases, RELEASES);
             put_all!(release_items, RELEASE_ITEMS);
             put_all!(release_filings, RELEASE_FILINGS);
+            put_all!(release_duties, RELEASE_DUTIES);
+            put_all!(duty_rates, DUTY_RATES, key => key.as_str());
             put_all!(voids, VOIDS);
             put_all!(referrals, REFERRALS);
             for (marks, definition) in [
@@ -1949,6 +1975,7 @@ mod tests {
             }],
             released_at: "2026-11-24T14:00:03Z".parse().unwrap(),
             filed: None,
+            assessed: None,
         }
     }
 
@@ -2011,6 +2038,37 @@ mod tests {
             .collect();
         fixture("state-block", layout_3);
         fixture("release-chunk", vec![sample_release()]);
+        fixture(
+            "duty-rate",
+            crate::model::DutyRate {
+                hts_prefix: "610910".into(),
+                origin: "*".into(),
+                program: "mfn".into(),
+                rate_percent: Decimal::from_str("16.5").unwrap(),
+                from: day("2026-01-01"),
+                usmca_exempt: true,
+                source: "HTSUS 6109.10.00".into(),
+            },
+        );
+        fixture(
+            "assessed",
+            crate::model::Assessed {
+                items: vec![crate::model::AssessedItem {
+                    sku: "TSHIRT-M".into(),
+                    usmca: false,
+                    known: true,
+                    rates: vec![crate::model::ProgramRate {
+                        program: "section-301".into(),
+                        rate_percent: Decimal::from_str("7.5").unwrap(),
+                    }],
+                }],
+                fees: vec![crate::model::Fee {
+                    name: "merchandise-processing-fee".into(),
+                    usd: Decimal::from_str("2.69").unwrap(),
+                    usmca_exempt: true,
+                }],
+            },
+        );
         fixture(
             "detail-block",
             DetailBlock {

@@ -111,6 +111,26 @@ pub struct ItemRow {
     pub usmca: bool,
 }
 
+/// The header of the answer to `GET /v1/duties` that gives the day its rows are in force on.
+pub const DAY_HEADER: &str = "border-release-day";
+
+/// One line of `duties list --json` and of `GET /v1/duties`: a row of the duty tables in force
+/// on the day asked for.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DutyRow {
+    /// Digits only.
+    pub hts_prefix: String,
+    /// An ISO 3166 alpha-2 code, or `*`.
+    pub origin: String,
+    pub program: String,
+    /// A decimal string; `"0"` for a program ended from `from`.
+    pub rate_percent: String,
+    pub from: NaiveDate,
+    pub usmca_exempt: bool,
+    /// Where the rate comes from; empty when the table did not say.
+    pub source: String,
+}
+
 /// One line of `orders list --json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct OrderRow {

@@ -42,6 +42,11 @@ fn busy_warehouse() -> Warehouse {
     let file = w.file("orders.jsonl", &lines.join("\n"));
     w.ok(MONDAY, &["orders", "import", file.to_str().unwrap()]);
     w.ok(MONDAY, &["orders", "cancel", "SO-007"]);
+    let duties = w.file(
+        "duties.csv",
+        "hts_prefix,origin,program,rate_percent,from,usmca_exempt\n6109,*,mfn,16.5,2026-01-01,yes\n61,MX,surcharge,10,2026-01-01,no\n",
+    );
+    w.ok(MONDAY, &["duties", "import", duties.to_str().unwrap()]);
     w.ok(TUESDAY, &["batch", "--day", "2026-12-01"]);
     let more: Vec<String> = (30..40)
         .map(|n| {
@@ -115,7 +120,7 @@ fn a_restored_store_lists_plans_and_logs_exactly_what_the_dumped_one_did() {
     let first: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
     assert_eq!(first["kind"], "header");
     assert_eq!(first["format"], "border-release-dump");
-    assert_eq!(first["version"], 4);
+    assert_eq!(first["version"], 5);
     let kinds: std::collections::BTreeSet<String> = text
         .lines()
         .map(|line| {
@@ -126,7 +131,7 @@ fn a_restored_store_lists_plans_and_logs_exactly_what_the_dumped_one_did() {
         })
         .collect();
     for kind in [
-        "header", "item", "stock", "order", "release", "schedule", "end",
+        "header", "item", "stock", "duty", "order", "assessed", "release", "schedule", "end",
     ] {
         assert!(kinds.contains(kind), "no {kind} line in the dump");
     }

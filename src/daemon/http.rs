@@ -31,7 +31,7 @@ use crate::operations::{
     self, CancelError, InputKind, IntakeReport, ReferError, Source, StateFilter, VoidError,
     WriteError,
 };
-use crate::wire::{ErrorBody, ErrorDetail, PlanRecord};
+use crate::wire::{ErrorBody, ErrorDetail, PlanRecord, DAY_HEADER};
 
 /// Largest request body: an input file sent by the command line, or orders posted.
 pub const BODY_BYTES_MAX: usize = 512 << 20;
@@ -71,6 +71,7 @@ pub fn router(api: Api) -> Router {
         .route("/orders/refer", post(refer_orders))
         .route("/orders/{order_id}/cancel", post(cancel_order))
         .route("/items", post(post_items).get(list_items))
+        .route("/duties", post(post_duties).get(list_duties))
         .route("/stock/receive", post(post_receipts))
         .route("/stock/count", post(post_counts))
         .route("/stock", get(list_stock))
@@ -294,6 +295,14 @@ async fn post_items(
     post_file(api, name_of(query), body_of(body)?, InputKind::Items).await
 }
 
+async fn post_duties(
+    State(api): State<Api>,
+    query: Result<Query<Named>, axum::extract::rejection::QueryRejection>,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Response, ApiError> {
+    post_file(api, name_of(query), body_of(body)?, InputKind::Duties).await
+}
+
 async fn post_receipts(
     State(api): State<Api>,
     query: Result<Query<Named>, axum::extract::rejection::QueryRejection>,
@@ -457,6 +466,36 @@ async fn list_orders(
 
 async fn list_items(State(api): State<Api>) -> Result<Response, ApiError> {
     list_rows(api, operations::item_rows).await
+}
+
+/// The duty rows in force on `?day=` (default today), as JSON Lines, the day in the
+/// `border-release-day` header.
+async fn list_duties(
+    State(api): State<Api>,
+    query: Result<Query<DayQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let day = day_of(query)?;
+    let (day, rows) = api
+        .queue
+        .run(move |engine| {
+            operations::duty_rows(&engine.store, &engine.config, &engine.clock, day)
+                .map_err(JobError::failed)
+        })
+        .await?;
+    let mut body = Vec::new();
+    for row in &rows {
+        serde_json::to_writer(&mut body, row)
+            .map_err(|error| ApiError::from(JobError::Failed(error.to_string())))?;
+        body.push(b'\n');
+    }
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/x-ndjson".to_owned()),
+            (header::HeaderName::from_static(DAY_HEADER), day.to_string()),
+        ],
+        body,
+    )
+        .into_response())
 }
 
 async fn list_stock(State(api): State<Api>) -> Result<Response, ApiError> {

@@ -33,6 +33,7 @@ use crate::store::Store;
 pub fn kind_of(name: &str) -> Option<InputKind> {
     let rules = [
         ("items", ".csv", InputKind::Items),
+        ("duties", ".csv", InputKind::Duties),
         ("stock-receive", ".csv", InputKind::Receipts),
         ("stock-count", ".csv", InputKind::Counts),
         ("orders", ".jsonl", InputKind::Orders),

@@ -6,11 +6,13 @@
 //!
 //! | kind | what |
 //! | --- | --- |
-//! | `header` | first line: `format` (`border-release-dump`), `version` (this format's, 3), `layout` (the store layout it was taken from), `created_at` |
+//! | `header` | first line: `format` (`border-release-dump`), `version` (this format's, 5), `layout` (the store layout it was taken from), `created_at` |
 //! | `item` | an item of the catalogue: `sku`, `description`, `hts`, `origin`, `flags` |
 //! | `stock` | a SKU's stock movements: `sku`, `received`, `released`, `adjusted` |
+//! | `duty` | a row of the duty tables (version 5): `hts_prefix`, `origin`, `program`, `rate_percent`, `from`, `usmca_exempt`, `source` |
 //! | `order` | an order as taken in (`order`), its `state` and the `reason` of the last batch that examined it, and its `detail` when that batch said more (version 2); in intake order |
 //! | `filed` | what a wave's releases are filed with (version 4): `day`, `first` (the sequence number of its first release) and `filed` (`entry_type`, `importer`, `shipper`, `items` with each SKU's `mid` and `usmca`); before the releases |
+//! | `assessed` | what a wave's duties and fees are estimated from (version 5): `day`, `first` and `assessed` (`items` with each SKU's `usmca`, `known` and `rates`, and `fees`); before the releases |
 //! | `void` | a void release (version 2): `release_id`, `day`, `reason`, `voided_at`; before the releases |
 //! | `release` | a committed release, whole (`release`); by day and release id, void ones included |
 //! | `referral` | an order referred to a formal entry (version 3): its `referral` whole (day, hold reason, note, time, consignee, lines valued, rate); by day and sequence, after the releases |
@@ -41,17 +43,17 @@ use super::{
     LAYOUT_VERSION, ORDERS, STATE_BLOCK_ORDERS,
 };
 use crate::model::{
-    Detail, Filed, HoldReason, Item, Order, Referral, Release, StockLevel, Verdict, Void,
-    WaitReason,
+    Assessed, Detail, DutyRate, Filed, HoldReason, Item, Order, Referral, Release, StockLevel,
+    Verdict, Void, WaitReason,
 };
 
 /// The name a dump's header gives its format.
 pub const DUMP_FORMAT: &str = "border-release-dump";
 /// The version of the dump format this build writes and reads.
 /// Version 2 added `void` lines and the `detail` of open orders, version 3 `referral` lines and
-/// the state `referred`, version 4 `filed` lines; dumps of earlier versions (which have none of
+/// the state `referred`, version 4 `filed` lines, version 5 `duty` and `assessed` lines; dumps of earlier versions (which have none of
 /// what came later) are read as they are.
-pub const DUMP_VERSION: u32 = 4;
+pub const DUMP_VERSION: u32 = 5;
 /// The folder, inside the store's, where a restore builds the store.
 pub const RESTORING: &str = ".restoring";
 /// Orders (and releases) restored together in one commit.
@@ -76,6 +78,11 @@ enum Line {
         #[serde(flatten)]
         level: StockLevel,
     },
+    /// A row of the duty tables (version 5), after the stock.
+    Duty {
+        #[serde(flatten)]
+        row: DutyRate,
+    },
     Order {
         state: String,
         reason: Option<String>,
@@ -95,6 +102,13 @@ enum Line {
         day: NaiveDate,
         first: u64,
         filed: Filed,
+    },
+    /// What a wave's duties and fees are estimated from (version 5): its `day`, the sequence
+    /// number of its first release (`first`) and the record (`assessed`); before the releases.
+    Assessed {
+        day: NaiveDate,
+        first: u64,
+        assessed: Assessed,
     },
     Release {
         release: Release,
@@ -193,6 +207,9 @@ pub fn dump(
         counts.skus += 1;
         out.line(&Line::Stock { sku, level })?;
     }
+    for row in reader.duty_rates()? {
+        out.line(&Line::Duty { row })?;
+    }
     let states = reader.states()?;
     let table = reader.table(ORDERS)?;
     let mut details = Details::new(reader);
@@ -223,6 +240,13 @@ pub fn dump(
     }
     for (day, first, filed) in reader.filings()? {
         out.line(&Line::Filed { day, first, filed })?;
+    }
+    for (day, first, assessed) in reader.assessments()? {
+        out.line(&Line::Assessed {
+            day,
+            first,
+            assessed,
+        })?;
     }
     let mut failed = None;
     reader.for_each_release(|release| {
@@ -336,6 +360,7 @@ pub fn restore(folder: &Path, file: &Path, input: impl BufRead) -> Result<Restor
         commit: Commit::new(),
         details: BTreeMap::new(),
         voided: HashSet::new(),
+        duty_keys: HashSet::new(),
         referred: HashSet::new(),
         referral_seqs: BTreeMap::new(),
         stage: Stage::Header,
@@ -438,6 +463,8 @@ struct Restoring {
     details: BTreeMap<u64, DetailBlock>,
     /// The ids of the void releases.
     voided: HashSet<String>,
+    /// The keys of the duty rows read, to refuse one twice.
+    duty_keys: HashSet<String>,
     /// The orders referred.
     referred: HashSet<String>,
     /// The sequence number of the last referral read of each day.
@@ -644,6 +671,32 @@ impl Restoring {
                 self.commit
                     .release_filings
                     .push(((super::day_number(day), first), encode(&filed)));
+            }
+            (_, Line::Duty { row }) => {
+                if !self.orders.is_empty() || self.counts.orders > 0 {
+                    return Err(self.at(line_no, "a duty row after the orders".into()));
+                }
+                let key = super::layout::duty_key(&row);
+                if !self.duty_keys.insert(key.clone()) {
+                    return Err(self.at(line_no, format!("duty row {key} twice")));
+                }
+                self.commit.put_duty_rate(&row);
+            }
+            (
+                _,
+                Line::Assessed {
+                    day,
+                    first,
+                    assessed,
+                },
+            ) => {
+                self.commit_orders()?;
+                if !self.releases.is_empty() || self.counts.releases > 0 {
+                    return Err(self.at(line_no, "an assessment after the releases".into()));
+                }
+                self.commit
+                    .release_duties
+                    .push(((super::day_number(day), first), encode(&assessed)));
             }
             (_, Line::Void { void }) => {
                 self.commit_orders()?;

@@ -15,8 +15,17 @@ use super::{
     STATE_BLOCK_ORDERS, VALUE_VERSION,
 };
 use crate::model::{
-    Detail, HoldReason, Item, Order, Release, StockLevel, Text, Verdict, WaitReason,
+    Detail, DutyRate, HoldReason, Item, Order, Release, StockLevel, Text, Verdict, WaitReason,
 };
+
+/// The key of a duty row: its prefix, origin, program and first day, so that a row imported
+/// again with the same four replaces the one held.
+pub fn duty_key(row: &DutyRate) -> String {
+    format!(
+        "{} {} {} {}",
+        row.hts_prefix, row.origin, row.program, row.from
+    )
+}
 
 /// The position of an accepted order in intake order, from 0.
 pub(super) type Ordinal = u64;
@@ -37,6 +46,8 @@ pub struct Commit {
     pub releases: Vec<((i32, u64), Vec<u8>)>,
     pub release_items: Vec<((i32, u64), Vec<u8>)>,
     pub release_filings: Vec<((i32, u64), Vec<u8>)>,
+    pub release_duties: Vec<((i32, u64), Vec<u8>)>,
+    pub duty_rates: Vec<(String, Vec<u8>)>,
     pub voids: Vec<((i32, u64), Vec<u8>)>,
     pub referrals: Vec<((i32, u64), Vec<u8>)>,
     /// A day, and whether its files are now due (or written).
@@ -431,6 +442,8 @@ impl Commit {
             && self.meta_removed.is_empty()
             && self.voids.is_empty()
             && self.release_filings.is_empty()
+            && self.release_duties.is_empty()
+            && self.duty_rates.is_empty()
             && self.referrals.is_empty()
             && self.items.is_empty()
             && self.stock.is_empty()
@@ -450,6 +463,10 @@ impl Commit {
             item.sku.clone(),
             versioned(ITEM_VALUE_VERSION, &StoredItem::of(item)),
         ));
+    }
+
+    pub fn put_duty_rate(&mut self, row: &DutyRate) {
+        self.duty_rates.push((duty_key(row), encode(row)));
     }
 
     pub fn put_stock(&mut self, sku: &str, level: &StockLevel) {
@@ -482,6 +499,16 @@ impl Commit {
                 .expect("release ids end in their sequence number");
             self.release_filings
                 .push(((day_number(first.day), sequence), encode(&**filed)));
+        }
+        // What the wave's duties and fees are estimated from, likewise.
+        if let Some((first, assessed)) = releases
+            .first()
+            .and_then(|first| Some((first, first.assessed.as_ref()?)))
+        {
+            let sequence = release_chunk::sequence_of(&first.release_id)
+                .expect("release ids end in their sequence number");
+            self.release_duties
+                .push(((day_number(first.day), sequence), encode(&**assessed)));
         }
         if let Some(wave) = release_chunk::encode(releases, RELEASE_CHUNK_MAX) {
             let day = day_number(releases[0].day);

@@ -13,12 +13,14 @@ use serde::de::DeserializeOwned;
 use super::layout::{codec, decode, decode_item, DetailBlock, IdIndex, Ordinal, StateByte, States};
 use super::{
     day_number, missing_state, open_state, release_chunk, release_key_text, OrderView,
-    ReleaseChunk, Result, StoreError, APPLIED, DETAILS, ITEMS, LAST_DAY, LAST_TRIGGER, LOGS_DUE,
-    META, NEXT_ORDINAL, ORDERS, ORDER_IDS, REFERRALS, RELEASES, RELEASE_FILINGS, RELEASE_ITEMS,
-    RELEASE_VALUE_VERSION, STATES, STATE_BLOCK_ORDERS, STOCK, VOIDS,
+    ReleaseChunk, Result, StoreError, APPLIED, DETAILS, DUTY_RATES, ITEMS, LAST_DAY, LAST_TRIGGER,
+    LOGS_DUE, META, NEXT_ORDINAL, ORDERS, ORDER_IDS, REFERRALS, RELEASES, RELEASE_DUTIES,
+    RELEASE_FILINGS, RELEASE_ITEMS, RELEASE_VALUE_VERSION, STATES, STATE_BLOCK_ORDERS, STOCK,
+    VOIDS,
 };
 use crate::model::{
-    Detail, Filed, Item, Order, OrderState, Referral, Release, StockLevel, Verdict, Void,
+    Assessed, Detail, DutyRate, Filed, Item, Order, OrderState, Referral, Release, StockLevel,
+    Verdict, Void,
 };
 use rust_decimal::Decimal;
 use std::sync::Arc;
@@ -29,6 +31,8 @@ struct Decoding {
     facts: HashMap<(NaiveDate, u64), release_chunk::Facts>,
     /// By day number: each wave's first sequence number and its filing record.
     filed: HashMap<i32, Vec<(u64, Arc<Filed>)>>,
+    /// By day number: each wave's first sequence number and what it was assessed with.
+    assessed: HashMap<i32, Vec<(u64, Arc<Assessed>)>>,
 }
 
 /// A view of the store at one commit.
@@ -521,47 +525,89 @@ impl StoreReader {
         };
         for release in &mut releases {
             let seq = release_chunk::sequence_of(&release.release_id).unwrap_or(0);
-            // The wave a release belongs to is the last one that starts at or before it.
-            release.filed = filed
-                .iter()
-                .rev()
-                .find(|(first, _)| *first <= seq)
-                .map(|(_, filed)| filed.clone());
+            release.filed = wave_record(filed, seq);
+        }
+        let assessed = match tables.assessed.entry(key.0) {
+            std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
+            std::collections::hash_map::Entry::Vacant(entry) => {
+                entry.insert(self.wave_records(RELEASE_DUTIES, "release-duties", key.0)?)
+            }
+        };
+        for release in &mut releases {
+            let seq = release_chunk::sequence_of(&release.release_id).unwrap_or(0);
+            release.assessed = wave_record(assessed, seq);
         }
         Ok(releases)
     }
 
-    /// The filing records of the waves of a day (by day number), by first sequence number.
-    fn filed_of(&self, day: i32) -> Result<Vec<(u64, Arc<Filed>)>> {
-        let table = self.table(RELEASE_FILINGS)?;
-        let mut filed = Vec::new();
+    /// The records of the waves of a day (by day number) in a table keyed by day and first
+    /// sequence number, by first sequence number.
+    fn wave_records<T: serde::de::DeserializeOwned>(
+        &self,
+        definition: TableDefinition<(i32, u64), &[u8]>,
+        name: &'static str,
+        day: i32,
+    ) -> Result<Vec<(u64, Arc<T>)>> {
+        let table = self.table(definition)?;
+        let mut records = Vec::new();
         for entry in table
             .range((day, 0)..=(day, u64::MAX))
             .map_err(|e| self.engine(e))?
         {
             let (key, bytes) = entry.map_err(|e| self.engine(e))?;
-            let record: Filed = decode(bytes.value())
-                .map_err(|m| self.corrupt("release-filings", &release_key_text(key.value()), m))?;
-            filed.push((key.value().1, Arc::new(record)));
+            let record: T = decode(bytes.value())
+                .map_err(|m| self.corrupt(name, &release_key_text(key.value()), m))?;
+            records.push((key.value().1, Arc::new(record)));
         }
-        Ok(filed)
+        Ok(records)
     }
 
-    /// Every filing record, by day and first sequence number (for the dump).
-    pub fn filings(&self) -> Result<Vec<(NaiveDate, u64, Filed)>> {
-        let table = self.table(RELEASE_FILINGS)?;
+    /// Every record of a table keyed by day and first sequence number (for the dump).
+    fn all_wave_records<T: serde::de::DeserializeOwned>(
+        &self,
+        definition: TableDefinition<(i32, u64), &[u8]>,
+        name: &'static str,
+    ) -> Result<Vec<(NaiveDate, u64, T)>> {
+        let table = self.table(definition)?;
         let mut all = Vec::new();
         for entry in table.iter().map_err(|e| self.engine(e))? {
             let (key, bytes) = entry.map_err(|e| self.engine(e))?;
             let (day, first) = key.value();
-            let record: Filed = decode(bytes.value())
-                .map_err(|m| self.corrupt("release-filings", &release_key_text((day, first)), m))?;
-            let day = NaiveDate::from_num_days_from_ce_opt(day).ok_or_else(|| {
-                self.corrupt("release-filings", &day.to_string(), "not a day".into())
-            })?;
+            let record: T = decode(bytes.value())
+                .map_err(|m| self.corrupt(name, &release_key_text((day, first)), m))?;
+            let day = NaiveDate::from_num_days_from_ce_opt(day)
+                .ok_or_else(|| self.corrupt(name, &day.to_string(), "not a day".into()))?;
             all.push((day, first, record));
         }
         Ok(all)
+    }
+
+    /// Every assessment record, by day and first sequence number (for the dump).
+    pub fn assessments(&self) -> Result<Vec<(NaiveDate, u64, Assessed)>> {
+        self.all_wave_records(RELEASE_DUTIES, "release-duties")
+    }
+
+    /// The operator's duty tables, every row ever imported, by prefix, origin, program and day.
+    pub fn duty_rates(&self) -> Result<Vec<DutyRate>> {
+        let table = self.table(DUTY_RATES)?;
+        let mut rows = Vec::new();
+        for entry in table.iter().map_err(|e| self.engine(e))? {
+            let (key, bytes) = entry.map_err(|e| self.engine(e))?;
+            rows.push(
+                decode(bytes.value()).map_err(|m| self.corrupt("duty-rates", key.value(), m))?,
+            );
+        }
+        Ok(rows)
+    }
+
+    /// The filing records of the waves of a day (by day number), by first sequence number.
+    fn filed_of(&self, day: i32) -> Result<Vec<(u64, Arc<Filed>)>> {
+        self.wave_records(RELEASE_FILINGS, "release-filings", day)
+    }
+
+    /// Every filing record, by day and first sequence number (for the dump).
+    pub fn filings(&self) -> Result<Vec<(NaiveDate, u64, Filed)>> {
+        self.all_wave_records(RELEASE_FILINGS, "release-filings")
     }
 
     /// The item table of the wave of `day` whose first release has sequence number `first`, for
@@ -682,4 +728,14 @@ impl StoreReader {
             message,
         }
     }
+}
+
+/// The record of the wave a release of sequence number `seq` belongs to: the last wave that
+/// starts at or before it.
+fn wave_record<T>(records: &[(u64, Arc<T>)], seq: u64) -> Option<Arc<T>> {
+    records
+        .iter()
+        .rev()
+        .find(|(first, _)| *first <= seq)
+        .map(|(_, record)| record.clone())
 }

@@ -262,6 +262,7 @@ pub(super) fn decode(chunk: StoredChunk, facts: &Facts) -> Result<Vec<Release>, 
             fx: stored.fx,
             released_at: chunk.released_at,
             filed: None,
+            assessed: None,
         });
     }
     Ok(releases)
