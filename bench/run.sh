@@ -10,8 +10,8 @@
 #   bash bench/run.sh startup N  # `serve` over a store holding N pending orders, until /healthz is 200
 #   bash bench/run.sh peer N     # intake and batch of N orders by border-release and by the peer
 #
-# The workload (examples/workload.rs: N orders for 0.3 x N recipients, 5000 SKUs, seed 1, for the
-# release day 2026-12-01) is generated once into var/bench/<N>/ and reused while its parameters
+# The workload (examples/workload.rs: N orders for 0.3 x N recipients, 5000 SKUs, a duty table of
+# 10,000 rows, seed 1, for the release day 2026-12-01) is generated once into var/bench/<N>/ and reused while its parameters
 # and the generator are unchanged. Stores to start from are prepared once per build of
 # border-release in var/bench/<N>/templates/; every timed run gets a fresh copy, so runs are
 # repeatable. Each measurement runs BENCH_REPEATS times (default 3) under /usr/bin/time and
@@ -222,6 +222,7 @@ prepare() {
     mkdir -p "$templates"
     take_in "$templates/stocked" "items.csv" items import "$dir/items.csv"
     take_in "$templates/stocked" "stock.csv" stock receive "$dir/stock.csv"
+    take_in "$templates/stocked" "duties.csv" duties import "$dir/duties.csv"
     cp -a "$templates/stocked" "$templates/loaded"
     if [ "$n" -le "$import_part" ]; then
       take_in "$templates/loaded" "orders.jsonl" orders import "$dir/orders.jsonl"

@@ -17,8 +17,13 @@
 //! - `stock.csv`: for each SKU, the units the orders ask for it (orders over the limit left
 //!   out) times `--stock-ratio` (default 1), rounded up; one SKU in ten gets a fifth of that, so
 //!   some orders wait for stock.
+//! - `duties.csv`: `--duty-rows` rows of duty tables (default 10,000): for each kind of goods
+//!   but two (whose duty stays unknown), an `mfn` rate at 10 and at 6 digits, Section 301 on
+//!   Chinese goods by heading, a Section 122 surcharge by chapter ended by a 0 row; the rest
+//!   rows of other prefixes, origins, programs and days, as a real table holds.
 //! - `border-release.toml`: the warehouse in Tijuana with its store, logs and spool in `data`,
-//!   `logs` and `spool` beside the file, the MXN rate and the `informal-entry` policy.
+//!   `logs` and `spool` beside the file, the MXN rate, the `informal-entry` policy and the
+//!   merchandise processing fee.
 //!
 //! It prints one line: what it wrote, with counts and sizes.
 
@@ -61,6 +66,9 @@ struct Args {
     /// default 1. One SKU in ten gets a fifth of that.
     #[arg(long)]
     stock_ratio: Option<Decimal>,
+    /// Rows of the duty table.
+    #[arg(long, default_value_t = 10_000)]
+    duty_rows: u64,
 }
 
 /// The warehouse's zone and cutoff, as written into the config.
@@ -128,6 +136,9 @@ fn run(args: Args) -> anyhow::Result<()> {
     let size_stock = write_file(&args.out.join("stock.csv"), |w| {
         write_stock(w, &items, &stock)
     })?;
+    let size_duties = write_file(&args.out.join("duties.csv"), |w| {
+        write_duties(w, args.seed, args.duty_rows)
+    })?;
     let size_config = write_file(&args.out.join("border-release.toml"), |w| {
         write_config(w, args.day, plan.start)
     })?;
@@ -138,7 +149,7 @@ fn run(args: Args) -> anyhow::Result<()> {
     let recipients_used = tally.recipient_orders.iter().filter(|&&n| n > 0).count();
     let busiest = tally.recipient_orders.iter().copied().max().unwrap_or(0);
     println!(
-        "workload for {day} (seed {seed}) in {out}: {orders} orders ({lines} lines, {over} over the limit, {mxn} in MXN, {spelled} spelled another way) for {used} of {recipients} recipients (busiest {busiest} orders), {skus} items ({irc} irc-tax, {adcvd} adcvd, {cn} CN), {short} SKUs short of stock; orders.jsonl {o}, items.csv {i}, stock.csv {s}, border-release.toml {c}",
+        "workload for {day} (seed {seed}) in {out}: {orders} orders ({lines} lines, {over} over the limit, {mxn} in MXN, {spelled} spelled another way) for {used} of {recipients} recipients (busiest {busiest} orders), {skus} items ({irc} irc-tax, {adcvd} adcvd, {cn} CN), {short} SKUs short of stock; orders.jsonl {o}, items.csv {i}, stock.csv {s}, duties.csv {d} ({rows} rows), border-release.toml {c}",
         day = args.day,
         seed = args.seed,
         out = args.out.display(),
@@ -156,6 +167,8 @@ fn run(args: Args) -> anyhow::Result<()> {
         o = bytes(size_orders),
         i = bytes(sizes_items),
         s = bytes(size_stock),
+        d = bytes(size_duties),
+        rows = args.duty_rows,
         c = bytes(size_config),
     );
     Ok(())
@@ -267,6 +280,7 @@ const STREAM_ORDERS: u64 = 2;
 const HASH_RECIPIENT: u64 = 3;
 const HASH_SHORT: u64 = 4;
 const HASH_SPELLING: u64 = 5;
+const STREAM_DUTIES: u64 = 6;
 
 /// Zipf with exponent 1 over `1..=n`, shifted by `offset` (Zipf-Mandelbrot: weight
 /// `1 / (k + offset)`), by inverse CDF over integer weights `2^40 / (k + offset)` (no floats: the
@@ -933,6 +947,104 @@ fn write_json_text(w: &mut impl Write, text: &str) -> io::Result<()> {
 // ---------------------------------------------------------------------------------------------
 // Config
 
+/// Kinds of goods the duty table gives no `mfn` rate, so that some lines have an unknown duty.
+const KINDS_WITHOUT_MFN: [&str; 2] = ["6913.90.5000", "9102.11.1000"];
+
+/// Programs of the filler rows.
+const PROGRAMS: [&str; 5] = [
+    "mfn",
+    "section-301",
+    "section-232",
+    "section-201",
+    "section-122",
+];
+
+/// Origins of the filler rows (`*` among them).
+const DUTY_ORIGINS: [&str; 12] = [
+    "*", "*", "*", "CN", "MX", "VN", "IN", "BD", "TW", "KR", "IT", "DE",
+];
+
+/// Writes `rows` rows of duty tables: the rows the catalogue's goods need, then filler rows of
+/// random prefixes, origins, programs and days, each key once.
+fn write_duties(w: &mut impl Write, seed: u64, rows: u64) -> io::Result<()> {
+    writeln!(
+        w,
+        "hts_prefix,origin,program,rate_percent,from,usmca_exempt"
+    )?;
+    let mut table = DutyTable {
+        out: w,
+        keys: std::collections::BTreeSet::new(),
+        left: rows,
+    };
+    let mut rng = Rng::new(seed, STREAM_DUTIES);
+    for kind in PLAIN_KINDS.iter().chain(&IRC_TAX_KINDS).chain(&ADCVD_KINDS) {
+        let digits: String = kind.hts.chars().filter(char::is_ascii_digit).collect();
+        if !KINDS_WITHOUT_MFN.contains(&kind.hts) {
+            let rate = format!("{}.{}", rng.below(20), rng.below(10));
+            table.row(&digits, "*", "mfn", &rate, "2026-01-01", true)?;
+            table.row(&digits[..6], "*", "mfn", "5", "2020-01-01", true)?;
+        }
+        table.row(
+            &digits[..4],
+            "CN",
+            "section-301",
+            "7.5",
+            "2020-02-14",
+            false,
+        )?;
+        table.row(&digits[..2], "*", "section-122", "10", "2026-02-24", true)?;
+        table.row(&digits[..2], "*", "section-122", "0", "2026-07-25", true)?;
+    }
+    while table.left > 0 {
+        let length = 4 + rng.below(7);
+        let prefix: String = (0..length)
+            .map(|_| char::from(b'0' + rng.below(10) as u8))
+            .collect();
+        let origin = rng.pick(&DUTY_ORIGINS);
+        let program = rng.pick(&PROGRAMS);
+        let rate = if rng.per_mille(100) {
+            "0".to_owned()
+        } else {
+            format!("{}.{}", rng.below(40), rng.below(10))
+        };
+        let from = NaiveDate::from_ymd_opt(2018, 1, 1).expect("valid date")
+            + Duration::days(rng.below(3255) as i64);
+        let usmca = rng.per_mille(500);
+        table.row(&prefix, origin, program, &rate, &from.to_string(), usmca)?;
+    }
+    Ok(())
+}
+
+/// The duty table being written: each key once, up to a number of rows.
+struct DutyTable<'w, W: Write> {
+    out: &'w mut W,
+    keys: std::collections::BTreeSet<(String, String, String, String)>,
+    left: u64,
+}
+
+impl<W: Write> DutyTable<'_, W> {
+    fn row(
+        &mut self,
+        prefix: &str,
+        origin: &str,
+        program: &str,
+        rate: &str,
+        from: &str,
+        usmca: bool,
+    ) -> io::Result<()> {
+        let key = (prefix.into(), origin.into(), program.into(), from.into());
+        if self.left == 0 || !self.keys.insert(key) {
+            return Ok(());
+        }
+        self.left -= 1;
+        let usmca = if usmca { "yes" } else { "no" };
+        writeln!(
+            self.out,
+            "{prefix},{origin},{program},{rate},{from},{usmca}"
+        )
+    }
+}
+
 fn write_config(w: &mut impl Write, day: NaiveDate, start: DateTime<Utc>) -> io::Result<()> {
     // The rate and the policy are in force on the day whatever --day is.
     let first_day = start.with_timezone(&TIMEZONE).date_naive();
@@ -980,6 +1092,13 @@ lane = "informal-entry"
 value_limit_usd = "2500"
 releases_per_recipient_per_day = 1
 excluded_flags = ["adcvd", "quota"]
+
+[[fees]]
+name = "merchandise-processing-fee"
+from = "2025-10-01"
+lane = "informal-entry"
+per_release_usd = "2.69"
+usmca_exempt = true
 "#
     )
 }

@@ -46,9 +46,11 @@ grep "border-release is ready" var/serve.log
 step "the sample files into the spool: var/spool/inbox/"
 # Written under a .tmp name, then renamed: the daemon never reads a half-written file.
 stamp=$(date -u +%Y%m%dT%H%M%S)
-for pair in "items.csv items-$stamp.csv" "stock.csv stock-count-$stamp.csv" "orders.jsonl orders-$stamp.jsonl"; do
+# The example duty table goes too, so that each release carries its duty and fee estimate.
+for pair in "sample/items.csv items-$stamp.csv" "config/duties-example.csv duties-$stamp.csv" \
+  "sample/stock.csv stock-count-$stamp.csv" "sample/orders.jsonl orders-$stamp.jsonl"; do
   set -- $pair
-  cp "sample/$1" "var/spool/inbox/$2.tmp"
+  cp "$1" "var/spool/inbox/$2.tmp"
   mv "var/spool/inbox/$2.tmp" "var/spool/inbox/$2"
   echo "$2"
 done
@@ -63,6 +65,9 @@ cat "var/spool/rejected/orders-$stamp.jsonl.report.txt"
 
 step "border-release stock list (through the running daemon)"
 br stock list
+
+step "border-release duties list (the example table: EXAMPLES, check them before use)"
+br duties list
 
 step "border-release batch (through the running daemon)"
 summary=$(br batch)

@@ -138,6 +138,14 @@ pub struct Summary {
     /// What a past day released, not a plan (`plan --day` for a day batched and gone).
     #[serde(default)]
     pub past: bool,
+    /// The estimate of the releases: the duties of the lines whose duty is known, the fees,
+    /// and how many lines have an unknown duty.
+    #[serde(default, with = "crate::money::usd_text")]
+    pub duty_usd: Decimal,
+    #[serde(default, with = "crate::money::usd_text")]
+    pub fees_usd: Decimal,
+    #[serde(default)]
+    pub unknown_duty_lines: u64,
 }
 
 /// What `plan` shows for `day`: what a batch would do now, or, for a day before today that was
@@ -428,6 +436,7 @@ pub fn summarise(planned: &Planned) -> Summary {
             }
         }
     }
+    let estimate = duties::Totals::of(&plan.releases);
     Summary {
         day: plan.day,
         policy: plan.policy.clone(),
@@ -445,5 +454,8 @@ pub fn summarise(planned: &Planned) -> Summary {
         waiting,
         not_due: plan.not_due.len(),
         past: planned.past,
+        duty_usd: estimate.duty_usd,
+        fees_usd: estimate.fees_usd,
+        unknown_duty_lines: estimate.unknown_lines,
     }
 }

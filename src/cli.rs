@@ -971,6 +971,22 @@ fn print_order(doc: &OrderDoc, json: bool, out: &mut impl Write) -> anyhow::Resu
         Some(value) => writeln!(out, "  value:     {value} USD{basis}{rate}")?,
         None => writeln!(out, "  value:     -{rate}")?,
     }
+    // An open order is estimated from today's tables; a released one as its release was.
+    let open = matches!(row.state.as_str(), "pending" | "held");
+    let estimated = doc.duty_estimated;
+    let source = if open {
+        "from today's duty tables"
+    } else {
+        "in its release"
+    };
+    match &doc.duty_usd {
+        Some(duty) => writeln!(out, "  duty:      {duty} USD (estimate, {source})")?,
+        None if estimated => writeln!(
+            out,
+            "  duty:      unknown (a line's item has no mfn rate in the duty tables)"
+        )?,
+        None => {}
+    }
     writeln!(out, "  lines:")?;
     for line in &doc.lines {
         writeln!(
@@ -985,6 +1001,23 @@ fn print_order(doc: &OrderDoc, json: bool, out: &mut impl Write) -> anyhow::Resu
                 None => "-".to_owned(),
             }
         )?;
+        if estimated {
+            let programs: Vec<String> = line
+                .duties
+                .iter()
+                .map(|duty| format!("{} {} % {}", duty.program, duty.rate_percent, duty.usd))
+                .collect();
+            writeln!(
+                out,
+                "      duty {}: {}",
+                line.duty_usd.as_deref().unwrap_or("unknown"),
+                if programs.is_empty() {
+                    "no program applies".to_owned()
+                } else {
+                    programs.join(", ")
+                }
+            )?;
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -1291,6 +1324,22 @@ fn write_counts(summary: &Summary, out: &mut impl Write) -> anyhow::Result<()> {
         counted(summary.orders_released as u64, "order"),
         Usd(summary.value_usd)
     )?;
+    if summary.releases > 0 {
+        let unknown = if summary.unknown_duty_lines > 0 {
+            format!(
+                ", and {} of unknown duty",
+                counted(summary.unknown_duty_lines, "line")
+            )
+        } else {
+            String::new()
+        };
+        writeln!(
+            out,
+            "  estimated duty {} USD and fees {} USD{unknown}",
+            Usd(summary.duty_usd),
+            Usd(summary.fees_usd)
+        )?;
+    }
     if summary.past {
         return Ok(());
     }

@@ -242,6 +242,28 @@ pub fn of_release(release: &Release) -> Option<ReleaseDuty<'_>> {
         .map(|assessed| release_duty(release, assessed))
 }
 
+/// What the estimates of some releases add up to: the duties known, the fees, and the lines
+/// whose duty is unknown (releases made before estimates add nothing).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Totals {
+    pub duty_usd: Decimal,
+    pub fees_usd: Decimal,
+    pub unknown_lines: u64,
+}
+
+impl Totals {
+    pub fn of<'a>(releases: impl IntoIterator<Item = &'a Release>) -> Totals {
+        let mut totals = Totals::default();
+        for estimate in releases.into_iter().filter_map(of_release) {
+            let (known, unknown) = estimate.known();
+            totals.duty_usd += known;
+            totals.unknown_lines += unknown;
+            totals.fees_usd += estimate.fees_usd;
+        }
+        totals
+    }
+}
+
 /// The rows in force on `day`: for each prefix, origin and program, the row of the latest
 /// `from` on or before it (rows of rate 0 included: they say a program ended). By prefix,
 /// origin and program.

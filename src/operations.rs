@@ -30,11 +30,12 @@ use crate::store::{
     StoreReader, Voiding,
 };
 use crate::wire::{
-    BatchDoc, CancelDoc, CheckDoc, DutyRow, ItemRow, OrderDoc, OrderLineDoc, OrderRow, RateDoc,
-    ReferDoc, ReferredDoc, StockRow, VoidDoc, WrittenDoc,
+    BatchDoc, CancelDoc, CheckDoc, DutyDoc, DutyRow, ItemRow, OrderDoc, OrderLineDoc, OrderRow,
+    RateDoc, ReferDoc, ReferredDoc, StockRow, VoidDoc, WrittenDoc,
 };
 
 pub use crate::batch::{BatchError, Planned, Summary};
+pub use crate::duties::Totals as EstimateTotals;
 pub use crate::intake::{IntakeError, IntakeReport, Source};
 pub use crate::releaselog::LogError as FilesError;
 
@@ -173,6 +174,8 @@ pub fn order(
         return Ok(None);
     };
     let detail = store.detail(order_id)?;
+    // Each line's duty, when it was or can be estimated.
+    let mut line_duties: Option<Vec<(Option<String>, Vec<DutyDoc>)>> = None;
     let (values, conversion): (Vec<Option<Decimal>>, Option<Conversion>) = match &state {
         OrderState::Released { release_id, .. } => {
             let release = store.release(release_id)?;
@@ -182,6 +185,19 @@ pub fn order(
                 .flat_map(|release| release.lines.iter())
                 .filter(|line| line.order_id == order.order_id);
             let values = lines.map(|line| Some(line.value_usd)).collect();
+            if let Some((release, estimate)) =
+                release.and_then(|release| Some((release, duties::of_release(release)?)))
+            {
+                line_duties = Some(
+                    release
+                        .lines
+                        .iter()
+                        .zip(&estimate.lines)
+                        .filter(|(line, _)| line.order_id == order.order_id)
+                        .map(|(_, duty)| DutyDoc::of_line(duty))
+                        .collect(),
+                );
+            }
             let fx = release
                 .and_then(|release| release.fx.iter().find(|fx| fx.currency == order.currency));
             (values, fx.cloned().map(Conversion::Rate))
@@ -206,10 +222,39 @@ pub fn order(
                     let conversion = conversion.as_ref()?;
                     money::line_value_usd(line.qty, line.unit_price, conversion)
                 })
-                .collect();
+                .collect::<Vec<_>>();
+            let today = clock.today(config.warehouse.timezone);
+            let rows = store.duty_rates()?;
+            let table = duties::Table::on(&rows, today);
+            let items = store.items()?;
+            line_duties = Some(
+                order
+                    .lines
+                    .iter()
+                    .zip(&values)
+                    .map(
+                        |(line, value)| match (items.get(line.sku.as_str()), value) {
+                            (Some(item), Some(value)) => DutyDoc::of_line(&duties::line_duty(
+                                Some(&table.item(item)),
+                                *value,
+                            )),
+                            _ => (None, Vec::new()),
+                        },
+                    )
+                    .collect(),
+            );
             (values, conversion)
         }
     };
+    let duty_usd = line_duties.as_ref().and_then(|lines| {
+        lines
+            .iter()
+            .map(|(duty, _)| duty.as_deref()?.parse::<Decimal>().ok())
+            .sum::<Option<Decimal>>()
+            .map(|total| Usd(total).to_string())
+    });
+    let duty_estimated = line_duties.is_some();
+    let mut line_duties = line_duties.unwrap_or_default().into_iter();
     let total = values
         .iter()
         .try_fold(Decimal::ZERO, |total, value| Some(total + (*value)?))
@@ -218,11 +263,16 @@ pub fn order(
         .lines
         .iter()
         .zip(values.iter().chain(std::iter::repeat(&None)))
-        .map(|(line, value)| OrderLineDoc {
-            sku: line.sku.to_string(),
-            qty: line.qty,
-            unit_price: line.unit_price.to_string(),
-            value_usd: value.map(|value| Usd(value).to_string()),
+        .map(|(line, value)| {
+            let (duty_usd, duties) = line_duties.next().unwrap_or_default();
+            OrderLineDoc {
+                sku: line.sku.to_string(),
+                qty: line.qty,
+                unit_price: line.unit_price.to_string(),
+                value_usd: value.map(|value| Usd(value).to_string()),
+                duty_usd,
+                duties,
+            }
         })
         .collect();
     let rate = conversion
@@ -244,6 +294,8 @@ pub fn order(
         currency,
         lines,
         rate,
+        duty_usd,
+        duty_estimated,
     }))
 }
 
@@ -305,6 +357,7 @@ pub fn void_release(
         .err()
         .map(|error| format!("{:#}", anyhow::Error::from(error)));
     let logs = &config.paths.logs;
+    let estimate = EstimateTotals::of([&*release]);
     Ok(VoidDoc {
         release_id: void.release_id.to_string(),
         day: void.day,
@@ -312,6 +365,9 @@ pub fn void_release(
         voided_at: void.voided_at,
         orders: release.orders.iter().map(Text::to_string).collect(),
         value_usd: release.value_usd,
+        duty_usd: estimate.duty_usd,
+        fees_usd: estimate.fees_usd,
+        unknown_duty_lines: estimate.unknown_lines,
         last_day: store.last_day()?,
         voids: releaselog::voids_path(logs, void.day),
         manifest: releaselog::manifest_path(logs, void.day),
@@ -807,6 +863,11 @@ pub fn order_counts(
 }
 
 /// The last day batched, and its releases that stand (not void).
+/// What the estimates of some releases add up to.
+pub fn estimate_totals(releases: &[Release]) -> EstimateTotals {
+    EstimateTotals::of(releases)
+}
+
 pub fn last_day(store: &Store) -> Result<Option<(NaiveDate, Vec<Release>)>, StoreError> {
     let Some(day) = store.last_day()? else {
         return Ok(None);

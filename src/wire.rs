@@ -204,6 +204,15 @@ pub struct OrderDoc {
     /// US dollars per unit of the order's currency, and the first day it applies; null for an
     /// order in dollars, or when there is no rate.
     pub rate: Option<RateDoc>,
+    /// The estimated duty of the order's lines: a released order's as its release gives it, an
+    /// open one's from today's duty tables; null when any line's is unknown, or for a
+    /// cancelled or referred order and one released before releases were estimated.
+    #[serde(default)]
+    pub duty_usd: Option<String>,
+    /// Whether the order's duty was estimated (so that a null `duty_usd` means unknown): true
+    /// for an open order and for one released since releases were estimated.
+    #[serde(default)]
+    pub duty_estimated: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -212,6 +221,39 @@ pub struct OrderLineDoc {
     pub qty: u32,
     pub unit_price: String,
     pub value_usd: Option<String>,
+    /// The line's estimated duty; null when it is unknown.
+    #[serde(default)]
+    pub duty_usd: Option<String>,
+    /// Each program's duty on the line.
+    #[serde(default)]
+    pub duties: Vec<DutyDoc>,
+}
+
+/// One program's duty on a line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DutyDoc {
+    pub program: String,
+    pub rate_percent: String,
+    pub usd: String,
+}
+
+impl DutyDoc {
+    /// The line's duty and each program's, as documents.
+    pub fn of_line(duty: &crate::duties::LineDuty) -> (Option<String>, Vec<DutyDoc>) {
+        let programs = duty
+            .duties
+            .iter()
+            .map(|program| DutyDoc {
+                program: program.program.to_owned(),
+                rate_percent: program.rate_percent.to_string(),
+                usd: crate::money::Usd(program.usd).to_string(),
+            })
+            .collect();
+        (
+            duty.duty_usd.map(|usd| crate::money::Usd(usd).to_string()),
+            programs,
+        )
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -232,6 +274,14 @@ pub struct VoidDoc {
     /// The void release's value, given back to its recipient's day.
     #[serde(with = "crate::money::usd_text")]
     pub value_usd: rust_decimal::Decimal,
+    /// The void release's estimate, taken from its day's: the duties of its lines of known
+    /// duty, its fees, and its lines of unknown duty.
+    #[serde(default, with = "crate::money::usd_text")]
+    pub duty_usd: rust_decimal::Decimal,
+    #[serde(default, with = "crate::money::usd_text")]
+    pub fees_usd: rust_decimal::Decimal,
+    #[serde(default)]
+    pub unknown_duty_lines: u64,
     /// The last day batched now (a day all of whose releases are void no longer counts).
     pub last_day: Option<NaiveDate>,
     pub voids: PathBuf,

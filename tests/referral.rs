@@ -310,7 +310,7 @@ fn a_dump_keeps_the_referrals_and_a_restore_writes_their_files() {
     let dump = w.path("dump.jsonl");
     w.ok(NOW, &["store", "dump", path(&dump)]);
     let dumped = String::from_utf8(read(&dump)).unwrap();
-    assert!(dumped.contains(r#""kind":"header""#) && dumped.contains(r#""version":4"#));
+    assert!(dumped.contains(r#""kind":"header""#) && dumped.contains(r#""version":5"#));
     assert_eq!(dumped.matches(r#""kind":"referral""#).count(), 2);
 
     let target = Warehouse::new();

@@ -147,7 +147,9 @@ fn the_release_summary_has_a_row_per_release_beside_the_log_and_manifest() {
                 "postal_code",
                 "orders",
                 "lines",
-                "value_usd"
+                "value_usd",
+                "duty_usd",
+                "fees_usd"
             ],
             // 2 x 10.00 + 30 + 200.00 MXN at 0.0541.
             vec![
@@ -158,7 +160,10 @@ fn the_release_summary_has_a_row_per_release_beside_the_log_and_manifest() {
                 "92101",
                 "2",
                 "3",
-                "60.82"
+                "60.82",
+                // No duty table: the duty is unknown; no fee in the config.
+                "",
+                "0.00"
             ],
             vec![
                 "2026-12-01-000002",
@@ -168,7 +173,9 @@ fn the_release_summary_has_a_row_per_release_beside_the_log_and_manifest() {
                 "92101",
                 "1",
                 "1",
-                "45.00"
+                "45.00",
+                "",
+                "0.00"
             ],
         ]
     );

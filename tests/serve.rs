@@ -12,8 +12,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use rust_decimal::Decimal;
 use support::powerloss::Disk;
 use support::{order, orders_to_many, read_one_line_and_close, stderr, utf16, Warehouse, ITEMS};
+
+/// A duty table for the test catalogue: jeans known, T-shirts unknown (no mfn row).
+const DUTIES: &str = "hts_prefix,origin,program,rate_percent,from,usmca_exempt,source
+6203,*,mfn,16.6,2026-01-01,yes,HTSUS 6203.42.40
+62,*,surcharge,10,2026-01-01,yes,example
+";
 
 /// The pinned clock of every process of these tests: a Monday morning in Tijuana.
 const NOW: &str = "2026-11-30T10:00:00-08:00";
@@ -1268,6 +1275,8 @@ fn corrections_read_the_same_through_the_daemon_and_on_the_store() {
         w.ok(NOW, &["items", "import", items.to_str().unwrap()]);
         let stock = w.file("stock.csv", "sku,qty\nTSHIRT,10\nJEANS,10\n");
         w.ok(NOW, &["stock", "receive", stock.to_str().unwrap()]);
+        let duties = w.file("duties.csv", DUTIES);
+        w.ok(NOW, &["duties", "import", duties.to_str().unwrap()]);
         let mut good: Vec<String> = spool_orders()
             .lines()
             .filter(|line| !line.contains("BAD1"))
@@ -1289,18 +1298,64 @@ fn corrections_read_the_same_through_the_daemon_and_on_the_store() {
     let (served, local) = (daemon_warehouse(), daemon_warehouse());
     setup(&served);
     setup(&local);
+    for w in [&served, &local] {
+        // A later table with a bad line: the good rows are kept, the bad one named.
+        w.file(
+            "duties-more.csv",
+            "hts_prefix,origin,program,rate_percent,from,usmca_exempt\n6109,*,mfn,12,2026-12-01,yes\n62,MX,mfn,abc,2026-12-01,no\n",
+        );
+    }
     let mut daemon = Daemon::start(&served);
     let socket = daemon.socket.clone();
-    let releases_of_the_day = || {
+    let figure = |name: &str| {
         let (_, metrics) = get_from(&socket, "/metrics", None);
-        let line = format!("border_release_releases{{day=\"{DAY}\"}} ");
+        let line = format!("{name}{{day=\"{DAY}\"}} ");
         metrics
             .lines()
             .find_map(|row| row.strip_prefix(&line).map(str::to_owned))
     };
+    let releases_of_the_day = || figure("border_release_releases");
     daemon.wait_until("the day's figures", || releases_of_the_day().is_some());
     let before: u64 = releases_of_the_day().unwrap().parse().unwrap();
+    // The day's estimate as /metrics gives it is the release log's.
+    let log = served.release_log(DAY);
+    let known: Decimal = log
+        .iter()
+        .flat_map(|release| release["lines"].as_array().unwrap())
+        .filter_map(|line| line["duty_usd"].as_str())
+        .map(|usd| usd.parse::<Decimal>().unwrap())
+        .sum();
+    let unknown = log
+        .iter()
+        .flat_map(|release| release["lines"].as_array().unwrap())
+        .filter(|line| line["duty_usd"].is_null())
+        .count();
+    let fees: Decimal = log
+        .iter()
+        .map(|release| {
+            release["fees_usd"]
+                .as_str()
+                .unwrap()
+                .parse::<Decimal>()
+                .unwrap()
+        })
+        .sum();
+    assert!(known > Decimal::ZERO && unknown > 0, "{log:#?}");
+    let decimal = |name: &str| figure(name).unwrap().parse::<Decimal>().unwrap();
+    assert_eq!(decimal("border_release_estimated_duty_usd"), known);
+    assert_eq!(decimal("border_release_estimated_fees_usd"), fees);
+    assert_eq!(
+        figure("border_release_unknown_duty_lines"),
+        Some(unknown.to_string())
+    );
     let release = format!("{DAY}-000001");
+    let first_duty: Decimal = log[0]["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|line| line["duty_usd"].as_str())
+        .map(|usd| usd.parse::<Decimal>().unwrap())
+        .sum();
     let steps: &[&[&str]] = &[
         &[
             "releases",
@@ -1330,6 +1385,10 @@ fn corrections_read_the_same_through_the_daemon_and_on_the_store() {
         &["orders", "list"],
         &["items", "list"],
         &["stock", "list"],
+        &["duties", "list"],
+        &["duties", "list", "--day", "2026-01-01", "--json"],
+        &["duties", "import", "duties-more.csv"],
+        &["duties", "list", "--json"],
         &["releases", "write", "--day", DAY],
         &["releases", "write", "--day", "2026-01-01", "--json"],
         &["batch", "--day", "2026-12-09"],
@@ -1351,8 +1410,12 @@ fn corrections_read_the_same_through_the_daemon_and_on_the_store() {
         let on_the_store = same(&local.run_at(NOW, args), &local);
         assert_eq!(through_daemon, on_the_store, "border-release {args:?}");
         if step == 0 {
-            // The void is gone from the day's figures at once.
+            // The void is gone from the day's figures at once, its estimate too.
             assert_eq!(releases_of_the_day(), Some((before - 1).to_string()));
+            assert_eq!(
+                decimal("border_release_estimated_duty_usd"),
+                known - first_duty
+            );
         }
     }
     assert!(daemon.log().contains("release voided"), "{}", daemon.log());

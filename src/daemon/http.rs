@@ -624,7 +624,7 @@ async fn void_release(
                 VoidError::Store(_) => JobError::failed(error),
             });
             if let Ok(doc) = &result {
-                engine.metrics.release_voided(doc.day, doc.value_usd);
+                engine.metrics.release_voided(doc);
             }
             engine.after(&result);
             result

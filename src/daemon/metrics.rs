@@ -10,8 +10,9 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 
-use crate::operations::{IntakeReport, Summary};
+use crate::operations::{EstimateTotals, IntakeReport, Summary};
 use crate::store::StateCount;
+use crate::wire::VoidDoc;
 
 /// Shortest time between two counts of the order states.
 const STATES_EVERY: Duration = Duration::from_millis(250);
@@ -26,6 +27,15 @@ pub struct Metrics {
     engine_busy_since: Mutex<Option<Instant>>,
 }
 
+/// What a release day's committed releases that stand add up to.
+#[derive(Debug, Clone, Copy, Default)]
+struct DayFigures {
+    releases: u64,
+    value_usd: Decimal,
+    /// The estimate: the duties known, the fees, and the lines of unknown duty.
+    estimate: EstimateTotals,
+}
+
 #[derive(Default)]
 struct Inner {
     states: Vec<StateCount>,
@@ -38,8 +48,8 @@ struct Inner {
     order_commits: u64,
     /// (kind, outcome) to spool files.
     spool_files: BTreeMap<(&'static str, &'static str), u64>,
-    /// Day to (releases, value in USD).
-    releases: BTreeMap<NaiveDate, (u64, Decimal)>,
+    /// The figures of each recent release day.
+    releases: BTreeMap<NaiveDate, DayFigures>,
     batches: BTreeMap<&'static str, u64>,
     last_batch_seconds: Option<Duration>,
     last_batch_at: Option<DateTime<Utc>>,
@@ -110,8 +120,11 @@ impl Metrics {
     pub fn batch_done(&self, summary: &Summary, took: Duration, at: DateTime<Utc>) {
         let mut inner = self.inner();
         let day = inner.releases.entry(summary.day).or_default();
-        day.0 += summary.releases as u64;
-        day.1 += summary.value_usd;
+        day.releases += summary.releases as u64;
+        day.value_usd += summary.value_usd;
+        day.estimate.duty_usd += summary.duty_usd;
+        day.estimate.fees_usd += summary.fees_usd;
+        day.estimate.unknown_lines += summary.unknown_duty_lines;
         while inner.releases.len() > DAYS_KEPT {
             inner.releases.pop_first();
         }
@@ -121,11 +134,17 @@ impl Metrics {
         inner.states_counted = None;
     }
 
-    /// A release of `day` voided: the day's figures lose it.
-    pub fn release_voided(&self, day: NaiveDate, value_usd: Decimal) {
-        if let Some(figures) = self.inner().releases.get_mut(&day) {
-            figures.0 = figures.0.saturating_sub(1);
-            figures.1 -= value_usd;
+    /// A release voided: its day's figures lose it.
+    pub fn release_voided(&self, void: &VoidDoc) {
+        if let Some(figures) = self.inner().releases.get_mut(&void.day) {
+            figures.releases = figures.releases.saturating_sub(1);
+            figures.value_usd -= void.value_usd;
+            figures.estimate.duty_usd -= void.duty_usd;
+            figures.estimate.fees_usd -= void.fees_usd;
+            figures.estimate.unknown_lines = figures
+                .estimate
+                .unknown_lines
+                .saturating_sub(void.unknown_duty_lines);
         }
     }
 
@@ -134,8 +153,21 @@ impl Metrics {
     }
 
     /// A day's releases as the store has them, at start.
-    pub fn set_day(&self, day: NaiveDate, releases: u64, value_usd: Decimal) {
-        self.inner().releases.insert(day, (releases, value_usd));
+    pub fn set_day(
+        &self,
+        day: NaiveDate,
+        releases: u64,
+        value_usd: Decimal,
+        estimate: EstimateTotals,
+    ) {
+        self.inner().releases.insert(
+            day,
+            DayFigures {
+                releases,
+                value_usd,
+                estimate,
+            },
+        );
     }
 
     pub fn reload(&self, outcome: &'static str) {
@@ -250,7 +282,8 @@ impl Metrics {
             "gauge",
             "Releases committed per release day (recent days).",
         );
-        for (day, (releases, _)) in &inner.releases {
+        for (day, figures) in &inner.releases {
+            let releases = figures.releases;
             let _ = writeln!(out, "border_release_releases{{day=\"{day}\"}} {releases}");
         }
         header(
@@ -259,10 +292,50 @@ impl Metrics {
             "gauge",
             "Declared value released per release day, in US dollars (recent days).",
         );
-        for (day, (_, value)) in &inner.releases {
+        for (day, figures) in &inner.releases {
+            let value = figures.value_usd;
             let _ = writeln!(
                 out,
                 "border_release_released_value_usd{{day=\"{day}\"}} {value}"
+            );
+        }
+        header(
+            &mut out,
+            "border_release_estimated_duty_usd",
+            "gauge",
+            "Estimated duties of the lines of known duty released per release day, in US dollars (recent days).",
+        );
+        for (day, figures) in &inner.releases {
+            let duty = figures.estimate.duty_usd;
+            let _ = writeln!(
+                out,
+                "border_release_estimated_duty_usd{{day=\"{day}\"}} {duty}"
+            );
+        }
+        header(
+            &mut out,
+            "border_release_estimated_fees_usd",
+            "gauge",
+            "Estimated fees of the releases per release day, in US dollars (recent days).",
+        );
+        for (day, figures) in &inner.releases {
+            let fees = figures.estimate.fees_usd;
+            let _ = writeln!(
+                out,
+                "border_release_estimated_fees_usd{{day=\"{day}\"}} {fees}"
+            );
+        }
+        header(
+            &mut out,
+            "border_release_unknown_duty_lines",
+            "gauge",
+            "Release lines per release day whose duty is unknown: no mfn row of the duty tables applies (recent days).",
+        );
+        for (day, figures) in &inner.releases {
+            let lines = figures.estimate.unknown_lines;
+            let _ = writeln!(
+                out,
+                "border_release_unknown_duty_lines{{day=\"{day}\"}} {lines}"
             );
         }
         header(

@@ -231,7 +231,10 @@ pub async fn run(
                     }
                     if let Ok(Some((day, releases))) = operations::last_day(&engine.store) {
                         let value = releases.iter().map(|release| release.value_usd).sum();
-                        engine.metrics.set_day(day, releases.len() as u64, value);
+                        let estimate = operations::estimate_totals(&releases);
+                        engine
+                            .metrics
+                            .set_day(day, releases.len() as u64, value, estimate);
                     }
                     Ok(())
                 })
