@@ -585,15 +585,9 @@ impl Check<'_> {
 
     fn fee(&mut self, key: &str, value: &Value) -> Option<FeeRule> {
         let table = self.entry_table(key, value, "a table ([[fees]])", FEE_KEYS)?;
-        let name = self
-            .required(&table, "name")
-            .and_then(|v| self.text(&table.key("name"), v));
-        let from = self
-            .required(&table, "from")
-            .and_then(|v| self.date(&table.key("from"), v));
-        let lane = self
-            .required(&table, "lane")
-            .and_then(|v| self.lane(&table.key("lane"), v));
+        let name = self.required_field(&table, "name", Self::text);
+        let from = self.required_field(&table, "from", Self::date);
+        let lane = self.required_field(&table, "lane", Self::lane);
         let per_release_usd = self.required(&table, "per_release_usd").and_then(|v| {
             let zero = match &v.kind {
                 ValueKind::String(text) => Decimal::from_str(text.trim()).ok(),
@@ -850,12 +844,8 @@ impl Check<'_> {
 
     fn rate(&mut self, key: &str, value: &Value) -> Option<Rate> {
         let table = self.entry_table(key, value, "a table ([[currency.rates]])", RATE_KEYS)?;
-        let currency = self
-            .required(&table, "currency")
-            .and_then(|v| self.currency(&table.key("currency"), v));
-        let from = self
-            .required(&table, "from")
-            .and_then(|v| self.date(&table.key("from"), v));
+        let currency = self.required_field(&table, "currency", Self::currency);
+        let from = self.required_field(&table, "from", Self::date);
         let usd = self
             .required(&table, "usd")
             .and_then(|v| self.money(&table.key("usd"), v, RATE_PLACES_MAX));
@@ -1108,6 +1098,17 @@ impl Check<'_> {
     }
 
     // Single values.
+
+    /// A required key of a table, checked by `check` under its whole key.
+    fn required_field<T>(
+        &mut self,
+        table: &Table,
+        name: &str,
+        check: fn(&mut Self, &str, &Value) -> Option<T>,
+    ) -> Option<T> {
+        let value = self.required(table, name)?;
+        check(self, &table.key(name), value)
+    }
 
     fn required<'v>(&mut self, table: &Table<'v>, name: &str) -> Option<&'v Value> {
         let value = table.get(name);

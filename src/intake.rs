@@ -606,13 +606,23 @@ pub fn import_items(
         changed.push(item);
         report.accepted += 1;
     }
+    commit_with_report(report, mark, |applied| store.put_items(&changed, applied))
+}
+
+/// Makes an intake's commit, with the input's `mark` and report when it has a mark, and
+/// returns the report.
+fn commit_with_report(
+    report: IntakeReport,
+    mark: Option<&str>,
+    commit: impl FnOnce(Option<Applied>) -> Result<(), StoreError>,
+) -> Result<IntakeReport, IntakeError> {
     let report_json = report.to_json();
     let applied = mark.map(|mark| Applied {
         mark,
         report: &report_json,
     });
     crate::crashpoint::reached("intake-before-commit");
-    store.put_items(&changed, applied)?;
+    commit(applied)?;
     crate::crashpoint::reached("intake-after-commit");
     Ok(report)
 }
@@ -693,15 +703,9 @@ pub fn import_duties(
         changed.push(duty);
         report.accepted += 1;
     }
-    let report_json = report.to_json();
-    let applied = mark.map(|mark| Applied {
-        mark,
-        report: &report_json,
-    });
-    crate::crashpoint::reached("intake-before-commit");
-    store.put_duty_rates(&changed, applied)?;
-    crate::crashpoint::reached("intake-after-commit");
-    Ok(report)
+    commit_with_report(report, mark, |applied| {
+        store.put_duty_rates(&changed, applied)
+    })
 }
 
 /// One row of a duty table.
@@ -907,15 +911,7 @@ pub fn import_stock(
             )),
         }
     }
-    let report_json = report.to_json();
-    let applied = mark.map(|mark| Applied {
-        mark,
-        report: &report_json,
-    });
-    crate::crashpoint::reached("intake-before-commit");
-    store.put_stock(&levels, applied)?;
-    crate::crashpoint::reached("intake-after-commit");
-    Ok(report)
+    commit_with_report(report, mark, |applied| store.put_stock(&levels, applied))
 }
 
 /// An order line as integrators send it. Strings borrow from the line where they can (a string

@@ -36,6 +36,9 @@ struct DayFigures {
     estimate: EstimateTotals,
 }
 
+/// One figure of a day, as written.
+type DayFigure = fn(&DayFigures) -> String;
+
 #[derive(Default)]
 struct Inner {
     states: Vec<StateCount>,
@@ -276,67 +279,38 @@ impl Metrics {
                 "border_release_spool_files_total{{kind=\"{kind}\",outcome=\"{outcome}\"}} {files}"
             );
         }
-        header(
-            &mut out,
-            "border_release_releases",
-            "gauge",
-            "Releases committed per release day (recent days).",
-        );
-        for (day, figures) in &inner.releases {
-            let releases = figures.releases;
-            let _ = writeln!(out, "border_release_releases{{day=\"{day}\"}} {releases}");
-        }
-        header(
-            &mut out,
-            "border_release_released_value_usd",
-            "gauge",
-            "Declared value released per release day, in US dollars (recent days).",
-        );
-        for (day, figures) in &inner.releases {
-            let value = figures.value_usd;
-            let _ = writeln!(
-                out,
-                "border_release_released_value_usd{{day=\"{day}\"}} {value}"
-            );
-        }
-        header(
-            &mut out,
-            "border_release_estimated_duty_usd",
-            "gauge",
-            "Estimated duties of the lines of known duty released per release day, in US dollars (recent days).",
-        );
-        for (day, figures) in &inner.releases {
-            let duty = figures.estimate.duty_usd;
-            let _ = writeln!(
-                out,
-                "border_release_estimated_duty_usd{{day=\"{day}\"}} {duty}"
-            );
-        }
-        header(
-            &mut out,
-            "border_release_estimated_fees_usd",
-            "gauge",
-            "Estimated fees of the releases per release day, in US dollars (recent days).",
-        );
-        for (day, figures) in &inner.releases {
-            let fees = figures.estimate.fees_usd;
-            let _ = writeln!(
-                out,
-                "border_release_estimated_fees_usd{{day=\"{day}\"}} {fees}"
-            );
-        }
-        header(
-            &mut out,
-            "border_release_unknown_duty_lines",
-            "gauge",
-            "Release lines per release day whose duty is unknown: no mfn row of the duty tables applies (recent days).",
-        );
-        for (day, figures) in &inner.releases {
-            let lines = figures.estimate.unknown_lines;
-            let _ = writeln!(
-                out,
-                "border_release_unknown_duty_lines{{day=\"{day}\"}} {lines}"
-            );
+        let series: [(&str, &str, DayFigure); 5] = [
+            (
+                "border_release_releases",
+                "Releases committed per release day (recent days).",
+                |figures| figures.releases.to_string(),
+            ),
+            (
+                "border_release_released_value_usd",
+                "Declared value released per release day, in US dollars (recent days).",
+                |figures| figures.value_usd.to_string(),
+            ),
+            (
+                "border_release_estimated_duty_usd",
+                "Estimated duties of the lines of known duty released per release day, in US dollars (recent days).",
+                |figures| figures.estimate.duty_usd.to_string(),
+            ),
+            (
+                "border_release_estimated_fees_usd",
+                "Estimated fees of the releases per release day, in US dollars (recent days).",
+                |figures| figures.estimate.fees_usd.to_string(),
+            ),
+            (
+                "border_release_unknown_duty_lines",
+                "Release lines per release day whose duty is unknown: no mfn row of the duty tables applies (recent days).",
+                |figures| figures.estimate.unknown_lines.to_string(),
+            ),
+        ];
+        for (name, help, figure) in series {
+            header(&mut out, name, "gauge", help);
+            for (day, figures) in &inner.releases {
+                let _ = writeln!(out, "{name}{{day=\"{day}\"}} {}", figure(figures));
+            }
         }
         header(
             &mut out,
