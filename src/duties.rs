@@ -157,30 +157,58 @@ pub struct LineDuty<'a> {
 /// The duty of one program on a value: the value times the rate, to the cent, half away from
 /// zero.
 pub fn program_duty(value_usd: Decimal, rate_percent: Decimal) -> Decimal {
-    (value_usd * rate_percent / Decimal::ONE_HUNDRED)
-        .round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero)
+    let mut duty = value_usd * rate_percent;
+    // Percent: two more decimal places, which is exact, and much cheaper than a division.
+    if duty.set_scale(duty.scale() + 2).is_err() {
+        duty = value_usd * rate_percent / Decimal::ONE_HUNDRED;
+    }
+    duty.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero)
 }
 
-/// The duty of a line of `value_usd` of an item assessed as `item` (`None`: an item the wave
-/// did not assess, whose duty is unknown).
+/// Each program's duty on a line of `value_usd` of an item assessed as `item`.
+pub fn program_duties(
+    item: &AssessedItem,
+    value_usd: Decimal,
+) -> impl Iterator<Item = ProgramDuty<'_>> {
+    item.rates.iter().map(move |rate| ProgramDuty {
+        program: &rate.program,
+        rate_percent: rate.rate_percent,
+        usd: program_duty(value_usd, rate.rate_percent),
+    })
+}
+
+/// The duty of a line of `value_usd` of an item assessed as `item`: the sum of its programs',
+/// or `None` when no `mfn` row applies to it or the wave did not assess it.
+pub fn line_duty_usd(item: Option<&AssessedItem>, value_usd: Decimal) -> Option<Decimal> {
+    let item = item.filter(|item| item.known)?;
+    Some(program_duties(item, value_usd).map(|duty| duty.usd).sum())
+}
+
+/// A line's duty with each program's.
 pub fn line_duty(item: Option<&AssessedItem>, value_usd: Decimal) -> LineDuty<'_> {
-    let Some(item) = item else {
-        return LineDuty {
-            duties: Vec::new(),
-            duty_usd: None,
-        };
-    };
-    let duties: Vec<ProgramDuty> = item
-        .rates
+    LineDuty {
+        duties: item
+            .map(|item| program_duties(item, value_usd).collect())
+            .unwrap_or_default(),
+        duty_usd: line_duty_usd(item, value_usd),
+    }
+}
+
+/// The fees of a wave a release owes: all of them, but those spared to a release whose every
+/// line claims USMCA when it does.
+pub fn fees_owed(assessed: &Assessed, all_usmca: bool) -> impl Iterator<Item = &Fee> {
+    assessed
+        .fees
         .iter()
-        .map(|rate| ProgramDuty {
-            program: &rate.program,
-            rate_percent: rate.rate_percent,
-            usd: program_duty(value_usd, rate.rate_percent),
-        })
-        .collect();
-    let duty_usd = item.known.then(|| duties.iter().map(|duty| duty.usd).sum());
-    LineDuty { duties, duty_usd }
+        .filter(move |fee| !(fee.usmca_exempt && all_usmca))
+}
+
+/// Whether every line of a release claims USMCA.
+fn all_usmca(release: &Release, assessed: &Assessed) -> bool {
+    release
+        .lines
+        .iter()
+        .all(|line| assessed.item(&line.item.sku).is_some_and(|item| item.usmca))
 }
 
 /// A release's estimate: its lines' duties, their sum (`None` when any line's is unknown), and
@@ -193,22 +221,7 @@ pub struct ReleaseDuty<'a> {
     pub fees_usd: Decimal,
 }
 
-impl ReleaseDuty<'_> {
-    /// The sum of the duties known, and how many lines have none.
-    pub fn known(&self) -> (Decimal, u64) {
-        let mut sum = Decimal::ZERO;
-        let mut unknown = 0;
-        for line in &self.lines {
-            match line.duty_usd {
-                Some(usd) => sum += usd,
-                None => unknown += 1,
-            }
-        }
-        (sum, unknown)
-    }
-}
-
-/// The estimate of a release assessed as `assessed`.
+/// The estimate of a release assessed as `assessed`, line by line.
 pub fn release_duty<'a>(release: &Release, assessed: &'a Assessed) -> ReleaseDuty<'a> {
     let lines: Vec<LineDuty> = release
         .lines
@@ -216,15 +229,7 @@ pub fn release_duty<'a>(release: &Release, assessed: &'a Assessed) -> ReleaseDut
         .map(|line| line_duty(assessed.item(&line.item.sku), line.value_usd))
         .collect();
     let duty_usd = lines.iter().map(|line| line.duty_usd).sum();
-    let all_usmca = release
-        .lines
-        .iter()
-        .all(|line| assessed.item(&line.item.sku).is_some_and(|item| item.usmca));
-    let fees: Vec<&Fee> = assessed
-        .fees
-        .iter()
-        .filter(|fee| !(fee.usmca_exempt && all_usmca))
-        .collect();
+    let fees: Vec<&Fee> = fees_owed(assessed, all_usmca(release, assessed)).collect();
     let fees_usd = fees.iter().map(|fee| fee.usd).sum();
     ReleaseDuty {
         lines,
@@ -242,6 +247,36 @@ pub fn of_release(release: &Release) -> Option<ReleaseDuty<'_>> {
         .map(|assessed| release_duty(release, assessed))
 }
 
+/// What a release owes, without the detail of each line (for the files and figures written
+/// for every release of a day).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Owed {
+    /// The sum of the lines' duties; `None` when any line's is unknown.
+    pub duty_usd: Option<Decimal>,
+    /// The sum of the duties known, and how many lines have none.
+    pub known_usd: Decimal,
+    pub unknown_lines: u64,
+    pub fees_usd: Decimal,
+}
+
+/// What a release owes, when its wave was assessed.
+pub fn owed(release: &Release) -> Option<Owed> {
+    let assessed = release.assessed.as_deref()?;
+    let mut owed = Owed::default();
+    let mut all_usmca = true;
+    for line in &release.lines {
+        let item = assessed.item(&line.item.sku);
+        all_usmca &= item.is_some_and(|item| item.usmca);
+        match line_duty_usd(item, line.value_usd) {
+            Some(usd) => owed.known_usd += usd,
+            None => owed.unknown_lines += 1,
+        }
+    }
+    owed.duty_usd = (owed.unknown_lines == 0).then_some(owed.known_usd);
+    owed.fees_usd = fees_owed(assessed, all_usmca).map(|fee| fee.usd).sum();
+    Some(owed)
+}
+
 /// What the estimates of some releases add up to: the duties known, the fees, and the lines
 /// whose duty is unknown (releases made before estimates add nothing).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -254,11 +289,10 @@ pub struct Totals {
 impl Totals {
     pub fn of<'a>(releases: impl IntoIterator<Item = &'a Release>) -> Totals {
         let mut totals = Totals::default();
-        for estimate in releases.into_iter().filter_map(of_release) {
-            let (known, unknown) = estimate.known();
-            totals.duty_usd += known;
-            totals.unknown_lines += unknown;
-            totals.fees_usd += estimate.fees_usd;
+        for owed in releases.into_iter().filter_map(owed) {
+            totals.duty_usd += owed.known_usd;
+            totals.unknown_lines += owed.unknown_lines;
+            totals.fees_usd += owed.fees_usd;
         }
         totals
     }
@@ -521,7 +555,20 @@ mod tests {
             usd("2.69"),
             "not every line claims USMCA"
         );
-        assert_eq!(estimate.known(), (usd("3.23"), 0));
+        let three = release(&[("A", "10.10"), ("B", "50.00"), ("A", "3.33")]);
+        assert_owed_agrees(&three, wave.clone());
+    }
+
+    /// The totals written for every release agree with the estimate line by line.
+    fn assert_owed_agrees(release: &Release, wave: Assessed) {
+        let mut release = release.clone();
+        release.assessed = Some(Arc::new(wave));
+        let estimate = of_release(&release).unwrap();
+        let owed = owed(&release).unwrap();
+        assert_eq!(owed.duty_usd, estimate.duty_usd);
+        assert_eq!(owed.fees_usd, estimate.fees_usd);
+        let known: Decimal = estimate.lines.iter().filter_map(|line| line.duty_usd).sum();
+        assert_eq!(owed.known_usd, known);
     }
 
     #[test]
@@ -539,7 +586,13 @@ mod tests {
             "the programs known still show"
         );
         assert_eq!(estimate.duty_usd, None);
-        assert_eq!(estimate.known(), (usd("1.00"), 1));
+        let mut unknown = release(&[("A", "10.00"), ("C", "4.00")]);
+        unknown.assessed = Some(Arc::new(wave));
+        let owed = owed(&unknown).unwrap();
+        assert_eq!(
+            (owed.duty_usd, owed.known_usd, owed.unknown_lines),
+            (None, usd("1.00"), 1)
+        );
     }
 
     #[test]

@@ -436,7 +436,10 @@ fn write_log<'a>(
 
 /// The release log line of one release, newline included (see [`write_log`]).
 fn log_line(release: &Release, dates: &mut Dates, out: &mut Vec<u8>) {
-    let estimate = duties::of_release(release);
+    let assessed = release.assessed.as_deref();
+    // The release's duty and whether every line claims USMCA, gathered line by line.
+    let mut duty_usd = Some(rust_decimal::Decimal::ZERO);
+    let mut all_usmca = true;
     let consignee = &release.consignee;
     let address = &consignee.address;
     out.extend_from_slice(b"{\"release_id\":");
@@ -513,12 +516,16 @@ fn log_line(release: &Release, dates: &mut Dates, out: &mut Vec<u8>) {
                 b",\"usmca\":false"
             });
         }
-        if let Some(estimate) = &estimate {
-            let duty = &estimate.lines[at];
+        if let Some(assessed) = assessed {
+            let item = assessed.item(&line.item.sku);
+            all_usmca &= item.is_some_and(|item| item.usmca);
+            let line_duty = duties::line_duty_usd(item, line.value_usd);
+            duty_usd = duty_usd.zip(line_duty).map(|(sum, line)| sum + line);
             out.extend_from_slice(b",\"duty_usd\":");
-            json_usd_or_null(out, duty.duty_usd);
+            json_usd_or_null(out, line_duty);
             out.extend_from_slice(b",\"duties\":[");
-            for (at, program) in duty.duties.iter().enumerate() {
+            let programs = item.map(|item| duties::program_duties(item, line.value_usd));
+            for (at, program) in programs.into_iter().flatten().enumerate() {
                 if at > 0 {
                     out.push(b',');
                 }
@@ -577,11 +584,12 @@ fn log_line(release: &Release, dates: &mut Dates, out: &mut Vec<u8>) {
             None => out.extend_from_slice(b"null"),
         }
     }
-    if let Some(estimate) = &estimate {
+    if let Some(assessed) = assessed {
         out.extend_from_slice(b",\"duty_usd\":");
-        json_usd_or_null(out, estimate.duty_usd);
+        json_usd_or_null(out, duty_usd);
         out.extend_from_slice(b",\"fees\":[");
-        for (at, fee) in estimate.fees.iter().enumerate() {
+        let mut fees_usd = rust_decimal::Decimal::ZERO;
+        for (at, fee) in duties::fees_owed(assessed, all_usmca).enumerate() {
             if at > 0 {
                 out.push(b',');
             }
@@ -590,9 +598,10 @@ fn log_line(release: &Release, dates: &mut Dates, out: &mut Vec<u8>) {
             out.extend_from_slice(b",\"usd\":");
             json_str(out, DecimalText::usd(fee.usd).as_str());
             out.push(b'}');
+            fees_usd += fee.usd;
         }
         out.extend_from_slice(b"],\"fees_usd\":");
-        json_str(out, DecimalText::usd(estimate.fees_usd).as_str());
+        json_str(out, DecimalText::usd(fees_usd).as_str());
     }
     out.extend_from_slice(b"}\n");
 }
@@ -711,11 +720,12 @@ fn for_each_manifest_row<'a>(
     for release in releases {
         let day = dates.day(release.day).to_owned();
         let address = &release.consignee.address;
-        let estimate = duties::of_release(release);
-        for (at, line) in release.lines.iter().enumerate() {
-            let duty_usd = estimate
-                .as_ref()
-                .and_then(|estimate| estimate.lines[at].duty_usd)
+        let assessed = release.assessed.as_deref();
+        for line in &release.lines {
+            let duty_usd = assessed
+                .and_then(|assessed| {
+                    duties::line_duty_usd(assessed.item(&line.item.sku), line.value_usd)
+                })
                 .map(DecimalText::usd);
             let fx = release
                 .fx
@@ -820,14 +830,9 @@ fn for_each_summary_row<'a>(
     for release in releases {
         let address = &release.consignee.address;
         let (orders, lines) = (release.orders.len(), release.lines.len());
-        let estimate = duties::of_release(release);
-        let duty_usd = estimate
-            .as_ref()
-            .and_then(|estimate| estimate.duty_usd)
-            .map(DecimalText::usd);
-        let fees_usd = estimate
-            .as_ref()
-            .map(|estimate| DecimalText::usd(estimate.fees_usd));
+        let owed = duties::owed(release);
+        let duty_usd = owed.and_then(|owed| owed.duty_usd).map(DecimalText::usd);
+        let fees_usd = owed.map(|owed| DecimalText::usd(owed.fees_usd));
         row(&[
             release.release_id.as_str(),
             &release.consignee.name,

@@ -146,13 +146,22 @@ proptest! {
     }
 
     #[test]
-    fn a_mutated_catalogue_or_stock_file_is_taken_in_or_refused(
+    fn a_mutated_catalogue_duty_table_or_stock_file_is_taken_in_or_refused(
         items in mutated(seed("sample/items.csv")),
+        duties in mutated(seed("config/duties-example.csv")),
         stock in mutated(seed("sample/stock.csv")),
     ) {
         with_store(|store| {
             let name = Path::new("input.csv");
             let _ = intake::import_items(store, Source::Bytes { name, bytes: &items }, None);
+            let before = store.duty_rates().unwrap();
+            match intake::import_duties(store, Source::Bytes { name, bytes: &duties }, None) {
+                // Every row taken in is held, and none other came.
+                Ok(report) => prop_assert!(
+                    store.duty_rates().unwrap().len() <= before.len() + report.accepted
+                ),
+                Err(_) => prop_assert_eq!(store.duty_rates().unwrap(), before),
+            }
             for kind in [StockFile::Receive, StockFile::Count] {
                 let _ = intake::import_stock(
                     store,

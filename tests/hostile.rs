@@ -30,6 +30,16 @@ proptest! {
     fn any_catalogue_row_parses_to_an_item_or_a_rejection(fields in prop::collection::vec(".{0,40}", 5)) {
         let _ = intake::parse_item(&fields);
     }
+
+    #[test]
+    fn any_duty_table_row_parses_to_a_rate_or_a_rejection(fields in prop::collection::vec(".{0,40}", 6..=7)) {
+        if let Ok(rate) = intake::parse_duty(&fields) {
+            // What is taken in is what the estimate can rely on.
+            prop_assert!((2..=10).contains(&rate.hts_prefix.len()));
+            prop_assert!(rate.hts_prefix.bytes().all(|b| b.is_ascii_digit()));
+            prop_assert!(!rate.rate_percent.is_sign_negative());
+        }
+    }
 }
 
 proptest! {
@@ -51,6 +61,7 @@ proptest! {
             prop_assert_eq!(orders[0].accepted, 0);
         }
         let _ = intake::import_items(&mut store, source, None);
+        let _ = intake::import_duties(&mut store, source, None);
         let _ = intake::import_stock(&mut store, source, StockFile::Receive, None);
         let _ = intake::import_stock(&mut store, source, StockFile::Count, None);
         prop_assert!(store.order_states().unwrap().is_empty());
