@@ -6,7 +6,7 @@
 //! Days run in order: a day before today, or before the last day batched, is refused; the same
 //! day again is a later wave, which only adds what the day's earlier releases still allow.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -251,13 +251,20 @@ pub fn plan_day(
     let (mut plan, places) = planner::plan_placed(&view, day, policy, &rules);
     planner::verify(&plan, &view, policy)?;
     if !plan.releases.is_empty() {
-        let filed = Arc::new(filed(&plan.releases, policy, config, &snapshot.items));
+        let skus = skus_of(&plan.releases);
+        let filed = Arc::new(filed(&skus, policy, config, &snapshot.items));
         let rows = store.duty_rates()?;
-        let assessed =
-            duties::assess(&plan.releases, &snapshot.items, &rows, &config.fees).map(Arc::new);
+        let assessed = Arc::new(duties::assess(
+            day,
+            &plan.lane,
+            &skus,
+            &snapshot.items,
+            &rows,
+            &config.fees,
+        ));
         for release in &mut plan.releases {
             release.filed = Some(filed.clone());
-            release.assessed = assessed.clone();
+            release.assessed = Some(assessed.clone());
         }
     }
     Ok(Planned {
@@ -359,10 +366,22 @@ pub fn run(
     })
 }
 
+/// The SKUs some releases hold, each once, in order.
+fn skus_of(releases: &[Release]) -> Vec<&str> {
+    let skus: HashSet<&str> = releases
+        .iter()
+        .flat_map(|release| &release.lines)
+        .map(|line| line.item.sku.as_str())
+        .collect();
+    let mut skus: Vec<&str> = skus.into_iter().collect();
+    skus.sort_unstable();
+    skus
+}
+
 /// What a wave's releases are filed with: the policy's entry type, the parties of `[entry]`,
-/// and the MID and USMCA claim of each item the releases hold that has either.
+/// and the MID and USMCA claim of each item `skus` names that has either.
 fn filed(
-    releases: &[Release],
+    skus: &[&str],
     policy: &crate::policy::Policy,
     config: &Config,
     items: &HashMap<String, crate::model::Item>,
@@ -378,14 +397,9 @@ fn filed(
         .clone()
         .zip(entry.shipper_address.clone())
         .map(|(name, address)| Shipper { name, address });
-    let skus: BTreeSet<&str> = releases
-        .iter()
-        .flat_map(|release| &release.lines)
-        .map(|line| line.item.sku.as_str())
-        .collect();
     let items = skus
-        .into_iter()
-        .filter_map(|sku| items.get(sku))
+        .iter()
+        .filter_map(|sku| items.get(*sku))
         .filter(|item| item.mid.is_some() || item.usmca)
         .map(|item| FiledItem {
             sku: item.sku.clone(),

@@ -112,31 +112,24 @@ pub fn fees_on(rules: &[FeeRule], lane: &str, day: NaiveDate) -> Vec<Fee> {
         .collect()
 }
 
-/// What a wave's releases are assessed with: the rates of each item they hold, and the fees of
-/// their lane on their day.
+/// What a wave of `lane` on `day` is assessed with: the rates of each item it holds (`skus`, in
+/// order), and the fees of its lane on its day.
 pub fn assess(
-    releases: &[Release],
+    day: NaiveDate,
+    lane: &str,
+    skus: &[&str],
     items: &HashMap<String, Item>,
     rows: &[DutyRate],
     fees: &[FeeRule],
-) -> Option<Assessed> {
-    let first = releases.first()?;
-    let table = Table::on(rows, first.day);
-    let mut skus: Vec<&str> = releases
-        .iter()
-        .flat_map(|release| &release.lines)
-        .map(|line| line.item.sku.as_str())
-        .collect();
-    skus.sort_unstable();
-    skus.dedup();
-    Some(Assessed {
-        items: skus
-            .into_iter()
-            .filter_map(|sku| items.get(sku))
+) -> Assessed {
+    let table = Table::on(rows, day);
+    Assessed::new(
+        skus.iter()
+            .filter_map(|sku| items.get(*sku))
             .map(|item| table.item(item))
             .collect(),
-        fees: fees_on(fees, &first.lane, first.day),
-    })
+        fees_on(fees, lane, day),
+    )
 }
 
 /// One program's duty on a line.
@@ -499,14 +492,14 @@ mod tests {
     }
 
     fn assessed(items: Vec<AssessedItem>) -> Assessed {
-        Assessed {
+        Assessed::new(
             items,
-            fees: vec![Fee {
+            vec![Fee {
                 name: "mpf".into(),
                 usd: usd("2.69"),
                 usmca_exempt: true,
             }],
-        }
+        )
     }
 
     fn assessed_item(sku: &str, usmca: bool, known: bool, rates: &[(&str, &str)]) -> AssessedItem {

@@ -547,13 +547,25 @@ pub struct DutyRate {
 /// What the duties and fees of a wave's releases are estimated from: the rates that applied to
 /// each item they hold and the fees of their lane, as they were when the wave was committed, so
 /// that the estimate of a release never changes once it is made.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Assessed {
     /// By SKU.
     pub items: Vec<AssessedItem>,
     /// The fees each release of the wave owes, in the order of the config.
     pub fees: Vec<Fee>,
+    /// The place of each SKU in `items`, made at the first lookup: the files of a day look up
+    /// every line's item.
+    #[serde(skip)]
+    index: std::sync::OnceLock<FastMap<String, usize>>,
 }
+
+impl PartialEq for Assessed {
+    fn eq(&self, other: &Assessed) -> bool {
+        self.items == other.items && self.fees == other.fees
+    }
+}
+
+impl Eq for Assessed {}
 
 /// The rates that apply to one item on the day of its wave.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -585,12 +597,49 @@ pub struct Fee {
 }
 
 impl Assessed {
+    pub fn new(items: Vec<AssessedItem>, fees: Vec<Fee>) -> Assessed {
+        Assessed {
+            items,
+            fees,
+            index: std::sync::OnceLock::new(),
+        }
+    }
+
     /// What applies to a SKU; `None` for a SKU the wave did not hold.
     pub fn item(&self, sku: &str) -> Option<&AssessedItem> {
-        self.items
-            .binary_search_by(|item| item.sku.as_str().cmp(sku))
-            .ok()
-            .map(|place| &self.items[place])
+        let index = self.index.get_or_init(|| {
+            self.items
+                .iter()
+                .enumerate()
+                .map(|(place, item)| (item.sku.clone(), place))
+                .collect()
+        });
+        index.get(sku).map(|place| &self.items[*place])
+    }
+}
+
+/// A hash map for many small lookups: FNV-1a instead of SipHash, since its keys come from the
+/// warehouse's own store, not from an adversary choosing collisions.
+pub type FastMap<K, V> = std::collections::HashMap<K, V, std::hash::BuildHasherDefault<Fnv>>;
+
+/// The 64-bit FNV-1a hash, for [`FastMap`].
+pub struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Fnv {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl std::hash::Hasher for Fnv {
+    fn write(&mut self, bytes: &[u8]) {
+        for byte in bytes {
+            self.0 = (self.0 ^ u64::from(*byte)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
     }
 }
 

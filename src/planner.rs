@@ -399,29 +399,7 @@ struct Sku {
     facts: Arc<ItemFacts>,
 }
 
-/// A hash map for the planner's many small lookups: FNV-1a instead of SipHash, since its keys
-/// come from the warehouse's own store, not from an adversary choosing collisions.
-type FastMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<Fnv>>;
-
-struct Fnv(u64);
-
-impl Default for Fnv {
-    fn default() -> Fnv {
-        Fnv(0xcbf2_9ce4_8422_2325)
-    }
-}
-
-impl std::hash::Hasher for Fnv {
-    fn write(&mut self, bytes: &[u8]) {
-        for byte in bytes {
-            self.0 = (self.0 ^ u64::from(*byte)).wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
+use crate::model::FastMap;
 
 /// A candidate that the policy lets through, valued.
 struct Examined {

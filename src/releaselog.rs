@@ -1183,8 +1183,8 @@ mod tests {
                 usmca: false,
             }],
         }));
-        release.assessed = Some(std::sync::Arc::new(Assessed {
-            items: vec![
+        release.assessed = Some(std::sync::Arc::new(Assessed::new(
+            vec![
                 AssessedItem {
                     sku: "JEANS-32".into(),
                     usmca: false,
@@ -1198,12 +1198,12 @@ mod tests {
                     rates: vec![rate("mfn", "16.5"), rate("section-122", "10")],
                 },
             ],
-            fees: vec![Fee {
+            vec![Fee {
                 name: "merchandise-processing-fee".into(),
                 usd: dec("2.69"),
                 usmca_exempt: true,
             }],
-        }));
+        )));
         release
     }
 

@@ -2052,8 +2052,8 @@ mod tests {
         );
         fixture(
             "assessed",
-            crate::model::Assessed {
-                items: vec![crate::model::AssessedItem {
+            crate::model::Assessed::new(
+                vec![crate::model::AssessedItem {
                     sku: "TSHIRT-M".into(),
                     usmca: false,
                     known: true,
@@ -2062,12 +2062,12 @@ mod tests {
                         rate_percent: Decimal::from_str("7.5").unwrap(),
                     }],
                 }],
-                fees: vec![crate::model::Fee {
+                vec![crate::model::Fee {
                     name: "merchandise-processing-fee".into(),
                     usd: Decimal::from_str("2.69").unwrap(),
                     usmca_exempt: true,
                 }],
-            },
+            ),
         );
         fixture(
             "detail-block",
