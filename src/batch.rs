@@ -407,12 +407,7 @@ fn filed(
             usmca: item.usmca,
         })
         .collect();
-    Filed {
-        entry_type: policy.filing.entry_type.clone(),
-        importer,
-        shipper,
-        items,
-    }
+    Filed::new(policy.filing.entry_type.clone(), importer, shipper, items)
 }
 
 /// Per recipient, what the day's committed releases already gave; a void release gives

@@ -482,14 +482,31 @@ pub struct Release {
 /// What the releases of a wave are filed with: the entry type of the policy they were made
 /// under, the parties of `[entry]`, and the MID and USMCA claim of each item they hold, as they
 /// were when the wave was committed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Filed {
     pub entry_type: String,
     pub importer: Option<Importer>,
     pub shipper: Option<Shipper>,
     /// By SKU; an item with neither a MID nor a USMCA claim is left out.
     pub items: Vec<FiledItem>,
+    /// The place of each SKU in `items`, made at the first lookup.
+    #[serde(skip)]
+    index: std::sync::OnceLock<FastMap<String, usize>>,
 }
+
+impl PartialEq for Filed {
+    fn eq(&self, other: &Filed) -> bool {
+        (&self.entry_type, &self.importer, &self.shipper, &self.items)
+            == (
+                &other.entry_type,
+                &other.importer,
+                &other.shipper,
+                &other.items,
+            )
+    }
+}
+
+impl Eq for Filed {}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Importer {
@@ -511,16 +528,43 @@ pub struct FiledItem {
 }
 
 impl Filed {
-    /// The MID and USMCA claim of a SKU.
-    pub fn item(&self, sku: &str) -> (Option<&str>, bool) {
-        match self
-            .items
-            .binary_search_by(|item| item.sku.as_str().cmp(sku))
-        {
-            Ok(place) => (self.items[place].mid.as_deref(), self.items[place].usmca),
-            Err(_) => (None, false),
+    pub fn new(
+        entry_type: String,
+        importer: Option<Importer>,
+        shipper: Option<Shipper>,
+        items: Vec<FiledItem>,
+    ) -> Filed {
+        Filed {
+            entry_type,
+            importer,
+            shipper,
+            items,
+            index: std::sync::OnceLock::new(),
         }
     }
+
+    /// The MID and USMCA claim of a SKU.
+    pub fn item(&self, sku: &str) -> (Option<&str>, bool) {
+        match sku_place(&self.index, &self.items, |item| &item.sku).get(sku) {
+            Some(place) => (self.items[*place].mid.as_deref(), self.items[*place].usmca),
+            None => (None, false),
+        }
+    }
+}
+
+/// The place of each SKU in `items`, made once in `index`.
+fn sku_place<'a, T>(
+    index: &'a std::sync::OnceLock<FastMap<String, usize>>,
+    items: &[T],
+    sku: impl Fn(&T) -> &String,
+) -> &'a FastMap<String, usize> {
+    index.get_or_init(|| {
+        items
+            .iter()
+            .enumerate()
+            .map(|(place, item)| (sku(item).clone(), place))
+            .collect()
+    })
 }
 
 /// One row of the operator's duty tables (`duties import`): an ad valorem rate of one program
@@ -607,14 +651,9 @@ impl Assessed {
 
     /// What applies to a SKU; `None` for a SKU the wave did not hold.
     pub fn item(&self, sku: &str) -> Option<&AssessedItem> {
-        let index = self.index.get_or_init(|| {
-            self.items
-                .iter()
-                .enumerate()
-                .map(|(place, item)| (item.sku.clone(), place))
-                .collect()
-        });
-        index.get(sku).map(|place| &self.items[*place])
+        sku_place(&self.index, &self.items, |item| &item.sku)
+            .get(sku)
+            .map(|place| &self.items[*place])
     }
 }
 

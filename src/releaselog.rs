@@ -1173,16 +1173,16 @@ mod tests {
         };
         let mut release = release();
         release.release_id = "2026-11-24-000004".into();
-        release.filed = Some(std::sync::Arc::new(Filed {
-            entry_type: "11".into(),
-            importer: None,
-            shipper: None,
-            items: vec![FiledItem {
+        release.filed = Some(std::sync::Arc::new(Filed::new(
+            "11".into(),
+            None,
+            None,
+            vec![FiledItem {
                 sku: "TSHIRT-M".into(),
                 mid: Some("MXCONTEX1450TIJ".into()),
                 usmca: false,
             }],
-        }));
+        )));
         release.assessed = Some(std::sync::Arc::new(Assessed::new(
             vec![
                 AssessedItem {
