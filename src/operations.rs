@@ -33,6 +33,12 @@ use crate::wire::{
     ReferredDoc, StockRow, VoidDoc, WrittenDoc,
 };
 
+mod status;
+pub use status::{
+    day_figures, status, status_view, DayFigures, PolicyInForce, RejectedFile, Status,
+    REJECTED_DAYS, REPORT_SUFFIX, SPOOL_REJECTED,
+};
+
 pub use crate::batch::{BatchError, Planned, Summary};
 pub use crate::intake::{IntakeError, IntakeReport, Source};
 pub use crate::releaselog::LogError as FilesError;

@@ -15,8 +15,8 @@ use crate::store::StateCount;
 
 /// Shortest time between two counts of the order states.
 const STATES_EVERY: Duration = Duration::from_millis(250);
-/// Days of releases kept in the figures.
-const DAYS_KEPT: usize = 7;
+/// Days of releases kept in the figures (the days batched, the latest ones).
+pub const DAYS_KEPT: usize = 14;
 
 #[derive(Default)]
 pub struct Metrics {
@@ -46,6 +46,61 @@ struct Inner {
     reloads: BTreeMap<&'static str, u64>,
     /// Why the daemon is not healthy.
     failing: Option<String>,
+    /// The last batch run since start, whatever became of it.
+    last_batch: Option<LastBatch>,
+    /// When the scheduler runs the next batch.
+    next_batch: Option<DateTime<Utc>>,
+    /// While the days' figures are read from the store: what batches and voids changed since
+    /// the view they are read from was taken, by day.
+    days_changed: Option<BTreeMap<NaiveDate, (i64, Decimal)>>,
+    /// Whether the days' figures were read from the store.
+    days_read: bool,
+    /// When the daemon started.
+    started_at: Option<DateTime<Utc>>,
+}
+
+/// A batch the daemon ran, and what became of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LastBatch {
+    pub day: NaiveDate,
+    /// When it ended.
+    pub at: DateTime<Utc>,
+    pub took: Duration,
+    /// Run by the schedule (else asked for: the command line, the API).
+    pub scheduled: bool,
+    pub outcome: BatchOutcome,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BatchOutcome {
+    /// Committed: its releases, the orders they hold and their value; `files_error` when its
+    /// release files are still due.
+    Committed {
+        releases: u64,
+        orders: u64,
+        value_usd: Decimal,
+        files_error: Option<String>,
+    },
+    /// Refused by the rules (a day before the last one batched, no policy in force).
+    Refused(String),
+    /// Failed: the store, or release files due that cannot be written.
+    Failed(String),
+}
+
+/// What the status page shows of the daemon's own figures, as they are at one moment.
+#[derive(Debug, Clone)]
+pub struct DaemonFigures {
+    /// The releases that stand and their value, by day, for the latest days batched.
+    pub days: BTreeMap<NaiveDate, (u64, Decimal)>,
+    /// Whether `days` holds what the store held at start (else only the batches since).
+    pub days_read: bool,
+    pub last_batch: Option<LastBatch>,
+    pub next_batch: Option<DateTime<Utc>>,
+    /// Batches run since start, by outcome.
+    pub batches: BTreeMap<&'static str, u64>,
+    /// Why the daemon is not healthy.
+    pub failing: Option<String>,
+    pub started_at: Option<DateTime<Utc>>,
 }
 
 impl Metrics {
@@ -112,6 +167,11 @@ impl Metrics {
         let day = inner.releases.entry(summary.day).or_default();
         day.0 += summary.releases as u64;
         day.1 += summary.value_usd;
+        if let Some(changed) = inner.days_changed.as_mut() {
+            let day = changed.entry(summary.day).or_default();
+            day.0 += summary.releases as i64;
+            day.1 += summary.value_usd;
+        }
         while inner.releases.len() > DAYS_KEPT {
             inner.releases.pop_first();
         }
@@ -121,21 +181,77 @@ impl Metrics {
         inner.states_counted = None;
     }
 
+    /// When the daemon started, for the status page.
+    pub fn started(&self, at: DateTime<Utc>) {
+        self.inner().started_at = Some(at);
+    }
+
+    /// What became of the last batch run, for the status page.
+    pub fn batch_ran(&self, batch: LastBatch) {
+        self.inner().last_batch = Some(batch);
+    }
+
+    /// When the scheduler runs the next batch, if it knows.
+    pub fn set_next_batch(&self, next: Option<DateTime<Utc>>) {
+        self.inner().next_batch = next;
+    }
+
     /// A release of `day` voided: the day's figures lose it.
     pub fn release_voided(&self, day: NaiveDate, value_usd: Decimal) {
-        if let Some(figures) = self.inner().releases.get_mut(&day) {
+        let mut inner = self.inner();
+        if let Some(changed) = inner.days_changed.as_mut() {
+            let day = changed.entry(day).or_default();
+            day.0 -= 1;
+            day.1 -= value_usd;
+        }
+        if let Some(figures) = inner.releases.get_mut(&day) {
             figures.0 = figures.0.saturating_sub(1);
             figures.1 -= value_usd;
         }
     }
 
-    pub fn batch_failed(&self) {
-        *self.inner().batches.entry("failed").or_default() += 1;
+    /// The days' figures are about to be read from a view of the store taken now: the batches
+    /// and voids from here on are kept aside, to be added to what is read.
+    pub fn days_reading(&self) {
+        self.inner().days_changed = Some(BTreeMap::new());
     }
 
-    /// A day's releases as the store has them, at start.
-    pub fn set_day(&self, day: NaiveDate, releases: u64, value_usd: Decimal) {
-        self.inner().releases.insert(day, (releases, value_usd));
+    /// The days' figures read from the view taken at [`Metrics::days_reading`] (none when it
+    /// could not be read): each day read, with what changed it since, replaces the day's
+    /// figures.
+    pub fn days_read(&self, read: Option<BTreeMap<NaiveDate, (u64, Decimal)>>) {
+        let mut inner = self.inner();
+        let changed = inner.days_changed.take().unwrap_or_default();
+        let Some(read) = read else {
+            return;
+        };
+        for (day, (releases, value)) in read {
+            let (more, more_value) = changed.get(&day).copied().unwrap_or_default();
+            let releases = u64::try_from(releases as i64 + more).unwrap_or(0);
+            inner.releases.insert(day, (releases, value + more_value));
+        }
+        while inner.releases.len() > DAYS_KEPT {
+            inner.releases.pop_first();
+        }
+        inner.days_read = true;
+    }
+
+    /// The daemon's figures for the status page.
+    pub fn figures(&self) -> DaemonFigures {
+        let inner = self.inner();
+        DaemonFigures {
+            days: inner.releases.clone(),
+            days_read: inner.days_read,
+            last_batch: inner.last_batch.clone(),
+            next_batch: inner.next_batch,
+            batches: inner.batches.clone(),
+            failing: inner.failing.clone(),
+            started_at: inner.started_at,
+        }
+    }
+
+    pub fn batch_failed(&self) {
+        *self.inner().batches.entry("failed").or_default() += 1;
     }
 
     pub fn reload(&self, outcome: &'static str) {
