@@ -68,6 +68,7 @@ header{padding:12px 16px;background:var(--card);border-bottom:1px solid var(--li
 header p{margin:2px 0 0}\
 h1{font-size:1.3rem;margin:0}\
 h2{font-size:1.05rem;margin:0 0 8px}\
+h3{font-size:.95rem;margin:0 0 4px;color:var(--muted)}\
 main{max-width:1180px;margin:0 auto;padding:12px;display:grid;gap:12px;\
 grid-template-columns:minmax(0,1fr) minmax(0,1fr)}\
 section{background:var(--card);border:1px solid var(--line);border-radius:8px;padding:12px 14px;min-width:0}\
@@ -280,8 +281,8 @@ fn batches_section(body: &mut String, status: &Status, daemon: &DaemonFigures) {
             };
             let _ = write!(
                 body,
-                "<h3 class=\"muted\" style=\"font-size:.95rem;margin:0 0 4px\">last batch</h3>\n\
-                 <dl id=\"last-batch\" data-day=\"{day}\" data-outcome=\"{word}\">\n\
+                "<h3>last batch</h3>\n\
+                 <dl id=\"last-batch\" data-last-batch=\"{day}\" data-outcome=\"{word}\">\n\
                  <dt>day</dt><dd>{day}</dd>\n\
                  <dt>when</dt><dd>{when} ({by})</dd>\n\
                  <dt>outcome</dt><dd class=\"{class}\">{outcome}</dd>\n\
@@ -305,9 +306,9 @@ fn batches_section(body: &mut String, status: &Status, daemon: &DaemonFigures) {
             {
                 let _ = write!(
                     body,
-                    "<dt>releases</dt><dd data-releases=\"{releases}\">{releases} \
+                    "<dt>releases</dt><dd data-last-releases=\"{releases}\">{releases} \
                      <span class=\"muted\">({})</span></dd>\n\
-                     <dt>value</dt><dd data-value=\"{value}\">{value} USD</dd>\n",
+                     <dt>value</dt><dd data-last-value=\"{value}\">{value} USD</dd>\n",
                     escape(&count(*orders, "order", "orders")),
                     value = escape(&Usd(*value_usd).to_string()),
                 );
@@ -321,7 +322,7 @@ fn batches_section(body: &mut String, status: &Status, daemon: &DaemonFigures) {
                 .unwrap_or_default();
             let _ = writeln!(
                 body,
-                "<p id=\"last-batch\" data-outcome=\"none\">No batch has run since the daemon \
+                "<p id=\"last-batch\" data-last-batch=\"\" data-outcome=\"none\">No batch has run since the daemon \
                  started{}.</p>",
                 escape(&since)
             );
@@ -330,8 +331,8 @@ fn batches_section(body: &mut String, status: &Status, daemon: &DaemonFigures) {
                     Some((releases, value)) if daemon.days_read => {
                         let _ = writeln!(
                             body,
-                            "<p id=\"store-last-day\" data-day=\"{day}\" data-releases=\"{releases}\" \
-                             data-value=\"{value}\">The store's last day batched is \
+                            "<p id=\"store-last-day\" data-store-last-day=\"{day}\" data-store-releases=\"{releases}\" \
+                             data-store-value=\"{value}\">The store's last day batched is \
                              <strong>{day}</strong>: {} that stand, {value} USD (from the store; \
                              how that batch went and how long it took is not kept).</p>",
                             escape(&count(*releases, "release", "releases")),
@@ -342,7 +343,7 @@ fn batches_section(body: &mut String, status: &Status, daemon: &DaemonFigures) {
                     _ if !daemon.days_read => {
                         let _ = writeln!(
                             body,
-                            "<p id=\"store-last-day\" data-day=\"{day}\">The store's last day \
+                            "<p id=\"store-last-day\" data-store-last-day=\"{day}\">The store's last day \
                              batched is <strong>{day}</strong>; its figures are being read.</p>",
                             day = escape(&day.to_string()),
                         );
@@ -350,8 +351,8 @@ fn batches_section(body: &mut String, status: &Status, daemon: &DaemonFigures) {
                     _ => {
                         let _ = writeln!(
                             body,
-                            "<p id=\"store-last-day\" data-day=\"{day}\" data-releases=\"0\" \
-                             data-value=\"0.00\">The store's last day batched is \
+                            "<p id=\"store-last-day\" data-store-last-day=\"{day}\" data-store-releases=\"0\" \
+                             data-store-value=\"0.00\">The store's last day batched is \
                              <strong>{day}</strong>.</p>",
                             day = escape(&day.to_string()),
                         );
@@ -451,7 +452,7 @@ fn days_section(body: &mut String, status: &Status, daemon: &DaemonFigures) {
         let value = Usd(*value).to_string();
         let _ = writeln!(
             body,
-            "<tr data-day=\"{day}\" data-releases=\"{releases}\" data-value=\"{value}\">\
+            "<tr data-figures-day=\"{day}\" data-releases=\"{releases}\" data-value=\"{value}\">\
              <td>{day}</td><td class=\"num\">{releases}</td><td class=\"num\">{value}</td></tr>",
             day = escape(&day.to_string()),
             value = escape(&value),
@@ -622,7 +623,7 @@ fn held_section(body: &mut String, status: &Status, page: u64) {
             let reason = row.reason.as_deref().unwrap_or("");
             let _ = writeln!(
                 body,
-                "<tr data-order=\"{id}\" data-reason=\"{reason}\">\
+                "<tr data-order=\"{id}\" data-reason=\"{reason}\" data-value=\"{value}\">\
                  <td class=\"id\"><a href=\"orders/{link}\">{id}</a></td><td>{reason}</td>\
                  <td>{why}</td><td>{name}<br><span class=\"muted\">{city}, {state}</span></td>\
                  <td class=\"num\">{value}</td><td class=\"id\">{placed}</td></tr>",
@@ -776,7 +777,7 @@ pub fn order_page(doc: &OrderDoc) -> String {
     };
     let _ = writeln!(
         body,
-        "<dt>value</dt><dd data-value=\"{value}\">{shown}{basis}{rate}</dd>",
+        "<dt>value</dt><dd data-order-value=\"{value}\">{shown}{basis}{rate}</dd>",
         value = escape(row.value_usd.as_deref().unwrap_or("")),
         shown = escape(
             &row.value_usd
