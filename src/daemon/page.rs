@@ -81,6 +81,8 @@ th,td{text-align:left;padding:4px 8px;border-bottom:1px solid var(--line);vertic
 th{font-weight:600;color:var(--muted);white-space:nowrap}\
 td.num,th.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}\
 td.id{white-space:nowrap}\
+table.held{min-width:760px}\
+td.why{min-width:18em}\
 dl{display:grid;grid-template-columns:max-content 1fr;gap:3px 12px;margin:0}\
 dt{color:var(--muted)}\
 dd{margin:0;min-width:0;overflow-wrap:anywhere}\
@@ -100,7 +102,7 @@ nav.pages{display:flex;flex-wrap:wrap;gap:16px;margin-top:8px}\
 footer{max-width:1180px;margin:0 auto;padding:0 16px 16px;font-size:.85rem;color:var(--muted)}\
 @media (max-width:760px){main{grid-template-columns:minmax(0,1fr)}}\
 @media (max-width:600px){main{padding:8px;gap:8px}body{font-size:14px}section{padding:10px}\
-svg text{font-size:26px}svg text.alternate{display:none}}";
+svg text{font-size:26px}svg text.alternate{display:none}.meaning{display:none}}";
 
 /// A whole page: the head with the viewport, the refresh and the style, then `body`.
 fn document(title: &str, body: &str) -> String {
@@ -559,14 +561,14 @@ fn orders_section(body: &mut String, status: &Status) {
     }
     body.push_str(
         "<div class=\"scroll\"><table id=\"order-counts\">\n<thead><tr><th>state</th><th>reason</th>\
-         <th class=\"num\">orders</th><th>meaning</th></tr></thead>\n<tbody>\n",
+         <th class=\"num\">orders</th><th class=\"meaning\">meaning</th></tr></thead>\n<tbody>\n",
     );
     for count in &status.counts {
         let reason = count.reason.unwrap_or("");
         let _ = writeln!(
             body,
             "<tr data-state=\"{state}\" data-reason=\"{reason}\" data-orders=\"{orders}\">\
-             <td>{state}</td><td>{shown}</td><td class=\"num\">{orders}</td><td class=\"muted\">{meaning}</td></tr>",
+             <td>{state}</td><td>{shown}</td><td class=\"num\">{orders}</td><td class=\"muted meaning\">{meaning}</td></tr>",
             state = escape(count.state),
             reason = escape(reason),
             shown = if reason.is_empty() {
@@ -616,7 +618,7 @@ fn held_section(body: &mut String, status: &Status, page: u64) {
             body,
             "<p class=\"muted\" data-first=\"{first}\" data-last=\"{last}\">{first} to {last} of \
              {total}, in intake order</p>\n\
-             <div class=\"scroll\"><table id=\"held-orders\">\n<thead><tr><th>order</th><th>reason</th>\
+             <div class=\"scroll\"><table id=\"held-orders\" class=\"held\">\n<thead><tr><th>order</th><th>reason</th>\
              <th>why</th><th>consignee</th><th class=\"num\">value USD</th><th>placed at (UTC)</th></tr></thead>\n<tbody>\n",
         );
         for row in &status.held {
@@ -624,8 +626,8 @@ fn held_section(body: &mut String, status: &Status, page: u64) {
             let _ = writeln!(
                 body,
                 "<tr data-order=\"{id}\" data-reason=\"{reason}\" data-value=\"{value}\">\
-                 <td class=\"id\"><a href=\"orders/{link}\">{id}</a></td><td>{reason}</td>\
-                 <td>{why}</td><td>{name}<br><span class=\"muted\">{city}, {state}</span></td>\
+                 <td class=\"id\"><a href=\"orders/{link}\">{id}</a></td><td class=\"id\">{reason}</td>\
+                 <td class=\"why\">{why}</td><td>{name}<br><span class=\"muted\">{city}, {state}</span></td>\
                  <td class=\"num\">{value}</td><td class=\"id\">{placed}</td></tr>",
                 id = escape(&row.order_id),
                 link = escape(&path_segment(&row.order_id)),
