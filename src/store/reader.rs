@@ -18,7 +18,8 @@ use super::{
     RELEASE_ITEMS, RELEASE_VALUE_VERSION, STATES, STATE_BLOCK_ORDERS, STOCK, VOIDS,
 };
 use crate::model::{
-    Detail, Filed, Item, Order, OrderState, Referral, Release, StockLevel, Verdict, Void,
+    Detail, Filed, HoldReason, Item, Order, OrderState, Referral, Release, StockLevel, Verdict,
+    Void,
 };
 use rust_decimal::Decimal;
 use std::sync::Arc;
@@ -276,7 +277,7 @@ impl StoreReader {
                 }
             })
             .collect();
-        let held_total = counts
+        let held_total: u64 = counts
             .iter()
             .filter(|count| count.state == "held")
             .map(|count| count.orders)
@@ -289,13 +290,20 @@ impl StoreReader {
         let mut held = Vec::with_capacity(take.min(1024));
         let mut details = Details::new(self);
         let mut seen = 0u64;
+        // The hold reason each byte says, looked up rather than decoded order by order.
+        let held_reasons: Vec<Option<HoldReason>> = (0..=u8::MAX)
+            .map(|byte| match StateByte::decode(byte) {
+                Some(StateByte::Open(Some(Verdict::Held(reason)))) => Some(reason),
+                _ => None,
+            })
+            .collect();
+        let wanted = held_total.saturating_sub(skip).min(take as u64) as usize;
         'blocks: for (block_no, block) in &states.blocks {
             for (offset, byte) in block.iter().enumerate() {
-                if held.len() >= take {
+                if held.len() >= wanted {
                     break 'blocks;
                 }
-                let Some(StateByte::Open(Some(Verdict::Held(reason)))) = StateByte::decode(*byte)
-                else {
+                let Some(reason) = held_reasons[usize::from(*byte)] else {
                     continue;
                 };
                 seen += 1;
