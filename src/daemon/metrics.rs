@@ -54,7 +54,7 @@ struct Inner {
     /// the view they are read from was taken, by day.
     days_changed: Option<BTreeMap<NaiveDate, (i64, Decimal)>>,
     /// Whether the days' figures were read from the store.
-    days_read: bool,
+    days_read: DaysRead,
     /// When the daemon started.
     started_at: Option<DateTime<Utc>>,
 }
@@ -87,13 +87,23 @@ pub enum BatchOutcome {
     Failed(String),
 }
 
+/// Whether the figures of the days batched before the daemon started were read from the store.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum DaysRead {
+    #[default]
+    Reading,
+    Read,
+    /// They could not be read (the daemon's log says why): only the batches since start count.
+    Failed,
+}
+
 /// What the status page shows of the daemon's own figures, as they are at one moment.
 #[derive(Debug, Clone)]
 pub struct DaemonFigures {
     /// The releases that stand and their value, by day, for the latest days batched.
     pub days: BTreeMap<NaiveDate, (u64, Decimal)>,
     /// Whether `days` holds what the store held at start (else only the batches since).
-    pub days_read: bool,
+    pub days_read: DaysRead,
     pub last_batch: Option<LastBatch>,
     pub next_batch: Option<DateTime<Utc>>,
     /// Batches run since start, by outcome.
@@ -223,6 +233,7 @@ impl Metrics {
         let mut inner = self.inner();
         let changed = inner.days_changed.take().unwrap_or_default();
         let Some(read) = read else {
+            inner.days_read = DaysRead::Failed;
             return;
         };
         for (day, (releases, value)) in read {
@@ -233,7 +244,7 @@ impl Metrics {
         while inner.releases.len() > DAYS_KEPT {
             inner.releases.pop_first();
         }
-        inner.days_read = true;
+        inner.days_read = DaysRead::Read;
     }
 
     /// The daemon's figures for the status page.
@@ -449,4 +460,94 @@ impl Metrics {
 
 fn header(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn day(text: &str) -> NaiveDate {
+        text.parse().unwrap()
+    }
+
+    fn usd(text: &str) -> Decimal {
+        text.parse().unwrap()
+    }
+
+    fn summary(on: &str, releases: usize, value: &str) -> Summary {
+        Summary {
+            day: day(on),
+            policy: "p".into(),
+            lane: "de-minimis".into(),
+            value_limit_usd: usd("800"),
+            releases_before: 0,
+            releases,
+            orders_released: releases,
+            value_usd: usd(value),
+            held: BTreeMap::new(),
+            waiting: BTreeMap::new(),
+            not_due: 0,
+            past: false,
+        }
+    }
+
+    #[test]
+    fn batches_and_voids_made_while_the_days_are_read_are_added_to_what_is_read() {
+        let metrics = Metrics::default();
+        let at = DateTime::<Utc>::UNIX_EPOCH;
+        // A batch before the view is taken is in what is read.
+        metrics.batch_done(&summary("2026-11-30", 4, "100.00"), Duration::ZERO, at);
+        metrics.days_reading();
+        assert_eq!(metrics.figures().days_read, DaysRead::Reading);
+        // A wave and a void after it are not.
+        metrics.batch_done(&summary("2026-11-30", 2, "30.00"), Duration::ZERO, at);
+        metrics.batch_done(&summary("2026-12-01", 1, "5.00"), Duration::ZERO, at);
+        metrics.release_voided(day("2026-11-29"), usd("10.00"));
+        let read = BTreeMap::from([
+            (day("2026-11-29"), (3, usd("50.00"))),
+            (day("2026-11-30"), (4, usd("100.00"))),
+        ]);
+        metrics.days_read(Some(read));
+        let figures = metrics.figures();
+        assert_eq!(figures.days_read, DaysRead::Read);
+        assert_eq!(
+            figures.days,
+            BTreeMap::from([
+                (day("2026-11-29"), (2, usd("40.00"))),
+                (day("2026-11-30"), (6, usd("130.00"))),
+                (day("2026-12-01"), (1, usd("5.00"))),
+            ])
+        );
+        // From then on a batch counts once.
+        metrics.batch_done(&summary("2026-12-01", 1, "7.00"), Duration::ZERO, at);
+        assert_eq!(
+            metrics.figures().days[&day("2026-12-01")],
+            (2, usd("12.00"))
+        );
+    }
+
+    #[test]
+    fn days_that_cannot_be_read_leave_the_batches_since_start() {
+        let metrics = Metrics::default();
+        metrics.days_reading();
+        let at = DateTime::<Utc>::UNIX_EPOCH;
+        metrics.batch_done(&summary("2026-11-30", 2, "30.00"), Duration::ZERO, at);
+        metrics.days_read(None);
+        let figures = metrics.figures();
+        assert_eq!(figures.days_read, DaysRead::Failed);
+        assert_eq!(figures.days[&day("2026-11-30")], (2, usd("30.00")));
+    }
+
+    #[test]
+    fn fourteen_days_are_kept() {
+        let metrics = Metrics::default();
+        let at = DateTime::<Utc>::UNIX_EPOCH;
+        for n in 1..=20 {
+            let on = format!("2026-11-{n:02}");
+            metrics.batch_done(&summary(&on, 1, "1.00"), Duration::ZERO, at);
+        }
+        let days = metrics.figures().days;
+        assert_eq!(days.len(), DAYS_KEPT);
+        assert_eq!(days.keys().next(), Some(&day("2026-11-07")));
+    }
 }

@@ -14,7 +14,7 @@ use chrono_tz::Tz;
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 
-use super::metrics::{BatchOutcome, DaemonFigures};
+use super::metrics::{BatchOutcome, DaemonFigures, DaysRead};
 use crate::money::Usd;
 use crate::operations::{Status, REJECTED_DAYS};
 use crate::wire::OrderDoc;
@@ -330,7 +330,7 @@ fn batches_section(body: &mut String, status: &Status, daemon: &DaemonFigures) {
             );
             match status.last_day {
                 Some(day) => match daemon.days.get(&day) {
-                    Some((releases, value)) if daemon.days_read => {
+                    Some((releases, value)) if daemon.days_read == DaysRead::Read => {
                         let _ = writeln!(
                             body,
                             "<p id=\"store-last-day\" data-store-last-day=\"{day}\" data-store-releases=\"{releases}\" \
@@ -342,20 +342,15 @@ fn batches_section(body: &mut String, status: &Status, daemon: &DaemonFigures) {
                             value = escape(&Usd(*value).to_string()),
                         );
                     }
-                    _ if !daemon.days_read => {
+                    _ => {
+                        let why = match daemon.days_read {
+                            DaysRead::Reading => "; its figures are being read",
+                            _ => "",
+                        };
                         let _ = writeln!(
                             body,
                             "<p id=\"store-last-day\" data-store-last-day=\"{day}\">The store's last day \
-                             batched is <strong>{day}</strong>; its figures are being read.</p>",
-                            day = escape(&day.to_string()),
-                        );
-                    }
-                    _ => {
-                        let _ = writeln!(
-                            body,
-                            "<p id=\"store-last-day\" data-store-last-day=\"{day}\" data-store-releases=\"0\" \
-                             data-store-value=\"0.00\">The store's last day batched is \
-                             <strong>{day}</strong>.</p>",
+                             batched is <strong>{day}</strong>{why}.</p>",
                             day = escape(&day.to_string()),
                         );
                     }
@@ -429,11 +424,17 @@ fn days_section(body: &mut String, status: &Status, daemon: &DaemonFigures) {
         body,
         "<section id=\"days\">\n<h2>Releases, the last {CHART_DAYS} days</h2>\n"
     );
-    if !daemon.days_read {
-        body.push_str(
+    match daemon.days_read {
+        DaysRead::Read => {}
+        DaysRead::Reading => body.push_str(
             "<p class=\"muted\">The figures of the days batched before the daemon started are \
              being read from the store; until then only the batches since are shown.</p>\n",
-        );
+        ),
+        DaysRead::Failed => body.push_str(
+            "<p class=\"bad\">The figures of the days batched before the daemon started could not \
+             be read from the store (the daemon's log says why): only the batches since are \
+             shown.</p>\n",
+        ),
     }
     body.push_str(&chart(&days));
     let (releases, value) = days
@@ -1010,7 +1011,7 @@ mod tests {
     fn figures() -> DaemonFigures {
         DaemonFigures {
             days: days_of(&[("2026-11-29", 3, "120.50"), ("2026-11-30", 2, "84.98")]),
-            days_read: true,
+            days_read: DaysRead::Read,
             last_batch: None,
             next_batch: None,
             batches: BTreeMap::new(),
@@ -1097,6 +1098,44 @@ mod tests {
         );
         assert!(last.contains("201 to 250 of"));
         assert!(!last.contains("next 100"));
+    }
+
+    #[test]
+    fn the_last_batch_says_how_it_went_and_a_failure_says_why() {
+        let status = status_with(Vec::new(), 0, 0);
+        let mut daemon = figures();
+        daemon.last_batch = Some(super::super::metrics::LastBatch {
+            day: "2026-11-30".parse().unwrap(),
+            at: "2026-11-30T14:00:02Z".parse().unwrap(),
+            took: std::time::Duration::from_millis(2412),
+            scheduled: true,
+            outcome: BatchOutcome::Failed("the logs folder <x> is not writable".into()),
+        });
+        let page = status_page(&status, &daemon, 1);
+        assert!(page.contains("data-outcome=\"failed\""));
+        assert!(page.contains("failed: the logs folder &lt;x&gt; is not writable"));
+        assert!(page.contains("2026-11-30 06:00:02 PST (on the schedule)"));
+        assert!(page.contains("2.412 s"));
+        daemon.last_batch.as_mut().unwrap().outcome = BatchOutcome::Committed {
+            releases: 3,
+            orders: 4,
+            value_usd: "268.12".parse().unwrap(),
+            files_error: None,
+        };
+        let page = status_page(&status, &daemon, 1);
+        assert!(page.contains("data-last-releases=\"3\""));
+        assert!(page.contains("data-last-value=\"268.12\""));
+        assert!(page.contains("(4 orders)"));
+        // No batch since start: the store's last day stands in, when the daemon has read it.
+        daemon.last_batch = None;
+        let mut status = status;
+        status.last_day = Some("2026-11-30".parse().unwrap());
+        let page = status_page(&status, &daemon, 1);
+        assert!(page.contains("data-store-releases=\"2\" data-store-value=\"84.98\""));
+        daemon.days_read = DaysRead::Reading;
+        let page = status_page(&status, &daemon, 1);
+        assert!(page.contains("its figures are being read"));
+        assert!(!page.contains("data-store-releases"));
     }
 
     #[test]
