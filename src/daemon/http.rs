@@ -1,7 +1,9 @@
 //! The local HTTP API: every command of the command line, for the command line itself (when the
 //! daemon has the store) and for integrations. `/healthz` and `/metrics` are open; everything
 //! under `/v1/` needs the bearer token, compared in constant time. Errors are JSON of one shape
-//! (`wire::ErrorBody`). README.md ("Local API") lists the endpoints.
+//! (`wire::ErrorBody`). README.md ("Local API") lists the endpoints. The status pages for a
+//! browser (`/`, `/orders/ID`, made by `page`) take the token as the password of HTTP Basic too
+//! (README.md, "Status page").
 
 use std::convert::Infallible;
 use std::io::Write;
