@@ -651,11 +651,12 @@ impl Daemon {
     }
 }
 
-/// Percent-encodes a query or path value.
+/// Percent-encodes a query or path value; a `/` too, so that an id holding one stays one
+/// segment of the path.
 fn encode(text: &str) -> String {
     let mut encoded = String::with_capacity(text.len());
     for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-_.~/".contains(&byte) {
+        if byte.is_ascii_alphanumeric() || b"-_.~".contains(&byte) {
             encoded.push(byte as char);
         } else {
             encoded.push_str(&format!("%{byte:02X}"));

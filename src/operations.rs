@@ -20,7 +20,7 @@ use rust_decimal::Decimal;
 
 use crate::duties;
 use crate::explain;
-use crate::model::{HoldReason, Order, OrderState, Referral, ReferralLine, Release, Text};
+use crate::model::{HoldReason, Order, OrderState, Referral, ReferralLine, Text};
 use crate::money::{self, Conversion, Usd};
 use crate::referrals;
 use crate::releaselog::{self, LogError};
@@ -32,6 +32,12 @@ use crate::store::{
 use crate::wire::{
     BatchDoc, CancelDoc, CheckDoc, DutyDoc, DutyRow, ItemRow, OrderDoc, OrderLineDoc, OrderRow,
     RateDoc, ReferDoc, ReferredDoc, StockRow, VoidDoc, WrittenDoc,
+};
+
+mod status;
+pub use status::{
+    day_figures, status, status_view, DayFigures, PolicyInForce, RejectedFile, Status,
+    REJECTED_DAYS, REPORT_SUFFIX, SPOOL_REJECTED,
 };
 
 pub use crate::batch::{BatchError, Planned, Summary};
@@ -863,23 +869,22 @@ pub fn order_counts(
 }
 
 /// The last day batched, and its releases that stand (not void).
-/// What the estimates of some releases add up to.
-pub fn estimate_totals(releases: &[Release]) -> EstimateTotals {
-    EstimateTotals::of(releases)
-}
-
-pub fn last_day(store: &Store) -> Result<Option<(NaiveDate, Vec<Release>)>, StoreError> {
-    let Some(day) = store.last_day()? else {
+/// The last day batched in a view of the store, and what the estimates of its releases that
+/// stand add up to (for the daemon's figures at start).
+pub fn last_day_estimate(
+    view: &StoreReader,
+) -> Result<Option<(NaiveDate, EstimateTotals)>, StoreError> {
+    let Some(day) = view.last_day()? else {
         return Ok(None);
     };
-    let voids = store.voids_of(day)?;
-    let mut releases = store.releases_of(day)?;
-    releases.retain(|release| {
+    let voids = view.voids_of(day)?;
+    let releases = view.releases_of(day)?;
+    let standing = releases.iter().filter(|release| {
         !voids
             .iter()
             .any(|void| void.release_id == release.release_id)
     });
-    Ok(Some((day, releases)))
+    Ok(Some((day, EstimateTotals::of(standing))))
 }
 
 /// Reads what intake checks new orders against (the catalogue, the id index and the state of

@@ -72,7 +72,7 @@ pub use dump::{
 };
 pub use layout::{decode, duty_key, encode, PreparedOrder};
 use layout::{id_hash, Commit, DetailBlock, IdIndex, Ordinal, StateByte, States};
-pub use reader::StoreReader;
+pub use reader::{HeldPage, StoreReader};
 
 /// The layout version kept in `meta/format`: 4 is the redb layout above; 3 lacked the tables
 /// `voids` and `details`, and opening it creates them. A store of layout 4 written before

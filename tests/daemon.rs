@@ -225,8 +225,10 @@ fn a_day_in_the_daemon() {
         shirt_order("S-3", "Luis Vega", "3 Market St"),
     ];
     drop_into_spool(&w, "orders-1.jsonl", &spooled.join("\n"));
+    // The report is written before the file moves: both are waited for.
     d.wait_for("the orders file to be moved", || {
         exists(&w.path("spool/rejected/orders-1.jsonl.report.txt"))
+            && exists(&w.path("spool/rejected/orders-1.jsonl"))
     });
     let report =
         std::fs::read_to_string(w.path("spool/rejected/orders-1.jsonl.report.txt")).unwrap();
@@ -751,7 +753,9 @@ fn input_that_is_not_utf8_is_refused_whole_and_a_byte_order_mark_is_skipped() {
         std::fs::write(inbox.join(format!("{name}.tmp")), &bytes).unwrap();
         std::fs::rename(inbox.join(format!("{name}.tmp")), inbox.join(name)).unwrap();
         let report = w.path("spool/rejected").join(format!("{name}.report.txt"));
-        d.wait_for(name, || exists(&report));
+        // The report is written before the file moves: both are waited for.
+        let moved = w.path("spool/rejected").join(name);
+        d.wait_for(name, || exists(&report) && exists(&moved));
         let report = std::fs::read_to_string(report).unwrap();
         assert!(report.starts_with(found), "{name}: {report}");
         assert!(

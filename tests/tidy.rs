@@ -116,6 +116,26 @@ fn entry_points_call_the_use_cases_and_not_each_other() {
 }
 
 #[test]
+fn the_status_pages_render_what_they_are_given_and_read_nothing() {
+    let uses = |needle: &str| {
+        offenders(needle, &[])
+            .into_iter()
+            .any(|path| path.ends_with("src/daemon/page.rs"))
+    };
+    for needle in [
+        "std::fs",
+        "crate::store",
+        "crate::config",
+        "Queue",
+        "Engine",
+        "operations::status(",
+        "operations::order(",
+    ] {
+        assert!(!uses(needle), "src/daemon/page.rs uses {needle}");
+    }
+}
+
+#[test]
 fn only_the_config_module_knows_toml_and_the_config_crate() {
     assert_eq!(
         offenders("config::Config::builder", &["src/config.rs"]),

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use chrono::{DateTime, NaiveDate, Utc};
 use tokio::sync::{mpsc, oneshot};
 
-use super::metrics::Metrics;
+use super::metrics::{BatchOutcome, LastBatch, Metrics};
 use super::JobError;
 use crate::clock::Clock;
 use crate::config::Config;
@@ -100,16 +100,41 @@ impl Engine {
         let config = self.config.clone();
         let started = crate::clock::monotonic();
         let result = operations::batch(&mut self.store, &config, &self.clock, day, trigger);
+        let ran = |outcome| LastBatch {
+            day: day.unwrap_or_else(|| self.clock.today(config.warehouse.timezone)),
+            at: self.clock.now(),
+            took: started.elapsed(),
+            scheduled: trigger.is_some(),
+            outcome,
+        };
         let doc = match result {
             Ok(doc) => doc,
-            Err(error) if error.is_refusal() => return Err(JobError::Conflict(error.to_string())),
+            Err(error) if error.is_refusal() => {
+                let error = JobError::Conflict(error.to_string());
+                self.metrics
+                    .batch_ran(ran(BatchOutcome::Refused(error.to_string())));
+                return Err(error);
+            }
             Err(error) => {
                 self.check_synced();
-                return Err(JobError::failed(error));
+                let error = JobError::failed(error);
+                self.metrics
+                    .batch_ran(ran(BatchOutcome::Failed(error.to_string())));
+                return Err(error);
             }
         };
-        self.metrics
-            .batch_done(&doc.summary, started.elapsed(), self.clock.now());
+        let summary = &doc.summary;
+        let last = LastBatch {
+            day: summary.day,
+            ..ran(BatchOutcome::Committed {
+                releases: summary.releases as u64,
+                orders: summary.orders_released as u64,
+                value_usd: summary.value_usd,
+                files_error: doc.files_error.clone(),
+            })
+        };
+        self.metrics.batch_done(summary, last.took, last.at);
+        self.metrics.batch_ran(last);
         self.publish_states();
         Ok(doc)
     }

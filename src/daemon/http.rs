@@ -1,7 +1,9 @@
 //! The local HTTP API: every command of the command line, for the command line itself (when the
 //! daemon has the store) and for integrations. `/healthz` and `/metrics` are open; everything
 //! under `/v1/` needs the bearer token, compared in constant time. Errors are JSON of one shape
-//! (`wire::ErrorBody`). README.md ("Local API") lists the endpoints.
+//! (`wire::ErrorBody`). README.md ("Local API") lists the endpoints. The status pages for a
+//! browser (`/`, `/orders/ID`, made by `page`) take the token as the password of HTTP Basic too
+//! (README.md, "Status page").
 
 use std::convert::Infallible;
 use std::io::Write;
@@ -25,6 +27,7 @@ use tokio::sync::mpsc;
 
 use super::engine::Queue;
 use super::metrics::Metrics;
+use super::page;
 use super::JobError;
 use crate::clock::Clock;
 use crate::operations::{
@@ -84,9 +87,15 @@ pub fn router(api: Api) -> Router {
         .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))
         .route_layer(middleware::from_fn_with_state(api.clone(), within_budget))
         .route_layer(middleware::from_fn_with_state(api.clone(), authorize));
+    // The status pages, for a browser: the token as the password of HTTP Basic, or as a bearer.
+    let pages = Router::new()
+        .route("/", get(status_page))
+        .route("/orders/{order_id}", get(order_page))
+        .route_layer(middleware::from_fn_with_state(api.clone(), authorize_page));
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
+        .merge(pages)
         .nest("/v1", v1)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -836,9 +845,234 @@ impl hyper::body::Body for ChannelBody {
     }
 }
 
+/// Whether `given` is the API's token, compared in constant time.
+fn is_token(api: &Api, given: &str) -> bool {
+    let expected = api
+        .token
+        .read()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .clone();
+    let matches: bool = given.as_bytes().ct_eq(expected.as_bytes()).into();
+    matches && !expected.is_empty()
+}
+
+/// The token a browser or a client gives in `Authorization`: the password of HTTP Basic (any
+/// user name), or a bearer token.
+fn page_credential(value: &str) -> Option<String> {
+    let (scheme, rest) = value.trim().split_once(' ')?;
+    let rest = rest.trim();
+    if scheme.eq_ignore_ascii_case("bearer") {
+        return Some(rest.to_owned());
+    }
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = String::from_utf8(base64_decode(rest)?).ok()?;
+    let (_user, password) = decoded.split_once(':')?;
+    Some(password.to_owned())
+}
+
+/// Standard base64 (RFC 4648), padding optional; `None` for anything else.
+fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    let text = text.trim_end_matches('=');
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    let (mut bits, mut held) = (0u32, 0u32);
+    for byte in text.bytes() {
+        let value = match byte {
+            b'A'..=b'Z' => byte - b'A',
+            b'a'..=b'z' => byte - b'a' + 26,
+            b'0'..=b'9' => byte - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        };
+        bits = (bits << 6) | u32::from(value);
+        held += 6;
+        if held >= 8 {
+            held -= 8;
+            out.push((bits >> held) as u8);
+            bits &= (1 << held) - 1;
+        }
+    }
+    // A lone sixth of a byte left over is no base64.
+    (held < 6).then_some(out)
+}
+
+/// The pages want the token, as the password of HTTP Basic (so that a browser asks for it) or
+/// as a bearer token; without it, 401 with the Basic challenge.
+async fn authorize_page(State(api): State<Api>, request: Request, next: Next) -> Response {
+    let header = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok());
+    let given = header.and_then(page_credential);
+    if given.is_some_and(|given| is_token(&api, &given)) {
+        return next.run(request).await;
+    }
+    let path = request.uri().path().to_owned();
+    if header.is_some() {
+        tracing::warn!(%path, "status page request with wrong credentials refused");
+    } else {
+        // A browser asks without credentials first.
+        tracing::debug!(%path, "status page request without credentials: asking for them");
+    }
+    let mut response = html(
+        StatusCode::UNAUTHORIZED,
+        page::message_page(
+            "Credentials needed",
+            "This page shows personal data: give any user name and the API token \
+             (the first line of api.token_file) as the password.",
+        ),
+    );
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        header::HeaderValue::from_static("Basic realm=\"border-release\""),
+    );
+    response
+}
+
+/// An HTML answer, not to be stored (it holds personal data) and allowed nothing but its inline
+/// style and data images.
+fn html(status: StatusCode, text: String) -> Response {
+    (
+        status,
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (header::REFERRER_POLICY, "no-referrer"),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; style-src 'unsafe-inline'; img-src data:; \
+                 base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+            ),
+        ],
+        text,
+    )
+        .into_response()
+}
+
+/// A job's failure as a page.
+fn error_page(error: JobError) -> Response {
+    let (status, title) = match &error {
+        JobError::NotFound(_) => (StatusCode::NOT_FOUND, "Not found"),
+        JobError::Stopping => (StatusCode::SERVICE_UNAVAILABLE, "The daemon is stopping"),
+        JobError::Refused(_) | JobError::Conflict(_) => (StatusCode::BAD_REQUEST, "Refused"),
+        JobError::Failed(_) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "The store cannot be read",
+        ),
+    };
+    html(status, page::message_page(title, &error.to_string()))
+}
+
+/// `?page=`: a page of the held orders, from 1.
+#[derive(Deserialize)]
+struct PageQuery {
+    page: Option<u64>,
+}
+
+/// `GET /`: the status page, from a view of the store the engine hands over at once and read
+/// on a thread of its own, so that intake does not wait for it.
+async fn status_page(
+    State(api): State<Api>,
+    query: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let Ok(Query(PageQuery { page: asked })) = query else {
+        return html(
+            StatusCode::BAD_REQUEST,
+            page::message_page("Bad request", "page must be a whole number, from 1"),
+        );
+    };
+    let number = asked.unwrap_or(1).max(1);
+    let view = api
+        .queue
+        .run(|engine| {
+            let view = operations::status_view(&engine.store).map_err(JobError::failed)?;
+            Ok((view, engine.config.clone()))
+        })
+        .await;
+    let (view, config) = match view {
+        Ok(view) => view,
+        Err(error) => return error_page(error),
+    };
+    let (clock, metrics) = (api.clock.clone(), api.metrics.clone());
+    let rendered = tokio::task::spawn_blocking(move || {
+        let skip = (number - 1).saturating_mul(page::HELD_PER_PAGE as u64);
+        let status = operations::status(&view, &config, &clock, skip, page::HELD_PER_PAGE)
+            .map_err(JobError::failed)?;
+        Ok(page::status_page(&status, &metrics.figures(), number))
+    })
+    .await
+    .unwrap_or_else(|_| Err(JobError::Failed("the status page could not be made".into())));
+    match rendered {
+        Ok(text) => html(StatusCode::OK, text),
+        Err(error) => error_page(error),
+    }
+}
+
+/// `GET /orders/ID`: one order's page, from what `orders show` gives.
+async fn order_page(
+    State(api): State<Api>,
+    path: Result<Path<String>, axum::extract::rejection::PathRejection>,
+) -> Response {
+    let Ok(Path(order_id)) = path else {
+        return html(
+            StatusCode::BAD_REQUEST,
+            page::message_page("Bad request", "an order id is UTF-8 text"),
+        );
+    };
+    let found = api
+        .queue
+        .run(move |engine| {
+            let config = engine.config.clone();
+            match operations::order(&mut engine.store, &config, &engine.clock, &order_id) {
+                Ok(Some(doc)) => Ok(doc),
+                Ok(None) => Err(JobError::NotFound(format!("order {order_id} is not known"))),
+                Err(error) => Err(JobError::failed(error)),
+            }
+        })
+        .await;
+    match found {
+        Ok(doc) => html(StatusCode::OK, page::order_page(&doc)),
+        Err(error @ JobError::NotFound(_)) => html(
+            StatusCode::NOT_FOUND,
+            page::message_page("Order not known", &error.to_string()),
+        ),
+        Err(error) => error_page(error),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_browser_gives_the_token_as_the_basic_password_with_any_user_name() {
+        // "user:token-0123", "x:a:b" (a colon in the password), ":token-0123".
+        assert_eq!(
+            page_credential("Basic dXNlcjp0b2tlbi0wMTIz").as_deref(),
+            Some("token-0123")
+        );
+        assert_eq!(page_credential("basic eDphOmI=").as_deref(), Some("a:b"));
+        assert_eq!(
+            page_credential("Basic OnRva2VuLTAxMjM=").as_deref(),
+            Some("token-0123")
+        );
+        assert_eq!(
+            page_credential("Bearer token-0123").as_deref(),
+            Some("token-0123")
+        );
+        // No colon, not base64, another scheme.
+        assert_eq!(page_credential("Basic dG9rZW4="), None);
+        assert_eq!(page_credential("Basic ***"), None);
+        assert_eq!(page_credential("Digest x"), None);
+        assert_eq!(page_credential(""), None);
+        assert_eq!(base64_decode("YQ"), Some(b"a".to_vec()));
+        assert_eq!(base64_decode("YWI="), Some(b"ab".to_vec()));
+        assert_eq!(base64_decode("YWJj"), Some(b"abc".to_vec()));
+        assert_eq!(base64_decode("Y"), None);
+    }
 
     #[test]
     fn a_body_takes_its_kibibytes_of_the_budget_and_one_without_a_length_the_most() {

@@ -11,6 +11,7 @@ pub mod engine;
 pub mod http;
 pub mod logging;
 pub mod metrics;
+pub mod page;
 pub mod spool;
 mod systemd;
 
@@ -168,6 +169,7 @@ pub async fn run(
     spool::prepare(&config.paths.spool)
         .with_context(|| format!("paths.spool {}", config.paths.spool.display()))?;
     let metrics = Arc::new(Metrics::default());
+    metrics.started(clock.now());
     let schedule = BatchSchedule::new(&config.schedule.batch, config.warehouse.timezone)
         .map_err(anyhow::Error::msg)?;
     let mut engine = Engine::new(store, config.clone(), clock.clone(), metrics.clone());
@@ -194,6 +196,7 @@ pub async fn run(
     ));
     let scheduler = tokio::spawn(schedule_batches(
         queue.clone(),
+        metrics.clone(),
         config_rx.clone(),
         schedule,
         last_trigger,
@@ -221,24 +224,44 @@ pub async fn run(
     // After readiness: what intake checks against (the id index of every order takes a
     // second or two to read at ten million), so that the first order posted does not wait for
     // it; then the last batched day's figures (a day can hold many releases).
+    // The days' figures are read from a view of the store on a thread of their own, so that
+    // intake does not wait for them.
     tokio::spawn({
         let queue = queue.clone();
+        let (config, clock, metrics) = (config.clone(), clock.clone(), metrics.clone());
         async move {
-            let _ = queue
+            let view = queue
                 .run(|engine| {
                     if let Err(error) = operations::prepare_intake(&mut engine.store) {
                         tracing::warn!(error = %format!("{:#}", anyhow::Error::from(error)), "the store's index could not be read ahead; the first intake reads it");
                     }
-                    if let Ok(Some((day, releases))) = operations::last_day(&engine.store) {
-                        let value = releases.iter().map(|release| release.value_usd).sum();
-                        let estimate = operations::estimate_totals(&releases);
-                        engine
-                            .metrics
-                            .set_day(day, releases.len() as u64, value, estimate);
-                    }
-                    Ok(())
+                    engine.metrics.days_reading();
+                    operations::status_view(&engine.store).map_err(JobError::failed)
                 })
                 .await;
+            let read = tokio::task::spawn_blocking(move || {
+                let figures = view.and_then(|view| {
+                    // The estimate of the last day batched, read in full; the other days'
+                    // figures from their releases' values alone.
+                    match operations::last_day_estimate(&view) {
+                        Ok(Some((day, estimate))) => metrics.estimate_read(day, estimate),
+                        Ok(None) => {}
+                        Err(error) => {
+                            tracing::warn!(error = %format!("{:#}", anyhow::Error::from(error)), "the estimate of the last day batched could not be read");
+                        }
+                    }
+                    operations::day_figures(&view, &config, &clock, metrics::DAYS_KEPT as u32)
+                        .map_err(JobError::failed)
+                });
+                match figures {
+                    Ok(figures) => metrics.days_read(Some(figures)),
+                    Err(error) => {
+                        tracing::warn!(%error, "the figures of the last days batched could not be read");
+                        metrics.days_read(None);
+                    }
+                }
+            });
+            let _ = read.await;
         }
     });
 
@@ -475,8 +498,12 @@ async fn watch_spool(
 
 /// Runs the batch at each trigger of the schedule, in the warehouse's zone; at start, runs the
 /// latest trigger missed while the daemon was down, once.
+// The scheduler's inputs, each its own: the queue, the figures, the config, the schedule and
+// its last run, the clock, the tick and the stop.
+#[allow(clippy::too_many_arguments)]
 async fn schedule_batches(
     queue: Queue,
+    metrics: Arc<Metrics>,
     mut config: watch::Receiver<Arc<Config>>,
     mut schedule: BatchSchedule,
     last_trigger: Option<DateTime<Utc>>,
@@ -493,6 +520,7 @@ async fn schedule_batches(
         }
         None => schedule.next_after(last.unwrap_or_else(|| clock.now()).max(clock.now())),
     };
+    metrics.set_next_batch(next);
     // When a failed scheduled batch is tried again.
     let mut retry_at: Option<DateTime<Utc>> = None;
     let mut in_force = {
@@ -514,6 +542,7 @@ async fn schedule_batches(
                                 .next_after(last.unwrap_or_else(|| clock.now()).max(clock.now()))
                         });
                         in_force = wanted;
+                        metrics.set_next_batch(next);
                     }
                     Err(error) => tracing::error!(%error, "schedule.batch of the reloaded config"),
                 }
@@ -574,6 +603,7 @@ async fn schedule_batches(
                 if let Some(next) = next {
                     tracing::info!(next = %next, "next scheduled batch");
                 }
+                metrics.set_next_batch(retry_at.or(next));
             }
             _ => {
                 let wake = retry_at.or(next);

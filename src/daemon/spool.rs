@@ -58,7 +58,7 @@ pub fn done(spool: &Path) -> PathBuf {
 }
 
 pub fn rejected(spool: &Path) -> PathBuf {
-    spool.join("rejected")
+    spool.join(operations::SPOOL_REJECTED)
 }
 
 pub fn processing(spool: &Path) -> PathBuf {
@@ -270,7 +270,7 @@ const NOTHING_APPLIED: &str = "nothing of this file was applied";
 
 fn report_path(target: &Path) -> PathBuf {
     let mut name = target.file_name().unwrap_or_default().to_os_string();
-    name.push(".report.txt");
+    name.push(operations::REPORT_SUFFIX);
     target.with_file_name(name)
 }
 

@@ -13,14 +13,14 @@ use serde::de::DeserializeOwned;
 use super::layout::{codec, decode, decode_item, DetailBlock, IdIndex, Ordinal, StateByte, States};
 use super::{
     day_number, missing_state, open_state, release_chunk, release_key_text, OrderView,
-    ReleaseChunk, Result, StoreError, APPLIED, DETAILS, DUTY_RATES, ITEMS, LAST_DAY, LAST_TRIGGER,
-    LOGS_DUE, META, NEXT_ORDINAL, ORDERS, ORDER_IDS, REFERRALS, RELEASES, RELEASE_DUTIES,
-    RELEASE_FILINGS, RELEASE_ITEMS, RELEASE_VALUE_VERSION, STATES, STATE_BLOCK_ORDERS, STOCK,
-    VOIDS,
+    ReleaseChunk, Result, StateCount, StoreError, APPLIED, DETAILS, DUTY_RATES, ITEMS, LAST_DAY,
+    LAST_TRIGGER, LOGS_DUE, META, NEXT_ORDINAL, ORDERS, ORDER_IDS, REFERRALS, RELEASES,
+    RELEASE_DUTIES, RELEASE_FILINGS, RELEASE_ITEMS, RELEASE_VALUE_VERSION, STATES,
+    STATE_BLOCK_ORDERS, STOCK, VOIDS,
 };
 use crate::model::{
-    Assessed, Detail, DutyRate, Filed, Item, Order, OrderState, Referral, Release, StockLevel,
-    Verdict, Void,
+    Assessed, Detail, DutyRate, Filed, HoldReason, Item, Order, OrderState, Referral, Release,
+    StockLevel, Verdict, Void,
 };
 use rust_decimal::Decimal;
 use std::sync::Arc;
@@ -39,6 +39,18 @@ struct Decoding {
 pub struct StoreReader {
     pub(super) txn: redb::ReadTransaction,
     pub(super) path: PathBuf,
+}
+
+/// What the status page shows of the orders, read from one view: how many are in each state
+/// and reason, when the first pending order in intake order was placed, and one page of the
+/// held orders, in intake order, with what decided them.
+#[derive(Debug, Clone)]
+pub struct HeldPage {
+    pub counts: Vec<StateCount>,
+    pub oldest_pending: Option<DateTime<Utc>>,
+    /// Every held order, those of the page included.
+    pub held_total: u64,
+    pub held: Vec<OrderView>,
 }
 
 /// The details of open orders, read a state block at a time as orders are walked in intake
@@ -249,6 +261,169 @@ impl StoreReader {
             }
         }
         Ok(out)
+    }
+
+    /// The counts of the orders by state, the first pending order's `placed_at`, and the held
+    /// orders from the `skip`-th on, at most `take` of them. Only the state bytes are read
+    /// whole; orders are decoded only in the chunks that hold the page's.
+    pub fn held_page(&self, skip: u64, take: usize) -> Result<HeldPage> {
+        let states = self.states()?;
+        let counts: Vec<StateCount> = states
+            .counts()
+            .into_iter()
+            .map(|(state, orders)| {
+                let (state, reason) = state.words();
+                StateCount {
+                    state,
+                    reason,
+                    orders,
+                }
+            })
+            .collect();
+        let held_total: u64 = counts
+            .iter()
+            .filter(|count| count.state == "held")
+            .map(|count| count.orders)
+            .sum();
+        let mut chunk: Option<(Ordinal, Vec<Order>)> = None;
+        let oldest_pending = match states.first_pending() {
+            Some(ordinal) => Some(self.order_in(&mut chunk, ordinal)?.placed_at),
+            None => None,
+        };
+        let mut held = Vec::with_capacity(take.min(1024));
+        let mut details = Details::new(self);
+        let mut seen = 0u64;
+        // The hold reason each byte says, looked up rather than decoded order by order.
+        let held_reasons: Vec<Option<HoldReason>> = (0..=u8::MAX)
+            .map(|byte| match StateByte::decode(byte) {
+                Some(StateByte::Open(Some(Verdict::Held(reason)))) => Some(reason),
+                _ => None,
+            })
+            .collect();
+        let wanted = held_total.saturating_sub(skip).min(take as u64) as usize;
+        'blocks: for (block_no, block) in &states.blocks {
+            for (offset, byte) in block.iter().enumerate() {
+                if held.len() >= wanted {
+                    break 'blocks;
+                }
+                let Some(reason) = held_reasons[usize::from(*byte)] else {
+                    continue;
+                };
+                seen += 1;
+                if seen <= skip {
+                    continue;
+                }
+                let ordinal = block_no * STATE_BLOCK_ORDERS + offset as Ordinal;
+                let order = self.order_in(&mut chunk, ordinal)?;
+                let detail = details.of(ordinal, Some(Verdict::Held(reason)))?;
+                held.push(OrderView {
+                    order,
+                    state: OrderState::Held(reason),
+                    detail,
+                    value_usd: None,
+                });
+            }
+        }
+        Ok(HeldPage {
+            counts,
+            oldest_pending,
+            held_total,
+            held,
+        })
+    }
+
+    /// The order at `ordinal`, from `chunk` when it holds it, else from its stored chunk, which
+    /// then takes `chunk`'s place.
+    fn order_in(
+        &self,
+        chunk: &mut Option<(Ordinal, Vec<Order>)>,
+        ordinal: Ordinal,
+    ) -> Result<Order> {
+        let held = |chunk: &Option<(Ordinal, Vec<Order>)>| {
+            chunk.as_ref().and_then(|(first, orders)| {
+                let offset = usize::try_from(ordinal.checked_sub(*first)?).ok()?;
+                orders.get(offset).cloned()
+            })
+        };
+        if let Some(order) = held(chunk) {
+            return Ok(order);
+        }
+        let table = self.table(ORDERS)?;
+        let found = table
+            .range(..=ordinal)
+            .map_err(|e| self.engine(e))?
+            .next_back()
+            .transpose()
+            .map_err(|e| self.engine(e))?;
+        let Some((first, bytes)) = found else {
+            return Err(self.corrupt(
+                "orders",
+                &ordinal.to_string(),
+                "no chunk holds this ordinal".into(),
+            ));
+        };
+        let first = first.value();
+        let orders: Vec<Order> =
+            decode(bytes.value()).map_err(|m| self.corrupt("orders", &first.to_string(), m))?;
+        *chunk = Some((first, orders));
+        held(chunk).ok_or_else(|| {
+            self.corrupt(
+                "orders",
+                &first.to_string(),
+                format!("no order {ordinal} in the chunk"),
+            )
+        })
+    }
+
+    /// The releases that stand (not void) of each day from `from` to `to` that has one, and
+    /// their value in US dollars: what the days' release summaries list. Read from the stored
+    /// chunks without joining the lines to their item facts.
+    pub fn day_figures(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<BTreeMap<NaiveDate, (u64, Decimal)>> {
+        let mut figures: BTreeMap<NaiveDate, (u64, Decimal)> = BTreeMap::new();
+        if from > to {
+            return Ok(figures);
+        }
+        let voided: HashSet<String> = self
+            .voids_in((day_number(from), 0)..=(day_number(to), u64::MAX))?
+            .into_iter()
+            .map(|void| void.release_id.to_string())
+            .collect();
+        let mut add = |day: NaiveDate, value: Decimal| {
+            let day = figures.entry(day).or_default();
+            day.0 += 1;
+            day.1 += value;
+        };
+        let table = self.table(RELEASES)?;
+        let range = table
+            .range((day_number(from), 0)..=(day_number(to), u64::MAX))
+            .map_err(|e| self.engine(e))?;
+        for entry in range {
+            let (key, bytes) = entry.map_err(|e| self.engine(e))?;
+            match self.release_chunk_of(key.value(), bytes.value())? {
+                ReleaseChunk::Whole(releases) => {
+                    for release in releases {
+                        if !voided.contains(release.release_id.as_str()) {
+                            add(release.day, release.value_usd);
+                        }
+                    }
+                }
+                ReleaseChunk::Stored(chunk) => {
+                    let day = chunk.day.format("%Y-%m-%d");
+                    for release in &chunk.releases {
+                        // As `release_chunk::decode` names it.
+                        let release_id = format!("{day}-{:06}", release.seq);
+                        if !voided.contains(&release_id) {
+                            add(chunk.day, release.value_usd);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(figures)
     }
 
     /// The latest day with a release not in `voided`: the last day batched, once the releases

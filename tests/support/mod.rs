@@ -349,3 +349,235 @@ pub fn noise(size: usize, seed: u64) -> Vec<u8> {
     }
     bytes
 }
+
+/// A `border-release serve` of a test warehouse on a loopback port of its own, its clock
+/// pinned, its log in a file of the warehouse folder; killed when dropped.
+pub struct Served {
+    child: std::process::Child,
+    pub log: PathBuf,
+    pub port: u16,
+}
+
+/// An HTTP answer: its status, its header lines and its body.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub head: String,
+    pub body: String,
+}
+
+impl Answer {
+    /// The value of a header, by name in any case.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.head.lines().find_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            key.eq_ignore_ascii_case(name).then(|| value.trim())
+        })
+    }
+}
+
+impl Warehouse {
+    /// Points the API at a free loopback port, with `token` in the token file; the port.
+    pub fn listen_on_loopback(&self, token: &str) -> u16 {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free port")
+            .port();
+        let config = std::fs::read_to_string(self.config()).expect("read the config");
+        let api = "[api]\nlisten = \"127.0.0.1:0\"\n";
+        assert!(
+            config.contains(api),
+            "the support config changed:\n{config}"
+        );
+        let ours = format!("[log]\nformat = \"text\"\n\n[api]\nlisten = \"127.0.0.1:{port}\"\n");
+        std::fs::write(self.config(), config.replace(api, &ours)).expect("write the config");
+        std::fs::write(self.path("api-token"), format!("{token}\n")).expect("write the token");
+        port
+    }
+
+    /// Starts `serve` with the clock pinned at `now` (after [`Warehouse::listen_on_loopback`])
+    /// and waits until it answers.
+    pub fn serve(&self, now: &str, port: u16) -> Served {
+        let log = self.path("serve.log");
+        let file = std::fs::File::create(&log).expect("create the daemon's log");
+        let child = self
+            .process(now, &["serve"])
+            .env_remove("NOTIFY_SOCKET")
+            .env_remove("JOURNAL_STREAM")
+            .stdout(std::process::Stdio::null())
+            .stderr(file)
+            .spawn()
+            .expect("start border-release serve");
+        let mut served = Served { child, log, port };
+        served.wait_until("the daemon to be ready", |served| {
+            served.log_text().contains("border-release is ready")
+                && served
+                    .try_get("/healthz", None)
+                    .is_some_and(|answer| answer.status == 200)
+        });
+        served
+    }
+}
+
+impl Served {
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Polls `done` until it holds; fails with the daemon's log if the daemon exits first or
+    /// 20 seconds go by.
+    pub fn wait_until(&mut self, what: &str, mut done: impl FnMut(&Served) -> bool) {
+        let start = std::time::Instant::now();
+        loop {
+            if done(self) {
+                return;
+            }
+            if let Some(status) = self.child.try_wait().expect("poll the daemon") {
+                panic!(
+                    "the daemon exited ({status:?}) while waiting for {what}; its log:\n{}",
+                    self.log_text()
+                );
+            }
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(20),
+                "gave up waiting for {what}; the daemon's log:\n{}",
+                self.log_text()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
+    /// A GET with an `Authorization` header when given.
+    pub fn get(&self, path: &str, authorization: Option<&str>) -> Answer {
+        self.try_get(path, authorization)
+            .unwrap_or_else(|| panic!("GET {path}: no answer; the log:\n{}", self.log_text()))
+    }
+
+    fn try_get(&self, path: &str, authorization: Option<&str>) -> Option<Answer> {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", self.port)).ok()?;
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(20)))
+            .ok()?;
+        let authorization = authorization
+            .map(|value| format!("Authorization: {value}\r\n"))
+            .unwrap_or_default();
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n{authorization}\r\n"
+        )
+        .ok()?;
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer).ok()?;
+        let answer = String::from_utf8(answer).expect("the answer is UTF-8");
+        let (head, body) = answer.split_once("\r\n\r\n")?;
+        let status = head.split(' ').nth(1)?.parse().ok()?;
+        Some(Answer {
+            status,
+            head: head.to_owned(),
+            body: body.to_owned(),
+        })
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// `Authorization` for HTTP Basic.
+pub fn basic(user: &str, password: &str) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let bytes = format!("{user}:{password}").into_bytes();
+    let mut out = String::from("Basic ");
+    for chunk in bytes.chunks(3) {
+        let n = (u32::from(chunk[0]) << 16)
+            | (u32::from(*chunk.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*chunk.get(2).unwrap_or(&0));
+        for place in 0..4 {
+            if place <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * place) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// HTML's escapes of `&`, `<`, `>`, `"` and `'` undone.
+pub fn unescape(text: &str) -> String {
+    text.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&")
+}
+
+/// The `data-*` attributes of every element of `html` that has the attribute `name`, in
+/// order, unescaped: how the tests read the figures the pages show. Quoted values may hold
+/// `<` and `>` (a browser's serialisation may leave them).
+pub fn data_of(html: &str, name: &str) -> Vec<std::collections::BTreeMap<String, String>> {
+    let mut found = Vec::new();
+    let bytes = html.as_bytes();
+    let mut at = 0;
+    while at < bytes.len() {
+        if bytes[at] != b'<' {
+            at += 1;
+            continue;
+        }
+        // One tag: its attributes until a '>' outside quotes.
+        let mut attributes = std::collections::BTreeMap::new();
+        let mut named = false;
+        let mut place = at + 1;
+        while place < bytes.len() && !bytes[place].is_ascii_whitespace() && bytes[place] != b'>' {
+            place += 1;
+        }
+        loop {
+            while place < bytes.len() && bytes[place].is_ascii_whitespace() {
+                place += 1;
+            }
+            if place >= bytes.len() || bytes[place] == b'>' {
+                break;
+            }
+            let key_start = place;
+            while place < bytes.len() && !b"= >".contains(&bytes[place]) {
+                place += 1;
+            }
+            let key = &html[key_start..place];
+            let mut value = String::new();
+            if bytes.get(place) == Some(&b'=') {
+                place += 1;
+                let quote = bytes[place];
+                if quote == b'"' || quote == b'\'' {
+                    let end = place
+                        + 1
+                        + html[place + 1..]
+                            .find(quote as char)
+                            .expect("the value ends");
+                    value = unescape(&html[place + 1..end]);
+                    place = end + 1;
+                } else {
+                    let end = place + html[place..].find([' ', '>']).unwrap_or(0);
+                    value = unescape(&html[place..end]);
+                    place = end;
+                }
+            }
+            if key == name {
+                named = true;
+            }
+            if key.starts_with("data-") {
+                attributes.insert(key.to_owned(), value);
+            }
+        }
+        if named {
+            found.push(attributes);
+        }
+        at = place + 1;
+    }
+    found
+}
