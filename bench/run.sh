@@ -8,6 +8,8 @@
 #   bash bench/run.sh growth     # intake, plan and batch at 10k, 100k and 1M orders
 #   bash bench/run.sh api N [C]  # `serve` taking N orders posted one per request over C connections
 #   bash bench/run.sh startup N  # `serve` over a store holding N pending orders, until /healthz is 200
+#   bash bench/run.sh page N     # the status page, an order's page and /metrics, over N open orders
+#                                # and again after the day's batch (held orders to page through)
 #   bash bench/run.sh peer N     # intake and batch of N orders by border-release and by the peer
 #
 # The workload (examples/workload.rs: N orders for 0.3 x N recipients, 5000 SKUs, a duty table of
@@ -108,6 +110,12 @@ case $what in
     [[ $2 =~ ^[1-9][0-9]*$ ]] || die "the number of orders must be a whole number, not '$2'"
     sizes=("$2")
     kinds=(startup)
+    ;;
+  page)
+    [ $# -eq 2 ] || usage
+    [[ $2 =~ ^[1-9][0-9]*$ ]] || die "the number of orders must be a whole number, not '$2'"
+    sizes=("$2")
+    kinds=(page)
     ;;
   peer)
     [ $# -eq 2 ] || usage
@@ -541,6 +549,55 @@ measure_startup() {
   rm -rf "$dir/run"
 }
 
+# The time of one GET of $1 from the daemon, with the token, in milliseconds (curl's total).
+get_ms() {
+  local socket=()
+  [[ $listen == unix:* ]] && socket=(--unix-socket "${listen#unix:}")
+  local host=localhost
+  [[ $listen == unix:* ]] || host=$listen
+  curl -s -o "$dir/run/page.out" -w '%{http_code} %{time_total}' "${socket[@]}" \
+    -H "Authorization: Bearer $(head -n 1 "$dir/run/api-token")" "http://$host$1" |
+    awk '$1 != 200 { exit 1 } { printf "%.1f", $2 * 1000 }' || die "GET $1 did not answer 200"
+}
+
+# The status page (page 1 and the last page of held orders), an order's page and /metrics,
+# each $repeats times, on a daemon over the N orders all open, then over the store after the
+# day's batch; sets $rows_page.
+measure_page() {
+  command -v curl >/dev/null || die "curl is missing: the page benchmark times its requests with curl"
+  rows_page=()
+  local state
+  for state in open batched; do
+    fresh_store loaded
+    if [ "$state" = batched ]; then
+      BORDER_RELEASE__PATHS__DATA=$dir/run/data BORDER_RELEASE__PATHS__LOGS=$dir/run/logs \
+        "$br_bin" --config "$dir/border-release.toml" batch --day "$day" >/dev/null
+    fi
+    start_daemon
+    # The page counts from the order states the daemon reads after readiness: wait for them.
+    local i
+    for ((i = 0; i < 600; i++)); do
+      [ "$(metric "$("$apiload_bin" --get "$listen" /metrics)" border_release_orders)" -eq "$n" ] && break
+      sleep 0.1
+    done
+    local held pages last path times
+    get_ms / >/dev/null
+    held=$(sed -n 's/.*data-held-total="\([0-9]*\)".*/\1/p' "$dir/run/page.out" | head -n 1)
+    pages=$(( (${held:-0} + 99) / 100 ))
+    last=$(( pages > 1 ? pages : 1 ))
+    for path in / "/?page=$last" /orders/W-00000001 /metrics; do
+      times=()
+      for ((i = 1; i <= repeats; i++)); do times+=("$(get_ms "$path")"); done
+      local size
+      size=$(stat -c %s "$dir/run/page.out")
+      say "   $state: GET $path ${times[*]} ms, $size bytes"
+      rows_page+=("| page, $state | $n | GET $path | $(median_of "${times[@]}") | ${times[*]} | $size | ${held:-0} held orders to decide | $commit | $today | $machine |")
+    done
+    stop_daemon
+  done
+  rm -rf "$dir/run"
+}
+
 # --- the table --------------------------------------------------------------------------------
 
 rows=()
@@ -565,6 +622,11 @@ for n in "${sizes[@]}"; do
         measure_startup
         rows+=("$row")
         ;;
+      page)
+        say "== page, $n stored orders ($repeats runs of each request)"
+        measure_page
+        rows+=("${rows_page[@]}")
+        ;;
       *)
         say "== ${kind/-/ }, $n orders, $wl_recipients recipients ($repeats runs)"
         measure "$kind"
@@ -584,6 +646,10 @@ case $what in
   startup)
     echo "| benchmark | orders | recipients | to /healthz 200, s (median of $repeats) | runs s | peak RSS MiB | notes | commit | date | machine |"
     echo "| --- | ---: | ---: | ---: | --- | ---: | --- | --- | --- | --- |"
+    ;;
+  page)
+    echo "| benchmark | orders | request | ms (median of $repeats) | runs ms | bytes | notes | commit | date | machine |"
+    echo "| --- | ---: | --- | ---: | --- | ---: | --- | --- | --- | --- |"
     ;;
   *)
     echo "| benchmark | orders | recipients | wall s (median of $repeats) | runs s | CPU s, user + system (median) | peak RSS MiB | notes | commit | date | machine |"
