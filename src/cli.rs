@@ -955,33 +955,15 @@ fn print_order(doc: &OrderDoc, json: bool, out: &mut impl Write) -> anyhow::Resu
         "             {}, {} {} {}",
         address.city, address.state, address.postal_code, address.country
     )?;
-    let rate = match &doc.rate {
-        Some(rate) => format!(
-            " at {} USD per {} (rate from {})",
-            rate.usd_per_currency_unit, doc.currency, rate.from
-        ),
-        None if doc.currency == "USD" => String::new(),
-        None => format!(" (no {} rate)", doc.currency),
-    };
-    let basis = match row.state.as_str() {
-        "released" => " in its release",
-        "pending" | "held" => " at today's rate",
-        _ => "",
-    };
+    let (rate, basis) = (doc.rate_words(), doc.value_basis());
     match &row.value_usd {
         Some(value) => writeln!(out, "  value:     {value} USD{basis}{rate}")?,
         None => writeln!(out, "  value:     -{rate}")?,
     }
     // An open order is estimated from today's tables; a released one as its release was.
-    let open = matches!(row.state.as_str(), "pending" | "held");
     let estimated = doc.duty_estimated;
-    let source = if open {
-        "from today's duty tables"
-    } else {
-        "in its release"
-    };
     match &doc.duty_usd {
-        Some(duty) => writeln!(out, "  duty:      {duty} USD (estimate, {source})")?,
+        Some(duty) => writeln!(out, "  duty:      {duty} USD ({})", doc.duty_source())?,
         None if estimated => writeln!(
             out,
             "  duty:      unknown (a line's item has no mfn rate in the duty tables)"

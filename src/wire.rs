@@ -229,6 +229,40 @@ pub struct OrderLineDoc {
     pub duties: Vec<DutyDoc>,
 }
 
+impl OrderDoc {
+    /// Where the order's value comes from, in words: ` in its release`, ` at today's rate`...
+    pub fn value_basis(&self) -> &'static str {
+        match self.row.state.as_str() {
+            "released" => " in its release",
+            "referred" => " in its referral",
+            "pending" | "held" => " at today's rate",
+            _ => "",
+        }
+    }
+
+    /// The rate its lines were valued at, in words: ` at 0.0541 USD per MXN (rate from
+    /// 2026-10-01)`, ` (no EUR rate)`, or nothing for US dollars.
+    pub fn rate_words(&self) -> String {
+        match &self.rate {
+            Some(rate) => format!(
+                " at {} USD per {} (rate from {})",
+                rate.usd_per_currency_unit, self.currency, rate.from
+            ),
+            None if self.currency == "USD" => String::new(),
+            None => format!(" (no {} rate)", self.currency),
+        }
+    }
+
+    /// Where its duty estimate comes from: today's duty tables for an open order, its release
+    /// for a released one.
+    pub fn duty_source(&self) -> &'static str {
+        match self.row.state.as_str() {
+            "pending" | "held" => "estimate, from today's duty tables",
+            _ => "estimate, in its release",
+        }
+    }
+}
+
 /// One program's duty on a line.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DutyDoc {

@@ -764,20 +764,7 @@ pub fn order_page(doc: &OrderDoc) -> String {
         "<dt>placed at</dt><dd>{} (UTC)</dd>",
         escape(&row.placed_at)
     );
-    let rate = match &doc.rate {
-        Some(rate) => format!(
-            " at {} USD per {} (rate from {})",
-            rate.usd_per_currency_unit, doc.currency, rate.from
-        ),
-        None if doc.currency == "USD" => String::new(),
-        None => format!(" (no {} rate)", doc.currency),
-    };
-    let basis = match row.state.as_str() {
-        "released" => " in its release",
-        "referred" => " in its referral",
-        "pending" | "held" => " at today's rate",
-        _ => "",
-    };
+    let (rate, basis) = (doc.rate_words(), doc.value_basis());
     let _ = writeln!(
         body,
         "<dt>value</dt><dd data-order-value=\"{value}\">{shown}{basis}{rate}</dd>",
@@ -791,11 +778,7 @@ pub fn order_page(doc: &OrderDoc) -> String {
         rate = escape(&rate),
     );
     if doc.duty_estimated {
-        let source = if matches!(row.state.as_str(), "pending" | "held") {
-            "estimate, from today's duty tables"
-        } else {
-            "estimate, in its release"
-        };
+        let source = doc.duty_source();
         let _ = writeln!(
             body,
             "<dt>duty</dt><dd data-order-duty=\"{duty}\">{shown} ({source})</dd>",
