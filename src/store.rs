@@ -1420,38 +1420,25 @@ impl Store {
     /// The chunk holding `ordinal`: its first ordinal and its orders.
     fn chunk_of(&self, ordinal: Ordinal) -> Result<(Ordinal, Arc<Vec<Order>>)> {
         let reader = self.reader()?;
-        let table = reader.table(ORDERS)?;
-        let found = table
-            .range(..=ordinal)
-            .map_err(|e| self.engine(e))?
-            .next_back()
-            .transpose()
-            .map_err(|e| self.engine(e))?;
-        let Some((first, bytes)) = found else {
-            return Err(self.corrupt(
-                "orders",
-                &ordinal.to_string(),
-                "no chunk holds this ordinal".into(),
-            ));
-        };
-        let first = first.value();
-        if let Some(chunk) = self
-            .chunk_cache
-            .lock()
-            .expect("chunk cache lock")
-            .get(&first)
-        {
-            return Ok((first, chunk.clone()));
-        }
-        let orders: Vec<Order> =
-            decode(bytes.value()).map_err(|m| self.corrupt("orders", &first.to_string(), m))?;
-        let chunk = Arc::new(orders);
-        let mut cache = self.chunk_cache.lock().expect("chunk cache lock");
-        if cache.len() >= CHUNK_CACHE_MAX {
-            cache.clear();
-        }
-        cache.insert(first, chunk.clone());
-        Ok((first, chunk))
+        reader.with_chunk_of(ordinal, |first, bytes| {
+            if let Some(chunk) = self
+                .chunk_cache
+                .lock()
+                .expect("chunk cache lock")
+                .get(&first)
+            {
+                return Ok((first, chunk.clone()));
+            }
+            let orders: Vec<Order> =
+                decode(bytes).map_err(|m| self.corrupt("orders", &first.to_string(), m))?;
+            let chunk = Arc::new(orders);
+            let mut cache = self.chunk_cache.lock().expect("chunk cache lock");
+            if cache.len() >= CHUNK_CACHE_MAX {
+                cache.clear();
+            }
+            cache.insert(first, chunk.clone());
+            Ok((first, chunk))
+        })
     }
 }
 

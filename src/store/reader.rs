@@ -332,6 +332,29 @@ impl StoreReader {
         })
     }
 
+    /// `read` of the stored chunk of orders holding `ordinal`: its first ordinal and its bytes.
+    pub(super) fn with_chunk_of<T>(
+        &self,
+        ordinal: Ordinal,
+        read: impl FnOnce(Ordinal, &[u8]) -> Result<T>,
+    ) -> Result<T> {
+        let table = self.table(ORDERS)?;
+        let found = table
+            .range(..=ordinal)
+            .map_err(|e| self.engine(e))?
+            .next_back()
+            .transpose()
+            .map_err(|e| self.engine(e))?;
+        let Some((first, bytes)) = found else {
+            return Err(self.corrupt(
+                "orders",
+                &ordinal.to_string(),
+                "no chunk holds this ordinal".into(),
+            ));
+        };
+        read(first.value(), bytes.value())
+    }
+
     /// The order at `ordinal`, from `chunk` when it holds it, else from its stored chunk, which
     /// then takes `chunk`'s place.
     fn order_in(
@@ -348,23 +371,11 @@ impl StoreReader {
         if let Some(order) = held(chunk) {
             return Ok(order);
         }
-        let table = self.table(ORDERS)?;
-        let found = table
-            .range(..=ordinal)
-            .map_err(|e| self.engine(e))?
-            .next_back()
-            .transpose()
-            .map_err(|e| self.engine(e))?;
-        let Some((first, bytes)) = found else {
-            return Err(self.corrupt(
-                "orders",
-                &ordinal.to_string(),
-                "no chunk holds this ordinal".into(),
-            ));
-        };
-        let first = first.value();
-        let orders: Vec<Order> =
-            decode(bytes.value()).map_err(|m| self.corrupt("orders", &first.to_string(), m))?;
+        let (first, orders) = self.with_chunk_of(ordinal, |first, bytes| {
+            let orders: Vec<Order> =
+                decode(bytes).map_err(|m| self.corrupt("orders", &first.to_string(), m))?;
+            Ok((first, orders))
+        })?;
         *chunk = Some((first, orders));
         held(chunk).ok_or_else(|| {
             self.corrupt(
